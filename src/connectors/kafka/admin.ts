@@ -1,0 +1,160 @@
+import { Admin, ListOffsetTimestamps } from '@platformatic/kafka'
+import { describeError, KafkaError, UsageError } from '../../errors.ts'
+import { baseClientOptions, type KafkaConnection, resolveBrokers } from './connection.ts'
+
+export interface TopicSpec {
+  readonly partitions?: number
+  readonly replicationFactor?: number
+  readonly configs?: Readonly<Record<string, string>>
+}
+
+export interface PartitionLag {
+  readonly topic: string
+  readonly partition: number
+  /** Next offset to read for the group; -1 when the group never committed on this partition. */
+  readonly committed: bigint
+  /** Last stable offset (read_committed log end). */
+  readonly end: bigint
+  readonly lag: bigint
+}
+
+/** Topic and group administration: the only place Sluice talks to Kafka's admin APIs. */
+export class KafkaAdmin {
+  readonly #admin: Admin
+  readonly #brokers: string[]
+
+  constructor(connection: KafkaConnection = {}) {
+    this.#brokers = resolveBrokers(connection.brokers)
+    this.#admin = new Admin({ ...baseClientOptions(connection, 'admin'), retries: 2, retryDelay: 250 })
+  }
+
+  /** Number of brokers the cluster reports; throws a KafkaError naming the address when it cannot be reached. */
+  async brokerCount(): Promise<number> {
+    try {
+      const metadata = await this.#admin.metadata({ topics: [], forceUpdate: true })
+      return metadata.brokers.size
+    } catch (error) {
+      throw this.#unreachable(error)
+    }
+  }
+
+  /** Partition count of a topic, or undefined when it does not exist. */
+  async partitionCount(topic: string): Promise<number | undefined> {
+    const topics = await this.#call(() => this.#admin.listTopics({ includeInternals: false }))
+    if (!topics.includes(topic)) return undefined
+    const metadata = await this.#call(() => this.#admin.metadata({ topics: [topic], forceUpdate: true }))
+    return metadata.topics.get(topic)?.partitionsCount
+  }
+
+  /**
+   * Makes sure a topic exists and returns its partition count. When it is missing and `create` is false the
+   * caller gets a UsageError that says how to create it.
+   */
+  async ensureTopic(topic: string, spec: TopicSpec & { create: boolean }): Promise<number> {
+    const existing = await this.partitionCount(topic)
+    if (existing !== undefined) return existing
+    if (!spec.create) {
+      throw new UsageError(`Topic "${topic}" does not exist and topic creation is disabled: create it first or pass --partitions N.`)
+    }
+    return this.createTopic(topic, spec)
+  }
+
+  async createTopic(topic: string, spec: TopicSpec = {}): Promise<number> {
+    const partitions = spec.partitions ?? 1
+    const replicas = spec.replicationFactor ?? Math.min(3, await this.brokerCount())
+    try {
+      await this.#admin.createTopics({
+        topics: [topic],
+        partitions,
+        replicas,
+        configs: Object.entries(spec.configs ?? {}).map(([name, value]) => ({ name, value })),
+      })
+    } catch (error) {
+      // Another process may have created it between our check and our request.
+      if (/TOPIC_ALREADY_EXISTS|already exists/i.test(describeError(error))) {
+        return (await this.partitionCount(topic)) ?? partitions
+      }
+      throw new KafkaError(`Could not create topic "${topic}": ${describeError(error)}`, { cause: error })
+    }
+    await this.#waitForLeaders(topic, partitions)
+    return partitions
+  }
+
+  async deleteTopics(topics: readonly string[]): Promise<void> {
+    const existing = new Set(await this.#call(() => this.#admin.listTopics({ includeInternals: false })))
+    const present = topics.filter((t) => existing.has(t))
+    if (present.length > 0) await this.#call(() => this.#admin.deleteTopics({ topics: present }))
+  }
+
+  /** Offsets per partition at `timestamp` (LATEST by default; read_committed, so the last stable offset). */
+  async offsets(topic: string, timestamp: bigint = ListOffsetTimestamps.LATEST): Promise<Map<number, bigint>> {
+    const count = await this.partitionCount(topic)
+    if (count === undefined) throw new UsageError(`Topic "${topic}" does not exist.`)
+    const [listed] = await this.#call(() =>
+      this.#admin.listOffsets({
+        topics: [{ name: topic, partitions: range(count).map((partitionIndex) => ({ partitionIndex, timestamp })) }],
+        isolationLevel: 1,
+      }),
+    )
+    return new Map((listed?.partitions ?? []).map((p) => [p.partitionIndex, p.offset]))
+  }
+
+  /** Committed offsets of a consumer group on a topic (-1 where it never committed). */
+  async committedOffsets(groupId: string, topic: string): Promise<Map<number, bigint>> {
+    const count = (await this.partitionCount(topic)) ?? 0
+    const [group] = await this.#call(() =>
+      this.#admin.listConsumerGroupOffsets({
+        groups: [{ groupId, topics: [{ name: topic, partitionIndexes: range(count) }] }],
+        requireStable: true,
+      }),
+    )
+    const partitions = group?.topics.find((t) => t.name === topic)?.partitions ?? []
+    return new Map(partitions.map((p) => [p.partitionIndex, p.committedOffset]))
+  }
+
+  /** What the group still has to read, per partition: the same figure `kafka-consumer-groups --describe` prints. */
+  async groupLag(groupId: string, topic: string): Promise<PartitionLag[]> {
+    const [ends, committed, earliest] = await Promise.all([
+      this.offsets(topic),
+      this.committedOffsets(groupId, topic),
+      this.offsets(topic, ListOffsetTimestamps.EARLIEST),
+    ])
+    return [...ends].map(([partition, end]) => {
+      const c = committed.get(partition) ?? -1n
+      const from = c >= 0n ? c : (earliest.get(partition) ?? 0n)
+      return { topic, partition, committed: c, end, lag: end > from ? end - from : 0n }
+    })
+  }
+
+  async close(): Promise<void> {
+    await this.#admin.close()
+  }
+
+  async #waitForLeaders(topic: string, partitions: number): Promise<void> {
+    const deadline = Date.now() + 15_000
+    while (Date.now() < deadline) {
+      const metadata = await this.#call(() => this.#admin.metadata({ topics: [topic], forceUpdate: true }))
+      const t = metadata.topics.get(topic)
+      if (t && t.partitionsCount === partitions && t.partitions.every((p) => p && p.leader >= 0)) return
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    throw new KafkaError(`Topic "${topic}" was created but its partitions have no leader after 15 s.`)
+  }
+
+  async #call<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation()
+    } catch (error) {
+      if (error instanceof UsageError || error instanceof KafkaError) throw error
+      throw this.#unreachable(error)
+    }
+  }
+
+  #unreachable(error: unknown): KafkaError {
+    return new KafkaError(`Kafka at ${this.#brokers.join(',')} did not answer: ${describeError(error)}`, { cause: error })
+  }
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i)
+}

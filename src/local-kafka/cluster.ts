@@ -1,0 +1,270 @@
+import { execFile, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync, openSync, readFileSync } from 'node:fs'
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { promisify } from 'node:util'
+import { KafkaAdmin } from '../connectors/kafka/admin.ts'
+import { LocalKafkaError, UsageError } from '../errors.ts'
+import { brokerClasspath } from './classpath.ts'
+import { BROKER_LOG4J, type LocalNode, serverProperties, TOOL_LOG4J } from './config.ts'
+import { isOurProcess, sleep, terminate } from './process.ts'
+import { consecutiveFreePorts, freePort } from './ports.ts'
+import { findJava } from './tools.ts'
+
+const run = promisify(execFile)
+
+export interface StartLocalKafkaOptions {
+  /** First broker port; 0 picks free ports. Default 9092. */
+  readonly port?: number
+  readonly nodes?: 1 | 3
+  /** Where data, logs, pids and configs live. Default ./data/kafka. */
+  readonly dataDir?: string
+  readonly heapMb?: number
+  readonly readyTimeoutMs?: number
+  readonly log?: (line: string) => void
+}
+
+export interface LocalKafkaNode extends LocalNode {
+  readonly pid: number | null
+  readonly logFile: string
+}
+
+export interface LocalKafka {
+  readonly bootstrap: string
+  readonly dataDir: string
+  readonly clusterId: string
+  readonly nodes: readonly LocalKafkaNode[]
+  /** False when start() found the cluster already running. */
+  readonly started: boolean
+}
+
+interface ClusterFile {
+  readonly version: 1
+  readonly clusterId: string
+  readonly nodes: readonly LocalKafkaNode[]
+}
+
+export const DEFAULT_DATA_DIR = 'data/kafka'
+const STATE_FILE = 'cluster.json'
+const MAIN_CLASS = 'kafka.Kafka'
+
+function stateFile(dataDir: string): string {
+  return join(dataDir, STATE_FILE)
+}
+
+async function readState(dataDir: string): Promise<ClusterFile | undefined> {
+  const file = stateFile(dataDir)
+  if (!existsSync(file)) return undefined
+  const parsed = JSON.parse(await readFile(file, 'utf8')) as ClusterFile
+  if (parsed.version !== 1) throw new LocalKafkaError(`Unknown cluster file version in ${file}.`)
+  return parsed
+}
+
+async function writeState(dataDir: string, state: ClusterFile): Promise<void> {
+  const file = stateFile(dataDir)
+  await writeFile(`${file}.tmp`, `${JSON.stringify(state, null, 2)}\n`)
+  await rename(`${file}.tmp`, file)
+}
+
+function bootstrapOf(nodes: readonly LocalNode[]): string {
+  return nodes.map((n) => `127.0.0.1:${n.port}`).join(',')
+}
+
+function running(node: LocalKafkaNode): boolean {
+  return node.pid !== null && isOurProcess(node.pid, node.dir)
+}
+
+/** A Kafka cluster id: 16 random bytes in URL-safe base64 (22 characters), never starting with '-'. */
+function newClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url')
+    if (!id.startsWith('-')) return id
+  }
+}
+
+async function planNodes(dataDir: string, count: number, firstPort: number): Promise<LocalNode[]> {
+  const brokerPorts = await consecutiveFreePorts(count, firstPort === 0 ? undefined : firstPort)
+  if (!brokerPorts) {
+    const wanted = firstPort === 0 ? `${count} consecutive ports` : `port ${firstPort}${count > 1 ? `-${firstPort + count - 1}` : ''}`
+    throw new UsageError(`Cannot start the local Kafka: ${wanted} on 127.0.0.1 is in use; pass --port with a free one.`)
+  }
+  const nodes: LocalNode[] = []
+  for (const [i, port] of brokerPorts.entries()) {
+    nodes.push({ id: i + 1, port, controllerPort: await freePort(), dir: join(dataDir, `node-${i + 1}`) })
+  }
+  return nodes
+}
+
+async function formatNode(java: string, classpath: string, node: LocalNode, clusterId: string): Promise<void> {
+  const args = [
+    '-Xmx256m',
+    `-Dlog4j2.configurationFile=${join(node.dir, 'tools-log4j2.properties')}`,
+    '-cp',
+    classpath,
+    'kafka.tools.StorageTool',
+    'format',
+    '-t',
+    clusterId,
+    '-c',
+    join(node.dir, 'server.properties'),
+    '--ignore-formatted',
+  ]
+  try {
+    await run(java, args, { maxBuffer: 4 * 1024 * 1024 })
+  } catch (error) {
+    const stderr = error instanceof Error && 'stderr' in error ? String(error.stderr).trim().slice(-1500) : ''
+    throw new LocalKafkaError(`Formatting Kafka storage in ${node.dir} failed:\n${stderr}`, error)
+  }
+}
+
+function launchNode(java: string, classpath: string, node: LocalNode, heapMb: number): { pid: number; logFile: string } {
+  const logFile = join(node.dir, 'broker.log')
+  const out = openSync(logFile, 'a')
+  const child = spawn(
+    java,
+    [
+      `-Xms${Math.min(128, heapMb)}m`,
+      `-Xmx${heapMb}m`,
+      '-XX:+UseG1GC',
+      '-XX:MaxGCPauseMillis=20',
+      '-XX:InitiatingHeapOccupancyPercent=35',
+      '-XX:+ExplicitGCInvokesConcurrent',
+      '-Djava.awt.headless=true',
+      `-Dkafka.logs.dir=${join(node.dir, 'logs')}`,
+      `-Dlog4j2.configurationFile=${join(node.dir, 'log4j2.properties')}`,
+      // Marks the process as this node's, so stop never signals a recycled pid.
+      `-Dsluice.node.dir=${node.dir}`,
+      '-cp',
+      classpath,
+      MAIN_CLASS,
+      join(node.dir, 'server.properties'),
+    ],
+    { detached: true, stdio: ['ignore', out, out] },
+  )
+  if (child.pid === undefined) throw new LocalKafkaError(`Could not launch ${java} for Kafka node ${node.id}.`)
+  child.unref()
+  return { pid: child.pid, logFile }
+}
+
+function tail(file: string, lines: number): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n')
+  } catch {
+    return '(no log)'
+  }
+}
+
+async function waitUntilReady(nodes: readonly LocalKafkaNode[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  const admin = new KafkaAdmin({ brokers: bootstrapOf(nodes), clientId: 'sluice-local-kafka', connectTimeout: 1_000 })
+  try {
+    for (;;) {
+      const dead = nodes.find((n) => !running(n))
+      if (dead) {
+        throw new LocalKafkaError(`Kafka node ${dead.id} exited during start-up. Last lines of ${dead.logFile}:\n${tail(dead.logFile, 25)}`)
+      }
+      try {
+        if ((await admin.brokerCount()) === nodes.length) return
+      } catch {
+        // Not listening yet: the broker port opens only once the node is unfenced.
+      }
+      if (Date.now() > deadline) {
+        throw new LocalKafkaError(
+          `Kafka did not answer a metadata request within ${Math.round(timeoutMs / 1000)} s. Last lines of ${nodes[0]?.logFile}:\n${tail(nodes[0]?.logFile ?? '', 25)}`,
+        )
+      }
+      await sleep(250)
+    }
+  } finally {
+    await admin.close().catch(() => {})
+  }
+}
+
+/**
+ * Starts a local Apache Kafka cluster in KRaft mode (or finds it running) and returns once every broker
+ * answers a metadata request. The JVMs are detached: they keep running after this process exits, until
+ * stopLocalKafka() is called for the same data dir. A stopped cluster's data dir is reused, so topics and
+ * committed offsets survive a restart.
+ */
+export async function startLocalKafka(options: StartLocalKafkaOptions = {}): Promise<LocalKafka> {
+  const log = options.log ?? (() => {})
+  const dataDir = resolve(options.dataDir ?? DEFAULT_DATA_DIR)
+  const existing = await readState(dataDir)
+  if (existing && options.nodes !== undefined && existing.nodes.length !== options.nodes) {
+    throw new UsageError(
+      `${dataDir} holds a ${existing.nodes.length}-node cluster; use another --data-dir for ${options.nodes} node(s) or delete it.`,
+    )
+  }
+  if (existing?.nodes.every(running)) {
+    return { bootstrap: bootstrapOf(existing.nodes), dataDir, clusterId: existing.clusterId, nodes: existing.nodes, started: false }
+  }
+  if (existing?.nodes.some(running)) {
+    throw new LocalKafkaError(`Part of the cluster in ${dataDir} is still running: run "sluice kafka stop --data-dir ${dataDir}" first.`)
+  }
+
+  const java = await findJava()
+  const classpath = await brokerClasspath(log)
+  const count = options.nodes ?? 1
+  const clusterId = existing?.clusterId ?? newClusterId()
+  const planned = existing?.nodes ?? (await planNodes(dataDir, count, options.port ?? 9092))
+  const heapMb = options.heapMb ?? (planned.length === 1 ? 512 : 384)
+
+  for (const node of planned) {
+    await mkdir(join(node.dir, 'logs'), { recursive: true })
+    await writeFile(join(node.dir, 'server.properties'), serverProperties(node, planned))
+    await writeFile(join(node.dir, 'log4j2.properties'), BROKER_LOG4J)
+    await writeFile(join(node.dir, 'tools-log4j2.properties'), TOOL_LOG4J)
+  }
+  await Promise.all(planned.map((node) => formatNode(java, classpath, node, clusterId)))
+
+  const nodes: LocalKafkaNode[] = planned.map((node) => ({
+    id: node.id,
+    port: node.port,
+    controllerPort: node.controllerPort,
+    dir: node.dir,
+    ...launchNode(java, classpath, node, heapMb),
+  }))
+  await writeState(dataDir, { version: 1, clusterId, nodes })
+  log(`Starting Kafka (${nodes.length} node${nodes.length > 1 ? 's' : ''}) in ${dataDir}…`)
+  try {
+    await waitUntilReady(nodes, options.readyTimeoutMs ?? 120_000)
+  } catch (error) {
+    await stopLocalKafka({ dataDir })
+    throw error
+  }
+  return { bootstrap: bootstrapOf(nodes), dataDir, clusterId, nodes, started: true }
+}
+
+export interface StopResult {
+  readonly dataDir: string
+  readonly stopped: number
+  readonly killed: number
+}
+
+/** Stops every node of the cluster in `dataDir`: SIGTERM (controlled shutdown), then SIGKILL after the grace time. */
+export async function stopLocalKafka(options: { dataDir?: string; graceMs?: number } = {}): Promise<StopResult> {
+  const dataDir = resolve(options.dataDir ?? DEFAULT_DATA_DIR)
+  const state = await readState(dataDir)
+  if (!state) return { dataDir, stopped: 0, killed: 0 }
+  const outcomes = await Promise.all(
+    state.nodes.map((n) => (n.pid === null ? 'gone' : terminate(n.pid, n.dir, options.graceMs ?? 30_000))),
+  )
+  await writeState(dataDir, { ...state, nodes: state.nodes.map((n) => ({ ...n, pid: null })) })
+  return {
+    dataDir,
+    stopped: outcomes.filter((o) => o === 'terminated').length,
+    killed: outcomes.filter((o) => o === 'killed').length,
+  }
+}
+
+/** What `sluice kafka status` prints: the nodes and whether each runs. */
+export async function localKafkaStatus(options: { dataDir?: string } = {}) {
+  const dataDir = resolve(options.dataDir ?? DEFAULT_DATA_DIR)
+  const state = await readState(dataDir)
+  return {
+    dataDir,
+    bootstrap: state ? bootstrapOf(state.nodes) : undefined,
+    nodes: (state?.nodes ?? []).map((n) => ({ id: n.id, port: n.port, pid: n.pid, running: running(n), logFile: n.logFile })),
+  }
+}
