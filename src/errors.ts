@@ -56,7 +56,11 @@ export class LocalKafkaError extends SluiceError {
 /** Kafka answered with an error or could not be reached. */
 export class KafkaError extends SluiceError {
   constructor(message: string, options: { cause?: unknown; retryable?: boolean } = {}) {
-    super('SLUICE_KAFKA', message, { domain: 'external', cause: options.cause, retryable: options.retryable ?? true })
+    super('SLUICE_KAFKA', message, {
+      domain: 'external',
+      cause: options.cause,
+      retryable: options.retryable ?? true,
+    })
   }
 }
 

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rename } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -39,16 +39,29 @@ export async function brokerClasspath(log: (line: string) => void = () => {}): P
   try {
     await run(
       mvn,
-      ['-B', '-q', '-f', BROKER_POM, 'dependency:build-classpath', `-Dmdep.outputFile=${tmp}`, '-Dmdep.includeScope=runtime'],
+      [
+        '-B',
+        '-q',
+        '-f',
+        BROKER_POM,
+        'dependency:build-classpath',
+        `-Dmdep.outputFile=${tmp}`,
+        '-Dmdep.includeScope=runtime',
+      ],
       { maxBuffer: 16 * 1024 * 1024 },
     )
   } catch (error) {
     const output = error instanceof Error && 'stdout' in error ? String(error.stdout).slice(-2000) : ''
-    throw new LocalKafkaError(`Maven could not resolve the Kafka broker jars (is Maven Central reachable?)\n${output}`, error)
+    throw new LocalKafkaError(
+      `Maven could not resolve the Kafka broker jars (is Maven Central reachable?)\n${output}`,
+      error,
+    )
   }
   const classpath = (await readFile(tmp, 'utf8')).trim()
   if (!classpath.includes('kafka_2.13')) {
-    throw new LocalKafkaError(`Maven returned a classpath without the Kafka broker jar: ${classpath.slice(0, 200)}`)
+    throw new LocalKafkaError(
+      `Maven returned a classpath without the Kafka broker jar: ${classpath.slice(0, 200)}`,
+    )
   }
   await rename(tmp, cacheFile)
   return classpath

@@ -8,8 +8,8 @@ import { KafkaAdmin } from '../connectors/kafka/admin.ts'
 import { LocalKafkaError, UsageError } from '../errors.ts'
 import { brokerClasspath } from './classpath.ts'
 import { BROKER_LOG4J, type LocalNode, serverProperties, TOOL_LOG4J } from './config.ts'
-import { isOurProcess, sleep, terminate } from './process.ts'
 import { consecutiveFreePorts, freePort } from './ports.ts'
+import { isOurProcess, sleep, terminate } from './process.ts'
 import { findJava } from './tools.ts'
 
 const run = promisify(execFile)
@@ -86,8 +86,13 @@ function newClusterId(): string {
 async function planNodes(dataDir: string, count: number, firstPort: number): Promise<LocalNode[]> {
   const brokerPorts = await consecutiveFreePorts(count, firstPort === 0 ? undefined : firstPort)
   if (!brokerPorts) {
-    const wanted = firstPort === 0 ? `${count} consecutive ports` : `port ${firstPort}${count > 1 ? `-${firstPort + count - 1}` : ''}`
-    throw new UsageError(`Cannot start the local Kafka: ${wanted} on 127.0.0.1 is in use; pass --port with a free one.`)
+    const wanted =
+      firstPort === 0
+        ? `${count} consecutive ports`
+        : `port ${firstPort}${count > 1 ? `-${firstPort + count - 1}` : ''}`
+    throw new UsageError(
+      `Cannot start the local Kafka: ${wanted} on 127.0.0.1 is in use; pass --port with a free one.`,
+    )
   }
   const nodes: LocalNode[] = []
   for (const [i, port] of brokerPorts.entries()) {
@@ -96,7 +101,12 @@ async function planNodes(dataDir: string, count: number, firstPort: number): Pro
   return nodes
 }
 
-async function formatNode(java: string, classpath: string, node: LocalNode, clusterId: string): Promise<void> {
+async function formatNode(
+  java: string,
+  classpath: string,
+  node: LocalNode,
+  clusterId: string,
+): Promise<void> {
   const args = [
     '-Xmx256m',
     `-Dlog4j2.configurationFile=${join(node.dir, 'tools-log4j2.properties')}`,
@@ -118,7 +128,12 @@ async function formatNode(java: string, classpath: string, node: LocalNode, clus
   }
 }
 
-function launchNode(java: string, classpath: string, node: LocalNode, heapMb: number): { pid: number; logFile: string } {
+function launchNode(
+  java: string,
+  classpath: string,
+  node: LocalNode,
+  heapMb: number,
+): { pid: number; logFile: string } {
   const logFile = join(node.dir, 'broker.log')
   const out = openSync(logFile, 'a')
   const child = spawn(
@@ -142,7 +157,8 @@ function launchNode(java: string, classpath: string, node: LocalNode, heapMb: nu
     ],
     { detached: true, stdio: ['ignore', out, out] },
   )
-  if (child.pid === undefined) throw new LocalKafkaError(`Could not launch ${java} for Kafka node ${node.id}.`)
+  if (child.pid === undefined)
+    throw new LocalKafkaError(`Could not launch ${java} for Kafka node ${node.id}.`)
   child.unref()
   return { pid: child.pid, logFile }
 }
@@ -157,12 +173,18 @@ function tail(file: string, lines: number): string {
 
 async function waitUntilReady(nodes: readonly LocalKafkaNode[], timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs
-  const admin = new KafkaAdmin({ brokers: bootstrapOf(nodes), clientId: 'sluice-local-kafka', connectTimeout: 1_000 })
+  const admin = new KafkaAdmin({
+    brokers: bootstrapOf(nodes),
+    clientId: 'sluice-local-kafka',
+    connectTimeout: 1_000,
+  })
   try {
     for (;;) {
       const dead = nodes.find((n) => !running(n))
       if (dead) {
-        throw new LocalKafkaError(`Kafka node ${dead.id} exited during start-up. Last lines of ${dead.logFile}:\n${tail(dead.logFile, 25)}`)
+        throw new LocalKafkaError(
+          `Kafka node ${dead.id} exited during start-up. Last lines of ${dead.logFile}:\n${tail(dead.logFile, 25)}`,
+        )
       }
       try {
         if ((await admin.brokerCount()) === nodes.length) return
@@ -197,10 +219,18 @@ export async function startLocalKafka(options: StartLocalKafkaOptions = {}): Pro
     )
   }
   if (existing?.nodes.every(running)) {
-    return { bootstrap: bootstrapOf(existing.nodes), dataDir, clusterId: existing.clusterId, nodes: existing.nodes, started: false }
+    return {
+      bootstrap: bootstrapOf(existing.nodes),
+      dataDir,
+      clusterId: existing.clusterId,
+      nodes: existing.nodes,
+      started: false,
+    }
   }
   if (existing?.nodes.some(running)) {
-    throw new LocalKafkaError(`Part of the cluster in ${dataDir} is still running: run "sluice kafka stop --data-dir ${dataDir}" first.`)
+    throw new LocalKafkaError(
+      `Part of the cluster in ${dataDir} is still running: run "sluice kafka stop --data-dir ${dataDir}" first.`,
+    )
   }
 
   const java = await findJava()
@@ -243,7 +273,9 @@ export interface StopResult {
 }
 
 /** Stops every node of the cluster in `dataDir`: SIGTERM (controlled shutdown), then SIGKILL after the grace time. */
-export async function stopLocalKafka(options: { dataDir?: string; graceMs?: number } = {}): Promise<StopResult> {
+export async function stopLocalKafka(
+  options: { dataDir?: string; graceMs?: number } = {},
+): Promise<StopResult> {
   const dataDir = resolve(options.dataDir ?? DEFAULT_DATA_DIR)
   const state = await readState(dataDir)
   if (!state) return { dataDir, stopped: 0, killed: 0 }
@@ -265,6 +297,12 @@ export async function localKafkaStatus(options: { dataDir?: string } = {}) {
   return {
     dataDir,
     bootstrap: state ? bootstrapOf(state.nodes) : undefined,
-    nodes: (state?.nodes ?? []).map((n) => ({ id: n.id, port: n.port, pid: n.pid, running: running(n), logFile: n.logFile })),
+    nodes: (state?.nodes ?? []).map((n) => ({
+      id: n.id,
+      port: n.port,
+      pid: n.pid,
+      running: running(n),
+      logFile: n.logFile,
+    })),
   }
 }

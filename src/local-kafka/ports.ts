@@ -27,7 +27,8 @@ export async function consecutiveFreePorts(count: number, first?: number): Promi
   const starts = first !== undefined ? [first] : await Promise.all(Array.from({ length: 20 }, freePort))
   for (const start of starts) {
     const ports = Array.from({ length: count }, (_, i) => start + i)
-    if (ports.every((p) => p < 65536) && (await Promise.all(ports.map(isPortFree))).every(Boolean)) return ports
+    if (ports.every((p) => p < 65536) && (await Promise.all(ports.map(isPortFree))).every(Boolean))
+      return ports
   }
   return undefined
 }

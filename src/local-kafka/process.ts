@@ -20,7 +20,11 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Sends SIGTERM, waits up to `graceMs` for exit, then SIGKILL. Resolves to how the process ended. */
-export async function terminate(pid: number, marker: string, graceMs: number): Promise<'terminated' | 'killed' | 'gone'> {
+export async function terminate(
+  pid: number,
+  marker: string,
+  graceMs: number,
+): Promise<'terminated' | 'killed' | 'gone'> {
   if (!isOurProcess(pid, marker)) return 'gone'
   process.kill(pid, 'SIGTERM')
   const deadline = Date.now() + graceMs

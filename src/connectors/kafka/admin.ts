@@ -54,7 +54,9 @@ export class KafkaAdmin {
     const existing = await this.partitionCount(topic)
     if (existing !== undefined) return existing
     if (!spec.create) {
-      throw new UsageError(`Topic "${topic}" does not exist and topic creation is disabled: create it first or pass --partitions N.`)
+      throw new UsageError(
+        `Topic "${topic}" does not exist and topic creation is disabled: create it first or pass --partitions N.`,
+      )
     }
     return this.createTopic(topic, spec)
   }
@@ -87,12 +89,17 @@ export class KafkaAdmin {
   }
 
   /** Offsets per partition at `timestamp` (LATEST by default; read_committed, so the last stable offset). */
-  async offsets(topic: string, timestamp: bigint = ListOffsetTimestamps.LATEST): Promise<Map<number, bigint>> {
+  async offsets(
+    topic: string,
+    timestamp: bigint = ListOffsetTimestamps.LATEST,
+  ): Promise<Map<number, bigint>> {
     const count = await this.partitionCount(topic)
     if (count === undefined) throw new UsageError(`Topic "${topic}" does not exist.`)
     const [listed] = await this.#call(() =>
       this.#admin.listOffsets({
-        topics: [{ name: topic, partitions: range(count).map((partitionIndex) => ({ partitionIndex, timestamp })) }],
+        topics: [
+          { name: topic, partitions: range(count).map((partitionIndex) => ({ partitionIndex, timestamp })) },
+        ],
         isolationLevel: 1,
       }),
     )
@@ -151,7 +158,9 @@ export class KafkaAdmin {
   }
 
   #unreachable(error: unknown): KafkaError {
-    return new KafkaError(`Kafka at ${this.#brokers.join(',')} did not answer: ${describeError(error)}`, { cause: error })
+    return new KafkaError(`Kafka at ${this.#brokers.join(',')} did not answer: ${describeError(error)}`, {
+      cause: error,
+    })
   }
 }
 

@@ -22,12 +22,15 @@ export const DEFAULT_BROKERS = '127.0.0.1:9092'
 export function resolveBrokers(brokers?: readonly string[] | string): string[] {
   const raw = brokers ?? process.env.KAFKA_BROKERS ?? DEFAULT_BROKERS
   const list = (typeof raw === 'string' ? raw.split(',') : [...raw]).map((b) => b.trim()).filter(Boolean)
-  if (list.length === 0) throw new UsageError('No Kafka brokers given: pass --brokers host:port or set KAFKA_BROKERS.')
+  if (list.length === 0)
+    throw new UsageError('No Kafka brokers given: pass --brokers host:port or set KAFKA_BROKERS.')
   for (const broker of list) {
     const match = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(broker)
     const port = match ? Number(match[2]) : Number.NaN
     if (!match || !(port > 0 && port < 65536)) {
-      throw new UsageError(`Invalid Kafka broker address "${broker}": expected host:port, for example 127.0.0.1:9092.`)
+      throw new UsageError(
+        `Invalid Kafka broker address "${broker}": expected host:port, for example 127.0.0.1:9092.`,
+      )
     }
   }
   return list

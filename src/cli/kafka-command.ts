@@ -1,0 +1,70 @@
+import { Command, Option } from 'commander'
+import {
+  DEFAULT_DATA_DIR,
+  localKafkaStatus,
+  startLocalKafka,
+  stopLocalKafka,
+} from '../local-kafka/cluster.ts'
+import { port, positiveInt } from './options.ts'
+
+export function kafkaCommand(): Command {
+  const kafka = new Command('kafka').description(
+    'manage a local Apache Kafka (KRaft) cluster for development and tests',
+  )
+
+  kafka
+    .command('start')
+    .description(
+      'start a local broker (or a 3-node cluster), wait until it answers, print its bootstrap address',
+    )
+    .option('--port <port>', 'first broker port (0 picks a free one)', port, 9092)
+    .addOption(new Option('--nodes <n>', 'number of nodes').choices(['1', '3']).default('1'))
+    .option('--data-dir <dir>', 'where data, logs and pids live', DEFAULT_DATA_DIR)
+    .option('--heap <mb>', 'JVM heap per node in MiB', positiveInt)
+    .action(async (opts: { port: number; nodes: '1' | '3'; dataDir: string; heap?: number }) => {
+      const cluster = await startLocalKafka({
+        port: opts.port,
+        nodes: opts.nodes === '3' ? 3 : 1,
+        dataDir: opts.dataDir,
+        ...(opts.heap ? { heapMb: opts.heap } : {}),
+        log: (line) => process.stderr.write(`${line}\n`),
+      })
+      if (!cluster.started) process.stderr.write(`Kafka is already running in ${cluster.dataDir}.\n`)
+      else process.stderr.write(`Kafka is up (logs: ${cluster.nodes.map((n) => n.logFile).join(', ')}).\n`)
+      process.stdout.write(`${cluster.bootstrap}\n`)
+    })
+
+  kafka
+    .command('stop')
+    .description('stop the local cluster cleanly (SIGTERM, then SIGKILL after the grace time)')
+    .option('--data-dir <dir>', 'data dir the cluster was started with', DEFAULT_DATA_DIR)
+    .option('--grace <seconds>', 'seconds to wait for a clean shutdown', positiveInt, 30)
+    .action(async (opts: { dataDir: string; grace: number }) => {
+      const result = await stopLocalKafka({ dataDir: opts.dataDir, graceMs: opts.grace * 1000 })
+      if (result.stopped + result.killed === 0)
+        process.stderr.write(`No Kafka was running in ${result.dataDir}.\n`)
+      else
+        process.stderr.write(
+          `Stopped ${result.stopped} node(s)${result.killed ? `, killed ${result.killed}` : ''}.\n`,
+        )
+    })
+
+  kafka
+    .command('status')
+    .description('show the nodes of the local cluster and whether they run')
+    .option('--data-dir <dir>', 'data dir the cluster was started with', DEFAULT_DATA_DIR)
+    .action(async (opts: { dataDir: string }) => {
+      const status = await localKafkaStatus({ dataDir: opts.dataDir })
+      if (status.nodes.length === 0) {
+        process.stdout.write(`No local Kafka in ${status.dataDir}.\n`)
+        return
+      }
+      process.stdout.write(`bootstrap ${status.bootstrap}\n`)
+      for (const n of status.nodes) {
+        process.stdout.write(
+          `node ${n.id}  127.0.0.1:${n.port}  ${n.running ? `running (pid ${n.pid})` : 'stopped'}  ${n.logFile}\n`,
+        )
+      }
+    })
+  return kafka
+}

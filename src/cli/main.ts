@@ -1,0 +1,39 @@
+import { Command, CommanderError } from 'commander'
+import { describeError, SluiceError } from '../errors.ts'
+import { kafkaCommand } from './kafka-command.ts'
+import { listenCommand } from './listen-command.ts'
+
+/** Builds the `sluice` program; each subcommand lives in its own file and only parses flags. */
+export function program(): Command {
+  return new Command('sluice')
+    .description('Kafka-native streaming ETL: produce, listen, run pipelines, manage a local Kafka.')
+    .option('--verbose', 'print stack traces of errors')
+    .exitOverride()
+    .showSuggestionAfterError()
+    .addCommand(kafkaCommand())
+    .addCommand(listenCommand())
+}
+
+function overrideExits(command: Command): void {
+  command.exitOverride()
+  for (const sub of command.commands) overrideExits(sub)
+}
+
+/** Runs the CLI and returns the exit code. Library code throws; only this function turns errors into codes. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const cli = program()
+  overrideExits(cli)
+  try {
+    await cli.parseAsync([...argv], { from: 'user' })
+    return 0
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Commander already printed the message (unknown flag, bad value, help).
+      return error.exitCode === 0 ? 0 : 2
+    }
+    const verbose = argv.includes('--verbose')
+    process.stderr.write(`sluice: ${describeError(error)}\n`)
+    if (verbose && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`)
+    return error instanceof SluiceError ? error.exitCode : 1
+  }
+}

@@ -1,0 +1,265 @@
+import {
+  Consumer,
+  FetchIsolationLevels,
+  type GroupAssignment,
+  type Message,
+  type MessagesStream,
+  MessagesStreamFallbackModes,
+  MessagesStreamModes,
+} from '@platformatic/kafka'
+import { describeError, KafkaError } from '../../errors.ts'
+import { KafkaAdmin } from './admin.ts'
+import { baseClientOptions, type KafkaConnection } from './connection.ts'
+import { registerRawConsumer } from './raw.ts'
+import { type ConsumedRecord, partitionKey } from './records.ts'
+
+/** Where a consumer starts on partitions the group has no committed offset for (or ignoring commits). */
+export type StartPosition =
+  | { readonly from: 'committed'; readonly fallback: 'earliest' | 'latest' }
+  | { readonly from: 'earliest' | 'latest' }
+  | { readonly from: 'timestamp'; readonly timestamp: number }
+  | {
+      readonly from: 'offsets'
+      readonly offsets: readonly { topic: string; partition: number; offset: bigint }[]
+    }
+
+export interface KafkaConsumerOptions extends KafkaConnection {
+  readonly groupId: string
+  readonly topics: readonly string[]
+  readonly start?: StartPosition
+  /** Only see committed transactional records (default true). */
+  readonly readCommitted?: boolean
+  /** KIP-848 'consumer' (default) or the 'classic' rebalance protocol. */
+  readonly groupProtocol?: 'consumer' | 'classic'
+  /** Records buffered by the client before fetching pauses: the memory bound of a consumer. */
+  readonly highWaterMark?: number
+  readonly maxBytes?: number
+  readonly maxWaitTime?: number
+  readonly sessionTimeout?: number
+}
+
+export interface BatchOptions {
+  readonly maxRecords: number
+  /** How long to wait for more records once a batch has its first one. */
+  readonly lingerMs: number
+  /** Yield an empty batch after this long without records (lets callers advance time); never when omitted. */
+  readonly idleMs?: number
+  readonly signal?: AbortSignal
+}
+
+/**
+ * A consumer-group member reading raw records. It never commits on its own: offsets are committed by the
+ * caller once the records are processed (the client's default commits on fetch, which loses data on a crash),
+ * and it starts from the group's committed offsets (the client's default ignores them).
+ */
+export class KafkaConsumer {
+  readonly #consumer: Consumer
+  readonly #options: KafkaConsumerOptions
+  #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined
+  #ownedFrom: GroupAssignment[] | null | undefined
+  #owned = new Set<string>()
+  #failure: Error | undefined
+  #ended = false
+
+  constructor(options: KafkaConsumerOptions) {
+    this.#options = options
+    const protocol = options.groupProtocol ?? 'consumer'
+    this.#consumer = new Consumer({
+      ...baseClientOptions(options, 'consumer'),
+      groupId: options.groupId,
+      autocommit: false,
+      isolationLevel:
+        (options.readCommitted ?? true)
+          ? FetchIsolationLevels.READ_COMMITTED
+          : FetchIsolationLevels.READ_UNCOMMITTED,
+      highWaterMark: options.highWaterMark ?? 4096,
+      maxBytes: options.maxBytes ?? 16 * 1024 * 1024,
+      maxWaitTime: options.maxWaitTime ?? 100,
+      retries: 10,
+      retryDelay: 500,
+      ...(protocol === 'consumer'
+        ? { groupProtocol: 'consumer' as const }
+        : {
+            sessionTimeout: options.sessionTimeout ?? 10_000,
+            heartbeatInterval: 1_000,
+            rebalanceTimeout: 20_000,
+          }),
+    })
+    registerRawConsumer(this, this.#consumer)
+  }
+
+  get groupId(): string {
+    return this.#options.groupId
+  }
+
+  /** Joins the group and starts fetching. */
+  async start(): Promise<void> {
+    if (this.#stream) return
+    const start = this.#options.start ?? { from: 'committed', fallback: 'earliest' }
+    const topics = [...this.#options.topics]
+    try {
+      const positioning = await this.#positioning(start, topics)
+      this.#stream = await this.#consumer.consume({ topics, ...positioning })
+    } catch (error) {
+      if (error instanceof KafkaError) throw error
+      throw new KafkaError(`Could not subscribe to ${topics.join(', ')}: ${describeError(error)}`, {
+        cause: error,
+      })
+    }
+    this.#stream.on('error', (error) => {
+      this.#failure = error
+    })
+    this.#stream.on('end', () => {
+      this.#ended = true
+    })
+  }
+
+  /** Partitions this member owns now, as "topic:partition" keys. */
+  ownedPartitions(): ReadonlySet<string> {
+    const current = this.#consumer.assignments
+    if (current !== this.#ownedFrom) {
+      this.#owned = new Set(
+        (current ?? []).flatMap(({ topic, partitions }) => partitions.map((p) => partitionKey(topic, p))),
+      )
+      this.#ownedFrom = current
+    }
+    return this.#owned
+  }
+
+  /**
+   * Batches of records: up to maxRecords, closed lingerMs after their first record. Reading stops while the
+   * caller processes a batch, so the client's buffer (highWaterMark) bounds memory. Records of partitions
+   * revoked since they were fetched are dropped: another member now owns them.
+   */
+  async *batches(options: BatchOptions): AsyncGenerator<ConsumedRecord[]> {
+    await this.start()
+    const stream = this.#stream!
+    while (!options.signal?.aborted) {
+      const batch: ConsumedRecord[] = []
+      let deadline = options.idleMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + options.idleMs
+      let lingering = false
+      for (;;) {
+        if (this.#failure)
+          throw new KafkaError(`Consuming failed: ${describeError(this.#failure)}`, { cause: this.#failure })
+        const owned = this.ownedPartitions()
+        while (batch.length < options.maxRecords) {
+          const message: Message<Buffer, Buffer, Buffer, Buffer> | null = stream.read()
+          if (message === null) break
+          if (owned.has(partitionKey(message.topic, message.partition))) batch.push(message)
+        }
+        if (batch.length >= options.maxRecords || this.#ended || options.signal?.aborted) break
+        if (batch.length > 0 && !lingering) {
+          lingering = true
+          deadline = Date.now() + options.lingerMs
+        }
+        const waitMs = deadline - Date.now()
+        if (waitMs <= 0) break
+        await readableOrTimeout(stream, waitMs, options.signal)
+      }
+      if (batch.length > 0 || options.idleMs !== undefined) yield batch
+      if (this.#ended) return
+    }
+  }
+
+  /** Commits, for each partition, the position after the last of `records` (outside any transaction). */
+  async commit(records: Iterable<ConsumedRecord>): Promise<void> {
+    const next = new Map<string, { topic: string; partition: number; offset: bigint; leaderEpoch: number }>()
+    for (const r of records) {
+      const key = partitionKey(r.topic, r.partition)
+      const seen = next.get(key)
+      if (!seen || seen.offset <= r.offset) {
+        next.set(key, {
+          topic: r.topic,
+          partition: r.partition,
+          offset: r.offset + 1n,
+          leaderEpoch: leaderEpochOf(r),
+        })
+      }
+    }
+    if (next.size === 0) return
+    try {
+      await this.#consumer.commit({ offsets: [...next.values()] })
+    } catch (error) {
+      throw new KafkaError(`Committing offsets for group ${this.groupId} failed: ${describeError(error)}`, {
+        cause: error,
+      })
+    }
+  }
+
+  /** Leaves the group so its partitions move to the other members at once. */
+  async close(): Promise<void> {
+    await this.#stream?.close().catch(() => {})
+    await this.#consumer.close(true).catch(() => {})
+  }
+
+  async #positioning(start: StartPosition, topics: string[]) {
+    switch (start.from) {
+      case 'committed':
+        return {
+          mode: MessagesStreamModes.COMMITTED,
+          fallbackMode:
+            start.fallback === 'earliest'
+              ? MessagesStreamFallbackModes.EARLIEST
+              : MessagesStreamFallbackModes.LATEST,
+        }
+      case 'earliest':
+        return { mode: MessagesStreamModes.EARLIEST }
+      case 'latest':
+        return { mode: MessagesStreamModes.LATEST }
+      case 'offsets':
+        return { mode: MessagesStreamModes.MANUAL, offsets: start.offsets.map((o) => ({ ...o })) }
+      case 'timestamp':
+        return {
+          mode: MessagesStreamModes.MANUAL,
+          offsets: await offsetsAtTime(this.#options, topics, start.timestamp),
+        }
+    }
+  }
+}
+
+function leaderEpochOf(record: ConsumedRecord): number {
+  return 'leaderEpoch' in record && typeof record.leaderEpoch === 'number' ? record.leaderEpoch : -1
+}
+
+/** First offset at or after `timestamp` on each partition; the log end where nothing is that recent. */
+async function offsetsAtTime(connection: KafkaConnection, topics: string[], timestamp: number) {
+  const admin = new KafkaAdmin(connection)
+  try {
+    const result: { topic: string; partition: number; offset: bigint }[] = []
+    for (const topic of topics) {
+      const [atTime, ends] = await Promise.all([
+        admin.offsets(topic, BigInt(timestamp)),
+        admin.offsets(topic),
+      ])
+      for (const [partition, end] of ends) {
+        const offset = atTime.get(partition) ?? -1n
+        result.push({ topic, partition, offset: offset >= 0n ? offset : end })
+      }
+    }
+    return result
+  } finally {
+    await admin.close()
+  }
+}
+
+function readableOrTimeout(
+  stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>,
+  ms: number,
+  signal?: AbortSignal,
+) {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer)
+      stream.off('readable', done)
+      stream.off('end', done)
+      stream.off('error', done)
+      signal?.removeEventListener('abort', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    stream.once('readable', done)
+    stream.once('end', done)
+    stream.once('error', done)
+    signal?.addEventListener('abort', done, { once: true })
+  })
+}

@@ -1,0 +1,75 @@
+import type { Message, Producer } from '@platformatic/kafka'
+import { describeError, KafkaError } from '../../errors.ts'
+import type { KafkaConsumer } from './consumer.ts'
+import { toMessage } from './producer.ts'
+import { rawConsumer } from './raw.ts'
+import type { ConsumedRecord, OutgoingRecord } from './records.ts'
+import { partitionKey } from './records.ts'
+
+/** The client's transaction class is not exported by name; take it from the producer's signature. */
+type Transaction = Awaited<ReturnType<Producer['beginTransaction']>>
+
+/**
+ * One Kafka transaction: records and consumer offsets that become visible together or not at all.
+ *
+ * Every call is queued behind the previous one. The client de-duplicates concurrent transactional requests
+ * under fixed keys (all but the first addOffset of a burst resolve without being sent), so parallel calls
+ * would commit the transaction with offsets missing: exactly-once broken without an error.
+ */
+export class KafkaTransaction {
+  readonly #tx: Transaction
+  #queue: Promise<unknown> = Promise.resolve()
+
+  constructor(tx: Transaction) {
+    this.#tx = tx
+  }
+
+  get completed(): boolean {
+    return this.#tx.completed
+  }
+
+  send(records: readonly OutgoingRecord[]): Promise<void> {
+    if (records.length === 0) return Promise.resolve()
+    return this.#serial('send', async () => {
+      await this.#tx.send({ messages: records.map(toMessage) })
+    })
+  }
+
+  /**
+   * Commits, inside this transaction, the consumer group position just after the last of `records` on each
+   * partition. The records must come from `consumer`: they carry the group generation the broker fences on.
+   */
+  commitOffsets(consumer: KafkaConsumer, records: Iterable<ConsumedRecord>): Promise<void> {
+    const last = new Map<string, ConsumedRecord>()
+    for (const record of records) {
+      const key = partitionKey(record.topic, record.partition)
+      const seen = last.get(key)
+      if (!seen || seen.offset < record.offset) last.set(key, record)
+    }
+    if (last.size === 0) return Promise.resolve()
+    return this.#serial('commit offsets', async () => {
+      await this.#tx.addConsumer(rawConsumer(consumer))
+      for (const record of last.values()) await this.#tx.addOffset(record as Message)
+    })
+  }
+
+  commit(): Promise<void> {
+    return this.#serial('commit', () => this.#tx.commit())
+  }
+
+  abort(): Promise<void> {
+    return this.#serial('abort', async () => {
+      if (this.#tx.completed) return
+      await this.#tx.abort().catch(() => this.#tx.cancel())
+    })
+  }
+
+  #serial(what: string, operation: () => Promise<void>): Promise<void> {
+    const next = this.#queue.then(operation).catch((error: unknown) => {
+      throw new KafkaError(`Kafka transaction ${what} failed: ${describeError(error)}`, { cause: error })
+    })
+    // Keep the chain alive after a failure so later calls (abort) still run in order.
+    this.#queue = next.catch(() => {})
+    return next
+  }
+}

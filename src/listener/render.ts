@@ -1,0 +1,75 @@
+import { TextDecoder } from 'node:util'
+import type { ConsumedRecord } from '../connectors/kafka/records.ts'
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
+
+/** A record's bytes, decoded as much as they allow: JSON, else UTF-8 text, else base64. */
+export type DecodedPayload =
+  | { readonly kind: 'json'; readonly value: unknown; readonly text: string }
+  | { readonly kind: 'text'; readonly text: string }
+  | { readonly kind: 'binary'; readonly base64: string }
+  | { readonly kind: 'null' }
+
+export function decodePayload(bytes: Buffer | null | undefined): DecodedPayload {
+  if (bytes === null || bytes === undefined) return { kind: 'null' }
+  let text: string
+  try {
+    text = strictUtf8.decode(bytes)
+  } catch {
+    return { kind: 'binary', base64: bytes.toString('base64') }
+  }
+  try {
+    return { kind: 'json', value: JSON.parse(text), text }
+  } catch {
+    return { kind: 'text', text }
+  }
+}
+
+function payloadJson(payload: DecodedPayload): Record<string, unknown> {
+  switch (payload.kind) {
+    case 'json':
+      return { value: payload.value }
+    case 'text':
+      return { value: payload.text, valueFormat: 'text' }
+    case 'binary':
+      return { value: payload.base64, valueFormat: 'base64' }
+    case 'null':
+      return { value: null }
+  }
+}
+
+/** One JSON line per record: position, key, timestamp and the value (parsed when it is JSON). */
+export function renderJsonLine(record: ConsumedRecord, payload: DecodedPayload): string {
+  return JSON.stringify({
+    topic: record.topic,
+    partition: record.partition,
+    offset: record.offset.toString(),
+    timestamp: new Date(Number(record.timestamp)).toISOString(),
+    key: record.key ? record.key.toString('utf8') : null,
+    ...payloadJson(payload),
+  })
+}
+
+/** A human-oriented block: a header line with the position, then the value (indented JSON when it is JSON). */
+export function renderPretty(record: ConsumedRecord, payload: DecodedPayload, color: boolean): string {
+  const dim = (s: string) => (color ? `\x1b[2m${s}\x1b[0m` : s)
+  const bold = (s: string) => (color ? `\x1b[1m${s}\x1b[0m` : s)
+  const header = `${bold(`${record.topic}[${record.partition}]@${record.offset}`)} ${dim(
+    `key=${record.key ? record.key.toString('utf8') : '(null)'} ${new Date(Number(record.timestamp)).toISOString()}`,
+  )}`
+  let body: string
+  switch (payload.kind) {
+    case 'json':
+      body = JSON.stringify(payload.value, null, 2)
+      break
+    case 'text':
+      body = payload.text
+      break
+    case 'binary':
+      body = `(binary, base64) ${payload.base64}`
+      break
+    case 'null':
+      body = '(null)'
+  }
+  return `${header}\n${body}\n`
+}
