@@ -126,11 +126,13 @@ export class KafkaAdmin {
       this.committedOffsets(groupId, topic),
       this.offsets(topic, ListOffsetTimestamps.EARLIEST),
     ])
-    return [...ends].map(([partition, end]) => {
-      const c = committed.get(partition) ?? -1n
-      const from = c >= 0n ? c : (earliest.get(partition) ?? 0n)
-      return { topic, partition, committed: c, end, lag: end > from ? end - from : 0n }
-    })
+    return [...ends]
+      .sort(([a], [b]) => a - b)
+      .map(([partition, end]) => {
+        const c = committed.get(partition) ?? -1n
+        const from = c >= 0n ? c : (earliest.get(partition) ?? 0n)
+        return { topic, partition, committed: c, end, lag: end > from ? end - from : 0n }
+      })
   }
 
   async close(): Promise<void> {

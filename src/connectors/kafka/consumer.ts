@@ -29,7 +29,11 @@ export interface KafkaConsumerOptions extends KafkaConnection {
   readonly start?: StartPosition
   /** Only see committed transactional records (default true). */
   readonly readCommitted?: boolean
-  /** KIP-848 'consumer' (default) or the 'classic' rebalance protocol. */
+  /**
+   * Rebalance protocol. 'classic' is the default: with KIP-848 'consumer' the client (2.12.1) sends a
+   * generation the broker rejects in TxnOffsetCommit ("Specified group generation id is not valid"), which
+   * would make every exactly-once commit fail (see test/connectors/kafka-client.test.ts).
+   */
   readonly groupProtocol?: 'consumer' | 'classic'
   /** Records buffered by the client before fetching pauses: the memory bound of a consumer. */
   readonly highWaterMark?: number
@@ -63,7 +67,7 @@ export class KafkaConsumer {
 
   constructor(options: KafkaConsumerOptions) {
     this.#options = options
-    const protocol = options.groupProtocol ?? 'consumer'
+    const protocol = options.groupProtocol ?? 'classic'
     this.#consumer = new Consumer({
       ...baseClientOptions(options, 'consumer'),
       groupId: options.groupId,

@@ -1,0 +1,178 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { KafkaAdmin } from '../../src/connectors/kafka/admin.ts'
+import { KafkaConsumer } from '../../src/connectors/kafka/consumer.ts'
+import { KafkaProducer } from '../../src/connectors/kafka/producer.ts'
+import type { ConsumedRecord, OutgoingRecord } from '../../src/connectors/kafka/records.ts'
+import { brokers, freshTopic, uniqueGroup } from '../helpers/kafka.ts'
+
+function records(topic: string, n: number, partitions: number): OutgoingRecord[] {
+  return Array.from({ length: n }, (_, i) => ({ topic, key: `k${i}`, value: `v${i}`, partition: i % partitions }))
+}
+
+async function produce(topic: string, n: number, partitions = 1): Promise<void> {
+  const producer = new KafkaProducer({ brokers: brokers() })
+  try {
+    await producer.send(records(topic, n, partitions))
+  } finally {
+    await producer.close()
+  }
+}
+
+async function readAtLeast(consumer: KafkaConsumer, n: number, timeoutMs = 20_000): Promise<ConsumedRecord[]> {
+  const seen: ConsumedRecord[] = []
+  const signal = AbortSignal.timeout(timeoutMs)
+  for await (const batch of consumer.batches({ maxRecords: 500, lingerMs: 20, idleMs: 200, signal })) {
+    seen.push(...batch)
+    if (seen.length >= n) break
+  }
+  return seen
+}
+
+async function committed(groupId: string, topic: string): Promise<Map<number, bigint>> {
+  const admin = new KafkaAdmin({ brokers: brokers() })
+  try {
+    return await admin.committedOffsets(groupId, topic)
+  } finally {
+    await admin.close()
+  }
+}
+
+describe('Kafka client wrapper against a real broker', () => {
+  test('trap: the consumer never commits on fetch (client default autocommit is off)', async () => {
+    const topic = await freshTopic('no-autocommit')
+    await produce(topic, 50)
+    const groupId = uniqueGroup('no-autocommit')
+    const consumer = new KafkaConsumer({ brokers: brokers(), groupId, topics: [topic] })
+    try {
+      assert.equal((await readAtLeast(consumer, 50)).length, 50)
+    } finally {
+      await consumer.close()
+    }
+    const offsets = await committed(groupId, topic)
+    assert.equal(offsets.get(0) ?? -1n, -1n, 'nothing read but not committed may be committed')
+  })
+
+  test('trap: a restarted member resumes from the committed offset, not from the log end', async () => {
+    const topic = await freshTopic('resume')
+    await produce(topic, 100)
+    const groupId = uniqueGroup('resume')
+    const first = new KafkaConsumer({ brokers: brokers(), groupId, topics: [topic] })
+    try {
+      const seen = await readAtLeast(first, 100)
+      await first.commit(seen.slice(0, 40))
+    } finally {
+      await first.close()
+    }
+    assert.equal((await committed(groupId, topic)).get(0), 40n)
+    const second = new KafkaConsumer({ brokers: brokers(), groupId, topics: [topic] })
+    try {
+      const seen = await readAtLeast(second, 60)
+      assert.equal(seen[0]?.offset, 40n)
+      assert.deepEqual(
+        seen.map((r) => r.value?.toString()),
+        Array.from({ length: 60 }, (_, i) => `v${i + 40}`),
+      )
+    } finally {
+      await second.close()
+    }
+  })
+
+  test('trap: offsets of several partitions committed in one transaction all land', async () => {
+    const partitions = 4
+    const input = await freshTopic('tx-in', partitions)
+    const output = await freshTopic('tx-out')
+    await produce(input, 200, partitions)
+    const groupId = uniqueGroup('tx')
+    const consumer = new KafkaConsumer({ brokers: brokers(), groupId, topics: [input] })
+    const producer = new KafkaProducer({ brokers: brokers(), transactionalId: uniqueGroup('tx-id') })
+    try {
+      const seen = await readAtLeast(consumer, 200)
+      const tx = await producer.beginTransaction()
+      // Fired without awaiting, as a careless caller would: the wrapper must still send every one in order.
+      const pending = [
+        tx.send(seen.slice(0, 100).map((r) => ({ topic: output, key: r.key ?? undefined, value: r.value ?? null }))),
+        tx.send(seen.slice(100).map((r) => ({ topic: output, key: r.key ?? undefined, value: r.value ?? null }))),
+        tx.commitOffsets(consumer, seen),
+      ]
+      await Promise.all(pending)
+      await tx.commit()
+    } finally {
+      await consumer.close()
+      await producer.close()
+    }
+    const offsets = await committed(groupId, input)
+    for (let p = 0; p < partitions; p++) assert.equal(offsets.get(p), 50n, `partition ${p} committed`)
+    const reader = new KafkaConsumer({ brokers: brokers(), groupId: uniqueGroup('tx-check'), topics: [output] })
+    try {
+      assert.equal((await readAtLeast(reader, 200)).length, 200)
+    } finally {
+      await reader.close()
+    }
+  })
+
+  test('an aborted transaction is invisible to read-committed consumers and commits no offsets', async () => {
+    const input = await freshTopic('abort-in')
+    const output = await freshTopic('abort-out')
+    await produce(input, 10)
+    const groupId = uniqueGroup('abort')
+    const consumer = new KafkaConsumer({ brokers: brokers(), groupId, topics: [input] })
+    const producer = new KafkaProducer({ brokers: brokers(), transactionalId: uniqueGroup('abort-id') })
+    try {
+      const seen = await readAtLeast(consumer, 10)
+      const aborted = await producer.beginTransaction()
+      await aborted.send([{ topic: output, value: 'aborted' }])
+      await aborted.commitOffsets(consumer, seen)
+      await aborted.abort()
+      const kept = await producer.beginTransaction()
+      await kept.send([{ topic: output, value: 'committed' }])
+      await kept.commit()
+    } finally {
+      await consumer.close()
+      await producer.close()
+    }
+    assert.equal((await committed(groupId, input)).get(0) ?? -1n, -1n)
+    const reader = new KafkaConsumer({ brokers: brokers(), groupId: uniqueGroup('abort-check'), topics: [output] })
+    try {
+      const values = (await readAtLeast(reader, 1)).map((r) => r.value?.toString())
+      assert.deepEqual(values, ['committed'])
+    } finally {
+      await reader.close()
+    }
+  })
+
+  test('group lag follows commits, as kafka-consumer-groups would report it', async () => {
+    const topic = await freshTopic('lag', 2)
+    await produce(topic, 30, 2)
+    const groupId = uniqueGroup('lag')
+    const consumer = new KafkaConsumer({ brokers: brokers(), groupId, topics: [topic] })
+    try {
+      const seen = await readAtLeast(consumer, 30)
+      await consumer.commit(seen.filter((r) => r.partition === 0))
+    } finally {
+      await consumer.close()
+    }
+    const admin = new KafkaAdmin({ brokers: brokers() })
+    try {
+      const lag = await admin.groupLag(groupId, topic)
+      assert.deepEqual(
+        lag.map((l) => [l.partition, l.lag]),
+        [
+          [0, 0n],
+          [1, 15n],
+        ],
+      )
+    } finally {
+      await admin.close()
+    }
+  })
+
+  test('a missing topic is a clear error when creation is disabled', async () => {
+    const admin = new KafkaAdmin({ brokers: brokers() })
+    try {
+      await assert.rejects(admin.ensureTopic(uniqueGroup('missing'), { create: false }), /does not exist/)
+    } finally {
+      await admin.close()
+    }
+  })
+})
