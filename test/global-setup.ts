@@ -12,7 +12,11 @@ let dataDir: string | undefined
 export async function globalSetup(): Promise<void> {
   if (process.env.KAFKA_BROKERS) return
   dataDir = await mkdtemp(join(tmpdir(), 'sluice-test-kafka-'))
-  const cluster = await startLocalKafka({ port: 0, dataDir, log: (line) => process.stderr.write(`${line}\n`) })
+  const cluster = await startLocalKafka({
+    port: 0,
+    dataDir,
+    log: (line) => process.stderr.write(`${line}\n`),
+  })
   process.env.KAFKA_BROKERS = cluster.bootstrap
   process.env.SLUICE_TEST_OWN_BROKER = '1'
 }

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander'
 import { describeError, SluiceError } from '../errors.ts'
 import { kafkaCommand } from './kafka-command.ts'
 import { listenCommand } from './listen-command.ts'
+import { produceCommand } from './produce-command.ts'
 
 /** Builds the `sluice` program; each subcommand lives in its own file and only parses flags. */
 export function program(): Command {
@@ -12,6 +13,7 @@ export function program(): Command {
     .showSuggestionAfterError()
     .addCommand(kafkaCommand())
     .addCommand(listenCommand())
+    .addCommand(produceCommand())
 }
 
 function overrideExits(command: Command): void {

@@ -7,7 +7,12 @@ import type { ConsumedRecord, OutgoingRecord } from '../../src/connectors/kafka/
 import { brokers, freshTopic, uniqueGroup } from '../helpers/kafka.ts'
 
 function records(topic: string, n: number, partitions: number): OutgoingRecord[] {
-  return Array.from({ length: n }, (_, i) => ({ topic, key: `k${i}`, value: `v${i}`, partition: i % partitions }))
+  return Array.from({ length: n }, (_, i) => ({
+    topic,
+    key: `k${i}`,
+    value: `v${i}`,
+    partition: i % partitions,
+  }))
 }
 
 async function produce(topic: string, n: number, partitions = 1): Promise<void> {
@@ -19,7 +24,11 @@ async function produce(topic: string, n: number, partitions = 1): Promise<void> 
   }
 }
 
-async function readAtLeast(consumer: KafkaConsumer, n: number, timeoutMs = 20_000): Promise<ConsumedRecord[]> {
+async function readAtLeast(
+  consumer: KafkaConsumer,
+  n: number,
+  timeoutMs = 20_000,
+): Promise<ConsumedRecord[]> {
   const seen: ConsumedRecord[] = []
   const signal = AbortSignal.timeout(timeoutMs)
   for await (const batch of consumer.batches({ maxRecords: 500, lingerMs: 20, idleMs: 200, signal })) {
@@ -91,8 +100,12 @@ describe('Kafka client wrapper against a real broker', () => {
       const tx = await producer.beginTransaction()
       // Fired without awaiting, as a careless caller would: the wrapper must still send every one in order.
       const pending = [
-        tx.send(seen.slice(0, 100).map((r) => ({ topic: output, key: r.key ?? undefined, value: r.value ?? null }))),
-        tx.send(seen.slice(100).map((r) => ({ topic: output, key: r.key ?? undefined, value: r.value ?? null }))),
+        tx.send(
+          seen.slice(0, 100).map((r) => ({ topic: output, key: r.key ?? undefined, value: r.value ?? null })),
+        ),
+        tx.send(
+          seen.slice(100).map((r) => ({ topic: output, key: r.key ?? undefined, value: r.value ?? null })),
+        ),
         tx.commitOffsets(consumer, seen),
       ]
       await Promise.all(pending)
@@ -103,7 +116,11 @@ describe('Kafka client wrapper against a real broker', () => {
     }
     const offsets = await committed(groupId, input)
     for (let p = 0; p < partitions; p++) assert.equal(offsets.get(p), 50n, `partition ${p} committed`)
-    const reader = new KafkaConsumer({ brokers: brokers(), groupId: uniqueGroup('tx-check'), topics: [output] })
+    const reader = new KafkaConsumer({
+      brokers: brokers(),
+      groupId: uniqueGroup('tx-check'),
+      topics: [output],
+    })
     try {
       assert.equal((await readAtLeast(reader, 200)).length, 200)
     } finally {
@@ -132,7 +149,11 @@ describe('Kafka client wrapper against a real broker', () => {
       await producer.close()
     }
     assert.equal((await committed(groupId, input)).get(0) ?? -1n, -1n)
-    const reader = new KafkaConsumer({ brokers: brokers(), groupId: uniqueGroup('abort-check'), topics: [output] })
+    const reader = new KafkaConsumer({
+      brokers: brokers(),
+      groupId: uniqueGroup('abort-check'),
+      topics: [output],
+    })
     try {
       const values = (await readAtLeast(reader, 1)).map((r) => r.value?.toString())
       assert.deepEqual(values, ['committed'])

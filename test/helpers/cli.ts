@@ -10,7 +10,10 @@ export interface CliResult {
 }
 
 /** Runs `sluice …` in a child process with the test's Node and returns its exit code and output. */
-export function runCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
+export function runCli(
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [SLUICE_BIN, ...args], {
       env: { ...process.env, ...options.env },

@@ -4,7 +4,10 @@ import { KafkaAdmin } from '../../src/connectors/kafka/admin.ts'
 /** The broker the global setup started (or the one KAFKA_BROKERS names). */
 export function brokers(): string {
   const value = process.env.KAFKA_BROKERS
-  if (!value) throw new Error('KAFKA_BROKERS is not set: run the tests through npm test (test/global-setup.ts starts a broker).')
+  if (!value)
+    throw new Error(
+      'KAFKA_BROKERS is not set: run the tests through npm test (test/global-setup.ts starts a broker).',
+    )
   return value
 }
 

@@ -64,7 +64,9 @@ describe('sluice kafka', () => {
 
   test('start, status, start again (already running), stop, and restart keeps the data', async () => {
     const dataDir = join(await tempDir('sluice-kafka-'), 'kafka')
-    const started = await runCli(['kafka', 'start', '--port', '0', '--data-dir', dataDir], { timeoutMs: 180_000 })
+    const started = await runCli(['kafka', 'start', '--port', '0', '--data-dir', dataDir], {
+      timeoutMs: 180_000,
+    })
     assert.equal(started.code, 0, started.stderr)
     const bootstrap = started.stdout.trim()
     assert.match(bootstrap, /^127\.0\.0\.1:\d+$/)
@@ -82,7 +84,10 @@ describe('sluice kafka', () => {
     const stopped = await runCli(['kafka', 'stop', '--data-dir', dataDir])
     assert.equal(stopped.code, 0)
     assert.match(stopped.stderr, /Stopped 1 node/)
-    assert.match(await readFile(join(dataDir, 'node-1', 'broker.log'), 'utf8'), /shut down completed|Shutdown complete|shutting down/i)
+    assert.match(
+      await readFile(join(dataDir, 'node-1', 'broker.log'), 'utf8'),
+      /shut down completed|Shutdown complete|shutting down/i,
+    )
 
     const restarted = await runCli(['kafka', 'start', '--data-dir', dataDir], { timeoutMs: 180_000 })
     assert.equal(restarted.code, 0, restarted.stderr)
@@ -95,9 +100,12 @@ describe('sluice kafka', () => {
 
   test('--nodes 3 starts a replicated three-broker cluster on consecutive ports', async () => {
     const dataDir = join(await tempDir('sluice-kafka3-'), 'kafka')
-    const started = await runCli(['kafka', 'start', '--nodes', '3', '--port', '0', '--heap', '256', '--data-dir', dataDir], {
-      timeoutMs: 180_000,
-    })
+    const started = await runCli(
+      ['kafka', 'start', '--nodes', '3', '--port', '0', '--heap', '256', '--data-dir', dataDir],
+      {
+        timeoutMs: 180_000,
+      },
+    )
     assert.equal(started.code, 0, started.stderr)
     const bootstrap = started.stdout.trim()
     const ports = bootstrap.split(',').map((a) => Number(a.split(':')[1]))
@@ -113,12 +121,19 @@ describe('sluice kafka', () => {
     }
     const producer = new KafkaProducer({ brokers: bootstrap, transactionalId: 'three-node-tx' })
     const tx = await producer.beginTransaction()
-    await tx.send(Array.from({ length: 30 }, (_, i) => ({ topic: 'replicated', key: `k${i}`, value: `v${i}` })))
+    await tx.send(
+      Array.from({ length: 30 }, (_, i) => ({ topic: 'replicated', key: `k${i}`, value: `v${i}` })),
+    )
     await tx.commit()
     await producer.close()
     const consumer = new KafkaConsumer({ brokers: bootstrap, groupId: 'three-node', topics: ['replicated'] })
     let seen = 0
-    for await (const batch of consumer.batches({ maxRecords: 100, lingerMs: 50, idleMs: 500, signal: AbortSignal.timeout(30_000) })) {
+    for await (const batch of consumer.batches({
+      maxRecords: 100,
+      lingerMs: 50,
+      idleMs: 500,
+      signal: AbortSignal.timeout(30_000),
+    })) {
       seen += batch.length
       if (seen >= 30) break
     }

@@ -21,6 +21,8 @@ export type StartPosition =
   | {
       readonly from: 'offsets'
       readonly offsets: readonly { topic: string; partition: number; offset: bigint }[]
+      /** Partitions not listed start here. */
+      readonly fallback: 'earliest' | 'latest'
     }
 
 export interface KafkaConsumerOptions extends KafkaConnection {
@@ -131,38 +133,59 @@ export class KafkaConsumer {
   }
 
   /**
-   * Batches of records: up to maxRecords, closed lingerMs after their first record. Reading stops while the
-   * caller processes a batch, so the client's buffer (highWaterMark) bounds memory. Records of partitions
-   * revoked since they were fetched are dropped: another member now owns them.
+   * Successive poll() results until the signal aborts or the stream ends; empty batches only with idleMs.
    */
   async *batches(options: BatchOptions): AsyncGenerator<ConsumedRecord[]> {
-    await this.start()
-    const stream = this.#stream!
     while (!options.signal?.aborted) {
-      const batch: ConsumedRecord[] = []
-      let deadline = options.idleMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + options.idleMs
-      let lingering = false
-      for (;;) {
-        if (this.#failure)
-          throw new KafkaError(`Consuming failed: ${describeError(this.#failure)}`, { cause: this.#failure })
-        const owned = this.ownedPartitions()
-        while (batch.length < options.maxRecords) {
-          const message: Message<Buffer, Buffer, Buffer, Buffer> | null = stream.read()
-          if (message === null) break
-          if (owned.has(partitionKey(message.topic, message.partition))) batch.push(message)
-        }
-        if (batch.length >= options.maxRecords || this.#ended || options.signal?.aborted) break
-        if (batch.length > 0 && !lingering) {
-          lingering = true
-          deadline = Date.now() + options.lingerMs
-        }
-        const waitMs = deadline - Date.now()
-        if (waitMs <= 0) break
-        await readableOrTimeout(stream, waitMs, options.signal)
-      }
+      const batch = await this.poll(options)
       if (batch.length > 0 || options.idleMs !== undefined) yield batch
       if (this.#ended) return
     }
+  }
+
+  /**
+   * One batch: up to maxRecords, closed lingerMs after its first record, or empty after idleMs without any.
+   * Reading stops while the caller processes a batch, so the client's buffer (highWaterMark) bounds memory.
+   * Records of partitions revoked since they were fetched are dropped: another member now owns them.
+   */
+  async poll(options: BatchOptions): Promise<ConsumedRecord[]> {
+    await this.start()
+    const stream = this.#stream!
+    const batch: ConsumedRecord[] = []
+    let deadline = options.idleMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + options.idleMs
+    let lingering = false
+    for (;;) {
+      if (this.#failure)
+        throw new KafkaError(`Consuming failed: ${describeError(this.#failure)}`, { cause: this.#failure })
+      const owned = this.ownedPartitions()
+      while (batch.length < options.maxRecords) {
+        const message: Message<Buffer, Buffer, Buffer, Buffer> | null = stream.read()
+        if (message === null) break
+        if (owned.has(partitionKey(message.topic, message.partition))) batch.push(message)
+      }
+      if (batch.length >= options.maxRecords || this.#ended || options.signal?.aborted) return batch
+      if (batch.length > 0 && !lingering) {
+        lingering = true
+        deadline = Date.now() + options.lingerMs
+      }
+      const waitMs = deadline - Date.now()
+      if (waitMs <= 0) return batch
+      await readableOrTimeout(stream, waitMs, options.signal)
+    }
+  }
+
+  /**
+   * True when nothing is buffered and the client's next fetch offset has reached `end` on every partition:
+   * the way to tell "caught up" when a partition ends in a transaction marker, which no record represents.
+   */
+  caughtUp(end: ReadonlyMap<string, bigint>): boolean {
+    const stream = this.#stream
+    if (!stream || stream.readableLength > 0) return false
+    const next = stream.offsetsToFetch
+    for (const [key, offset] of end) {
+      if (offset > 0n && (next.get(key) ?? 0n) < offset) return false
+    }
+    return true
   }
 
   /** Commits, for each partition, the position after the last of `records` (outside any transaction). */
@@ -211,7 +234,14 @@ export class KafkaConsumer {
       case 'latest':
         return { mode: MessagesStreamModes.LATEST }
       case 'offsets':
-        return { mode: MessagesStreamModes.MANUAL, offsets: start.offsets.map((o) => ({ ...o })) }
+        return {
+          mode: MessagesStreamModes.MANUAL,
+          offsets: start.offsets.map((o) => ({ ...o })),
+          fallbackMode:
+            start.fallback === 'earliest'
+              ? MessagesStreamFallbackModes.EARLIEST
+              : MessagesStreamFallbackModes.LATEST,
+        }
       case 'timestamp':
         return {
           mode: MessagesStreamModes.MANUAL,

@@ -1,0 +1,167 @@
+import { UsageError } from '../../errors.ts'
+import type {
+  DeadLetter,
+  OutputBatch,
+  SinkCommitContext,
+  SinkOpenContext,
+  SinkSpec,
+  SinkWriter,
+} from '../../runtime/sink.ts'
+import type { Positions } from '../../runtime/source.ts'
+import { KafkaAdmin } from './admin.ts'
+import type { KafkaConnection } from './connection.ts'
+import { KafkaProducer } from './producer.ts'
+import type { Compression, OutgoingRecord } from './records.ts'
+import { KafkaSourceReader } from './source.ts'
+import type { KafkaTransaction } from './transaction.ts'
+
+export interface KafkaSinkOptions<T> extends KafkaConnection {
+  readonly topic: string
+  /** Record key; default: the row's `key` field when it has one. */
+  readonly key?: (row: T) => string | number | null | undefined
+  /** Rows become JSON by default. */
+  readonly serialize?: (row: T) => Buffer | string
+  /** Dead letters go here, in the same transaction as the rows, with their raw bytes and the reason in headers. */
+  readonly deadLetterTopic?: string
+  /** Create missing topics with this many partitions (default: fail when missing). */
+  readonly createPartitions?: number
+  readonly compression?: Compression
+}
+
+function defaultKey(row: unknown): string | undefined {
+  if (row !== null && typeof row === 'object' && 'key' in row) {
+    const key = (row as { key: unknown }).key
+    if (typeof key === 'string' || typeof key === 'number') return String(key)
+  }
+  return undefined
+}
+
+export function deadLetterRecord(topic: string, letter: DeadLetter): OutgoingRecord {
+  return {
+    topic,
+    key: letter.key ?? undefined,
+    value: letter.raw,
+    timestamp: letter.timestamp,
+    headers: {
+      'sluice-dlq-reason': letter.reason,
+      'sluice-dlq-operator': letter.operator,
+      'sluice-dlq-source': `${letter.partition}@${letter.offset}`,
+    },
+  }
+}
+
+/**
+ * Writes rows to a topic. With a Kafka source it is exactly-once: one transaction per batch carries the
+ * rows, the dead letters and the source group's offsets, so output and progress commit together or not at
+ * all. Without a Kafka source it is at-least-once (a replayed batch is written again).
+ */
+class KafkaSinkWriter<T> implements SinkWriter<T> {
+  readonly description: string
+  guarantee: 'exactly-once' | 'at-least-once' = 'at-least-once'
+  readonly #options: KafkaSinkOptions<T>
+  #producer: KafkaProducer | undefined
+  #source: KafkaSourceReader | undefined
+  #tx: KafkaTransaction | undefined
+
+  constructor(options: KafkaSinkOptions<T>) {
+    this.#options = options
+    this.description = `kafka ${options.topic}`
+  }
+
+  async open(context: SinkOpenContext): Promise<void> {
+    const admin = new KafkaAdmin(this.#options)
+    try {
+      for (const topic of [this.#options.topic, this.#options.deadLetterTopic].filter(
+        (t): t is string => !!t,
+      )) {
+        await admin.ensureTopic(topic, {
+          create: this.#options.createPartitions !== undefined,
+          partitions: this.#options.createPartitions ?? 1,
+        })
+      }
+    } finally {
+      await admin.close()
+    }
+    this.#source = context.source instanceof KafkaSourceReader ? context.source : undefined
+    this.guarantee = this.#source ? 'exactly-once' : 'at-least-once'
+    this.#producer = new KafkaProducer({
+      ...this.#options,
+      clientId: this.#options.clientId ?? `sluice-${context.pipelineId}-sink`,
+      // One transactional id per pipeline: a restarted instance fences the old one and aborts its open transaction.
+      ...(this.#source ? { transactionalId: `sluice-${context.pipelineId}-${this.#options.topic}` } : {}),
+      ...(this.#options.compression ? { compression: this.#options.compression } : {}),
+    })
+  }
+
+  #records(batch: OutputBatch<T>): OutgoingRecord[] {
+    const keyOf = this.#options.key ?? (defaultKey as (row: T) => string | undefined)
+    const serialize = this.#options.serialize ?? ((row: T) => JSON.stringify(row))
+    const out: OutgoingRecord[] = new Array(batch.rows.length)
+    for (let i = 0; i < batch.rows.length; i++) {
+      const row = batch.rows[i] as T
+      const key = keyOf(row)
+      out[i] = {
+        topic: this.#options.topic,
+        key: key === null || key === undefined ? undefined : String(key),
+        value: serialize(row),
+        headers: { 'sluice-batch': String(batch.batchId) },
+      }
+    }
+    const dlq = this.#options.deadLetterTopic
+    if (dlq) for (const letter of batch.deadLetters) out.push(deadLetterRecord(dlq, letter))
+    return out
+  }
+
+  async write(batch: OutputBatch<T>): Promise<void> {
+    const producer = this.#producer!
+    const records = this.#records(batch)
+    if (!this.#source) {
+      await producer.send(records)
+      return
+    }
+    this.#tx = await producer.beginTransaction()
+    await this.#tx.send(records)
+  }
+
+  async commit(_batch: OutputBatch<T>, context: SinkCommitContext): Promise<void> {
+    if (!this.#source || !this.#tx) {
+      await context.source.acknowledge?.(context.next, context.records)
+      return
+    }
+    const tx = this.#tx
+    this.#tx = undefined
+    await this.#source.commitInTransaction(tx, context.records)
+    await tx.commit()
+  }
+
+  async abort(): Promise<void> {
+    const tx = this.#tx
+    this.#tx = undefined
+    await tx?.abort()
+  }
+
+  async hasCommitted(batch: { batchId: number; end: Positions }): Promise<boolean> {
+    if (!this.#source) return false
+    const committed = await this.#source.committedPositions()
+    const entries = Object.entries(batch.end)
+    return entries.length > 0 && entries.every(([p, offset]) => committed[p] === offset)
+  }
+
+  async close(): Promise<void> {
+    await this.abort().catch(() => {})
+    await this.#producer?.close()
+  }
+}
+
+/** A Kafka sink: `.to(kafkaSink({ topic: 'page-metrics' }))`. */
+export function kafkaSink<T>(options: KafkaSinkOptions<T>): SinkSpec<T> {
+  if (!options.topic) throw new UsageError('kafkaSink(): a topic is required.')
+  return {
+    type: 'kafka',
+    options: {
+      topic: options.topic,
+      ...(options.deadLetterTopic ? { deadLetterTopic: options.deadLetterTopic } : {}),
+    },
+    create: () => new KafkaSinkWriter<T>(options),
+  }
+}

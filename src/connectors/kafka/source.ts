@@ -1,0 +1,229 @@
+import { UsageError } from '../../errors.ts'
+import type {
+  PollOptions,
+  Positions,
+  SourceContext,
+  SourceReader,
+  SourceRecord,
+  SourceSpec,
+} from '../../runtime/source.ts'
+import { KafkaAdmin } from './admin.ts'
+import type { KafkaConnection } from './connection.ts'
+import { KafkaConsumer, type StartPosition } from './consumer.ts'
+import type { ConsumedRecord } from './records.ts'
+import type { KafkaTransaction } from './transaction.ts'
+
+export interface KafkaSourceOptions extends KafkaConnection {
+  readonly topics: readonly string[] | string
+  /** Consumer group; default "sluice-<pipeline id>". Its committed offsets follow the pipeline's batches. */
+  readonly groupId?: string
+  /** Where a new pipeline starts (a checkpoint, then the group's commits, take precedence). Default 'earliest'. */
+  readonly startingOffsets?: 'earliest' | 'latest' | number
+  /** 'latest': stop at the log end seen at start (a bounded, batch-style run). */
+  readonly endingOffsets?: 'latest'
+  /** Records the client may buffer ahead of processing (memory bound). */
+  readonly highWaterMark?: number
+}
+
+/** A Kafka record as the engine sees it, keeping the client's record for transactional offset commits. */
+interface KafkaSourceRecord extends SourceRecord {
+  readonly message: ConsumedRecord
+}
+
+function topicPartition(partition: string): { topic: string; partition: number } {
+  const at = partition.lastIndexOf(':')
+  return { topic: partition.slice(0, at), partition: Number(partition.slice(at + 1)) }
+}
+
+/**
+ * Reads topics as a consumer-group member. Positions are Kafka offsets ("topic:partition" → next offset).
+ * The checkpoint's positions win over the group's commits, so a replay reads exactly the logged range.
+ */
+export class KafkaSourceReader implements SourceReader {
+  readonly description: string
+  readonly groupId: string
+  readonly #options: KafkaSourceOptions
+  readonly #topics: string[]
+  #consumer: KafkaConsumer | undefined
+  /** Records fetched beyond a replay's `until`, handed out by the next poll. */
+  #held: KafkaSourceRecord[] = []
+  #end: Positions | undefined
+  readonly bounded: boolean
+
+  constructor(options: KafkaSourceOptions, context: SourceContext) {
+    this.#options = options
+    this.#topics = typeof options.topics === 'string' ? [options.topics] : [...options.topics]
+    if (this.#topics.length === 0) throw new UsageError('kafka(): give at least one topic.')
+    this.groupId = options.groupId ?? `sluice-${context.pipelineId}`
+    this.description = `kafka ${this.#topics.join(',')} (group ${this.groupId})`
+    this.bounded = options.endingOffsets === 'latest'
+  }
+
+  get consumer(): KafkaConsumer {
+    if (!this.#consumer) throw new Error('internal: Kafka source used before open()')
+    return this.#consumer
+  }
+
+  async open(resumeFrom: Positions | undefined): Promise<void> {
+    const admin = new KafkaAdmin(this.#options)
+    try {
+      for (const topic of this.#topics) {
+        if ((await admin.partitionCount(topic)) === undefined) {
+          throw new UsageError(`Source topic "${topic}" does not exist: create it or produce to it first.`)
+        }
+      }
+      if (this.bounded) this.#end = await this.#logEnd(admin)
+    } finally {
+      await admin.close()
+    }
+    this.#consumer = new KafkaConsumer({
+      ...this.#options,
+      clientId: this.#options.clientId ?? `sluice-${this.groupId}`,
+      groupId: this.groupId,
+      topics: this.#topics,
+      start: this.#startPosition(resumeFrom),
+      ...(this.#options.highWaterMark ? { highWaterMark: this.#options.highWaterMark } : {}),
+    })
+    await this.#consumer.start()
+  }
+
+  #startPosition(resumeFrom: Positions | undefined): StartPosition {
+    const starting = this.#options.startingOffsets ?? 'earliest'
+    const fallback = starting === 'latest' ? 'latest' : 'earliest'
+    if (resumeFrom && Object.keys(resumeFrom).length > 0) {
+      const offsets = Object.entries(resumeFrom).map(([p, offset]) => ({
+        ...topicPartition(p),
+        offset: BigInt(offset),
+      }))
+      return { from: 'offsets', offsets, fallback }
+    }
+    if (typeof starting === 'number') return { from: 'timestamp', timestamp: starting }
+    return { from: 'committed', fallback }
+  }
+
+  async poll(options: PollOptions): Promise<SourceRecord[]> {
+    const out: SourceRecord[] = []
+    const until = options.until
+    const take = (record: KafkaSourceRecord) => {
+      const limit = until?.[record.partition]
+      if (until && (limit === undefined || record.offset >= limit)) this.#held.push(record)
+      else out.push(record)
+    }
+    if (this.#held.length > 0) {
+      const held = this.#held
+      this.#held = []
+      for (const r of held) take(r)
+      if (out.length > 0 && !until) return out
+    }
+    const records = await this.consumer.poll({
+      maxRecords: options.maxRecords,
+      lingerMs: options.lingerMs,
+      idleMs: options.idleMs,
+      ...(options.signal ? { signal: options.signal } : {}),
+    })
+    for (const message of records) {
+      take({
+        partition: `${message.topic}:${message.partition}`,
+        offset: Number(message.offset),
+        key: message.key,
+        value: message.value,
+        timestamp: Number(message.timestamp),
+        message,
+      })
+    }
+    return out
+  }
+
+  async endPositions(): Promise<Positions> {
+    if (!this.#end) {
+      const admin = new KafkaAdmin(this.#options)
+      try {
+        this.#end = await this.#logEnd(admin)
+      } finally {
+        await admin.close()
+      }
+    }
+    return this.#end
+  }
+
+  /**
+   * The last stable offset per partition. A transaction marker can sit at the very end; the records before
+   * it end one offset earlier, which reached() tolerates because it compares with the next read position.
+   */
+  async #logEnd(admin: KafkaAdmin): Promise<Positions> {
+    const end: Record<string, number> = {}
+    for (const topic of this.#topics) {
+      for (const [partition, offset] of await admin.offsets(topic))
+        end[`${topic}:${partition}`] = Number(offset)
+    }
+    return end
+  }
+
+  caughtUp(end: Positions): boolean {
+    if (this.#held.length > 0) return false
+    return this.consumer.caughtUp(new Map(Object.entries(end).map(([p, o]) => [p, BigInt(o)])))
+  }
+
+  async lag(): Promise<Record<string, number> | undefined> {
+    const admin = new KafkaAdmin(this.#options)
+    try {
+      const lag: Record<string, number> = {}
+      for (const topic of this.#topics) {
+        for (const l of await admin.groupLag(this.groupId, topic))
+          lag[`${topic}:${l.partition}`] = Number(l.lag)
+      }
+      return lag
+    } finally {
+      await admin.close()
+    }
+  }
+
+  /** Non-transactional sinks: commit the group's offsets once the batch is durable, for Kafka's lag tools. */
+  async acknowledge(_next: Positions, records: readonly SourceRecord[]): Promise<void> {
+    await this.consumer.commit(records.map((r) => (r as KafkaSourceRecord).message))
+  }
+
+  /** Transactional sinks: the group's offsets commit atomically with the batch's output. */
+  async commitInTransaction(tx: KafkaTransaction, records: readonly SourceRecord[]): Promise<void> {
+    await tx.commitOffsets(
+      this.consumer,
+      records.map((r) => (r as KafkaSourceRecord).message),
+    )
+  }
+
+  /** The group's committed offsets per partition ("topic:partition" → next offset). */
+  async committedPositions(): Promise<Record<string, number>> {
+    const admin = new KafkaAdmin(this.#options)
+    try {
+      const out: Record<string, number> = {}
+      for (const topic of this.#topics) {
+        for (const [partition, offset] of await admin.committedOffsets(this.groupId, topic)) {
+          if (offset >= 0n) out[`${topic}:${partition}`] = Number(offset)
+        }
+      }
+      return out
+    } finally {
+      await admin.close()
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#consumer?.close()
+  }
+}
+
+/** A Kafka source: `pipeline('x').from(kafka({ topics: 'events' }))`. Values are the raw bytes. */
+export function kafka(options: KafkaSourceOptions): SourceSpec<Buffer> {
+  const topics = typeof options.topics === 'string' ? [options.topics] : [...options.topics]
+  return {
+    type: 'kafka',
+    options: {
+      topics,
+      ...(options.groupId ? { groupId: options.groupId } : {}),
+      startingOffsets: options.startingOffsets ?? 'earliest',
+      ...(options.endingOffsets ? { endingOffsets: options.endingOffsets } : {}),
+    },
+    identity: { topics },
+    create: (context) => new KafkaSourceReader(options, context),
+  }
+}

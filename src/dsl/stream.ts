@@ -1,0 +1,292 @@
+import type { z } from 'zod'
+import type { Aggregator } from '../aggregate/index.ts'
+import { UsageError } from '../errors.ts'
+import type { OutputMode, Plan, PlanNode, TableSpec } from '../plan/nodes.ts'
+import type { SinkSpec } from '../runtime/sink.ts'
+import type { SourceSpec } from '../runtime/source.ts'
+import { type Duration, parseDuration } from '../window/duration.ts'
+import type { WindowSpec } from '../window/index.ts'
+import type { EventTimeField } from './event-time.ts'
+import { zodValidator } from './parse.ts'
+
+/** Options every step accepts: a stable name for its state, metrics and error messages. */
+export interface StepOptions {
+  readonly name?: string
+}
+
+type Draft = { readonly pipelineId: string; readonly nodes: readonly PlanNode[] }
+
+function nextId(draft: Draft, kind: string, options?: StepOptions): string {
+  const id = options?.name ?? `${kind}-${draft.nodes.length}`
+  if (draft.nodes.some((n) => n.id === id))
+    throw new UsageError(`Two steps of pipeline "${draft.pipelineId}" are named "${id}".`)
+  return id
+}
+
+function append(draft: Draft, node: PlanNode): Draft {
+  return { pipelineId: draft.pipelineId, nodes: Object.freeze([...draft.nodes, Object.freeze(node)]) }
+}
+
+/** Keys a stream can be grouped by: they become state keys, so they must be plain values. */
+export type GroupKey = string | number
+
+/** A typed stream of values of type T. Every method returns a new stream; nothing is mutated. */
+export class Stream<T> {
+  readonly #draft: Draft
+
+  constructor(draft: Draft) {
+    this.#draft = draft
+  }
+
+  #then<U>(node: PlanNode): Stream<U> {
+    return new Stream<U>(append(this.#draft, node))
+  }
+
+  /**
+   * Validates each value against a Zod schema and types the stream with its output. Bytes and text are
+   * decoded as UTF-8 JSON first. Values that fail go to the dead-letter output with the reason.
+   */
+  parse<S extends z.ZodType>(
+    schema: S,
+    options?: StepOptions & { schemaName?: string },
+  ): Stream<z.output<S>> {
+    return this.#then({
+      kind: 'parse',
+      id: nextId(this.#draft, 'parse', options),
+      schemaName: options?.schemaName ?? schema.description ?? 'zod',
+      validate: zodValidator(schema),
+    })
+  }
+
+  map<U>(fn: (value: T) => U, options?: StepOptions): Stream<U> {
+    return this.#then({
+      kind: 'map',
+      id: nextId(this.#draft, 'map', options),
+      fn: fn as (v: unknown) => unknown,
+    })
+  }
+
+  filter<S extends T>(fn: (value: T) => value is S, options?: StepOptions): Stream<S>
+  filter(fn: (value: T) => boolean, options?: StepOptions): Stream<T>
+  filter(fn: (value: T) => boolean, options?: StepOptions): Stream<T> {
+    return this.#then({
+      kind: 'filter',
+      id: nextId(this.#draft, 'filter', options),
+      fn: fn as (v: unknown) => boolean,
+    })
+  }
+
+  flatMap<U>(fn: (value: T) => Iterable<U>, options?: StepOptions): Stream<U> {
+    return this.#then({
+      kind: 'flatMap',
+      id: nextId(this.#draft, 'flatMap', options),
+      fn: fn as (v: unknown) => Iterable<unknown>,
+    })
+  }
+
+  /** Keeps only the named fields. */
+  select<K extends keyof T & string>(...fields: K[]): Stream<Pick<T, K>> {
+    return this.map((value) => {
+      const out = {} as Pick<T, K>
+      for (const f of fields) out[f] = value[f]
+      return out
+    })
+  }
+
+  /** Adds (or replaces) one field computed from the value. */
+  withField<N extends string, U>(
+    name: N,
+    fn: (value: T) => U,
+    options?: StepOptions,
+  ): Stream<Omit<T, N> & { [P in N]: U }> {
+    return this.map((value) => ({ ...value, [name]: fn(value) }) as Omit<T, N> & { [P in N]: U }, options)
+  }
+
+  /**
+   * Declares the event-time field and how late records may arrive. The watermark of each input partition is
+   * its highest event time minus `delay`; the stream's is the minimum over partitions. With `idleTimeout`, a
+   * partition quiet for that long stops holding it back, and a completely quiet stream advances with the
+   * clock, so windows close when traffic stops.
+   */
+  withWatermark(
+    field: EventTimeField<T> | { name: string; get: (value: T) => unknown },
+    delay: Duration,
+    options?: StepOptions & { idleTimeout?: Duration; late?: 'drop' | 'dead-letter' },
+  ): Stream<T> {
+    const name = typeof field === 'string' ? field : field.name
+    const get =
+      typeof field === 'string'
+        ? (value: unknown) => (value as Record<string, unknown>)[field]
+        : (field.get as (v: unknown) => unknown)
+    return this.#then({
+      kind: 'watermark',
+      id: nextId(this.#draft, 'watermark', options),
+      field: name,
+      eventTime: get,
+      delayMs: parseDuration(delay, 'watermark delay', { allowZero: true }),
+      idleTimeoutMs:
+        options?.idleTimeout === undefined ? undefined : parseDuration(options.idleTimeout, 'idle timeout'),
+      late: options?.late ?? 'dead-letter',
+    })
+  }
+
+  /** Groups the stream by a key, for windows and keyed state. */
+  keyBy<K extends GroupKey>(fn: (value: T) => K, options?: StepOptions): KeyedStream<K, T> {
+    return new KeyedStream<K, T>(
+      append(this.#draft, {
+        kind: 'keyBy',
+        id: nextId(this.#draft, 'keyBy', options),
+        fn: fn as (v: unknown) => unknown,
+      }),
+    )
+  }
+
+  /** Drops a value when another with the same key was seen within `within` of event time. */
+  dedupe(key: (value: T) => unknown, within: Duration, options?: StepOptions): Stream<T> {
+    return this.#then({
+      kind: 'dedupe',
+      id: nextId(this.#draft, 'dedupe', options),
+      keyFn: key as (v: unknown) => unknown,
+      withinMs: parseDuration(within, 'dedupe window'),
+    })
+  }
+
+  /**
+   * Stream–table join: looks each value's key up in a table held in memory. `how: 'inner'` (default) drops
+   * values without a match; 'left' passes `undefined` as the row.
+   */
+  join<R, U>(
+    table: Table<R>,
+    on: (value: T) => string | number | null | undefined,
+    select: (value: T, row: R) => U,
+    options?: StepOptions & { how?: 'inner' },
+  ): Stream<U>
+  join<R, U>(
+    table: Table<R>,
+    on: (value: T) => string | number | null | undefined,
+    select: (value: T, row: R | undefined) => U,
+    options: StepOptions & { how: 'left' },
+  ): Stream<U>
+  join<R, U>(
+    table: Table<R>,
+    on: (value: T) => string | number | null | undefined,
+    select: (value: T, row: R) => U,
+    options?: StepOptions & { how?: 'inner' | 'left' },
+  ): Stream<U> {
+    return this.#then({
+      kind: 'join',
+      id: nextId(this.#draft, 'join', options),
+      table: table.spec,
+      on: on as (v: unknown) => unknown,
+      select: select as (v: unknown, r: unknown) => unknown,
+      how: options?.how ?? 'inner',
+    })
+  }
+
+  /** Ends the stream in a sink and returns the runnable pipeline. */
+  to(sink: SinkSpec<T>, options?: StepOptions): Pipeline<T> {
+    const draft = append(this.#draft, {
+      kind: 'sink',
+      id: nextId(this.#draft, 'sink', options),
+      sink: sink as SinkSpec<unknown>,
+    })
+    return new Pipeline<T>({ pipelineId: draft.pipelineId, nodes: draft.nodes })
+  }
+}
+
+export class KeyedStream<K extends GroupKey, T> {
+  readonly #draft: Draft
+
+  constructor(draft: Draft) {
+    this.#draft = draft
+  }
+
+  /** Assigns each value to event-time windows: tumbling(size), hopping(size, slide) or session(gap). */
+  window(spec: WindowSpec): WindowedStream<K, T> {
+    return new WindowedStream<K, T>(this.#draft, spec)
+  }
+}
+
+/** An aggregate's fields in a row: an object result is spread, anything else becomes `value`. */
+export type AggregateFields<Out> = Out extends readonly unknown[]
+  ? { readonly value: Out }
+  : Out extends object
+    ? Out
+    : { readonly value: Out }
+
+/** One output row of a windowed aggregation. */
+export type WindowRow<K, Out> = {
+  readonly key: K
+  readonly window_start: string
+  readonly window_end: string
+} & AggregateFields<Out>
+
+export class WindowedStream<K extends GroupKey, T> {
+  readonly #draft: Draft
+  readonly #spec: WindowSpec
+
+  constructor(draft: Draft, spec: WindowSpec) {
+    this.#draft = draft
+    this.#spec = spec
+  }
+
+  /**
+   * Aggregates each (key, window). Output modes: 'append' emits a window once the watermark closes it,
+   * 'update' emits windows changed in each batch, 'complete' emits every window each batch.
+   */
+  aggregate<Out>(
+    aggregator: Aggregator<T, unknown, Out>,
+    options?: StepOptions & { outputMode?: OutputMode },
+  ): Stream<WindowRow<K, Out>> {
+    if (this.#spec.kind === 'session' && options?.outputMode === 'complete') {
+      throw new UsageError('Session windows support the append and update output modes, not complete.')
+    }
+    const node: PlanNode = {
+      kind: 'window',
+      id: nextId(this.#draft, 'window', options),
+      window: this.#spec,
+      aggregator: aggregator as Aggregator<unknown, unknown, unknown>,
+      outputMode: options?.outputMode ?? 'append',
+    }
+    return new Stream<WindowRow<K, Out>>(append(this.#draft, node))
+  }
+}
+
+/** A lookup table for join(); see connectors for file- and topic-backed tables. */
+export interface Table<R> {
+  readonly spec: TableSpec
+  /** Phantom: the row type. */
+  readonly __row?: R
+}
+
+/** A complete, runnable pipeline: its plan is frozen data. */
+export class Pipeline<T> {
+  readonly plan: Plan
+  /** Phantom: the type of rows reaching the sink. */
+  declare readonly __out?: T
+
+  constructor(plan: Plan) {
+    this.plan = plan
+  }
+}
+
+/** Starts a pipeline definition: `pipeline('page-metrics').from(kafka({ … }))`. */
+export function pipeline(id: string): { from<T>(source: SourceSpec<T>, options?: StepOptions): Stream<T> } {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(id)) {
+    throw new UsageError(
+      `Invalid pipeline id "${id}": use letters, digits, '.', '_' and '-' (it names topics and folders).`,
+    )
+  }
+  return {
+    from<T>(source: SourceSpec<T>, options?: StepOptions): Stream<T> {
+      const draft: Draft = { pipelineId: id, nodes: [] }
+      return new Stream<T>(
+        append(draft, {
+          kind: 'source',
+          id: nextId(draft, 'source', options),
+          source: source as SourceSpec<unknown>,
+        }),
+      )
+    },
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * Sluice: Kafka-native streaming ETL for TypeScript.
+ *
+ * ```ts
+ * import { pipeline, kafka, kafkaSink, run, triggers, tumbling, count, approxCountDistinct, aggregates } from 'sluice'
+ * ```
+ */
+export * from './aggregate/index.ts'
+export type { KafkaConnection } from './connectors/kafka/connection.ts'
+export { type KafkaSinkOptions, kafkaSink } from './connectors/kafka/sink.ts'
+export { type KafkaSourceOptions, kafka } from './connectors/kafka/source.ts'
+export { console } from './connectors/testing/console.ts'
+export { foreachBatch } from './connectors/testing/foreach-batch.ts'
+export { type MemorySink, memory } from './connectors/testing/memory.ts'
+export type { EventTimeField } from './dsl/event-time.ts'
+export {
+  type AggregateFields,
+  type GroupKey,
+  KeyedStream,
+  Pipeline,
+  pipeline,
+  type StepOptions,
+  Stream,
+  type Table,
+  WindowedStream,
+  type WindowRow,
+} from './dsl/stream.ts'
+export * from './errors.ts'
+export { describePlan } from './plan/describe.ts'
+export type { OutputMode, Plan, PlanNode } from './plan/nodes.ts'
+export type { BatchProgress } from './runtime/progress.ts'
+export { type Clock, type RunOptions, type RunSummary, run } from './runtime/run.ts'
+export type { DeadLetter, OutputBatch, SinkSpec, SinkWriter } from './runtime/sink.ts'
+export type { SourceReader, SourceRecord, SourceSpec } from './runtime/source.ts'
+export { parseTrigger, type Trigger, triggers } from './runtime/trigger.ts'
+export { TestDriver } from './testing/test-driver.ts'
+export { type Duration, hopping, session, tumbling, type WindowSpec } from './window/index.ts'

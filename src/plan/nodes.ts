@@ -1,0 +1,111 @@
+import type { Aggregator } from '../aggregate/aggregator.ts'
+import type { SinkSpec } from '../runtime/sink.ts'
+import type { SourceSpec } from '../runtime/source.ts'
+import type { WindowSpec } from '../window/spec.ts'
+
+/**
+ * The logical plan: a chain of frozen nodes from one source to one sink. Nodes hold the user's functions
+ * but no runtime state; the runtime compiles them into operators. Every node has a stable id, derived from
+ * its position and kind unless the user names it, which names its state in checkpoints.
+ */
+export type PlanNode =
+  | SourceNode
+  | ParseNode
+  | MapNode
+  | FilterNode
+  | FlatMapNode
+  | WatermarkNode
+  | KeyByNode
+  | WindowAggregateNode
+  | DedupeNode
+  | JoinNode
+  | SinkNode
+
+export type PlanNodeKind = PlanNode['kind']
+
+interface Base<K extends string> {
+  readonly kind: K
+  readonly id: string
+}
+
+export interface SourceNode extends Base<'source'> {
+  readonly source: SourceSpec
+}
+
+/** Validates raw values against a schema; failures become dead letters. */
+export interface ParseNode extends Base<'parse'> {
+  readonly schemaName: string
+  /** Returns the typed value, or a reason string when the value does not fit. */
+  readonly validate: (value: unknown) => { ok: true; value: unknown } | { ok: false; reason: string }
+}
+
+export interface MapNode extends Base<'map'> {
+  readonly fn: (value: unknown) => unknown
+}
+
+export interface FilterNode extends Base<'filter'> {
+  readonly fn: (value: unknown) => boolean
+}
+
+export interface FlatMapNode extends Base<'flatMap'> {
+  readonly fn: (value: unknown) => Iterable<unknown>
+}
+
+export interface WatermarkNode extends Base<'watermark'> {
+  /** Field name, for describe() and compatibility checks. */
+  readonly field: string
+  readonly eventTime: (value: unknown) => unknown
+  readonly delayMs: number
+  /** A partition (or the whole stream) quiet for this long stops holding the watermark back. */
+  readonly idleTimeoutMs: number | undefined
+  readonly late: 'drop' | 'dead-letter'
+}
+
+export interface KeyByNode extends Base<'keyBy'> {
+  readonly fn: (value: unknown) => unknown
+}
+
+export interface WindowAggregateNode extends Base<'window'> {
+  readonly window: WindowSpec
+  readonly aggregator: Aggregator<unknown, unknown, unknown>
+  readonly outputMode: OutputMode
+}
+
+export interface DedupeNode extends Base<'dedupe'> {
+  readonly keyFn: (value: unknown) => unknown
+  readonly withinMs: number
+}
+
+export interface JoinNode extends Base<'join'> {
+  readonly table: TableSpec
+  readonly on: (value: unknown) => unknown
+  readonly select: (value: unknown, row: unknown) => unknown
+  readonly how: 'inner' | 'left'
+}
+
+export interface SinkNode extends Base<'sink'> {
+  readonly sink: SinkSpec<unknown>
+}
+
+export type OutputMode = 'append' | 'update' | 'complete'
+
+/** A lookup table the stream joins against, kept in memory. */
+export interface TableSpec {
+  readonly type: string
+  readonly options: Readonly<Record<string, unknown>>
+  load(context: { readonly signal?: AbortSignal }): Promise<LookupTable>
+}
+
+export interface LookupTable {
+  get(key: string): unknown
+  readonly size: number
+  /** Applies updates that arrived since the last call (compacted-topic tables); no-op for static tables. */
+  refresh?(): Promise<void>
+  close?(): Promise<void>
+}
+
+/** A plan: the chain of nodes, source first. */
+export interface Plan {
+  readonly pipelineId: string
+  readonly nodes: readonly PlanNode[]
+}

@@ -1,0 +1,268 @@
+import { createWriteStream } from 'node:fs'
+import type { Writable } from 'node:stream'
+import { ClickstreamGenerator, type GeneratedRecord } from '../clickstream/generator.ts'
+import { KafkaAdmin } from '../connectors/kafka/admin.ts'
+import type { KafkaConnection } from '../connectors/kafka/connection.ts'
+import type { Compression } from '../connectors/kafka/records.ts'
+import { SluiceError, UsageError } from '../errors.ts'
+import { Pacer } from './pacer.ts'
+import { KafkaSink, type RecordSink, StreamSink } from './sinks.ts'
+
+export interface KafkaDestination extends KafkaConnection {
+  readonly kind: 'kafka'
+  readonly topic: string
+  /** Partitions of the topic when it has to be created (default 3). */
+  readonly partitions?: number
+  /** Create the topic when it is missing (default true). */
+  readonly createTopic?: boolean
+  readonly compression?: Compression
+}
+
+/** JSON lines: to a file (created or truncated), or to a stream such as stdout (left open). */
+export type FileDestination =
+  | { readonly kind: 'file'; readonly path: string }
+  | { readonly kind: 'stream'; readonly stream: Writable; readonly name: string }
+
+export interface ProduceOptions {
+  readonly seed: number
+  readonly users: number
+  /** Event time of the first simulated moment, ms since the epoch. */
+  readonly startTime: number
+  readonly bad?: number
+  readonly late?: number
+  readonly dupes?: number
+  /** Stop after this many records (injected ones included). */
+  readonly count?: number
+  /** Stop after this many milliseconds of producing. */
+  readonly durationMs?: number
+  /** Records per second; 0 or absent: as fast as the destination takes them. */
+  readonly rate?: number
+  /** Most records per Kafka request (default 2000). */
+  readonly batchSize?: number
+  /** Most value bytes per Kafka request (default 1 MiB, below the broker's default message.max.bytes). */
+  readonly batchBytes?: number
+  /** Requests awaiting acknowledgement at once (default 4). */
+  readonly maxInFlight?: number
+  readonly destination: KafkaDestination | FileDestination
+  /** Stops producing; what is in flight is still flushed and counted. */
+  readonly signal?: AbortSignal
+  readonly onProgress?: (progress: ProduceProgress) => void
+  readonly progressIntervalMs?: number
+  /** Called once the topic is ready (or the file open), before the first record. */
+  readonly onStart?: (info: { destination: string; partitions?: number; topicCreated?: boolean }) => void
+}
+
+export interface ProduceProgress {
+  /** Records handed to the destination. */
+  readonly sent: number
+  /** Records the destination acknowledged. */
+  readonly delivered: number
+  /** Records whose delivery failed. */
+  readonly failed: number
+  readonly bytes: number
+  readonly elapsedMs: number
+}
+
+export interface ProduceSummary extends ProduceProgress {
+  /** Delivered records that are malformed, late and duplicates. */
+  readonly bad: number
+  readonly late: number
+  readonly dupes: number
+  readonly durationMs: number
+  /** Topic name or file name. */
+  readonly destination: string
+  readonly partitions?: number
+  readonly topicCreated?: boolean
+  /** Stopped by the signal before count or duration were reached. */
+  readonly interrupted: boolean
+  /** The destination went away without an error (a closed pipe). */
+  readonly closed: boolean
+}
+
+/** Production stopped because the destination failed; `summary` counts what was delivered before. */
+export class ProduceFailedError extends SluiceError {
+  readonly summary: ProduceSummary
+
+  constructor(summary: ProduceSummary, cause: unknown) {
+    super('SLUICE_PRODUCE', `Producing to ${summary.destination} stopped`, { domain: 'external', cause })
+    this.summary = summary
+  }
+}
+
+export const DEFAULTS = {
+  batchSize: 2000,
+  batchBytes: 1024 * 1024,
+  maxInFlight: 4,
+  partitions: 3,
+  progressIntervalMs: 250,
+} as const
+
+function validate(options: ProduceOptions): void {
+  const fraction = (name: string, value: number | undefined) => {
+    if (value !== undefined && !(value >= 0 && value <= 1))
+      throw new UsageError(`--${name} must be a fraction between 0 and 1, got ${value}.`)
+  }
+  fraction('bad', options.bad)
+  fraction('late', options.late)
+  fraction('dupes', options.dupes)
+  const total = (options.bad ?? 0) + (options.late ?? 0) + (options.dupes ?? 0)
+  if (total > 1)
+    throw new UsageError(`--bad, --late and --dupes add up to ${total}: together they must be at most 1.`)
+  if (!(Number.isSafeInteger(options.users) && options.users > 0))
+    throw new UsageError(`--users must be a positive whole number, got ${options.users}.`)
+  if (!Number.isFinite(options.startTime)) throw new UsageError('The start time is not a valid time.')
+  if (options.count !== undefined && !(Number.isSafeInteger(options.count) && options.count >= 0))
+    throw new UsageError(`--count must be a whole number, got ${options.count}.`)
+  if (options.rate !== undefined && !(options.rate >= 0 && Number.isFinite(options.rate)))
+    throw new UsageError(`--rate must be a number of events per second or "unlimited", got ${options.rate}.`)
+}
+
+/**
+ * Simulates the shop and produces its events until `count` records, `durationMs`, or the signal. Every
+ * record handed to Kafka is awaited before this returns: the summary's `delivered` is exactly the number of
+ * records Kafka acknowledged. Throws ProduceFailedError (with the summary) when delivery fails.
+ */
+export async function produceClickstream(options: ProduceOptions): Promise<ProduceSummary> {
+  validate(options)
+  const generator = new ClickstreamGenerator(options)
+  const counts = { sent: 0, delivered: 0, failed: 0, bytes: 0, bad: 0, late: 0, dupes: 0 }
+  const onDelivered = (batch: readonly GeneratedRecord[]) => {
+    counts.delivered += batch.length
+    for (const r of batch) {
+      counts.bytes += r.value.length + r.key.length // keys are ASCII user ids
+      if (r.injected === undefined) continue
+      if (r.injected === 'late') counts.late++
+      else if (r.injected === 'dupe') counts.dupes++
+      else counts.bad++
+    }
+  }
+  const onFailed = (batch: readonly GeneratedRecord[]) => {
+    counts.failed += batch.length
+  }
+
+  const destination = options.destination
+  let sink: RecordSink
+  let name: string
+  let partitions: number | undefined
+  let topicCreated: boolean | undefined
+  if (destination.kind === 'kafka') {
+    name = destination.topic
+    ;({ partitions, created: topicCreated } = await ensureTopic(destination))
+    sink = new KafkaSink(
+      {
+        ...destination,
+        topic: destination.topic,
+        maxInFlight: options.maxInFlight ?? DEFAULTS.maxInFlight,
+      },
+      onDelivered,
+      onFailed,
+    )
+  } else if (destination.kind === 'file') {
+    name = destination.path
+    sink = new StreamSink(await openFile(destination.path), true, onDelivered)
+  } else {
+    name = destination.name
+    sink = new StreamSink(destination.stream, false, onDelivered)
+  }
+  options.onStart?.({
+    destination: name,
+    ...(partitions !== undefined ? { partitions } : {}),
+    ...(topicCreated !== undefined ? { topicCreated } : {}),
+  })
+
+  const started = performance.now()
+  const deadline = options.durationMs === undefined ? Number.POSITIVE_INFINITY : started + options.durationMs
+  const count = options.count ?? Number.POSITIVE_INFINITY
+  const pacer = new Pacer(options.rate ?? 0, started)
+  const maxBatch = pacer.batchSize(options.batchSize ?? DEFAULTS.batchSize)
+  const maxBytes = options.batchBytes ?? DEFAULTS.batchBytes
+  const progress = (): ProduceProgress => ({
+    sent: counts.sent,
+    delivered: counts.delivered,
+    failed: counts.failed,
+    bytes: counts.bytes,
+    elapsedMs: performance.now() - started,
+  })
+  const timer = options.onProgress
+    ? setInterval(
+        () => options.onProgress?.(progress()),
+        options.progressIntervalMs ?? DEFAULTS.progressIntervalMs,
+      )
+    : undefined
+  timer?.unref()
+
+  const stopped = () =>
+    options.signal?.aborted === true ||
+    sink.failure !== undefined ||
+    sink.closed ||
+    counts.sent >= count ||
+    performance.now() >= deadline
+  try {
+    while (!stopped()) {
+      await pacer.wait(options.signal, deadline)
+      if (stopped()) break
+      const batch: GeneratedRecord[] = []
+      let bytes = 0
+      const size = Math.min(maxBatch, count - counts.sent)
+      while (batch.length < size && bytes < maxBytes) {
+        const record = generator.next()
+        batch.push(record)
+        bytes += record.value.length
+      }
+      counts.sent += batch.length
+      pacer.sent(batch.length)
+      await sink.write(batch)
+    }
+  } finally {
+    await sink.close().catch(() => {})
+    if (timer) clearInterval(timer)
+  }
+
+  const summary: ProduceSummary = {
+    ...progress(),
+    bad: counts.bad,
+    late: counts.late,
+    dupes: counts.dupes,
+    durationMs: performance.now() - started,
+    destination: name,
+    ...(partitions !== undefined ? { partitions } : {}),
+    ...(topicCreated !== undefined ? { topicCreated } : {}),
+    interrupted: options.signal?.aborted === true && counts.sent < count,
+    closed: sink.closed,
+  }
+  if (sink.failure !== undefined) throw new ProduceFailedError(summary, sink.failure)
+  return summary
+}
+
+async function ensureTopic(destination: KafkaDestination): Promise<{ partitions: number; created: boolean }> {
+  const admin = new KafkaAdmin(destination)
+  try {
+    const existing = await admin.partitionCount(destination.topic)
+    if (existing !== undefined) return { partitions: existing, created: false }
+    const partitions = await admin.ensureTopic(destination.topic, {
+      create: destination.createTopic ?? true,
+      partitions: destination.partitions ?? DEFAULTS.partitions,
+    })
+    return { partitions, created: true }
+  } finally {
+    await admin.close().catch(() => {})
+  }
+}
+
+function openFile(path: string): Promise<Writable> {
+  return new Promise((resolve, reject) => {
+    const stream = createWriteStream(path)
+    stream.once('open', () => {
+      stream.off('error', reject)
+      resolve(stream)
+    })
+    stream.once('error', (error) =>
+      reject(
+        new UsageError(
+          `Cannot write ${path}: ${(error as NodeJS.ErrnoException).code ?? error.message}`,
+          error,
+        ),
+      ),
+    )
+  })
+}

@@ -1,0 +1,61 @@
+import type { DedupeNode } from '../../plan/nodes.ts'
+import { KeyedState } from '../../state/keyed-state.ts'
+import { type BatchScope, type Emit, errorMessage } from './context.ts'
+
+const numberCodec = { encode: (v: number) => v, decode: (s: unknown) => Number(s) }
+
+/**
+ * Drops a value whose key was already seen within `withinMs` of event time. A key's entry lives until the
+ * watermark passes its event time plus the window, so state stays bounded by the stream's rate × window.
+ */
+export class DedupeOperator {
+  readonly state: KeyedState<number>
+  readonly #node: DedupeNode
+  readonly #scope: () => BatchScope
+  readonly #next: Emit
+
+  constructor(node: DedupeNode, scope: () => BatchScope, next: Emit) {
+    this.#node = node
+    this.#scope = scope
+    this.#next = next
+    this.state = new KeyedState(node.id, numberCodec)
+  }
+
+  readonly push: Emit = (value, context) => {
+    const scope = this.#scope()
+    if (Number.isNaN(context.eventTime)) {
+      scope.deadLetter(
+        context,
+        this.#node.id,
+        'dedupe needs an event time: declare withWatermark() before it',
+      )
+      return
+    }
+    let key: unknown
+    try {
+      key = this.#node.keyFn(value)
+    } catch (error) {
+      scope.deadLetter(context, this.#node.id, `dedupe key threw: ${errorMessage(error)}`)
+      return
+    }
+    if (key === null || key === undefined) {
+      scope.deadLetter(context, this.#node.id, 'null key: dedupe key is missing')
+      return
+    }
+    const k = String(key)
+    const seen = this.state.get(k)
+    if (seen !== undefined && Math.abs(context.eventTime - seen) < this.#node.withinMs) {
+      scope.counters.duplicateRows++
+      return
+    }
+    this.state.set(k, context.eventTime)
+    this.#next(value, context)
+  }
+
+  /** Forgets keys the watermark has moved past by more than the window. */
+  flush(watermark: number): void {
+    const horizon = watermark - this.#node.withinMs
+    if (!Number.isFinite(horizon)) return
+    for (const [k, t] of this.state.entries()) if (t < horizon) this.state.delete(k)
+  }
+}

@@ -1,0 +1,204 @@
+import type { LookupTable, Plan, PlanNode, WatermarkNode } from '../plan/nodes.ts'
+import type { KeyedState } from '../state/keyed-state.ts'
+import {
+  type BatchCounters,
+  type BatchScope,
+  type Emit,
+  newCounters,
+  type RecordContext,
+  toDeadLetter,
+} from './operators/context.ts'
+import { DedupeOperator } from './operators/dedupe.ts'
+import { joinOperator } from './operators/join.ts'
+import { SessionWindowOperator } from './operators/session-window.ts'
+import {
+  filterOperator,
+  flatMapOperator,
+  keyByOperator,
+  mapOperator,
+  parseOperator,
+} from './operators/stateless.ts'
+import { watermarkOperator } from './operators/watermark.ts'
+import { WindowOperator } from './operators/window.ts'
+import type { DeadLetter } from './sink.ts'
+import type { SourceRecord } from './source.ts'
+import { WatermarkTracker } from './watermark-tracker.ts'
+
+export interface BatchInput {
+  readonly batchId: number
+  readonly records: readonly SourceRecord[]
+  /** The watermark in force for this batch, from the offsets log. */
+  readonly watermark: number
+  /** When the batch was planned, from the offsets log. */
+  readonly batchTime: number
+}
+
+export interface BatchOutput {
+  readonly rows: unknown[]
+  readonly deadLetters: DeadLetter[]
+  readonly counters: BatchCounters
+}
+
+interface Stateful {
+  readonly state: KeyedState<never> | KeyedState<unknown>
+  flush(watermark: number): void
+}
+
+/**
+ * Runs one batch through the plan's operators, synchronously and without I/O: the same code serves the
+ * Kafka runtime and the test driver. Operators are fused into one chain of closures; a batch is a loop
+ * over its records, not a promise per record.
+ */
+export class BatchProcessor {
+  readonly plan: Plan
+  readonly watermarks: WatermarkTracker
+  readonly #entry: Emit
+  readonly #stateful: Stateful[] = []
+  readonly #tables = new Map<string, LookupTable>()
+  #scope: MutableScope | undefined
+
+  constructor(plan: Plan) {
+    this.plan = plan
+    const watermarkNode = plan.nodes.find((n): n is WatermarkNode => n.kind === 'watermark')
+    this.watermarks = new WatermarkTracker(watermarkNode?.delayMs ?? 0, watermarkNode?.idleTimeoutMs)
+    this.#entry = this.#compile(plan.nodes)
+  }
+
+  /** Operators with state, in plan order, keyed by operator id. */
+  get states(): ReadonlyMap<string, KeyedState<unknown>> {
+    return new Map(this.#stateful.map((op) => [op.state.id, op.state as KeyedState<unknown>]))
+  }
+
+  get hasState(): boolean {
+    return this.#stateful.length > 0
+  }
+
+  /** Join nodes need their tables before the first batch. */
+  tableNodes(): readonly Extract<PlanNode, { kind: 'join' }>[] {
+    return this.plan.nodes.filter((n): n is Extract<PlanNode, { kind: 'join' }> => n.kind === 'join')
+  }
+
+  setTable(nodeId: string, table: LookupTable): void {
+    this.#tables.set(nodeId, table)
+  }
+
+  /** After state was loaded from a checkpoint. */
+  afterRestore(): void {
+    for (const op of this.#stateful) if (op instanceof WindowOperator) op.reindex()
+  }
+
+  process(input: BatchInput, now: number): BatchOutput {
+    const scope = new MutableScope(input, this.watermarks, now)
+    this.#scope = scope
+    try {
+      for (const record of input.records) {
+        scope.counters.inputRows++
+        const context: RecordContext = { record, eventTime: Number.NaN, key: undefined, keyString: '' }
+        this.#entry(record.value, context)
+      }
+      for (const op of this.#stateful) op.flush(input.watermark)
+    } finally {
+      this.#scope = undefined
+    }
+    scope.counters.outputRows = scope.rows.length
+    return { rows: scope.rows, deadLetters: scope.deadLetters, counters: scope.counters }
+  }
+
+  #compile(nodes: readonly PlanNode[]): Emit {
+    const scope = () => {
+      if (!this.#scope) throw new Error('internal: operator called outside a batch')
+      return this.#scope
+    }
+    let next: Emit = (value) => {
+      scope().rows.push(value)
+    }
+    for (let i = nodes.length - 1; i >= 0; i--) {
+      const node = nodes[i]!
+      switch (node.kind) {
+        case 'source':
+        case 'sink':
+          break
+        case 'parse':
+          next = parseOperator(node, scope, next)
+          break
+        case 'map':
+          next = mapOperator(node, scope, next)
+          break
+        case 'filter':
+          next = filterOperator(node, scope, next)
+          break
+        case 'flatMap':
+          next = flatMapOperator(node, scope, next)
+          break
+        case 'keyBy':
+          next = keyByOperator(node, scope, next)
+          break
+        case 'watermark':
+          next = watermarkOperator(node, scope, next)
+          break
+        case 'join': {
+          const id = node.id
+          next = joinOperator(
+            node,
+            () => {
+              const table = this.#tables.get(id)
+              if (!table) throw new Error(`internal: table of ${id} not loaded`)
+              return table
+            },
+            scope,
+            next,
+          )
+          break
+        }
+        case 'dedupe': {
+          const op = new DedupeOperator(node, scope, next)
+          this.#stateful.unshift(op)
+          next = op.push
+          break
+        }
+        case 'window': {
+          const op =
+            node.window.kind === 'session'
+              ? new SessionWindowOperator(node, scope, next)
+              : new WindowOperator(node, scope, next)
+          this.#stateful.unshift(op as Stateful)
+          next = op.push
+          break
+        }
+        default: {
+          const unreachable: never = node
+          throw new Error(`internal: unknown plan node ${JSON.stringify(unreachable)}`)
+        }
+      }
+    }
+    return next
+  }
+}
+
+class MutableScope implements BatchScope {
+  readonly batchId: number
+  readonly watermark: number
+  readonly batchTime: number
+  readonly counters = newCounters()
+  readonly rows: unknown[] = []
+  readonly deadLetters: DeadLetter[] = []
+  readonly #tracker: WatermarkTracker
+  readonly #now: number
+
+  constructor(input: BatchInput, tracker: WatermarkTracker, now: number) {
+    this.batchId = input.batchId
+    this.watermark = input.watermark
+    this.batchTime = input.batchTime
+    this.#tracker = tracker
+    this.#now = now
+  }
+
+  deadLetter(context: RecordContext, operator: string, reason: string): void {
+    this.counters.deadLettered++
+    this.deadLetters.push(toDeadLetter(context, operator, reason))
+  }
+
+  observeEventTime(partition: string, eventTime: number): void {
+    this.#tracker.observe(partition, eventTime, this.#now)
+  }
+}

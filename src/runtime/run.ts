@@ -1,0 +1,431 @@
+import { join } from 'node:path'
+import { Checkpoint, type OffsetsEntry, watermarkFromLog } from '../checkpoint/checkpoint.ts'
+import type { Pipeline } from '../dsl/stream.ts'
+import { describeError, SluiceError } from '../errors.ts'
+import { type Logger, silentLogger } from '../log.ts'
+import type { LookupTable, Plan, SinkNode, SourceNode } from '../plan/nodes.ts'
+import { BatchProcessor } from './processor.ts'
+import type { BatchProgress } from './progress.ts'
+import type { OutputBatch, SinkWriter } from './sink.ts'
+import type { Positions, SourceReader, SourceRecord } from './source.ts'
+import type { Trigger } from './trigger.ts'
+
+export interface Clock {
+  now(): number
+}
+
+export const systemClock: Clock = { now: () => Date.now() }
+
+export interface RunOptions {
+  /** Checkpoint directory. Default: data/checkpoints/<pipeline id>. */
+  readonly checkpoint?: string
+  /** Default: a batch every second. */
+  readonly trigger?: Trigger
+  /** Upper bound of records per batch (memory bound together with the client's fetch buffer). */
+  readonly maxBatchRecords?: number
+  /** How long a batch waits for more records once the first arrived. Default 20 ms. */
+  readonly lingerMs?: number
+  readonly signal?: AbortSignal
+  readonly onProgress?: (progress: BatchProgress) => void
+  readonly logger?: Logger
+  readonly clock?: Clock
+  /** Stop after this many batches (tests, benchmarks). */
+  readonly maxBatches?: number
+}
+
+export interface RunSummary {
+  readonly batches: number
+  readonly inputRows: number
+  readonly outputRows: number
+  readonly deadLetteredRows: number
+  readonly lateRows: number
+  readonly restarts: number
+}
+
+/**
+ * Runs a pipeline until its trigger says stop (once, availableNow), `maxBatches` is reached or the signal
+ * aborts. Failures that retrying can fix (a broker going away) restart the run from the checkpoint with
+ * backoff, which replays the unfinished batch exactly; others are thrown.
+ */
+export async function run<T>(pipeline: Pipeline<T>, options: RunOptions = {}): Promise<RunSummary> {
+  const logger = options.logger ?? silentLogger
+  const totals = { batches: 0, inputRows: 0, outputRows: 0, deadLetteredRows: 0, lateRows: 0, restarts: 0 }
+  let backoffMs = 500
+  for (;;) {
+    const attempt = new PipelineRun(pipeline.plan, options, logger, totals)
+    try {
+      await attempt.execute()
+      return { ...totals }
+    } catch (error) {
+      await attempt.dispose()
+      if (options.signal?.aborted) return { ...totals }
+      if (!(error instanceof SluiceError) || !error.retryable) throw error
+      totals.restarts++
+      logger.warn(
+        { err: describeError(error), retryInMs: backoffMs },
+        'pipeline failed; restarting from the checkpoint',
+      )
+      await sleep(backoffMs, options.signal)
+      backoffMs = Math.min(backoffMs * 2, 30_000)
+    }
+  }
+}
+
+function sourceNode(plan: Plan): SourceNode {
+  const node = plan.nodes[0]
+  if (node?.kind !== 'source') throw new Error('internal: a plan starts with its source')
+  return node
+}
+
+function sinkNode(plan: Plan): SinkNode {
+  const node = plan.nodes.at(-1)
+  if (node?.kind !== 'sink') throw new Error('internal: a plan ends with its sink')
+  return node
+}
+
+/** One attempt at running the pipeline: open everything from the checkpoint, then loop over batches. */
+class PipelineRun {
+  readonly #plan: Plan
+  readonly #options: RunOptions
+  readonly #logger: Logger
+  readonly #clock: Clock
+  readonly #totals: {
+    batches: number
+    inputRows: number
+    outputRows: number
+    deadLetteredRows: number
+    lateRows: number
+  }
+  #source: SourceReader | undefined
+  #sink: SinkWriter<unknown> | undefined
+  #tables: LookupTable[] = []
+  #lastBatchEnd = 0
+  #lag: Record<string, number> | undefined
+  #lagCheckedAt = 0
+
+  constructor(
+    plan: Plan,
+    options: RunOptions,
+    logger: Logger,
+    totals: {
+      batches: number
+      inputRows: number
+      outputRows: number
+      deadLetteredRows: number
+      lateRows: number
+    },
+  ) {
+    this.#plan = plan
+    this.#options = options
+    this.#logger = logger
+    this.#clock = options.clock ?? systemClock
+    this.#totals = totals
+  }
+
+  async execute(): Promise<void> {
+    const plan = this.#plan
+    const checkpoint = await Checkpoint.open(
+      this.#options.checkpoint ?? join('data', 'checkpoints', plan.pipelineId),
+      plan,
+    )
+    const processor = new BatchProcessor(plan)
+    for (const node of processor.tableNodes()) {
+      const table = await node.table.load(this.#options.signal ? { signal: this.#options.signal } : {})
+      this.#tables.push(table)
+      processor.setTable(node.id, table)
+    }
+    const source = sourceNode(plan).source.create({
+      pipelineId: plan.pipelineId,
+      now: () => this.#clock.now(),
+    })
+    this.#source = source
+    const sink = sinkNode(plan).sink.create()
+    this.#sink = sink
+    await sink.open({ pipelineId: plan.pipelineId, source })
+
+    // Recovery: find where the checkpoint (and the sink, where it holds positions) says we are.
+    const recovery = await checkpoint.recover()
+    let committed = recovery.lastCommitted
+    let replay = recovery.pending
+    if (replay && checkpoint.hasState(replay.batchId) && (await sink.hasCommitted?.(replay))) {
+      this.#logger.info(
+        { batchId: replay.batchId },
+        'the sink committed the last batch before the crash; marking it',
+      )
+      await checkpoint.commitBatch(replay.batchId)
+      committed = replay
+      replay = undefined
+    }
+    let watermark = Number.NEGATIVE_INFINITY
+    let eventTimes: Record<string, number> = {}
+    const restoreFrom = replay ? replay.batchId - 1 : committed?.batchId
+    if (restoreFrom !== undefined && restoreFrom >= 0) {
+      eventTimes = { ...(await checkpoint.loadState(restoreFrom, processor.states)) }
+      processor.afterRestore()
+    }
+    if (committed) watermark = watermarkFromLog(committed.watermark)
+    processor.watermarks.restore({ watermark, partitions: eventTimes }, this.#clock.now())
+
+    let position: Positions = replay?.start ?? committed?.end ?? {}
+    let batchId = replay?.batchId ?? (committed ? committed.batchId + 1 : 0)
+    await source.open(Object.keys(position).length > 0 ? position : undefined)
+    if (replay)
+      this.#logger.info({ batchId, start: replay.start, end: replay.end }, 'replaying the unfinished batch')
+
+    const trigger = this.#options.trigger ?? { kind: 'processingTime', intervalMs: 1000 }
+    // Bounded runs stop at the end positions seen now: availableNow, or a source that is bounded itself.
+    const until = trigger.kind === 'availableNow' || source.bounded ? await source.endPositions() : undefined
+    const maxRecords = this.#options.maxBatchRecords ?? 50_000
+    const stateful = processor.hasState
+    let ran = 0
+    this.#lastBatchEnd = this.#clock.now()
+
+    while (!this.#options.signal?.aborted) {
+      if (this.#options.maxBatches !== undefined && ran >= this.#options.maxBatches) return
+      const started = this.#clock.now()
+      let entry: OffsetsEntry
+      let records: SourceRecord[]
+      const wasReplay = replay !== undefined
+      const pollStart = performance.now()
+      if (replay) {
+        entry = replay
+        records = await this.#readExactly(source, replay, maxRecords)
+        replay = undefined
+      } else {
+        let exhausted = until !== undefined && reached(position, until)
+        records = exhausted
+          ? []
+          : await source.poll({
+              maxRecords,
+              maxBytes: 64 * 1024 * 1024,
+              lingerMs: this.#options.lingerMs ?? 20,
+              idleMs: this.#idleMs(trigger),
+              ...(until ? { until } : {}),
+              ...(this.#options.signal ? { signal: this.#options.signal } : {}),
+            })
+        if (until && records.length === 0 && source.caughtUp?.(until)) exhausted = true
+        const next = processor.watermarks.advance(this.#clock.now())
+        // With no records, a batch still runs when the watermark moved and windows may close (a no-data batch).
+        if (records.length === 0 && !(stateful && next > watermark)) {
+          if (exhausted || (trigger.kind === 'once' && ran > 0)) return
+          await this.#waitForTrigger(trigger, started)
+          continue
+        }
+        entry = {
+          batchId,
+          start: position,
+          end: advance(position, records),
+          watermark: Number.isFinite(next) ? next : null,
+          batchTime: this.#clock.now(),
+        }
+      }
+      const pollMs = performance.now() - pollStart
+      watermark = watermarkFromLog(entry.watermark)
+
+      const checkpointStart = performance.now()
+      await checkpoint.planBatch(entry)
+      let checkpointMs = performance.now() - checkpointStart
+
+      const processStart = performance.now()
+      const output = processor.process(
+        { batchId: entry.batchId, records, watermark, batchTime: entry.batchTime },
+        this.#clock.now(),
+      )
+      const processMs = performance.now() - processStart
+
+      const saveStart = performance.now()
+      await checkpoint.saveState(entry.batchId, processor.states, processor.watermarks.snapshot().partitions)
+      checkpointMs += performance.now() - saveStart
+
+      const sinkStart = performance.now()
+      const batch: OutputBatch<unknown> = {
+        batchId: entry.batchId,
+        rows: output.rows,
+        deadLetters: output.deadLetters,
+      }
+      if (output.deadLetters.length > 0 && !('deadLetterTopic' in sinkNode(plan).sink.options)) {
+        for (const d of output.deadLetters.slice(0, 20)) {
+          this.#logger.warn(
+            { operator: d.operator, source: `${d.partition}@${d.offset}`, reason: d.reason },
+            'dead letter',
+          )
+        }
+      }
+      try {
+        await sink.write(batch)
+        await sink.commit(batch, { next: entry.end, records, source })
+      } catch (error) {
+        await sink.abort?.(batch).catch(() => {})
+        throw error
+      }
+      const sinkMs = performance.now() - sinkStart
+
+      const commitStart = performance.now()
+      await checkpoint.commitBatch(entry.batchId)
+      if (entry.batchId % 10 === 0) await checkpoint.prune(entry.batchId)
+      checkpointMs += performance.now() - commitStart
+
+      ran++
+      position = entry.end
+      batchId = entry.batchId + 1
+      await this.#publish(
+        entry,
+        output.counters,
+        { pollMs, processMs, checkpointMs, sinkMs },
+        processor,
+        records.length,
+        wasReplay,
+      )
+      if (
+        trigger.kind === 'once' &&
+        !(stateful && processor.watermarks.advance(this.#clock.now()) > watermark)
+      )
+        return
+      await this.#waitForTrigger(trigger, started)
+    }
+  }
+
+  /** Re-reads exactly the logged range of an unfinished batch. */
+  async #readExactly(source: SourceReader, entry: OffsetsEntry, maxRecords: number): Promise<SourceRecord[]> {
+    const out: SourceRecord[] = []
+    let position = entry.start
+    const deadline = this.#clock.now() + 120_000
+    while (!reached(position, entry.end)) {
+      if (this.#clock.now() > deadline) {
+        throw new SluiceError(
+          'SLUICE_REPLAY_INCOMPLETE',
+          `Could not re-read batch ${entry.batchId} from ${source.description}: the logged input is no longer available (retention?).`,
+          { domain: 'external', retryable: false },
+        )
+      }
+      const records = await source.poll({
+        maxRecords,
+        maxBytes: 64 * 1024 * 1024,
+        lingerMs: 10,
+        idleMs: 500,
+        until: entry.end,
+        ...(this.#options.signal ? { signal: this.#options.signal } : {}),
+      })
+      out.push(...records)
+      position = advance(position, records)
+      if (this.#options.signal?.aborted) break
+    }
+    return out
+  }
+
+  #idleMs(trigger: Trigger): number {
+    return trigger.kind === 'processingTime' ? Math.max(10, trigger.intervalMs) : 200
+  }
+
+  async #waitForTrigger(trigger: Trigger, started: number): Promise<void> {
+    if (trigger.kind !== 'processingTime') return
+    const wait = started + trigger.intervalMs - this.#clock.now()
+    if (wait > 0) await sleep(wait, this.#options.signal)
+  }
+
+  async #publish(
+    entry: OffsetsEntry,
+    counters: {
+      inputRows: number
+      outputRows: number
+      deadLettered: number
+      lateRows: number
+      duplicateRows: number
+    },
+    times: { pollMs: number; processMs: number; checkpointMs: number; sinkMs: number },
+    processor: BatchProcessor,
+    inputRows: number,
+    replayed: boolean,
+  ): Promise<void> {
+    const now = this.#clock.now()
+    if (this.#source?.lag && now - this.#lagCheckedAt > 5_000) {
+      this.#lagCheckedAt = now
+      this.#lag = await this.#source.lag().catch(() => undefined)
+    }
+    let stateRows = 0
+    let stateBytes = 0
+    for (const state of processor.states.values()) {
+      stateRows += state.size
+      if (entry.batchId % 10 === 0) stateBytes += state.approximateBytes()
+    }
+    const total = times.pollMs + times.processMs + times.checkpointMs + times.sinkMs
+    const sinceLast = Math.max(1, now - this.#lastBatchEnd)
+    this.#lastBatchEnd = now
+    const progress: BatchProgress = {
+      pipelineId: this.#plan.pipelineId,
+      batchId: entry.batchId,
+      timestamp: new Date(now).toISOString(),
+      inputRows,
+      inputRowsPerSecond: Math.round((inputRows * 1000) / sinceLast),
+      processedRowsPerSecond: Math.round((inputRows * 1000) / Math.max(1, total)),
+      outputRows: counters.outputRows,
+      deadLetteredRows: counters.deadLettered,
+      lateRows: counters.lateRows,
+      duplicateRows: counters.duplicateRows,
+      durationMs: {
+        poll: round(times.pollMs),
+        process: round(times.processMs),
+        checkpoint: round(times.checkpointMs),
+        sink: round(times.sinkMs),
+        total: round(total),
+      },
+      watermark: entry.watermark === null ? null : new Date(entry.watermark).toISOString(),
+      stateRows,
+      stateBytes,
+      sourceLag: this.#lag,
+      replayed,
+    }
+    this.#totals.batches++
+    this.#totals.inputRows += inputRows
+    this.#totals.outputRows += counters.outputRows
+    this.#totals.deadLetteredRows += counters.deadLettered
+    this.#totals.lateRows += counters.lateRows
+    this.#logger[inputRows > 0 ? 'info' : 'debug'](
+      progress,
+      `batch ${entry.batchId}: ${inputRows} in, ${counters.outputRows} out`,
+    )
+    this.#options.onProgress?.(progress)
+  }
+
+  async dispose(): Promise<void> {
+    await this.#sink?.close().catch(() => {})
+    await this.#source?.close().catch(() => {})
+    for (const table of this.#tables) await table.close?.().catch(() => {})
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 10) / 10
+}
+
+/** Positions after `records`: each partition's last offset + 1. */
+function advance(position: Positions, records: readonly SourceRecord[]): Positions {
+  if (records.length === 0) return position
+  const next: Record<string, number> = { ...position }
+  for (const r of records) {
+    const after = r.offset + 1
+    if ((next[r.partition] ?? Number.NEGATIVE_INFINITY) < after) next[r.partition] = after
+  }
+  return next
+}
+
+/** True when every partition of `end` has been read up to its end position. */
+function reached(position: Positions, end: Positions): boolean {
+  for (const [partition, target] of Object.entries(end)) {
+    if (target > 0 && (position[partition] ?? 0) < target) return false
+  }
+  return true
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve()
+    const timer = setTimeout(done, ms)
+    function done() {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', done)
+      resolve()
+    }
+    signal?.addEventListener('abort', done, { once: true })
+  })
+}

@@ -1,0 +1,78 @@
+/**
+ * The source contract. A source is a set of partitions, each an ordered log with numeric positions, so that a
+ * batch can be named by its start and end position per partition and replayed exactly after a crash.
+ */
+
+/** A record as a source hands it to the engine, before parsing. */
+export interface SourceRecord {
+  /** Stable partition name, e.g. "events:3" for Kafka or a file path for files(). */
+  readonly partition: string
+  /** Position within the partition; the next record's position is greater. */
+  readonly offset: number
+  readonly key: Buffer | string | null | undefined
+  /** Raw bytes or text for byte sources; an object for in-process sources (generator, test driver). */
+  readonly value: Buffer | string | object | null | undefined
+  /** Broker/file timestamp in ms, used when no event-time field is declared. */
+  readonly timestamp: number
+}
+
+/** Next position to read, per partition. */
+export type Positions = Readonly<Record<string, number>>
+
+export interface PollOptions {
+  readonly maxRecords: number
+  readonly maxBytes: number
+  /** How long to wait for more once the first record arrived. */
+  readonly lingerMs: number
+  /** Give up waiting for a first record after this long (an empty poll lets time advance). */
+  readonly idleMs: number
+  /** When replaying a batch after a crash: stop each partition exactly here. */
+  readonly until?: Positions
+  readonly signal?: AbortSignal
+}
+
+export interface SourceReader {
+  /** Human-readable, for progress and errors. */
+  readonly description: string
+  /**
+   * Opens the source. `resumeFrom` comes from the checkpoint; without it the source starts where its own
+   * options say (a consumer group's committed offsets, the beginning of the files, …).
+   */
+  open(resumeFrom: Positions | undefined): Promise<void>
+  poll(options: PollOptions): Promise<SourceRecord[]>
+  /** True when the source itself ends (files in batch mode, Kafka with endingOffsets: 'latest'). */
+  readonly bounded: boolean
+  /**
+   * The positions that count as "the end" for a bounded run (availableNow or a bounded source): the log end
+   * when first asked, then the same answer for the rest of the run.
+   */
+  endPositions(): Promise<Positions>
+  /**
+   * For sources whose positions can skip (Kafka transaction markers occupy offsets no record carries):
+   * whether everything up to `end` has been read, even though the last record's position is below it.
+   */
+  caughtUp?(end: Positions): boolean
+  /** Positions still to read per partition (lag), when the source can tell. */
+  lag?(): Promise<Readonly<Record<string, number>> | undefined>
+  /** Acknowledge a finished batch outside any transaction (e.g. commit a consumer group's offsets). */
+  acknowledge?(next: Positions, records: readonly SourceRecord[]): Promise<void>
+  close(): Promise<void>
+}
+
+/** What a source declaration in a plan carries: a name for describe() and a factory for the runtime. */
+export interface SourceSpec<T = unknown> {
+  readonly type: string
+  /** JSON-able options for describe() and checkpoint compatibility checks. */
+  readonly options: Readonly<Record<string, unknown>>
+  /** The options that decide which data a checkpoint's positions refer to (topics, paths); all options if omitted. */
+  readonly identity?: Readonly<Record<string, unknown>>
+  create(context: SourceContext): SourceReader
+  /** Phantom: the type of values the source yields (Buffer for Kafka, objects for in-process sources). */
+  readonly __value?: T
+}
+
+export interface SourceContext {
+  readonly pipelineId: string
+  /** Injected clock: tests drive time by hand. */
+  readonly now: () => number
+}

@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { z } from 'zod'
+import { count } from '../../src/aggregate/index.ts'
+import { memory } from '../../src/connectors/testing/memory.ts'
+import { memorySource } from '../../src/connectors/testing/memory-source.ts'
+import { pipeline } from '../../src/dsl/stream.ts'
+import { TestDriver } from '../../src/testing/test-driver.ts'
+import { tumbling } from '../../src/window/index.ts'
+
+const T0 = Date.parse('2026-11-25T10:00:00Z')
+const _iso = (ms: number) => new Date(ms).toISOString()
+
+const Click = z.object({ user: z.string(), page: z.string(), price: z.number().default(0), at: z.string() })
+
+function clicks() {
+  return pipeline('clicks').from(memorySource('clicks')).parse(Click, { schemaName: 'Click' })
+}
+
+describe('parse and dead letters', () => {
+  test('bad input goes to the dead-letter output with a reason; good input continues', async () => {
+    const p = clicks()
+      .withWatermark('at', '0s')
+      .keyBy((c) => c.user)
+      .window(tumbling('1m'))
+      .aggregate(count(), { outputMode: 'update' })
+      .to(memory())
+    const driver = await TestDriver.create(p, { startTime: T0 })
+    driver.send([
+      '{"user":"a","page":"/","at":"2026-11-25T10:00:01Z"}',
+      '{"user":"a","page":"/",',
+      Buffer.from([0x7b, 0xff, 0xfe, 0x7d]),
+      '{"user":"a","page":7,"at":"2026-11-25T10:00:01Z"}',
+      null,
+      '{"user":"","page":"/","at":"2026-11-25T10:00:01Z"}',
+      '{"user":"b","page":"/","at":"2030-01-01T00:00:00Z"}',
+      '{"user":"b","page":"/","at":"1969-12-31T23:59:59Z"}',
+      '{"user":"b","page":"/","at":"not a time"}',
+    ])
+    driver.runBatch()
+    const letters = driver.deadLetters.map((d) => [d.operator, d.reason])
+    const expected: [string, RegExp][] = [
+      ['parse-1', /^malformed JSON/],
+      ['parse-1', /^invalid UTF-8$/],
+      ['parse-1', /^schema violation: page: /],
+      ['parse-1', /^empty value/],
+      ['keyBy-3', /^null key/],
+      ['watermark-2', /^event time too far in the future in "at"/],
+      ['watermark-2', /^event time before 1970 in "at"/],
+      ['watermark-2', /^invalid event time in "at"/],
+    ]
+    assert.equal(letters.length, expected.length, JSON.stringify(letters))
+    for (const [i, [operator, reason]] of expected.entries()) {
+      assert.equal(letters[i]?.[0], operator)
+      assert.match(String(letters[i]?.[1]), reason)
+    }
+    assert.deepEqual(
+      driver.output.map((r) => [r.key, r.value]),
+      [['a', 1]],
+    )
+    const utf8 = driver.deadLetters.find((d) => d.reason === 'invalid UTF-8')!
+    assert.deepEqual(utf8.raw, Buffer.from([0x7b, 0xff, 0xfe, 0x7d]))
+    assert.equal(utf8.partition, 'p0')
+    assert.equal(utf8.offset, 2)
+  })
+})
