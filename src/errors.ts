@@ -67,11 +67,19 @@ export class KafkaError extends SluiceError {
 /** Human-readable one-liner for an unknown thrown value, following `cause` chains. */
 export function describeError(error: unknown): string {
   if (!(error instanceof Error)) return String(error)
-  const parts = [error.message]
-  let cause: unknown = error.cause
-  for (let depth = 0; cause instanceof Error && depth < 4; depth++) {
-    if (!parts.includes(cause.message)) parts.push(cause.message)
-    cause = cause.cause
+  const parts: string[] = []
+  const add = (message: string) => {
+    const text = message.trim().replace(/\.$/, '')
+    if (text && !parts.some((p) => p.includes(text))) parts.push(text)
+  }
+  let current: unknown = error
+  for (let depth = 0; current instanceof Error && depth < 5; depth++) {
+    add(current.message)
+    // Clients report the real reason (connection refused, broker error) inside an AggregateError's errors.
+    if (current instanceof AggregateError) {
+      for (const inner of current.errors.slice(0, 3)) if (inner instanceof Error) add(describeError(inner))
+    }
+    current = current.cause
   }
   return parts.join(': ')
 }

@@ -1,9 +1,19 @@
 import { UsageError } from '../errors.ts'
-import { type AccOf, type Aggregator, badSnapshot, type OutputOf } from './aggregator.ts'
+import { type AccOf, type Aggregator, badSnapshot, type InputOf, type OutputOf } from './aggregator.ts'
 import { isRecord } from './codec.ts'
 
 /** Named aggregators over rows of type In. */
 export type AggregatorRecord<In> = { readonly [name: string]: Aggregator<In, unknown, unknown> }
+
+/**
+ * The row type all of a record's aggregators accept: the intersection of their inputs. Inferred through
+ * function parameters rather than a distributive conditional so that a union input stays a union.
+ */
+export type InputsOf<S> = {
+  [K in keyof S]: (input: InputOf<S[K]>) => void
+}[keyof S] extends (input: infer I) => void
+  ? I
+  : never
 
 /** The accumulators of a record of aggregators, under the same names. */
 export type AccsOf<S> = { -readonly [K in keyof S]: AccOf<S[K]> }
@@ -18,11 +28,11 @@ export type OutputsOf<S> = { -readonly [K in keyof S]: OutputOf<S[K]> }
  * multiple columns.
  *
  * The row type comes from the context when there is one (the stream the result is applied to), otherwise from
- * annotated selectors.
+ * the annotated selectors (`In & InputsOf<S>`: the context's type, narrowed by what the parts accept).
  */
-export function aggregates<In, S extends AggregatorRecord<In>>(
+export function aggregates<In = unknown, S extends AggregatorRecord<In> = AggregatorRecord<In>>(
   named: S,
-): Aggregator<In, AccsOf<S>, OutputsOf<S>> {
+): Aggregator<In & InputsOf<S>, AccsOf<S>, OutputsOf<S>> {
   const names = Object.keys(named).sort()
   if (names.length === 0) throw new UsageError('aggregates(): give at least one named aggregator')
   // Parallel arrays rather than Object.entries() per call: add() runs per row.

@@ -46,7 +46,7 @@ function byEventTime<In, V>(
     return acc
   }
   return {
-    kind: ignoreNulls ? `${kind}(ignoreNulls)` : kind,
+    kind,
     init: () => null,
     add: (acc, input, eventTime) => {
       const value = selector(input)

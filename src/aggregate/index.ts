@@ -1,4 +1,10 @@
-export { type AccsOf, type AggregatorRecord, aggregates, type OutputsOf } from './aggregates.ts'
+export {
+  type AccsOf,
+  type AggregatorRecord,
+  aggregates,
+  type InputsOf,
+  type OutputsOf,
+} from './aggregates.ts'
 export {
   type AccOf,
   type Aggregator,

@@ -37,6 +37,7 @@ interface ProduceFlags {
 
 const DEFAULT_RATE = 1000
 const DEFAULT_USERS = 100_000
+const MAX_USERS = 10_000_000
 
 /** "unlimited" (or 0) for as fast as possible, else events per second. */
 function rate(value: string): number {
@@ -128,6 +129,8 @@ rate. Injected records carry a "sluice-injected" header: "bad:<kind>", "late" or
         throw new UsageError(
           '--partitions creates a missing topic: it cannot be combined with --no-create-topic.',
         )
+      if (flags.users > MAX_USERS)
+        throw new UsageError(`--users is at most ${MAX_USERS}, got ${flags.users}.`)
       const injected = flags.bad + flags.late + flags.dupes
       if (injected > 1)
         throw new UsageError(
@@ -214,9 +217,10 @@ class ProgressLine {
   #shown = false
 
   update(p: ProduceProgress): void {
-    if (this.#previous && p.elapsedMs > this.#previous.at) {
-      const instant = ((p.delivered - this.#previous.delivered) * 1000) / (p.elapsedMs - this.#previous.at)
-      this.#rate = this.#shown ? 0.6 * this.#rate + 0.4 * instant : instant
+    const since = this.#previous ?? { at: 0, delivered: 0 }
+    if (p.elapsedMs > since.at) {
+      const instant = ((p.delivered - since.delivered) * 1000) / (p.elapsedMs - since.at)
+      this.#rate = this.#previous ? 0.6 * this.#rate + 0.4 * instant : instant
     }
     this.#previous = { at: p.elapsedMs, delivered: p.delivered }
     process.stderr.write(

@@ -25,7 +25,12 @@ export class Pacer {
     return this.unlimited ? max : Math.max(1, Math.min(max, Math.round(this.#rate / 10)))
   }
 
-  /** Milliseconds to wait before sending the next `count` records (0 when they are due). */
+  /** When the next batch is due (performance.now() time); now when unlimited. */
+  nextDue(now = performance.now()): number {
+    return this.unlimited ? now : this.#origin + (this.#paced * 1000) / this.#rate
+  }
+
+  /** Milliseconds to wait before sending the next batch (0 when it is due). */
   delayFor(now = performance.now()): number {
     if (this.unlimited) return 0
     const due = this.#origin + (this.#paced * 1000) / this.#rate

@@ -199,6 +199,8 @@ export async function produceClickstream(options: ProduceOptions): Promise<Produ
     performance.now() >= deadline
   try {
     while (!stopped()) {
+      // A batch due at or after the deadline belongs to the time after it: --duration 2s at --rate 5000 is 10000.
+      if (pacer.nextDue() >= deadline) break
       await pacer.wait(options.signal, deadline)
       if (stopped()) break
       const batch: GeneratedRecord[] = []
@@ -212,6 +214,10 @@ export async function produceClickstream(options: ProduceOptions): Promise<Produ
       counts.sent += batch.length
       pacer.sent(batch.length)
       await sink.write(batch)
+    }
+    // The last paced batch covers the time up to the deadline: a --duration run lasts its duration.
+    if (!pacer.unlimited && deadline !== Number.POSITIVE_INFINITY && counts.sent < count && !stopped()) {
+      await pacer.wait(options.signal, deadline)
     }
   } finally {
     await sink.close().catch(() => {})

@@ -55,6 +55,7 @@ export async function run<T>(pipeline: Pipeline<T>, options: RunOptions = {}): P
     const attempt = new PipelineRun(pipeline.plan, options, logger, totals)
     try {
       await attempt.execute()
+      await attempt.dispose()
       return { ...totals }
     } catch (error) {
       await attempt.dispose()
@@ -193,6 +194,9 @@ class PipelineRun {
         replay = undefined
       } else {
         let exhausted = until !== undefined && reached(position, until)
+        // The watermark for this batch comes from what earlier batches observed: computed before polling, so
+        // partitions whose first records arrive in this batch still count as pending.
+        const next = processor.watermarks.advance(this.#clock.now(), source.pendingPartitions?.())
         records = exhausted
           ? []
           : await source.poll({
@@ -204,7 +208,6 @@ class PipelineRun {
               ...(this.#options.signal ? { signal: this.#options.signal } : {}),
             })
         if (until && records.length === 0 && source.caughtUp?.(until)) exhausted = true
-        const next = processor.watermarks.advance(this.#clock.now())
         // With no records, a batch still runs when the watermark moved and windows may close (a no-data batch).
         if (records.length === 0 && !(stateful && next > watermark)) {
           if (exhausted || (trigger.kind === 'once' && ran > 0)) return

@@ -52,6 +52,11 @@ export interface SourceReader {
    * whether everything up to `end` has been read, even though the last record's position is below it.
    */
   caughtUp?(end: Positions): boolean
+  /**
+   * Partitions with unread records that have delivered none yet in this run: their event times are unknown,
+   * so they hold the watermark back (until the idle timeout, when one is set).
+   */
+  pendingPartitions?(): ReadonlySet<string>
   /** Positions still to read per partition (lag), when the source can tell. */
   lag?(): Promise<Readonly<Record<string, number>> | undefined>
   /** Acknowledge a finished batch outside any transaction (e.g. commit a consumer group's offsets). */

@@ -44,10 +44,23 @@ export class WatermarkTracker {
     this.#lastActive.set(partition, now)
   }
 
-  /** Computes the next watermark at `now` (monotonic) and returns it. */
-  advance(now: number): number {
+  /**
+   * Computes the next watermark at `now` (monotonic) and returns it. `pending` names partitions that have
+   * unread records but delivered none yet: they hold the watermark back (their event times are unknown), so
+   * a batch that happens to start with one partition's backlog does not make the others' records late.
+   */
+  advance(now: number, pending?: ReadonlySet<string>): number {
     let candidate = Number.POSITIVE_INFINITY
     let active = 0
+    if (pending) {
+      for (const partition of pending) {
+        if (this.#maxEventTime.has(partition)) continue
+        if (!this.#lastActive.has(partition)) this.#lastActive.set(partition, now)
+        const since = this.#lastActive.get(partition) ?? now
+        if (this.#idleTimeoutMs !== undefined && now - since >= this.#idleTimeoutMs) continue
+        return this.#watermark
+      }
+    }
     for (const [partition, t] of this.#maxEventTime) {
       const last = this.#lastActive.get(partition) ?? now
       if (this.#idleTimeoutMs !== undefined && now - last >= this.#idleTimeoutMs) continue

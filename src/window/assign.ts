@@ -3,12 +3,12 @@ import type { WindowBounds, WindowSpec } from './spec.ts'
 /** a mod n with the sign of n: `%` keeps the sign of a, which would put pre-1970 events in the wrong window. */
 export function floorMod(a: number, n: number): number {
   const r = a % n
-  return r < 0 ? r + n : r
+  return r < 0 ? r + n : r + 0 // + 0 turns -0 (from -5 % 5) into 0
 }
 
 /** Start of the window of length `period` (aligned to `offset`) that contains t. */
 export function alignedStart(t: number, period: number, offset = 0): number {
-  return t - floorMod(t - offset, period)
+  return t - floorMod(t - offset, period) + 0 // no -0 starts for t = -0
 }
 
 /**

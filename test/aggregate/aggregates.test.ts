@@ -9,6 +9,7 @@ import {
   count,
   countDistinct,
   first,
+  type InputOf,
   max,
   type OutputOf,
   sum,
@@ -45,8 +46,12 @@ describe('aggregates()', () => {
     })
     const row: { views: number; revenue: number; users: number } = stats.result(fold(stats, clicks))
     const exact: Equal<OutputOf<typeof stats>, { views: number; revenue: number; users: number }> = true
-    const input: Aggregator<Click, unknown, unknown> = stats
-    assert.ok(exact && input)
+    const input: Equal<InputOf<typeof stats>, Click> = true
+    // @ts-expect-error the rows are Clicks, not numbers
+    stats.add(stats.init(), 5, 0)
+    const union = aggregates({ n: approxCountDistinct((x: string | number) => x) })
+    const unionInput: Equal<InputOf<typeof union>, string | number> = true
+    assert.ok(exact && input && unionInput)
     assert.deepEqual(row, { views: 3, revenue: 12, users: 2 })
   })
 
@@ -72,6 +77,10 @@ describe('aggregates()', () => {
       distinctUsers: number
     }
     const exact: Equal<OutputOf<typeof stats>, Row> = true
+    const variable: Aggregator<Click, unknown, { revenue: number }> = aggregates({
+      revenue: sum((r) => r.price),
+    })
+    assert.deepEqual(variable.result(fold(variable, clicks)), { revenue: 12 })
     const row: Row = stats.result(fold(stats, clicks))
     assert.ok(exact)
     assert.deepEqual(row, {

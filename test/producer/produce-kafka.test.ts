@@ -178,6 +178,40 @@ describe('sluice produce to a real broker', () => {
     assert.ok(bad > 40 && bad < 160, `${bad} bad of ${N}`)
   })
 
+  test('a consumer reads a backlog larger than its buffer (4096 records) to the end', async () => {
+    const topic = uniqueGroup('produce-backlog')
+    const count = 120_000
+    const produced = await runSluice([
+      'produce',
+      '--topic',
+      topic,
+      '--count',
+      String(count),
+      '--rate',
+      'unlimited',
+      '--seed',
+      '4',
+    ])
+    assert.equal(produced.code, 0, produced.stderr)
+    // Batches bigger than the consumer's buffer, as bench/produce.ts reads them.
+    const consumer = new KafkaConsumer({
+      brokers: brokers(),
+      groupId: uniqueGroup('backlog'),
+      topics: [topic],
+    })
+    let seen = 0
+    try {
+      for await (const batch of consumer.batches({ maxRecords: 5000, lingerMs: 5, idleMs: 3000 })) {
+        if (batch.length === 0) break
+        seen += batch.length
+        if (seen >= count) break
+      }
+    } finally {
+      await consumer.close()
+    }
+    assert.equal(seen, count, 'no stall before the end of the backlog')
+  })
+
   test('Ctrl-C stops producing, flushes, and reports exactly what was delivered', async () => {
     const topic = uniqueGroup('produce-interrupt')
     const run = new Sluice(['produce', '--topic', topic, '--rate', '4000', '--seed', '3'])

@@ -96,20 +96,20 @@ describe('addToSessions', () => {
     update = addToSessions(sessions, 101, gap, n, null) // inside: no bounds change
     assert.deepEqual(update.removed, [])
     assert.equal(update.session, sessions[0])
-    update = addToSessions(sessions, 130, gap, n, null)
+    update = addToSessions(sessions, 122, gap, n, null)
     assert.deepEqual(sessions, [
       { start: 100, end: 115, acc: 3 },
-      { start: 130, end: 140, acc: 1 },
+      { start: 122, end: 132, acc: 1 },
     ])
     update = addToSessions(sessions, 92, gap, n, null) // late, extends the start
     assert.deepEqual(update.removed, [{ start: 100, end: 115 }])
     assert.deepEqual(sessions[0], { start: 92, end: 115, acc: 4 })
-    update = addToSessions(sessions, 121, gap, n, null) // bridges [92,115) and [130,140)
+    update = addToSessions(sessions, 114, gap, n, null) // out of order: [114, 124) bridges both
     assert.deepEqual(update.removed, [
       { start: 92, end: 115 },
-      { start: 130, end: 140 },
+      { start: 122, end: 132 },
     ])
-    assert.deepEqual(sessions, [{ start: 92, end: 140, acc: 6 }])
+    assert.deepEqual(sessions, [{ start: 92, end: 132, acc: 6 }])
     assert.equal(update.session, sessions[0])
   })
 
@@ -132,7 +132,7 @@ describe('addToSessions', () => {
     for (let round = 0; round < 300; round++) {
       const gap = 1 + Math.floor(random() * 20)
       const count = 1 + Math.floor(random() * 40)
-      const spread = Math.floor(random() * 600) + 1
+      const spread = count + Math.floor(random() * 600)
       const base = Math.round((random() - 0.5) * 1e6) // negative times too
       // Distinct times so first/last are well defined regardless of order; plus deliberate exact-gap pairs.
       const times = new Set<number>()

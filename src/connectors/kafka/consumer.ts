@@ -40,8 +40,14 @@ export interface KafkaConsumerOptions extends KafkaConnection {
   /** Records buffered by the client before fetching pauses: the memory bound of a consumer. */
   readonly highWaterMark?: number
   readonly maxBytes?: number
+  readonly maxBytesPerPartition?: number
   readonly maxWaitTime?: number
   readonly sessionTimeout?: number
+  /**
+   * Static group membership (KIP-345): a member that restarts with the same id takes its partitions back at
+   * once instead of waiting for the session to time out and the group to rebalance.
+   */
+  readonly groupInstanceId?: string
 }
 
 export interface BatchOptions {
@@ -80,9 +86,14 @@ export class KafkaConsumer {
           : FetchIsolationLevels.READ_UNCOMMITTED,
       highWaterMark: options.highWaterMark ?? 4096,
       maxBytes: options.maxBytes ?? 16 * 1024 * 1024,
+      // Small per-partition slices make every fetch carry several partitions, so a batch mixes partitions
+      // roughly in proportion instead of draining one partition's backlog first (which would race one
+      // partition's event time ahead of the others').
+      maxBytesPerPartition: options.maxBytesPerPartition ?? 512 * 1024,
       maxWaitTime: options.maxWaitTime ?? 100,
       retries: 10,
       retryDelay: 500,
+      ...(options.groupInstanceId ? { groupInstanceId: options.groupInstanceId } : {}),
       ...(protocol === 'consumer'
         ? { groupProtocol: 'consumer' as const }
         : {
@@ -118,6 +129,9 @@ export class KafkaConsumer {
     this.#stream.on('end', () => {
       this.#ended = true
     })
+    // Keeps the stream in paused mode for good: without a 'readable' listener Node sets readableFlowing back
+    // to null, the client then skips fetching (#fetch returns early), and a full buffer never refills.
+    this.#stream.on('readable', () => {})
   }
 
   /** Partitions this member owns now, as "topic:partition" keys. */

@@ -21,6 +21,11 @@ export interface KafkaSourceOptions extends KafkaConnection {
   readonly startingOffsets?: 'earliest' | 'latest' | number
   /** 'latest': stop at the log end seen at start (a bounded, batch-style run). */
   readonly endingOffsets?: 'latest'
+  /**
+   * Names this instance in the group (static membership): a restarted instance gets its partitions back
+   * without a rebalance. Give each instance of a scaled-out pipeline its own.
+   */
+  readonly instanceId?: string
   /** Records the client may buffer ahead of processing (memory bound). */
   readonly highWaterMark?: number
 }
@@ -49,6 +54,7 @@ export class KafkaSourceReader implements SourceReader {
   #held: KafkaSourceRecord[] = []
   #end: Positions | undefined
   readonly bounded: boolean
+  #pending = new Set<string>()
 
   constructor(options: KafkaSourceOptions, context: SourceContext) {
     this.#options = options
@@ -72,7 +78,9 @@ export class KafkaSourceReader implements SourceReader {
           throw new UsageError(`Source topic "${topic}" does not exist: create it or produce to it first.`)
         }
       }
-      if (this.bounded) this.#end = await this.#logEnd(admin)
+      const logEnd = await this.#logEnd(admin)
+      if (this.bounded) this.#end = logEnd
+      this.#pending = await this.#partitionsWithData(admin, logEnd, resumeFrom)
     } finally {
       await admin.close()
     }
@@ -83,6 +91,7 @@ export class KafkaSourceReader implements SourceReader {
       topics: this.#topics,
       start: this.#startPosition(resumeFrom),
       ...(this.#options.highWaterMark ? { highWaterMark: this.#options.highWaterMark } : {}),
+      ...(this.#options.instanceId ? { groupInstanceId: this.#options.instanceId } : {}),
     })
     await this.#consumer.start()
   }
@@ -122,6 +131,7 @@ export class KafkaSourceReader implements SourceReader {
       ...(options.signal ? { signal: options.signal } : {}),
     })
     for (const message of records) {
+      if (this.#pending.size > 0) this.#pending.delete(`${message.topic}:${message.partition}`)
       take({
         partition: `${message.topic}:${message.partition}`,
         offset: Number(message.offset),
@@ -132,6 +142,38 @@ export class KafkaSourceReader implements SourceReader {
       })
     }
     return out
+  }
+
+  /** Partitions whose start position is below the log end: they have records to deliver. */
+  async #partitionsWithData(
+    admin: KafkaAdmin,
+    logEnd: Positions,
+    resumeFrom: Positions | undefined,
+  ): Promise<Set<string>> {
+    const pending = new Set<string>()
+    const starting = this.#options.startingOffsets ?? 'earliest'
+    for (const topic of this.#topics) {
+      const [committed, earliest] = await Promise.all([
+        admin.committedOffsets(this.groupId, topic),
+        admin.offsets(topic, -2n),
+      ])
+      for (const [partition, low] of earliest) {
+        const key = `${topic}:${partition}`
+        const end = logEnd[key] ?? 0
+        const c = committed.get(partition) ?? -1n
+        const start =
+          resumeFrom?.[key] ??
+          (c >= 0n ? Number(c) : starting === 'latest' || typeof starting === 'number' ? end : Number(low))
+        if (end > start) pending.add(key)
+      }
+    }
+    return pending
+  }
+
+  pendingPartitions(): ReadonlySet<string> {
+    if (this.#pending.size === 0) return this.#pending
+    const owned = this.consumer.ownedPartitions()
+    return new Set([...this.#pending].filter((p) => owned.has(p)))
   }
 
   async endPositions(): Promise<Positions> {

@@ -1,0 +1,221 @@
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, describe, test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { z } from 'zod'
+import { KafkaAdmin } from '../../src/connectors/kafka/admin.ts'
+import { KafkaConsumer } from '../../src/connectors/kafka/consumer.ts'
+import { KafkaProducer } from '../../src/connectors/kafka/producer.ts'
+import type { ConsumedRecord } from '../../src/connectors/kafka/records.ts'
+import { kafkaSink } from '../../src/connectors/kafka/sink.ts'
+import { kafka } from '../../src/connectors/kafka/source.ts'
+import { pipeline } from '../../src/dsl/stream.ts'
+import type { BatchProgress } from '../../src/runtime/progress.ts'
+import { run } from '../../src/runtime/run.ts'
+import { brokers, freshTopic, uniqueGroup } from '../helpers/kafka.ts'
+
+const dirs: string[] = []
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-ckpt-'))
+  dirs.push(dir)
+  return dir
+}
+after(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true })
+})
+
+async function produceJson(
+  topic: string,
+  rows: readonly { key: string; value: unknown; partition?: number }[],
+) {
+  const producer = new KafkaProducer({ brokers: brokers() })
+  try {
+    for (let i = 0; i < rows.length; i += 5000) {
+      await producer.send(
+        rows.slice(i, i + 5000).map((r) => ({
+          topic,
+          key: r.key,
+          value: typeof r.value === 'string' ? r.value : JSON.stringify(r.value),
+          ...(r.partition !== undefined ? { partition: r.partition } : {}),
+        })),
+      )
+    }
+  } finally {
+    await producer.close()
+  }
+}
+
+/** Everything committed on a topic (read_committed), read until `n` records or quiet for 3 s. */
+async function readAll(topic: string, n: number): Promise<ConsumedRecord[]> {
+  const consumer = new KafkaConsumer({
+    brokers: brokers(),
+    groupId: uniqueGroup('verify'),
+    topics: [topic],
+    start: { from: 'earliest' },
+  })
+  const out: ConsumedRecord[] = []
+  try {
+    let quiet = 0
+    for await (const batch of consumer.batches({
+      maxRecords: 10_000,
+      lingerMs: 50,
+      idleMs: 500,
+      signal: AbortSignal.timeout(120_000),
+    })) {
+      out.push(...batch)
+      quiet = batch.length === 0 ? quiet + 1 : 0
+      if (out.length >= n && quiet >= 2) break
+      if (quiet >= 6) break
+    }
+  } finally {
+    await consumer.close()
+  }
+  return out
+}
+
+describe('runtime against a real broker', () => {
+  test('parse, transform and write exactly once; dead letters in the same transaction; group offsets follow', async () => {
+    const input = await freshTopic('rt-in', 3)
+    const output = await freshTopic('rt-out', 1)
+    const dlq = await freshTopic('rt-dlq', 1)
+    const rows = Array.from({ length: 3000 }, (_, i) => ({
+      key: `u${i % 17}`,
+      value: i % 100 === 99 ? '{"broken' : { id: i, amount: i % 13 },
+    }))
+    await produceJson(input, rows)
+    const groupId = uniqueGroup('rt')
+    const progress: BatchProgress[] = []
+    const p = pipeline('rt-etl')
+      .from(kafka({ topics: input, brokers: brokers(), groupId }))
+      .parse(z.object({ id: z.number(), amount: z.number() }))
+      .map((e) => ({ id: e.id, cents: e.amount * 100 }))
+      .to(kafkaSink({ topic: output, brokers: brokers(), deadLetterTopic: dlq, key: (r) => String(r.id) }))
+    const summary = await run(p, {
+      checkpoint: await tempDir(),
+      trigger: { kind: 'availableNow' },
+      maxBatchRecords: 700,
+      onProgress: (e) => progress.push(e),
+    })
+    assert.equal(summary.inputRows, 3000)
+    assert.equal(summary.deadLetteredRows, 30)
+    const out = await readAll(output, 2970)
+    const ids = out.map((r) => JSON.parse(r.value!.toString()).id as number).sort((a, b) => a - b)
+    assert.deepEqual(
+      ids,
+      rows.map((_, i) => i).filter((i) => i % 100 !== 99),
+    )
+    const letters = await readAll(dlq, 30)
+    assert.equal(letters.length, 30)
+    const header = (r: ConsumedRecord, name: string) =>
+      [...r.headers].find(([k]) => k.toString() === name)?.[1].toString()
+    assert.equal(letters[0]!.value!.toString(), '{"broken')
+    assert.match(header(letters[0]!, 'sluice-dlq-reason') ?? '', /^malformed JSON/)
+    assert.match(header(letters[0]!, 'sluice-dlq-source') ?? '', new RegExp(`^${input}:\\d@\\d+$`))
+
+    const admin = new KafkaAdmin({ brokers: brokers() })
+    try {
+      const lag = await admin.groupLag(groupId, input)
+      assert.deepEqual(
+        lag.map((l) => l.lag),
+        [0n, 0n, 0n],
+        'the consumer group shows the pipeline caught up',
+      )
+    } finally {
+      await admin.close()
+    }
+    assert.ok(progress.length >= 5)
+    assert.ok(progress.every((e) => e.durationMs.total >= 0 && e.pipelineId === 'rt-etl'))
+  })
+
+  test('SIGKILL at random points of a 200k-event run: the committed output is exact (no loss, no duplicate)', async () => {
+    const input = await freshTopic('crash-in', 4)
+    const output = await freshTopic('crash-out', 2)
+    const T0 = Date.parse('2026-11-25T00:00:00Z')
+    const N = 200_000
+    const events = Array.from({ length: N }, (_, i) => ({
+      key: `k${i % 50}`,
+      value: { id: i, key: `k${i % 50}`, t: T0 + i * 10 },
+      partition: i % 4,
+    }))
+    // One far-future event per partition closes every window.
+    for (let p = 0; p < 4; p++)
+      events.push({ key: 'end', value: { id: N + p, key: 'end', t: T0 + N * 10 + 3_600_000 }, partition: p })
+    await produceJson(input, events)
+
+    const expected = new Map<string, number>()
+    for (const e of events.slice(0, N)) {
+      const start = Math.floor(e.value.t / 10_000) * 10_000
+      const k = `${e.value.key}|${new Date(start).toISOString()}`
+      expected.set(k, (expected.get(k) ?? 0) + 1)
+    }
+
+    const checkpoint = await tempDir()
+    const script = fileURLToPath(new URL('../fixtures/crash-pipeline.ts', import.meta.url))
+    const env = { ...process.env, KAFKA_BROKERS: brokers() }
+    let seed = 12345
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31
+      return seed / 2 ** 31
+    }
+    let kills = 0
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const child = spawn(process.execPath, [script, input, output, checkpoint, 'continuous'], {
+        env,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      })
+      let stderr = ''
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString()
+      })
+      const delay = 1500 + Math.floor(random() * 2500)
+      const exited = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => {
+          child.kill('SIGKILL')
+          resolve(false)
+        }, delay)
+        child.on('exit', (code) => {
+          clearTimeout(timer)
+          if (code !== null && code !== 0) assert.fail(`pipeline failed: ${stderr}`)
+          resolve(true)
+        })
+      })
+      if (!exited) {
+        kills++
+        await new Promise((r) => child.on('close', r))
+      }
+    }
+    // Finally run to the end of the input.
+    const final = spawn(process.execPath, [script, input, output, checkpoint, 'availableNow'], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let finalErr = ''
+    let finalOut = ''
+    final.stderr.on('data', (d: Buffer) => {
+      finalErr += d.toString()
+    })
+    final.stdout.on('data', (d: Buffer) => {
+      finalOut += d.toString()
+    })
+    const code = await new Promise<number | null>((resolve) => final.on('close', resolve))
+    assert.equal(code, 0, finalErr)
+    assert.ok(kills >= 3, `killed ${kills} times`)
+    const finalSummary = JSON.parse(finalOut) as { inputRows: number }
+    assert.ok(finalSummary.inputRows > 0, 'the kills interrupted the run before the end of the input')
+
+    const out = await readAll(output, expected.size)
+    const got = new Map<string, number>()
+    for (const r of out) {
+      const row = JSON.parse(r.value!.toString()) as { key: string; window_start: string; value: number }
+      if (row.key === 'end') continue
+      const k = `${row.key}|${row.window_start}`
+      assert.ok(!got.has(k), `duplicate window ${k}`)
+      got.set(k, row.value)
+    }
+    assert.equal(got.size, expected.size, 'every window exactly once')
+    for (const [k, n] of expected) assert.equal(got.get(k), n, k)
+  })
+})
