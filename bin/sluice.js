@@ -1,5 +1,11 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly: Node 22.18+/24 strips types natively, so there is no build step.
-import { main } from '../src/cli/main.ts'
-
+// Runs the TypeScript sources directly: Node 22.18+ and 24 strip types natively, so there is no build step.
+const [major, minor] = process.versions.node.split('.').map(Number)
+if (major < 22 || (major === 22 && minor < 22) || (major === 24 && minor < 6) || major === 23) {
+  process.stderr.write(
+    `sluice: Node.js ${process.versions.node} is too old; run through npm (npx sluice, npm start), which uses the project's Node 24, or install Node 24.\n`,
+  )
+  process.exit(2)
+}
+const { main } = await import('../src/cli/main.ts')
 process.exitCode = await main(process.argv.slice(2))

@@ -162,6 +162,39 @@ describe('Kafka client wrapper against a real broker', () => {
     }
   })
 
+  test('trap: a restarted transactional producer takes over from a crashed one and aborts its open transaction', async () => {
+    const output = await freshTopic('takeover')
+    const transactionalId = uniqueGroup('takeover-id')
+    // Another producer id first, so the crashed one's id is not 0 (the client's default guess).
+    await produce(await freshTopic('takeover-warmup'), 1)
+    const crashed = new KafkaProducer({ brokers: brokers(), transactionalId })
+    const open = await crashed.beginTransaction()
+    await open.send([{ topic: output, value: 'from the crashed process' }])
+    // The "restarted process": same transactional id, never told about the old producer.
+    const restarted = new KafkaProducer({ brokers: brokers(), transactionalId })
+    try {
+      const tx = await restarted.beginTransaction()
+      await tx.send([{ topic: output, value: 'from the restarted process' }])
+      await tx.commit()
+    } finally {
+      await restarted.close()
+      await crashed.close().catch(() => {})
+    }
+    const reader = new KafkaConsumer({
+      brokers: brokers(),
+      groupId: uniqueGroup('takeover-check'),
+      topics: [output],
+    })
+    try {
+      assert.deepEqual(
+        (await readAtLeast(reader, 1)).map((r) => r.value?.toString()),
+        ['from the restarted process'],
+      )
+    } finally {
+      await reader.close()
+    }
+  })
+
   test('group lag follows commits, as kafka-consumer-groups would report it', async () => {
     const topic = await freshTopic('lag', 2)
     await produce(topic, 30, 2)

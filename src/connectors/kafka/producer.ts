@@ -35,6 +35,12 @@ export class KafkaProducer {
       idempotent: idempotent || options.transactionalId !== undefined,
       ...(options.transactionalId ? { transactionalId: options.transactionalId } : {}),
       acks: ProduceAcks.ALL,
+      // InitProducerId must say "no producer yet" (-1/-1). The client (2.12.1) otherwise sends 0/0, which the
+      // coordinator reads as "I am producer 0": a restarted process whose transactional id belongs to another
+      // producer id is then fenced for good (PRODUCER_FENCED) instead of taking over and aborting the
+      // crashed process's transaction. See test/engine/kafka-runtime.test.ts (SIGKILL test).
+      producerId: -1n,
+      producerEpoch: -1,
       partitioner: compatibilityPartitioner,
       retries: 10,
       retryDelay: 250,

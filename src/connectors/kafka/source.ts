@@ -113,17 +113,21 @@ export class KafkaSourceReader implements SourceReader {
   async poll(options: PollOptions): Promise<SourceRecord[]> {
     const out: SourceRecord[] = []
     const until = options.until
+    const held: KafkaSourceRecord[] = []
     const take = (record: KafkaSourceRecord) => {
       const limit = until?.[record.partition]
-      if (until && (limit === undefined || record.offset >= limit)) this.#held.push(record)
-      else out.push(record)
+      if (out.length >= options.maxRecords || (until && (limit === undefined || record.offset >= limit))) {
+        held.push(record)
+      } else {
+        out.push(record)
+        if (this.#pending.size > 0) this.#pending.delete(record.partition)
+      }
     }
-    if (this.#held.length > 0) {
-      const held = this.#held
-      this.#held = []
-      for (const r of held) take(r)
-      if (out.length > 0 && !until) return out
-    }
+    // Records held back by an earlier poll come first, in their order.
+    const previous = this.#held
+    this.#held = held
+    for (const r of previous) take(r)
+    if (out.length >= options.maxRecords || (out.length > 0 && !until)) return out
     const records = await this.consumer.poll({
       maxRecords: options.maxRecords,
       lingerMs: options.lingerMs,
@@ -131,7 +135,6 @@ export class KafkaSourceReader implements SourceReader {
       ...(options.signal ? { signal: options.signal } : {}),
     })
     for (const message of records) {
-      if (this.#pending.size > 0) this.#pending.delete(`${message.topic}:${message.partition}`)
       take({
         partition: `${message.topic}:${message.partition}`,
         offset: Number(message.offset),

@@ -1,0 +1,134 @@
+/** The pipelines the benchmark measures, written as a user of Sluice would write them. */
+import { aggregates, approxCountDistinct, count, sum } from '../../src/aggregate/index.ts'
+import { kafkaSink } from '../../src/connectors/kafka/sink.ts'
+import { kafka } from '../../src/connectors/kafka/source.ts'
+import { type Pipeline, pipeline } from '../../src/dsl/stream.ts'
+import { session, tumbling } from '../../src/window/index.ts'
+import { type BenchClickEvent, clickEventSchema, stateRecordSchema } from './schema.ts'
+
+export interface PipelineTopics {
+  readonly id: string
+  readonly brokers: string
+  readonly input: string
+  readonly output: string
+  readonly deadLetters: string
+  /** Where a new group starts; 'earliest' for a backlog. */
+  readonly startingOffsets?: 'earliest' | 'latest'
+}
+
+/** Output topics are created by the sink with this many partitions. */
+const OUTPUT_PARTITIONS = 4
+
+/** The projection of (a): a flat row of the fields downstream consumers use. */
+export interface ProjectedClick {
+  readonly event_id: string
+  readonly event_type: string
+  readonly event_time: string
+  readonly user_id: string
+  readonly session_id: string
+  readonly platform: string
+  readonly country: string
+  readonly path: string
+  readonly product_id: string | null
+  readonly price: number | null
+}
+
+export function project(e: BenchClickEvent): ProjectedClick {
+  return {
+    event_id: e.event_id,
+    event_type: e.event_type,
+    event_time: e.event_time,
+    user_id: e.user_id,
+    session_id: e.session_id,
+    platform: e.platform,
+    country: e.country,
+    path: e.page.path,
+    product_id: e.product?.id ?? null,
+    price: e.product?.price ?? null,
+  }
+}
+
+/** (a) parse + validate + project to a Kafka topic, exactly-once (one transaction per batch). */
+export function etlPipeline(t: PipelineTopics): Pipeline<ProjectedClick> {
+  return pipeline(t.id)
+    .from(kafka({ topics: t.input, brokers: t.brokers, startingOffsets: t.startingOffsets ?? 'earliest' }))
+    .parse(clickEventSchema)
+    .map(project)
+    .to(
+      kafkaSink({
+        topic: t.output,
+        brokers: t.brokers,
+        deadLetterTopic: t.deadLetters,
+        createPartitions: OUTPUT_PARTITIONS,
+        key: (r) => r.user_id,
+      }),
+    )
+}
+
+/** (b) one-minute tumbling count and approximate distinct users per page, with a watermark, update mode. */
+export function windowPipeline(t: PipelineTopics) {
+  return pipeline(t.id)
+    .from(kafka({ topics: t.input, brokers: t.brokers }))
+    .parse(clickEventSchema)
+    .withWatermark('event_time', '10s')
+    .keyBy((e) => e.page.path)
+    .window(tumbling('1m'))
+    .aggregate(
+      aggregates({ views: count(), users: approxCountDistinct((e: BenchClickEvent) => e.user_id) }),
+      { outputMode: 'update' },
+    )
+    .to(
+      kafkaSink({
+        topic: t.output,
+        brokers: t.brokers,
+        deadLetterTopic: t.deadLetters,
+        createPartitions: OUTPUT_PARTITIONS,
+      }),
+    )
+}
+
+/**
+ * (c) session windows per user (30-minute gap): events and order revenue per session, append mode (a
+ * session is written once, when the watermark passes its end).
+ */
+export function sessionsPipeline(t: PipelineTopics) {
+  return pipeline(t.id)
+    .from(kafka({ topics: t.input, brokers: t.brokers }))
+    .parse(clickEventSchema)
+    .withWatermark('event_time', '10s')
+    .keyBy((e) => e.user_id)
+    .window(session('30m'))
+    .aggregate(aggregates({ events: count(), revenue: sum((e: BenchClickEvent) => e.order?.total ?? 0) }), {
+      outputMode: 'append',
+    })
+    .to(
+      kafkaSink({
+        topic: t.output,
+        brokers: t.brokers,
+        deadLetterTopic: t.deadLetters,
+        createPartitions: OUTPUT_PARTITIONS,
+      }),
+    )
+}
+
+/**
+ * 1M live window keys: every record a distinct key, all in one day-long tumbling window that the watermark
+ * never closes, so every (key, window) stays in state. Append mode: nothing is emitted.
+ */
+export function statePipeline(t: PipelineTopics) {
+  return pipeline(t.id)
+    .from(kafka({ topics: t.input, brokers: t.brokers }))
+    .parse(stateRecordSchema)
+    .withWatermark('t', '10s')
+    .keyBy((r) => r.k)
+    .window(tumbling('1d'))
+    .aggregate(aggregates({ n: count(), total: sum((r: { v: number }) => r.v) }), { outputMode: 'append' })
+    .to(
+      kafkaSink({
+        topic: t.output,
+        brokers: t.brokers,
+        deadLetterTopic: t.deadLetters,
+        createPartitions: OUTPUT_PARTITIONS,
+      }),
+    )
+}

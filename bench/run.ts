@@ -1,0 +1,384 @@
+/**
+ * The engine benchmark (`npm run bench`): see bench/README.md.
+ *
+ *   node bench/run.ts [--events 2000000] [--workload NAME]… [--rate 20000] [--out FILE] [--profile]
+ *   node bench/run.ts --compare A.json B.json
+ *
+ * Starts its own broker in a temporary directory (stopped at the end, also on failure or Ctrl-C) unless
+ * $KAFKA_BROKERS names one, loads the clickstream topic once, then runs each workload in its own process.
+ */
+import { execFileSync } from 'node:child_process'
+import { existsSync, readdirSync } from 'node:fs'
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
+import { cpus, loadavg, release, tmpdir, totalmem, type } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import {
+  type BenchBroker,
+  type LoadResult,
+  loadClickstream,
+  loadStateTopic,
+  startBroker,
+} from './lib/broker.ts'
+import { latencyName, WORKLOADS, type WorkloadConfig, type WorkloadName } from './lib/config.ts'
+import { type ProfileSummary, profileText, summariseProfile } from './lib/cpuprofile.ts'
+import {
+  type BenchReport,
+  checkTargets,
+  compare,
+  derive,
+  phaseTable,
+  table,
+  targetsText,
+  type WorkloadRecord,
+} from './lib/report.ts'
+import { killAllChildren, startChild, workloadScript } from './lib/spawn.ts'
+
+const USAGE = `usage: node bench/run.ts [options]
+  --events N        clickstream events to load and process (default 2000000)
+  --workload NAME   run only this workload (repeatable): ${WORKLOADS.join(', ')} (default: all)
+  --rate R          input rate of the latency workload, events/s (default 20000)
+  --duration S      how long the latency workload produces, seconds (default 30)
+  --warmup S        seconds at the start of the latency run left out of the figures (default 5)
+  --state-keys N    distinct keys of the state workload (default 1000000)
+  --max-batch N     maxBatchRecords of the pipelines and poll size of the ceiling (default 50000)
+  --timeout S       a workload still running after this long is killed and reported (default 600)
+  --profile         also run the etl workload under --cpu-prof and summarise the profile
+  --out FILE        where to write the JSON results (default bench/results/<date>-<commit>.json)
+  --verbose         forward the workload processes' stderr
+  --compare A B     print per-workload ratios B/A of two result files, run nothing`
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    events: { type: 'string', default: '2000000' },
+    workload: { type: 'string', multiple: true },
+    rate: { type: 'string', default: '20000' },
+    duration: { type: 'string', default: '30' },
+    warmup: { type: 'string', default: '5' },
+    'state-keys': { type: 'string', default: '1000000' },
+    'max-batch': { type: 'string', default: '50000' },
+    timeout: { type: 'string', default: '600' },
+    profile: { type: 'boolean', default: false },
+    out: { type: 'string' },
+    verbose: { type: 'boolean', default: false },
+    compare: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  },
+})
+
+if (values.help) {
+  console.log(USAGE)
+  process.exit(0)
+}
+if (values.compare) {
+  const [a, b] = positionals
+  if (!a || !b) {
+    console.error('--compare needs two result files: --compare A.json B.json')
+    process.exit(2)
+  }
+  console.log(compare(a, b))
+  process.exit(0)
+}
+
+function positive(name: string, text: string | undefined): number {
+  const n = Number(text)
+  if (!(Number.isFinite(n) && n > 0)) {
+    console.error(`--${name}: expected a positive number, got ${text}\n\n${USAGE}`)
+    process.exit(2)
+  }
+  return n
+}
+
+const events = Math.round(positive('events', values.events))
+const rate = positive('rate', values.rate)
+const durationMs = positive('duration', values.duration) * 1000
+const warmupMs = Number(values.warmup) * 1000
+const stateKeys = Math.round(positive('state-keys', values['state-keys']))
+const maxBatchRecords = Math.round(positive('max-batch', values['max-batch']))
+const timeoutMs = positive('timeout', values.timeout) * 1000
+if (!(warmupMs >= 0 && warmupMs < durationMs)) {
+  console.error('--warmup: expected at least 0 and less than --duration')
+  process.exit(2)
+}
+const selected: WorkloadName[] = []
+for (const w of values.workload ?? WORKLOADS) {
+  if (!(WORKLOADS as readonly string[]).includes(w)) {
+    console.error(`--workload: unknown workload "${w}"; expected one of ${WORKLOADS.join(', ')}`)
+    process.exit(2)
+  }
+  if (!selected.includes(w as WorkloadName)) selected.push(w as WorkloadName)
+}
+// The ceiling first, so the others can be expressed as a share of it; then in the documented order.
+selected.sort((a, b) => WORKLOADS.indexOf(a) - WORKLOADS.indexOf(b))
+
+const repoRoot = fileURLToPath(new URL('../', import.meta.url))
+const say = (line: string) => process.stderr.write(`${line}\n`)
+
+function git(args: string[]): string {
+  try {
+    return execFileSync('git', args, {
+      cwd: repoRoot,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim()
+  } catch {
+    return ''
+  }
+}
+
+function busiestProcesses(): string[] {
+  try {
+    const out = execFileSync('ps', ['-eo', 'pcpu,rss,args', '--sort=-pcpu'], { encoding: 'utf8' })
+    return out
+      .split('\n')
+      .slice(1, 7)
+      .map((l) => l.trim().replace(/\s+/g, ' ').slice(0, 160))
+      .filter(Boolean)
+  } catch {
+    return []
+  }
+}
+
+const started = performance.now()
+const commit = git(['rev-parse', '--short', 'HEAD']) || 'unknown'
+const dirty = git(['status', '--porcelain', '--untracked-files=no']) !== ''
+const machine = {
+  cpuModel: cpus()[0]?.model ?? 'unknown',
+  cores: cpus().length,
+  totalMemoryGB: Math.round((totalmem() / 1024 ** 3) * 10) / 10,
+  os: `${type()} ${release()}`,
+  loadAverageAtStart: loadavg().map((l) => Math.round(l * 100) / 100),
+  busiestProcessesAtStart: busiestProcesses(),
+}
+say(
+  `Sluice engine benchmark: ${events} events, workloads ${selected.join(', ')}; ${machine.cores} × ${machine.cpuModel}, load average ${machine.loadAverageAtStart.join(' ')}`,
+)
+
+const runId = `bench-${Date.now().toString(36)}`
+let broker: BenchBroker | undefined
+const scratch: string[] = []
+
+let stopping = false
+async function cleanUp(): Promise<void> {
+  killAllChildren()
+  for (const dir of scratch) await rm(dir, { recursive: true, force: true }).catch(() => {})
+  if (broker) {
+    say(broker.own ? 'Stopping the broker…' : 'Deleting the benchmark topics…')
+    await broker.stop(runId).catch((error: unknown) => say(`cleaning up the broker failed: ${String(error)}`))
+    broker = undefined
+  }
+}
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopping) return
+    stopping = true
+    say(`\n${signal}: stopping the workloads and the broker…`)
+    void cleanUp().finally(() => process.exit(130))
+  })
+}
+
+async function freshDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix))
+  scratch.push(dir)
+  return dir
+}
+
+function needsClickstream(w: WorkloadName): boolean {
+  return w !== 'state' && w !== 'latency'
+}
+
+async function runOne(
+  name: string,
+  script: string,
+  config: WorkloadConfig,
+  ceiling: number | undefined,
+  nodeArgs: string[] = [],
+): Promise<WorkloadRecord> {
+  const loadAverageBefore = loadavg().map((l) => Math.round(l * 100) / 100)
+  say(`Running ${name} (load average ${loadAverageBefore.join(' ')})…`)
+  const child = startChild(script, config, {
+    timeoutMs,
+    nodeArgs,
+    label: name,
+    verbose: values.verbose,
+    brokerPid: broker?.pid,
+  })
+  const outcome = await child.done
+  const base = {
+    name,
+    processSeconds: Math.round(outcome.wallSeconds * 100) / 100,
+    loadAverageBefore,
+    ...(outcome.brokerCpuSeconds !== undefined
+      ? { brokerCpuSeconds: Math.round(outcome.brokerCpuSeconds * 10) / 10 }
+      : {}),
+  }
+  if (outcome.timedOut) {
+    say(`  ${name} timed out after ${timeoutMs / 1000} s`)
+    return { ...base, status: 'timed out', error: `killed after ${timeoutMs / 1000} s` }
+  }
+  if (!outcome.result || outcome.exitCode !== 0) {
+    const error = `exit ${outcome.exitCode ?? outcome.signal}: ${outcome.stderrTail}`
+    say(`  ${name} failed: ${error}`)
+    return { ...base, status: 'failed', error }
+  }
+  const record: WorkloadRecord = {
+    ...base,
+    status: 'ok',
+    result: outcome.result,
+    ...derive(outcome.result, ceiling),
+  }
+  const r = outcome.result
+  say(
+    r.latency
+      ? `  ${name}: p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, p99.9 ${r.latency.p999} ms at ${r.latency.achievedRate} events/s; peak RSS ${r.maxRssMB} MB`
+      : `  ${name}: ${r.events} events in ${r.seconds.toFixed(2)} s = ${record.eventsPerSecond} events/s; peak RSS ${r.maxRssMB} MB`,
+  )
+  for (const note of r.notes ?? []) say(`  note: ${note}`)
+  return record
+}
+
+async function profileEtl(config: WorkloadConfig): Promise<ProfileSummary | undefined> {
+  const dir = await freshDir('sluice-bench-prof-')
+  const record = await runOne(
+    'etl (profiled)',
+    workloadScript('etl'),
+    {
+      ...config,
+      workload: 'etl',
+      runId: `${runId}-prof`,
+      checkpointDir: await freshDir('sluice-bench-ckpt-'),
+    },
+    undefined,
+    ['--cpu-prof', `--cpu-prof-dir=${dir}`],
+  )
+  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'))
+  if (record.status !== 'ok' || !file) {
+    say('  the profiled run produced no profile')
+    return undefined
+  }
+  // Kept (outside the scratch directories) for a closer look in Chrome DevTools or speedscope.
+  const kept = join(tmpdir(), `${runId}-etl.cpuprofile`)
+  await rename(join(dir, file), kept)
+  say(`  profile kept in ${kept}`)
+  return summariseProfile(kept)
+}
+
+let exitCode = 0
+try {
+  broker = await startBroker(say)
+  say(`Broker: ${broker.brokers}${broker.own ? ' (started for this run)' : ' (from KAFKA_BROKERS)'}`)
+  const load: Record<string, LoadResult> = {}
+  const inputTopic = `${runId}-input`
+  const stateTopic = `${runId}-state`
+  if (selected.some(needsClickstream) || values.profile) {
+    say(`Loading ${events} clickstream events into ${inputTopic}…`)
+    load.clickstream = await loadClickstream(broker.brokers, inputTopic, events)
+    const l = load.clickstream
+    say(
+      `  loaded in ${l.seconds.toFixed(1)} s (${Math.round(l.records / l.seconds)} events/s, ${(l.bytes / 1e6).toFixed(0)} MB, ${l.bad} malformed)`,
+    )
+  }
+  if (selected.includes('state')) {
+    say(`Loading ${stateKeys} single-key records into ${stateTopic}…`)
+    load.state = await loadStateTopic(broker.brokers, stateTopic, stateKeys)
+    say(`  loaded in ${load.state.seconds.toFixed(1)} s`)
+  }
+
+  const base: Omit<WorkloadConfig, 'workload' | 'checkpointDir'> = {
+    brokers: broker.brokers,
+    inputTopic,
+    inputRecords: load.clickstream?.records ?? 0,
+    inputBytes: load.clickstream?.bytes ?? 0,
+    ...(load.state ? { stateTopic, stateRecords: load.state.records, stateBytes: load.state.bytes } : {}),
+    runId,
+    maxBatchRecords,
+    rate,
+    durationMs,
+    warmupMs,
+  }
+  const records: WorkloadRecord[] = []
+  let ceiling: number | undefined
+  for (const workload of selected) {
+    if (stopping) break
+    const triggers =
+      workload === 'latency' ? (['none', 'continuous', 'processingTime:1s'] as const) : [undefined]
+    for (const trigger of triggers) {
+      const config: WorkloadConfig = {
+        ...base,
+        workload,
+        checkpointDir: await freshDir('sluice-bench-ckpt-'),
+        ...(trigger ? { trigger } : {}),
+      }
+      const name = trigger ? latencyName(trigger) : workload
+      const record = await runOne(name, workloadScript(workload), config, ceiling)
+      if (workload === 'ceiling' && record.status === 'ok') ceiling = record.eventsPerSecond
+      records.push(record)
+    }
+  }
+
+  let profile: ProfileSummary | undefined
+  if (values.profile && !stopping) {
+    profile = await profileEtl({
+      ...base,
+      workload: 'etl',
+      checkpointDir: '',
+    })
+  }
+
+  const targets = checkTargets(records, rate)
+  const report: BenchReport = {
+    version: 1,
+    date: new Date().toISOString(),
+    commit,
+    dirty,
+    machine,
+    node: process.version,
+    broker: broker.own
+      ? 'local single-node KRaft broker started by the benchmark (1 GB heap)'
+      : broker.brokers,
+    events,
+    options: {
+      workloads: selected,
+      rate,
+      durationMs,
+      warmupMs,
+      stateKeys,
+      maxBatchRecords,
+      timeoutMs,
+      partitions: 4,
+      malformedFraction: 0.005,
+    },
+    load,
+    workloads: records,
+    targets,
+    ...(profile ? { profile } : {}),
+    totalSeconds: Math.round((performance.now() - started) / 100) / 10,
+  }
+
+  console.log('')
+  console.log(table(records))
+  console.log('')
+  console.log('Where the batches spent their time:')
+  console.log(phaseTable(records))
+  console.log('')
+  console.log('Targets (one process, this machine):')
+  console.log(targetsText(targets))
+  if (profile) {
+    console.log('')
+    console.log(profileText(profile))
+  }
+  const out = values.out ?? join(repoRoot, 'bench', 'results', `${report.date.slice(0, 10)}-${commit}.json`)
+  if (!existsSync(join(out, '..'))) await mkdir(join(out, '..'), { recursive: true })
+  await writeFile(out, `${JSON.stringify(report, null, 2)}\n`)
+  console.log('')
+  console.log(`Results written to ${out}`)
+  if (records.some((r) => r.status !== 'ok')) exitCode = 1
+} catch (error) {
+  say(`The benchmark failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
+  exitCode = 1
+} finally {
+  await cleanUp()
+}
+process.exit(exitCode)

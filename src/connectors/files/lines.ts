@@ -1,0 +1,114 @@
+import type { FileHandle } from 'node:fs/promises'
+import {
+  type FramedRecord,
+  type ReadLimits,
+  type ReadResult,
+  readWindow,
+  shrank,
+  tooLong,
+  WINDOW_BYTES,
+  withoutLineBreak,
+} from './window.ts'
+
+/**
+ * Reads the lines of a JSON-lines file from byte `from` (a line start) in windows of a few hundred KiB, so a
+ * file of any size streams. Blank lines (only spaces, tabs, "\r") are skipped; each other line is a record
+ * at its byte offset, without its line break.
+ */
+export async function readLines(
+  handle: FileHandle,
+  path: string,
+  from: number,
+  limits: ReadLimits,
+): Promise<ReadResult> {
+  const records: FramedRecord[] = []
+  let position = from
+  let windowBytes = WINDOW_BYTES
+  let bytes = 0
+  let stalled = false
+  while (position < limits.limit) {
+    const want = Math.min(windowBytes, limits.limit - position)
+    const buffer = await readWindow(handle, position, want)
+    if (buffer.length < want) throw shrank(path, limits.limit, position + buffer.length)
+    const atLimit = position + buffer.length >= limits.limit
+    let i = 0
+    let full = false
+    let incomplete = false
+    while (i < buffer.length) {
+      const newline = buffer.indexOf(0x0a, i)
+      let end: number
+      let next: number
+      if (newline >= 0) {
+        end = newline
+        next = newline + 1
+      } else if (atLimit && limits.final) {
+        end = buffer.length
+        next = buffer.length
+      } else {
+        incomplete = true
+        break
+      }
+      const line = buffer.subarray(i, end)
+      if (!isBlank(line)) {
+        if (
+          position + i >= limits.until ||
+          records.length >= limits.maxRecords ||
+          (bytes >= limits.maxBytes && records.length > 0)
+        ) {
+          full = true
+          break
+        }
+        records.push({ offset: position + i, bytes: Buffer.from(withoutLineBreak(line)) })
+        bytes += line.length
+      }
+      i = next
+    }
+    position += i
+    if (full) break
+    if (incomplete) {
+      if (atLimit) {
+        // The last line is still being written (watch mode): deliver it once its line break is there.
+        stalled = true
+        break
+      }
+      if (i === 0) {
+        // Not one line break in the whole window: the line is longer than the window.
+        if (buffer.length > limits.maxRecordBytes) throw tooLong(path, position, limits.maxRecordBytes)
+        windowBytes = Math.min(windowBytes * 2, limits.maxRecordBytes + 1)
+      }
+    }
+  }
+  return { records, next: position, stalled }
+}
+
+/**
+ * The offset of the first line that starts at or after `position`: a checkpoint position is the offset of
+ * the last delivered line + 1, so resuming skips the rest of that line.
+ */
+export async function lineStartAtOrAfter(
+  handle: FileHandle,
+  path: string,
+  position: number,
+  limits: Pick<ReadLimits, 'limit' | 'final'>,
+): Promise<number> {
+  if (position <= 0) return 0
+  let at = position - 1
+  while (at < limits.limit) {
+    const want = Math.min(WINDOW_BYTES, limits.limit - at)
+    const buffer = await readWindow(handle, at, want)
+    if (buffer.length < want) throw shrank(path, limits.limit, at + buffer.length)
+    const newline = buffer.indexOf(0x0a)
+    if (newline >= 0) return at + newline + 1
+    at += buffer.length
+  }
+  // The delivered line was the last one, without a line break (a bounded run read it as complete).
+  return limits.limit
+}
+
+function isBlank(line: Buffer): boolean {
+  for (let i = 0; i < line.length; i++) {
+    const b = line[i]
+    if (b !== 0x20 && b !== 0x09 && b !== 0x0d) return false
+  }
+  return true
+}
