@@ -233,7 +233,7 @@ async function runOne(
   say(
     r.latency
       ? `  ${name}: p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, p99.9 ${r.latency.p999} ms at ${r.latency.achievedRate} events/s; peak RSS ${r.maxRssMB} MB`
-      : `  ${name}: ${r.events} events in ${r.seconds.toFixed(2)} s = ${record.eventsPerSecond} events/s; peak RSS ${r.maxRssMB} MB`,
+      : `  ${name}: ${r.events} events in ${r.seconds.toFixed(2)} s = ${record.eventsPerSecond} events/s; peak RSS ${r.maxRssMB} MB${r.liveRssMB !== undefined ? ` (live after GC: ${r.liveRssMB} MB RSS, ${r.liveHeapUsedMB} MB heap)` : ''}`,
   )
   for (const note of r.notes ?? []) say(`  note: ${note}`)
   return record
@@ -312,7 +312,8 @@ try {
         ...(trigger ? { trigger } : {}),
       }
       const name = trigger ? latencyName(trigger) : workload
-      const record = await runOne(name, workloadScript(workload), config, ceiling)
+      const nodeArgs = workload === 'state' ? ['--expose-gc'] : []
+      const record = await runOne(name, workloadScript(workload), config, ceiling, nodeArgs)
       if (workload === 'ceiling' && record.status === 'ok') ceiling = record.eventsPerSecond
       records.push(record)
     }

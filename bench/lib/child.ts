@@ -77,6 +77,8 @@ export class ProgressLog {
   stateRows = 0
   stateBytes = 0
   maxStateRows = 0
+  maxRssAtBatchEnd = 0
+  maxHeapUsedAtBatchEnd = 0
   readonly phases = { poll: 0, process: 0, checkpoint: 0, sink: 0, total: 0 }
   /** performance.now() when the first batch started and the last one finished. */
   firstBatchStart: number | undefined
@@ -96,6 +98,9 @@ export class ProgressLog {
     this.stateRows = p.stateRows
     if (p.stateBytes > 0) this.stateBytes = p.stateBytes
     this.maxStateRows = Math.max(this.maxStateRows, p.stateRows)
+    const memory = process.memoryUsage()
+    this.maxRssAtBatchEnd = Math.max(this.maxRssAtBatchEnd, memory.rss)
+    this.maxHeapUsedAtBatchEnd = Math.max(this.maxHeapUsedAtBatchEnd, memory.heapUsed)
     this.phases.poll += p.durationMs.poll
     this.phases.process += p.durationMs.process
     this.phases.checkpoint += p.durationMs.checkpoint
@@ -124,14 +129,21 @@ export async function measureBacklog<T>(
   pipeline: Pipeline<T>,
   config: WorkloadConfig,
   input: { records: number; bytes: number },
+  options: { onBatch?: (progress: BatchProgress, log: ProgressLog) => void } = {},
 ): Promise<WorkloadResult> {
   const log = new ProgressLog()
+  const onBatch = options.onBatch
   const watch = new Stopwatch()
   const summary = await run(pipeline, {
     checkpoint: config.checkpointDir,
     trigger: { kind: 'availableNow' },
     maxBatchRecords: config.maxBatchRecords,
-    onProgress: log.onProgress,
+    onProgress: onBatch
+      ? (p) => {
+          log.onProgress(p)
+          onBatch(p, log)
+        }
+      : log.onProgress,
   })
   const end = log.lastBatchEnd ?? performance.now()
   const cpu = watch.cpu()
@@ -156,6 +168,8 @@ export async function measureBacklog<T>(
     phases: log.phaseTimes(),
     stateRows: log.maxStateRows,
     stateMB: mb(log.stateBytes),
+    maxRssAtBatchEndMB: mb(log.maxRssAtBatchEnd),
+    maxHeapUsedAtBatchEndMB: mb(log.maxHeapUsedAtBatchEnd),
     ...(notes.length ? { notes } : {}),
   }
 }

@@ -96,7 +96,14 @@ export interface WorkloadResult {
   readonly heapUsedMBAtEnd: number
   readonly phases?: PhaseTimes
   readonly stateRows?: number
+  /** The engine's own estimate of its state size (BatchProgress.stateBytes). */
   readonly stateMB?: number
+  /** Highest RSS and heap seen right after a batch committed (peak RSS also covers the batches' insides). */
+  readonly maxRssAtBatchEndMB?: number
+  readonly maxHeapUsedAtBatchEndMB?: number
+  /** state: RSS and heap after the last input batch and a full GC, every key still in state. */
+  readonly liveRssMB?: number
+  readonly liveHeapUsedMB?: number
   readonly latency?: LatencyFigures
   readonly notes?: readonly string[]
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { existsSync, readdirSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -161,31 +162,33 @@ describe('runtime against a real broker', () => {
       return seed / 2 ** 31
     }
     let kills = 0
+    const commits = () => readdirSync(join(checkpoint, 'commits')).length
     for (let attempt = 0; attempt < 5; attempt++) {
       const child = spawn(process.execPath, [script, input, output, checkpoint, 'continuous'], {
-        env,
+        env: { ...env, BATCH_RECORDS: '2000' },
         stdio: ['ignore', 'ignore', 'pipe'],
       })
       let stderr = ''
       child.stderr.on('data', (d: Buffer) => {
         stderr += d.toString()
       })
-      const delay = 1500 + Math.floor(random() * 2500)
+      // Kill after a random number of further committed batches, at a random instant within the next batch.
+      const before = existsSync(join(checkpoint, 'commits')) ? commits() : 0
+      const target = before + 1 + Math.floor(random() * 6)
       const exited = await new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => {
-          child.kill('SIGKILL')
-          resolve(false)
-        }, delay)
-        child.on('exit', (code) => {
-          clearTimeout(timer)
-          if (code !== null && code !== 0) assert.fail(`pipeline failed: ${stderr}`)
-          resolve(true)
+        const timer = setInterval(() => {
+          if (existsSync(join(checkpoint, 'commits')) && commits() >= target) {
+            clearInterval(timer)
+            setTimeout(() => child.kill('SIGKILL'), Math.floor(random() * 40))
+          }
+        }, 5)
+        child.on('exit', (code, signal) => {
+          clearInterval(timer)
+          if (signal !== 'SIGKILL') assert.fail(`pipeline ended on its own (code ${code}): ${stderr}`)
+          resolve(signal !== 'SIGKILL')
         })
       })
-      if (!exited) {
-        kills++
-        await new Promise((r) => child.on('close', r))
-      }
+      if (!exited) kills++
     }
     // Finally run to the end of the input.
     const final = spawn(process.execPath, [script, input, output, checkpoint, 'availableNow'], {
@@ -202,7 +205,7 @@ describe('runtime against a real broker', () => {
     })
     const code = await new Promise<number | null>((resolve) => final.on('close', resolve))
     assert.equal(code, 0, finalErr)
-    assert.ok(kills >= 3, `killed ${kills} times`)
+    assert.equal(kills, 5)
     const finalSummary = JSON.parse(finalOut) as { inputRows: number }
     assert.ok(finalSummary.inputRows > 0, 'the kills interrupted the run before the end of the input')
 
