@@ -46,6 +46,7 @@ const USAGE = `usage: node bench/run.ts [options]
   --timeout S       a workload still running after this long is killed and reported (default 600)
   --profile         also run the etl workload under --cpu-prof and summarise the profile
   --out FILE        where to write the JSON results (default bench/results/<date>-<commit>.json)
+  --node-arg ARG    pass ARG to every workload process's node (repeatable), e.g. --node-arg=--max-old-space-size=512
   --verbose         forward the workload processes' stderr
   --compare A B     print per-workload ratios B/A of two result files, run nothing`
 
@@ -62,6 +63,7 @@ const { values, positionals } = parseArgs({
     timeout: { type: 'string', default: '600' },
     profile: { type: 'boolean', default: false },
     out: { type: 'string' },
+    'node-arg': { type: 'string', multiple: true },
     verbose: { type: 'boolean', default: false },
     compare: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
@@ -200,7 +202,7 @@ async function runOne(
   say(`Running ${name} (load average ${loadAverageBefore.join(' ')})…`)
   const child = startChild(script, config, {
     timeoutMs,
-    nodeArgs,
+    nodeArgs: [...(values['node-arg'] ?? []), ...nodeArgs],
     label: name,
     verbose: values.verbose,
     brokerPid: broker?.pid,
@@ -348,6 +350,7 @@ try {
       stateKeys,
       maxBatchRecords,
       timeoutMs,
+      nodeArgs: values['node-arg'] ?? [],
       partitions: 4,
       malformedFraction: 0.005,
     },

@@ -182,7 +182,9 @@ export class GeneratorSourceReader implements SourceReader {
   async lag(): Promise<Readonly<Record<string, number>> | undefined> {
     const end = this.#end
     if (!end) return undefined
-    return Object.fromEntries(this.#names.map((name, p) => [name, (end[name] ?? 0) - this.#next[p]!] as const))
+    return Object.fromEntries(
+      this.#names.map((name, p) => [name, (end[name] ?? 0) - this.#next[p]!] as const),
+    )
   }
 
   async close(): Promise<void> {
