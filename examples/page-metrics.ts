@@ -2,7 +2,7 @@
  * Page metrics from the clickstream: views, clicks, revenue and unique users per page and minute,
  * exactly once into a Kafka topic. Run it with `npx sluice run examples/page-metrics.ts` or `node` directly.
  */
-import { z } from 'zod'
+
 import {
   aggregates,
   approxCountDistinct,
@@ -15,6 +15,7 @@ import {
   triggers,
   tumbling,
 } from 'sluice'
+import { z } from 'zod'
 
 // The schema types every later step: a typo in a field name below is a compile error.
 const ClickEvent = z.object({
@@ -52,6 +53,7 @@ if (import.meta.main) {
     checkpoint: 'data/checkpoints/page-metrics',
     trigger: triggers.processingTime('1s'),
     signal: stop.signal,
-    onProgress: (p) => console.error(`batch ${p.batchId}: ${p.inputRows} in, ${p.outputRows} out, watermark ${p.watermark}`),
+    onProgress: (p) =>
+      console.error(`batch ${p.batchId}: ${p.inputRows} in, ${p.outputRows} out, watermark ${p.watermark}`),
   })
 }

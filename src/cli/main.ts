@@ -3,6 +3,7 @@ import { describeError, SluiceError } from '../errors.ts'
 import { kafkaCommand } from './kafka-command.ts'
 import { listenCommand } from './listen-command.ts'
 import { produceCommand } from './produce-command.ts'
+import { startCommand } from './start-command.ts'
 
 /** Builds the `sluice` program; each subcommand lives in its own file and only parses flags. */
 export function program(): Command {
@@ -13,6 +14,7 @@ export function program(): Command {
     .showSuggestionAfterError()
     .addCommand(kafkaCommand())
     .addCommand(listenCommand())
+    .addCommand(startCommand())
     .addCommand(produceCommand())
 }
 

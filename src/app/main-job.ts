@@ -1,0 +1,107 @@
+import { join } from 'node:path'
+import { KafkaAdmin } from '../connectors/kafka/admin.ts'
+import { startLocalKafka, stopLocalKafka } from '../local-kafka/cluster.ts'
+import type { Logger } from '../log.ts'
+import { type ProduceSummary, produceClickstream } from '../producer/produce.ts'
+import type { BatchProgress } from '../runtime/progress.ts'
+import { type RunSummary, run } from '../runtime/run.ts'
+import { demoPipelines, TOPICS } from './demo-pipelines.ts'
+
+export interface MainJobOptions {
+  /** Where checkpoints and the local broker live. Default ./data. */
+  readonly dataDir: string
+  /** Use these brokers instead of starting a local one. */
+  readonly brokers?: string
+  readonly port: number
+  /** Clickstream events per second. */
+  readonly rate: number
+  readonly durationMs?: number
+  readonly signal: AbortSignal
+  readonly logger: Logger
+  /** Called with each pipeline's latest progress, for the status lines. */
+  readonly onProgress?: (progress: BatchProgress) => void
+  readonly onReady?: (info: { brokers: string; localBroker: boolean }) => void
+}
+
+export interface MainJobSummary {
+  readonly produced: ProduceSummary
+  readonly pipelines: Readonly<Record<string, RunSummary>>
+}
+
+/**
+ * The clickstream ETL `npm start` runs: a local broker (unless brokers are given), the producer at a
+ * moderate rate, and the demo pipelines, each with its own checkpoint under the data dir. Stops on the
+ * signal or after the duration; the producer stops first, then the pipelines drain what it produced.
+ */
+export async function runMainJob(options: MainJobOptions): Promise<MainJobSummary> {
+  let brokers = options.brokers
+  let startedBroker: string | undefined
+  if (!brokers) {
+    const cluster = await startLocalKafka({
+      port: options.port,
+      dataDir: join(options.dataDir, 'kafka'),
+      log: (line) => options.logger.info(line),
+    })
+    brokers = cluster.bootstrap
+    if (cluster.started) startedBroker = cluster.dataDir
+  }
+  try {
+    return await runOn(brokers, options)
+  } finally {
+    // A broker this run started stops with it; one that was already running is left as it was.
+    if (startedBroker) await stopLocalKafka({ dataDir: startedBroker })
+  }
+}
+
+async function runOn(brokers: string, options: MainJobOptions): Promise<MainJobSummary> {
+  const connection = { brokers }
+  const admin = new KafkaAdmin(connection)
+  try {
+    for (const topic of Object.values(TOPICS)) await admin.ensureTopic(topic, { create: true, partitions: 3 })
+  } finally {
+    await admin.close()
+  }
+  options.onReady?.({ brokers, localBroker: options.brokers === undefined })
+
+  const stopProducing = new AbortController()
+  const stopPipelines = new AbortController()
+  const onStop = () => stopProducing.abort()
+  options.signal.addEventListener('abort', onStop, { once: true })
+  const timer = options.durationMs ? setTimeout(onStop, options.durationMs) : undefined
+
+  const producing = produceClickstream({
+    seed: Date.now() % 1_000_000,
+    users: 10_000,
+    startTime: Date.now(),
+    rate: options.rate,
+    bad: 0.01,
+    late: 0.005,
+    dupes: 0.005,
+    destination: { kind: 'kafka', ...connection, topic: TOPICS.events, createTopic: true },
+    signal: stopProducing.signal,
+  })
+  const pipelines = demoPipelines(connection)
+  const running = pipelines.map((p) =>
+    run(p, {
+      checkpoint: join(options.dataDir, 'checkpoints', p.plan.pipelineId),
+      trigger: { kind: 'processingTime', intervalMs: 1000 },
+      signal: stopPipelines.signal,
+      logger: options.logger.child({ pipeline: p.plan.pipelineId }, { level: 'warn' }),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    }),
+  )
+  try {
+    const produced = await producing
+    // Let the pipelines catch up with the last events before stopping them.
+    await new Promise((resolve) => setTimeout(resolve, options.signal.aborted ? 0 : 3000))
+    stopPipelines.abort()
+    const results = await Promise.all(running)
+    const summaries: Record<string, RunSummary> = {}
+    for (const [i, p] of pipelines.entries()) summaries[p.plan.pipelineId] = results[i]!
+    return { produced, pipelines: summaries }
+  } finally {
+    if (timer) clearTimeout(timer)
+    stopPipelines.abort()
+    options.signal.removeEventListener('abort', onStop)
+  }
+}
