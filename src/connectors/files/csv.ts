@@ -68,7 +68,7 @@ export async function readCsvRecords(
 ): Promise<ReadResult> {
   const records: FramedRecord[] = []
   let position = from
-  let windowBytes = WINDOW_BYTES
+  let windowBytes = limits.windowBytes ?? WINDOW_BYTES
   let bytes = 0
   let stalled = false
   while (position < limits.limit && records.length < limits.maxRecords && position < limits.until) {
@@ -107,7 +107,7 @@ export async function readCsvRecords(
         }
         records.push({
           offset: position + start,
-          bytes: Buffer.from(withoutLineBreak(buffer.subarray(start, end))),
+          bytes: withoutLineBreak(buffer.subarray(start, end)),
           fields: record.fields,
         })
         bytes += end - start
@@ -128,7 +128,7 @@ export async function readCsvRecords(
             const end = newline < 0 ? buffer.length : newline + 1
             records.push({
               offset: position + consumed,
-              bytes: Buffer.from(withoutLineBreak(buffer.subarray(consumed, end))),
+              bytes: withoutLineBreak(buffer.subarray(consumed, end)),
               error: reason(error),
             })
             bytes += end - consumed

@@ -81,6 +81,8 @@ interface FileState {
   cursor: number | undefined
   /** CSV: the header (or undefined without one) and the number of fields every row must have. */
   columns: readonly string[] | undefined
+  /** No column name that plain assignment would mishandle ("__proto__"). */
+  plainColumns: boolean
   width: number | undefined
   /** CSV: where the data starts (after the header), once known. */
   dataStart: number | undefined
@@ -270,6 +272,8 @@ export class FilesSourceReader implements SourceReader {
       maxRecords: 1,
       maxBytes: Number.POSITIVE_INFINITY,
       maxRecordBytes: this.#maxRecordBytes,
+      // One record is wanted: start small (many files may be resumed at open).
+      windowBytes: 16 * 1024,
     }
     if (this.#options.format === 'csv' && state.width === undefined) {
       const first = await readCsvRecords(handle, state.path, 0, limits, this.#csv)
@@ -290,6 +294,7 @@ export class FilesSourceReader implements SourceReader {
           seen.add(name)
         }
         state.columns = record.fields
+        state.plainColumns = !record.fields.includes('__proto__')
         state.dataStart = first.next
       } else {
         state.dataStart = record.offset
@@ -341,35 +346,32 @@ export class FilesSourceReader implements SourceReader {
   #toRecord(state: FileState, framed: FramedRecord): FileRecord {
     let bytes = framed.bytes
     if (framed.offset === 0 && bytes.subarray(0, 3).equals(UTF8_BOM)) bytes = bytes.subarray(3)
-    const base = {
+    const record = (value: FileValue, invalid?: string): FileRecord => ({
       partition: state.partition,
       offset: framed.offset,
       key: null,
+      value,
       timestamp: Math.trunc(state.mtimeMs),
-    }
+      ...(invalid === undefined ? {} : { invalid }),
+    })
     const utf8 = isUtf8(bytes)
-    // Text when it is valid UTF-8; otherwise the bytes, so that parse() reports "invalid UTF-8".
-    const raw = utf8 ? bytes.toString('utf8') : bytes
-    if (this.#options.format === 'jsonl') return { ...base, value: raw }
-    if (framed.error !== undefined || !framed.fields) return { ...base, value: raw, invalid: framed.error }
-    if (!utf8) return { ...base, value: raw, invalid: 'csv: invalid UTF-8' }
+    // Text when it is valid UTF-8; otherwise (a copy of) the bytes, so that parse() reports "invalid UTF-8".
+    const raw = () => (utf8 ? bytes.toString('utf8') : Buffer.from(bytes))
+    if (this.#options.format === 'jsonl') return record(raw())
+    if (framed.error !== undefined || !framed.fields) return record(raw(), framed.error ?? 'csv: unreadable')
+    if (!utf8) return record(raw(), 'csv: invalid UTF-8')
     const fields = framed.fields
     if (fields.length !== state.width) {
       const expected = this.#csv.header ? 'the header has' : 'the first row has'
-      return { ...base, value: raw, invalid: `csv: ${fields.length} fields, ${expected} ${state.width}` }
+      const got = `${fields.length} field${fields.length === 1 ? '' : 's'}`
+      return record(raw(), `csv: ${got}, ${expected} ${state.width}`)
     }
     const columns = state.columns
-    if (!columns) return { ...base, value: fields }
+    if (!columns) return record(fields)
     const row: Record<string, string> = {}
-    for (let i = 0; i < columns.length; i++) {
-      Object.defineProperty(row, columns[i]!, {
-        value: fields[i],
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      })
-    }
-    return { ...base, value: row }
+    if (state.plainColumns) for (let i = 0; i < columns.length; i++) row[columns[i]!] = fields[i]!
+    else for (let i = 0; i < columns.length; i++) defineField(row, columns[i]!, fields[i]!)
+    return record(row)
   }
 
   /** Lists the files (again, in watch mode) with their sizes and modification times. */
@@ -408,6 +410,7 @@ export class FilesSourceReader implements SourceReader {
         resume: this.#resumeFrom[partition] ?? 0,
         cursor: undefined,
         columns: undefined,
+        plainColumns: true,
         width: undefined,
         dataStart: undefined,
         stalledAt: undefined,
@@ -471,6 +474,11 @@ export function files(options: FilesOptions): SourceSpec<FileValue> {
     identity: { path: options.path, format: options.format, ...(csv ? { csv } : {}) },
     create: (context) => new FilesSourceReader(options, context),
   }
+}
+
+/** Sets a field as an own data property, also for a column named "__proto__". */
+function defineField(row: Record<string, string>, name: string, value: string): void {
+  Object.defineProperty(row, name, { value, enumerable: true, writable: true, configurable: true })
 }
 
 function isNotFound(error: unknown): boolean {

@@ -23,7 +23,7 @@ export async function readLines(
 ): Promise<ReadResult> {
   const records: FramedRecord[] = []
   let position = from
-  let windowBytes = WINDOW_BYTES
+  let windowBytes = limits.windowBytes ?? WINDOW_BYTES
   let bytes = 0
   let stalled = false
   while (position < limits.limit) {
@@ -58,7 +58,7 @@ export async function readLines(
           full = true
           break
         }
-        records.push({ offset: position + i, bytes: Buffer.from(withoutLineBreak(line)) })
+        records.push({ offset: position + i, bytes: withoutLineBreak(line) })
         bytes += line.length
       }
       i = next
@@ -79,30 +79,6 @@ export async function readLines(
     }
   }
   return { records, next: position, stalled }
-}
-
-/**
- * The offset of the first line that starts at or after `position`: a checkpoint position is the offset of
- * the last delivered line + 1, so resuming skips the rest of that line.
- */
-export async function lineStartAtOrAfter(
-  handle: FileHandle,
-  path: string,
-  position: number,
-  limits: Pick<ReadLimits, 'limit' | 'final'>,
-): Promise<number> {
-  if (position <= 0) return 0
-  let at = position - 1
-  while (at < limits.limit) {
-    const want = Math.min(WINDOW_BYTES, limits.limit - at)
-    const buffer = await readWindow(handle, at, want)
-    if (buffer.length < want) throw shrank(path, limits.limit, at + buffer.length)
-    const newline = buffer.indexOf(0x0a)
-    if (newline >= 0) return at + newline + 1
-    at += buffer.length
-  }
-  // The delivered line was the last one, without a line break (a bounded run read it as complete).
-  return limits.limit
 }
 
 function isBlank(line: Buffer): boolean {

@@ -19,12 +19,15 @@ export interface ReadLimits {
   readonly maxBytes: number
   /** A record longer than this is an error (memory bound). */
   readonly maxRecordBytes: number
+  /** Size of the first read window (default WINDOW_BYTES); it grows for longer records. */
+  readonly windowBytes?: number
 }
 
 /** A record as framed in the file: where it starts and its bytes (without the line break). */
 export interface FramedRecord {
   /** Byte offset of the record's first byte in the file. */
   readonly offset: number
+  /** A view into the read window (fresh for every read): copy it to keep it beyond the record's conversion. */
   readonly bytes: Buffer
   /** CSV: the parsed fields; undefined when the CSV parser rejected the record. */
   readonly fields?: readonly string[]

@@ -1,0 +1,128 @@
+import assert from 'node:assert/strict'
+import { mkdtemp, readdir, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, describe, test } from 'node:test'
+import { z } from 'zod'
+import { count, sum } from '../../src/aggregate/index.ts'
+import { CheckpointIncompatibleError } from '../../src/checkpoint/errors.ts'
+import { foreachBatch } from '../../src/connectors/testing/foreach-batch.ts'
+import { memory } from '../../src/connectors/testing/memory.ts'
+import { memorySource } from '../../src/connectors/testing/memory-source.ts'
+import { pipeline } from '../../src/dsl/stream.ts'
+import { run } from '../../src/runtime/run.ts'
+import { tumbling } from '../../src/window/index.ts'
+
+const dirs: string[] = []
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-ckpt-unit-'))
+  dirs.push(dir)
+  return dir
+}
+after(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true })
+})
+
+const T0 = Date.parse('2026-11-25T10:00:00Z')
+const Row = z.object({ k: z.string(), t: z.number(), n: z.number() })
+const rows = Array.from({ length: 1000 }, (_, i) => ({
+  value: { k: `k${i % 5}`, t: T0 + i * 1000, n: i },
+  partition: `p${i % 2}`,
+}))
+
+function windowed(size: string, agg: 'count' | 'sum', sink = memory()) {
+  return pipeline('ckpt')
+    .from(memorySource('rows', rows))
+    .parse(Row)
+    .withWatermark('t', '0s')
+    .keyBy((r) => r.k)
+    .window(tumbling(size))
+    .aggregate(agg === 'count' ? count() : sum((r: z.infer<typeof Row>) => r.n))
+    .to(sink)
+}
+
+describe('checkpoints', () => {
+  test('a run stopped after a few batches and restarted gives the same output as one uninterrupted run', async () => {
+    const straight = memory()
+    await run(windowed('1m', 'count', straight), {
+      checkpoint: await tempDir(),
+      trigger: { kind: 'availableNow' },
+      maxBatchRecords: 70,
+    })
+    const resumed = memory()
+    const checkpoint = await tempDir()
+    for (let i = 0; i < 4; i++) {
+      await run(windowed('1m', 'count', resumed), {
+        checkpoint,
+        trigger: { kind: 'availableNow' },
+        maxBatchRecords: 70,
+        maxBatches: 3,
+      })
+    }
+    await run(windowed('1m', 'count', resumed), {
+      checkpoint,
+      trigger: { kind: 'availableNow' },
+      maxBatchRecords: 70,
+    })
+    assert.ok(straight.rows.length > 0)
+    assert.deepEqual(resumed.rows, straight.rows)
+    const offsets = await readdir(join(checkpoint, 'offsets'))
+    assert.ok(offsets.length > 10, 'the resumed run went through many batches')
+  })
+
+  test('changing a stateful step against an old checkpoint fails with every difference named', async () => {
+    const checkpoint = await tempDir()
+    await run(windowed('1m', 'count'), { checkpoint, trigger: { kind: 'once' } })
+    await assert.rejects(
+      run(windowed('5m', 'sum'), { checkpoint, trigger: { kind: 'once' } }),
+      (error: unknown) => {
+        assert.ok(error instanceof CheckpointIncompatibleError)
+        assert.equal(error.exitCode, 2)
+        assert.match(
+          error.message,
+          /step "window-4" \(window\): window changed from .*"size":60000.* to .*"size":300000/,
+        )
+        assert.match(error.message, /step "window-4" \(window\): aggregate changed from "count" to "sum"/)
+        return true
+      },
+    )
+    // A stateless change is fine.
+    const withMap = pipeline('ckpt')
+      .from(memorySource('rows', rows))
+      .parse(Row)
+      .withWatermark('t', '0s')
+      .keyBy((r) => r.k)
+      .window(tumbling('1m'))
+      .aggregate(count())
+      .to(memory())
+    await run(withMap, { checkpoint, trigger: { kind: 'once' } })
+  })
+
+  test('at-least-once sinks see a failed batch again with the same id and rows', async () => {
+    const seen: { batchId: number; rows: number }[] = []
+    let fail = true
+    const flaky = foreachBatch<unknown>((batch) => {
+      seen.push({ batchId: batch.batchId, rows: batch.rows.length })
+      if (fail && batch.batchId === 2) {
+        fail = false
+        throw new Error('sink down')
+      }
+    })
+    const p = pipeline('flaky').from(memorySource('rows', rows)).parse(Row).to(flaky)
+    const checkpoint = await tempDir()
+    await assert.rejects(
+      run(p, { checkpoint, trigger: { kind: 'availableNow' }, maxBatchRecords: 100 }),
+      /sink down/,
+    )
+    await run(p, { checkpoint, trigger: { kind: 'availableNow' }, maxBatchRecords: 100 })
+    assert.deepEqual(
+      seen.map((s) => s.batchId),
+      [0, 1, 2, 2, 3, 4, 5, 6, 7, 8, 9],
+    )
+    assert.equal(seen[2]?.rows, seen[3]?.rows)
+    assert.equal(
+      seen.filter((_, i) => i !== 2).reduce((n, s) => n + s.rows, 0),
+      rows.length,
+    )
+  })
+})
