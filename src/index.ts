@@ -9,9 +9,12 @@ export * from './aggregate/index.ts'
 export type { KafkaConnection } from './connectors/kafka/connection.ts'
 export { type KafkaSinkOptions, kafkaSink } from './connectors/kafka/sink.ts'
 export { type KafkaSourceOptions, kafka } from './connectors/kafka/source.ts'
+export { type TopicTableOptions, topicTable } from './connectors/kafka/topic-table.ts'
+export { jsonlTable, staticTable } from './connectors/tables/static-table.ts'
 export { console } from './connectors/testing/console.ts'
 export { foreachBatch } from './connectors/testing/foreach-batch.ts'
 export { type MemorySink, memory } from './connectors/testing/memory.ts'
+export { memorySource } from './connectors/testing/memory-source.ts'
 export type { EventTimeField } from './dsl/event-time.ts'
 export {
   type AggregateFields,

@@ -230,6 +230,7 @@ class PipelineRun {
       let checkpointMs = performance.now() - checkpointStart
 
       const processStart = performance.now()
+      for (const table of this.#tables) await table.refresh?.()
       const output = processor.process(
         { batchId: entry.batchId, records, watermark, batchTime: entry.batchTime },
         this.#clock.now(),
