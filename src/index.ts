@@ -6,6 +6,15 @@
  * ```
  */
 export * from './aggregate/index.ts'
+export { type ClickEventRecord, clickEventSchema } from './clickstream/zod-schema.ts'
+export {
+  type CsvOptions,
+  type FileFormat,
+  type FileRecord,
+  type FilesOptions,
+  type FileValue,
+  files,
+} from './connectors/files/index.ts'
 export type { KafkaConnection } from './connectors/kafka/connection.ts'
 export { type KafkaSinkOptions, kafkaSink } from './connectors/kafka/sink.ts'
 export { type KafkaSourceOptions, kafka } from './connectors/kafka/source.ts'
@@ -13,6 +22,11 @@ export { type TopicTableOptions, topicTable } from './connectors/kafka/topic-tab
 export { jsonlTable, staticTable } from './connectors/tables/static-table.ts'
 export { console } from './connectors/testing/console.ts'
 export { foreachBatch } from './connectors/testing/foreach-batch.ts'
+export {
+  type GeneratorRecord,
+  type GeneratorSourceOptions,
+  generator,
+} from './connectors/testing/generator-source.ts'
 export { type MemorySink, memory } from './connectors/testing/memory.ts'
 export { memorySource } from './connectors/testing/memory-source.ts'
 export type { EventTimeField } from './dsl/event-time.ts'

@@ -94,7 +94,8 @@ export class BatchProcessor {
       for (const record of input.records) {
         scope.counters.inputRows++
         const context: RecordContext = { record, eventTime: Number.NaN, key: undefined, keyString: '' }
-        this.#entry(record.value, context)
+        if (record.invalid !== undefined) scope.deadLetter(context, 'source', record.invalid)
+        else this.#entry(record.value, context)
       }
       for (const op of this.#stateful) op.flush(input.watermark)
     } finally {

@@ -42,6 +42,8 @@ export interface RunSummary {
   readonly restarts: number
 }
 
+type Totals = { -readonly [K in keyof RunSummary]: RunSummary[K] }
+
 /**
  * Runs a pipeline until its trigger says stop (once, availableNow), `maxBatches` is reached or the signal
  * aborts. Failures that retrying can fix (a broker going away) restart the run from the checkpoint with
@@ -49,7 +51,14 @@ export interface RunSummary {
  */
 export async function run<T>(pipeline: Pipeline<T>, options: RunOptions = {}): Promise<RunSummary> {
   const logger = options.logger ?? silentLogger
-  const totals = { batches: 0, inputRows: 0, outputRows: 0, deadLetteredRows: 0, lateRows: 0, restarts: 0 }
+  const totals: Totals = {
+    batches: 0,
+    inputRows: 0,
+    outputRows: 0,
+    deadLetteredRows: 0,
+    lateRows: 0,
+    restarts: 0,
+  }
   let backoffMs = 500
   for (;;) {
     const attempt = new PipelineRun(pipeline.plan, options, logger, totals)
@@ -90,13 +99,7 @@ class PipelineRun {
   readonly #options: RunOptions
   readonly #logger: Logger
   readonly #clock: Clock
-  readonly #totals: {
-    batches: number
-    inputRows: number
-    outputRows: number
-    deadLetteredRows: number
-    lateRows: number
-  }
+  readonly #totals: Totals
   #source: SourceReader | undefined
   #sink: SinkWriter<unknown> | undefined
   #tables: LookupTable[] = []
@@ -104,18 +107,7 @@ class PipelineRun {
   #lag: Record<string, number> | undefined
   #lagCheckedAt = 0
 
-  constructor(
-    plan: Plan,
-    options: RunOptions,
-    logger: Logger,
-    totals: {
-      batches: number
-      inputRows: number
-      outputRows: number
-      deadLetteredRows: number
-      lateRows: number
-    },
-  ) {
+  constructor(plan: Plan, options: RunOptions, logger: Logger, totals: Totals) {
     this.#plan = plan
     this.#options = options
     this.#logger = logger

@@ -14,6 +14,11 @@ export interface SourceRecord {
   readonly value: Buffer | string | object | null | undefined
   /** Broker/file timestamp in ms, used when no event-time field is declared. */
   readonly timestamp: number
+  /**
+   * Set by a source that could not decode the record (a malformed CSV row): the runtime dead-letters it with
+   * this reason (operator "source") before any step sees it; `value` is then the raw input.
+   */
+  readonly invalid?: string
 }
 
 /** Next position to read, per partition. */

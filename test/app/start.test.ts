@@ -14,7 +14,9 @@ after(async () => {
 function numbers(stdout: string) {
   const produced = Number(/^Produced (\d+) events/m.exec(stdout)?.[1])
   const processed = Number(/^clean-events\s+(\d+) processed/m.exec(stdout)?.[1])
-  const deadLettered = Number(/^clean-events\s+\d+ processed, \d+ written, (\d+) dead-lettered/m.exec(stdout)?.[1])
+  const deadLettered = Number(
+    /^clean-events\s+\d+ processed, \d+ written, (\d+) dead-lettered/m.exec(stdout)?.[1],
+  )
   return { produced, processed, deadLettered }
 }
 

@@ -48,5 +48,8 @@ test('docker compose validates the file where Docker Compose is installed', (t) 
 test('the README shows examples/page-metrics.ts as it is', () => {
   const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
   const example = readFileSync(new URL('../../examples/page-metrics.ts', import.meta.url), 'utf8').trimEnd()
-  assert.ok(readme.includes(`\`\`\`ts\n${example}\n\`\`\``), 'README.md is out of date: paste examples/page-metrics.ts again')
+  assert.ok(
+    readme.includes(`\`\`\`ts\n${example}\n\`\`\``),
+    'README.md is out of date: paste examples/page-metrics.ts again',
+  )
 })

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after } from 'node:test'
 import { type MemorySink, memory } from '../../../src/connectors/testing/memory.ts'
-import type { PollOptions, SourceReader, SourceRecord } from '../../../src/runtime/source.ts'
 import type { SinkSpec, SinkWriter } from '../../../src/runtime/sink.ts'
+import type { PollOptions, SourceReader, SourceRecord } from '../../../src/runtime/source.ts'
 
 const dirs: string[] = []
 after(async () => {
@@ -18,7 +18,10 @@ export async function tempDir(prefix = 'sluice-files-'): Promise<string> {
 }
 
 /** File content made of lines, with each line's byte offset. */
-export function fileOf(lines: readonly (string | Buffer)[], eol = '\n'): { content: Buffer; offsets: number[] } {
+export function fileOf(
+  lines: readonly (string | Buffer)[],
+  eol = '\n',
+): { content: Buffer; offsets: number[] } {
   const parts: Buffer[] = []
   const offsets: number[] = []
   let at = 0
@@ -38,7 +41,10 @@ export function pollOptions(overrides: Partial<PollOptions> = {}): PollOptions {
 }
 
 /** Everything a reader yields, polling until a poll comes back empty. */
-export async function drain(reader: SourceReader, overrides: Partial<PollOptions> = {}): Promise<SourceRecord[]> {
+export async function drain(
+  reader: SourceReader,
+  overrides: Partial<PollOptions> = {},
+): Promise<SourceRecord[]> {
   const out: SourceRecord[] = []
   for (;;) {
     const records = await reader.poll(pollOptions(overrides))

@@ -24,7 +24,11 @@ describe('files() jsonl through the runtime', () => {
     await mkdir(join(dir, 'sub'))
     const a = events(0, 5)
     const b = events(100, 4)
-    const invalidUtf8 = Buffer.concat([Buffer.from('{"id":99,"user":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')])
+    const invalidUtf8 = Buffer.concat([
+      Buffer.from('{"id":99,"user":"'),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('"}'),
+    ])
     const fileA = fileOf([
       jsonLines(a)[0]!,
       '',
@@ -45,7 +49,10 @@ describe('files() jsonl through the runtime', () => {
 
     const sink = memory<Event>()
     const summary = await run(
-      pipeline('files-jsonl').from(files({ path: dir, format: 'jsonl' })).parse(Event).to(sink),
+      pipeline('files-jsonl')
+        .from(files({ path: dir, format: 'jsonl' }))
+        .parse(Event)
+        .to(sink),
       { trigger: { kind: 'availableNow' }, checkpoint: await tempDir('sluice-ckpt-') },
     )
     assert.deepEqual(sink.rows, [...a, ...b])
@@ -74,7 +81,10 @@ describe('files() jsonl through the runtime', () => {
     await writeFile(join(dir, '3.jsonl'), fileOf(jsonLines(all.slice(130))).content)
     const checkpoint = await tempDir('sluice-ckpt-')
     const sink = failingOnce<Event>(5)
-    const make = () => pipeline('files-restart').from(files({ path: dir, format: 'jsonl' })).parse(Event)
+    const make = () =>
+      pipeline('files-restart')
+        .from(files({ path: dir, format: 'jsonl' }))
+        .parse(Event)
     let runs = 0
     let failures = 0
     for (; runs < 100; runs++) {
@@ -105,7 +115,11 @@ describe('files() jsonl through the runtime', () => {
     await writeFile(path, fileOf(jsonLines(first)).content)
     const checkpoint = await tempDir('sluice-ckpt-')
     const sink = memory<Event>()
-    const make = () => pipeline('files-grow').from(files({ path, format: 'jsonl' })).parse(Event).to(sink)
+    const make = () =>
+      pipeline('files-grow')
+        .from(files({ path, format: 'jsonl' }))
+        .parse(Event)
+        .to(sink)
     await run(make(), { trigger: { kind: 'availableNow' }, checkpoint })
     assert.deepEqual(sink.rows, first)
     await appendFile(path, fileOf(jsonLines(second)).content)
