@@ -15,6 +15,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import {
+  abortBrokerStart,
   type BenchBroker,
   type LoadResult,
   loadClickstream,
@@ -43,6 +44,7 @@ const USAGE = `usage: node bench/run.ts [options]
   --warmup S        seconds at the start of the latency run left out of the figures (default 5)
   --state-keys N    distinct keys of the state workload (default 1000000)
   --max-batch N     maxBatchRecords of the pipelines and poll size of the ceiling (default 50000)
+  --linger MS       lingerMs of the pipelines (RunOptions; default: the engine's, 20 ms)
   --timeout S       a workload still running after this long is killed and reported (default 600)
   --profile         also run the etl workload under --cpu-prof and summarise the profile
   --out FILE        where to write the JSON results (default bench/results/<date>-<commit>.json)
@@ -60,6 +62,7 @@ const { values, positionals } = parseArgs({
     warmup: { type: 'string', default: '5' },
     'state-keys': { type: 'string', default: '1000000' },
     'max-batch': { type: 'string', default: '50000' },
+    linger: { type: 'string' },
     timeout: { type: 'string', default: '600' },
     profile: { type: 'boolean', default: false },
     out: { type: 'string' },
@@ -100,6 +103,11 @@ const warmupMs = Number(values.warmup) * 1000
 const stateKeys = Math.round(positive('state-keys', values['state-keys']))
 const maxBatchRecords = Math.round(positive('max-batch', values['max-batch']))
 const timeoutMs = positive('timeout', values.timeout) * 1000
+const lingerMs = values.linger === undefined ? undefined : Number(values.linger)
+if (lingerMs !== undefined && !(Number.isFinite(lingerMs) && lingerMs >= 0)) {
+  console.error(`--linger: expected a number of milliseconds, got ${values.linger}`)
+  process.exit(2)
+}
 if (!(warmupMs >= 0 && warmupMs < durationMs)) {
   console.error('--warmup: expected at least 0 and less than --duration')
   process.exit(2)
@@ -163,14 +171,23 @@ let broker: BenchBroker | undefined
 const scratch: string[] = []
 
 let stopping = false
-async function cleanUp(): Promise<void> {
-  killAllChildren()
-  for (const dir of scratch) await rm(dir, { recursive: true, force: true }).catch(() => {})
-  if (broker) {
-    say(broker.own ? 'Stopping the broker…' : 'Deleting the benchmark topics…')
-    await broker.stop(runId).catch((error: unknown) => say(`cleaning up the broker failed: ${String(error)}`))
+let cleaning: Promise<void> | undefined
+/** Kills the workloads, removes scratch directories, stops the broker: once, however often it is called. */
+function cleanUp(): Promise<void> {
+  cleaning ??= (async () => {
+    killAllChildren()
+    for (const dir of scratch) await rm(dir, { recursive: true, force: true }).catch(() => {})
+    const b = broker
     broker = undefined
-  }
+    if (b) {
+      say(b.own ? 'Stopping the broker…' : 'Deleting the benchmark topics…')
+      await b.stop(runId).catch((error: unknown) => say(`cleaning up the broker failed: ${String(error)}`))
+    } else {
+      // Interrupted while the broker was starting.
+      await abortBrokerStart()
+    }
+  })()
+  return cleaning
 }
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
@@ -178,6 +195,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     stopping = true
     say(`\n${signal}: stopping the workloads and the broker…`)
     void cleanUp().finally(() => process.exit(130))
+    // The main flow also ends up in cleanUp() (the same promise) and must not exit before it is done.
   })
 }
 
@@ -225,13 +243,18 @@ async function runOne(
     say(`  ${name} failed: ${error}`)
     return { ...base, status: 'failed', error }
   }
+  const r = outcome.result
+  const other = outcome.otherCpuSeconds
   const record: WorkloadRecord = {
     ...base,
     status: 'ok',
-    result: outcome.result,
-    ...derive(outcome.result, ceiling),
+    result: r,
+    ...derive(r, ceiling),
+    ...(other !== undefined ? { otherCpuSeconds: Math.round(other * 10) / 10 } : {}),
+    ...(outcome.machineBusySeconds !== undefined
+      ? { machineBusySeconds: Math.round(outcome.machineBusySeconds * 10) / 10 }
+      : {}),
   }
-  const r = outcome.result
   say(
     r.latency
       ? `  ${name}: p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, p99.9 ${r.latency.p999} ms at ${r.latency.achievedRate} events/s; peak RSS ${r.maxRssMB} MB`
@@ -296,6 +319,7 @@ try {
     ...(load.state ? { stateTopic, stateRecords: load.state.records, stateBytes: load.state.bytes } : {}),
     runId,
     maxBatchRecords,
+    ...(lingerMs !== undefined ? { lingerMs } : {}),
     rate,
     durationMs,
     warmupMs,
@@ -330,6 +354,7 @@ try {
     })
   }
 
+  if (stopping) throw new Error('interrupted')
   const targets = checkTargets(records, rate)
   const report: BenchReport = {
     version: 1,
@@ -349,6 +374,7 @@ try {
       warmupMs,
       stateKeys,
       maxBatchRecords,
+      lingerMs: lingerMs ?? 'engine default (20)',
       timeoutMs,
       nodeArgs: values['node-arg'] ?? [],
       partitions: 4,
@@ -380,8 +406,9 @@ try {
   console.log(`Results written to ${out}`)
   if (records.some((r) => r.status !== 'ok')) exitCode = 1
 } catch (error) {
-  say(`The benchmark failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
-  exitCode = 1
+  if (!stopping)
+    say(`The benchmark failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
+  exitCode = stopping ? 130 : 1
 } finally {
   await cleanUp()
 }

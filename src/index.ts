@@ -19,6 +19,27 @@ export type { KafkaConnection } from './connectors/kafka/connection.ts'
 export { type KafkaSinkOptions, kafkaSink } from './connectors/kafka/sink.ts'
 export { type KafkaSourceOptions, kafka } from './connectors/kafka/source.ts'
 export { type TopicTableOptions, topicTable } from './connectors/kafka/topic-table.ts'
+export {
+  DEFAULT_PARTITION,
+  type LakeFormat,
+  type LakeOptions,
+  type LakeStorage,
+  type LakeTableOptions,
+  LocalLakeStorage,
+  lake,
+  lakeTable,
+  type ParquetCompression,
+  ParquetFile,
+  type PartitionValue,
+} from './connectors/lake/index.ts'
+export { MySqlError, MySqlRejectedError } from './connectors/mysql/errors.ts'
+export { type MySqlSinkOptions, mysql } from './connectors/mysql/sink.ts'
+export {
+  type PgColumnType,
+  PostgresError,
+  type PostgresSinkOptions,
+  postgres,
+} from './connectors/postgres/index.ts'
 export { jsonlTable, staticTable } from './connectors/tables/static-table.ts'
 export { console } from './connectors/testing/console.ts'
 export { foreachBatch } from './connectors/testing/foreach-batch.ts'

@@ -21,6 +21,12 @@ export interface BenchBroker {
   stop(createdTopicsPrefix: string): Promise<void>
 }
 
+/** Stops a broker whose start is under way (the driver was interrupted before startBroker() returned). */
+let starting: (() => Promise<void>) | undefined
+export async function abortBrokerStart(): Promise<void> {
+  await starting?.()
+}
+
 export async function startBroker(log: (line: string) => void): Promise<BenchBroker> {
   const external = process.env.KAFKA_BROKERS
   if (external) {
@@ -48,6 +54,7 @@ export async function startBroker(log: (line: string) => void): Promise<BenchBro
     await stopLocalKafka({ dataDir, graceMs: 20_000 })
     await rm(dataDir, { recursive: true, force: true })
   }
+  starting = stop
   try {
     // A bigger heap than the default 512 MB: the broker keeps up with several GB of traffic per run.
     const cluster = await startLocalKafka({ port: 0, dataDir, heapMb: 1024, log })
@@ -55,6 +62,8 @@ export async function startBroker(log: (line: string) => void): Promise<BenchBro
   } catch (error) {
     await stop()
     throw error
+  } finally {
+    starting = undefined
   }
 }
 

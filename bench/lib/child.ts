@@ -21,7 +21,9 @@ export function runWorkload(main: (config: WorkloadConfig) => Promise<WorkloadRe
   }
   main(config).then(
     (result) => {
-      process.stdout.write(`${RESULT_PREFIX}${JSON.stringify(result)}\n`)
+      const own = process.cpuUsage()
+      const full = { ...result, processCpuSeconds: result.processCpuSeconds ?? (own.user + own.system) / 1e6 }
+      process.stdout.write(`${RESULT_PREFIX}${JSON.stringify(full)}\n`)
       // Clients may keep sockets or timers alive for a while after close(): the result is out, leave now.
       process.exit(0)
     },
@@ -80,6 +82,8 @@ export class ProgressLog {
   maxRssAtBatchEnd = 0
   maxHeapUsedAtBatchEnd = 0
   readonly phases = { poll: 0, process: 0, checkpoint: 0, sink: 0, total: 0 }
+  /** Per batch: input rows, poll, process, checkpoint, sink ms, and ms since the previous batch ended. */
+  readonly batchLog: number[][] = []
   /** performance.now() when the first batch started and the last one finished. */
   firstBatchStart: number | undefined
   lastBatchEnd: number | undefined
@@ -88,6 +92,15 @@ export class ProgressLog {
 
   readonly onProgress = (p: BatchProgress): void => {
     const now = performance.now()
+    const d = p.durationMs
+    this.batchLog.push([
+      p.inputRows,
+      d.poll,
+      d.process,
+      d.checkpoint,
+      d.sink,
+      Math.round(now - (this.lastBatchEnd ?? now)),
+    ])
     this.firstBatchStart ??= now - p.durationMs.total
     this.lastBatchEnd = now
     if (p.inputRows > 0) this.lastInputBatchEnd = now
@@ -138,6 +151,7 @@ export async function measureBacklog<T>(
     checkpoint: config.checkpointDir,
     trigger: { kind: 'availableNow' },
     maxBatchRecords: config.maxBatchRecords,
+    ...(config.lingerMs !== undefined ? { lingerMs: config.lingerMs } : {}),
     onProgress: onBatch
       ? (p) => {
           log.onProgress(p)

@@ -32,6 +32,8 @@ export interface WorkloadConfig {
   /** A fresh, empty directory for the checkpoint. */
   readonly checkpointDir: string
   readonly maxBatchRecords: number
+  /** RunOptions.lingerMs of the pipelines; the engine's default (20 ms) when absent. */
+  readonly lingerMs?: number
   /** latency: events per second, how long to produce, how much of the start to leave out, trigger. */
   readonly rate?: number
   readonly durationMs?: number
@@ -91,10 +93,14 @@ export interface WorkloadResult {
   /** CPU time of the workload process over the measured time. */
   readonly cpuUserSeconds: number
   readonly cpuSystemSeconds: number
+  /** CPU time of the whole workload process (and of the pipeline process it started), start-up included. */
+  readonly processCpuSeconds?: number
   /** Peak resident set size of the workload process (process.resourceUsage().maxRSS). */
   readonly maxRssMB: number
   readonly heapUsedMBAtEnd: number
   readonly phases?: PhaseTimes
+  /** latency: every batch as [input rows, poll, process, checkpoint, sink ms, ms since the previous batch ended]. */
+  readonly batchLog?: readonly (readonly number[])[]
   readonly stateRows?: number
   /** The engine's own estimate of its state size (BatchProgress.stateBytes). */
   readonly stateMB?: number
@@ -104,6 +110,10 @@ export interface WorkloadResult {
   /** state: RSS and heap after the last input batch and a full GC, every key still in state. */
   readonly liveRssMB?: number
   readonly liveHeapUsedMB?: number
+  readonly liveHeapTotalMB?: number
+  /** Memory outside the JS heap: Buffers and other C++ objects, and of those the ArrayBuffers. */
+  readonly liveExternalMB?: number
+  readonly liveArrayBuffersMB?: number
   readonly latency?: LatencyFigures
   readonly notes?: readonly string[]
 }

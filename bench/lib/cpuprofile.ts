@@ -39,6 +39,11 @@ export interface ProfileSummary {
   readonly topFiles: readonly SelfTimeEntry[]
   /** Self time by area: the engine (src/), zod, the Kafka client, Node internals, V8 (GC, program). */
   readonly byArea: readonly SelfTimeEntry[]
+  /**
+   * Inclusive time (self + everything called synchronously from it) of the engine's and the pipeline's own
+   * functions (src/ and bench/): which step of a batch the busy time belongs to.
+   */
+  readonly topInclusive: readonly SelfTimeEntry[]
 }
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -109,6 +114,27 @@ export function summariseProfile(file: string, n = 10): ProfileSummary {
     areas.set(areaKey, (areas.get(areaKey) ?? 0) + ms)
   }
   const busyMs = totalMs - idleMs
+
+  // Inclusive time: each sample counts once for every distinct function on its stack.
+  const parent = new Map<number, number>()
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id)
+  const ownCode = (url: string) => {
+    const path = shortUrl(url)
+    return path.startsWith('src/') || path.startsWith('bench/')
+  }
+  const inclusive = new Map<string, number>()
+  for (const [id, ms] of selfMs) {
+    const seen = new Set<string>()
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const node = byId.get(at)
+      if (!node || !ownCode(node.callFrame.url)) continue
+      const { functionName, url, lineNumber } = node.callFrame
+      const name = `${shortUrl(url)}:${functionName || '(anonymous)'}:${lineNumber + 1}`
+      if (seen.has(name)) continue
+      seen.add(name)
+      inclusive.set(name, (inclusive.get(name) ?? 0) + ms)
+    }
+  }
   return {
     file,
     totalMs: Math.round(totalMs),
@@ -117,6 +143,7 @@ export function summariseProfile(file: string, n = 10): ProfileSummary {
     topFunctions: top(functions, busyMs, n),
     topFiles: top(files, busyMs, n),
     byArea: top(areas, busyMs, 12),
+    topInclusive: top(inclusive, busyMs, 15),
   }
 }
 
@@ -130,6 +157,9 @@ export function profileText(summary: ProfileSummary): string {
     lines.push(`  ${e.percent.toFixed(1).padStart(5)} %  ${String(e.selfMs).padStart(6)} ms  ${e.name}`)
   lines.push('', 'By file:')
   for (const e of summary.topFiles)
+    lines.push(`  ${e.percent.toFixed(1).padStart(5)} %  ${String(e.selfMs).padStart(6)} ms  ${e.name}`)
+  lines.push('', 'Inclusive time of the engine’s and the pipeline’s functions (self + synchronous callees):')
+  for (const e of summary.topInclusive)
     lines.push(`  ${e.percent.toFixed(1).padStart(5)} %  ${String(e.selfMs).padStart(6)} ms  ${e.name}`)
   lines.push('', 'By area:')
   for (const e of summary.byArea)

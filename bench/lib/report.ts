@@ -16,6 +16,13 @@ export interface WorkloadRecord {
   readonly percentOfCeiling?: number
   /** Broker JVM CPU seconds while the workload ran (own broker only). */
   readonly brokerCpuSeconds?: number
+  /**
+   * CPU seconds used by other user processes (someone else's tests, …) while the workload ran, from /proc.
+   * More than a few tenths means the throughput and latency figures of that workload are disturbed.
+   */
+  readonly otherCpuSeconds?: number
+  /** CPU seconds the whole machine was busy meanwhile (all processes and the kernel, /proc/stat). */
+  readonly machineBusySeconds?: number
   /** The workload process's lifetime, including start-up and shutdown. */
   readonly processSeconds: number
   /** 1-, 5- and 15-minute load averages just before the workload started. */
@@ -140,6 +147,7 @@ export function table(workloads: readonly WorkloadRecord[]): string {
     ['CPU s/1M', 8],
     ['% ceiling', 9],
     ['broker CPU s', 12],
+    ['other CPU s', 11],
   ] as const
   const lines: string[] = []
   lines.push(header.map(([h, w, r]) => pad(h, w, r !== false)).join('  '))
@@ -164,6 +172,7 @@ export function table(workloads: readonly WorkloadRecord[]): string {
       pad(fmt(w.cpuSecondsPerMillion, 1), 8),
       pad(w.percentOfCeiling !== undefined ? `${fmt(w.percentOfCeiling, 1)} %` : '-', 9),
       pad(w.brokerCpuSeconds !== undefined ? fmt(w.brokerCpuSeconds, 1) : '-', 12),
+      pad(w.otherCpuSeconds !== undefined ? fmt(w.otherCpuSeconds, 1) : '-', 11),
     ]
     lines.push(cells.join('  '))
   }

@@ -21,7 +21,7 @@ runWorkload(async (config) => {
   try {
     for await (const batch of consumer.batches({
       maxRecords: config.maxBatchRecords,
-      lingerMs: 20,
+      lingerMs: config.lingerMs ?? 20,
       idleMs: 10_000,
     })) {
       if (batch.length === 0) throw new Error(`no records for 10 s after ${events} of ${config.inputRecords}`)

@@ -27,6 +27,7 @@ runWorkload(async (config) => {
           ? { kind: 'processingTime', intervalMs: 1000 }
           : { kind: 'continuous' },
       maxBatchRecords: config.maxBatchRecords,
+      ...(config.lingerMs !== undefined ? { lingerMs: config.lingerMs } : {}),
       onProgress: log.onProgress,
       signal: stop.signal,
     },
@@ -46,6 +47,7 @@ runWorkload(async (config) => {
     maxRssMB: maxRssMB(),
     heapUsedMBAtEnd: mb(process.memoryUsage().heapUsed),
     phases: log.phaseTimes(),
+    batchLog: log.batchLog,
     ...(summary.restarts > 0 ? { notes: [`the run restarted ${summary.restarts} time(s)`] } : {}),
   }
 })

@@ -231,6 +231,7 @@ runWorkload(async (config) => {
     )
   }
   notes.push(`driver process (producer + verifier) peak RSS ${maxRssMB()} MB`)
+  const own = process.cpuUsage()
   // events, seconds, CPU and RSS are the pipeline process's, over its whole life (warm-up and drain included).
   return {
     workload: name,
@@ -243,9 +244,11 @@ runWorkload(async (config) => {
     batches: pipeline.batches,
     cpuUserSeconds: pipeline.cpuUserSeconds,
     cpuSystemSeconds: pipeline.cpuSystemSeconds,
+    processCpuSeconds: (own.user + own.system) / 1e6 + (pipeline.processCpuSeconds ?? 0),
     maxRssMB: pipeline.maxRssMB,
     heapUsedMBAtEnd: pipeline.heapUsedMBAtEnd,
     ...(pipeline.phases ? { phases: pipeline.phases } : {}),
+    ...(pipeline.batchLog ? { batchLog: pipeline.batchLog } : {}),
     latency,
     notes: [...notes, ...(pipeline.notes ?? [])],
   }

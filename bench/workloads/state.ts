@@ -11,7 +11,7 @@ import { statePipeline } from '../lib/pipelines.ts'
 runWorkload(async (config) => {
   const expected = config.stateRecords
   if (!config.stateTopic || !expected) throw new Error('the state workload needs its topic loaded')
-  let live: { rss: number; heapUsed: number } | undefined
+  let live: NodeJS.MemoryUsage | undefined
   const gc = (globalThis as { gc?: () => void }).gc
   const result = await measureBacklog(
     'state',
@@ -28,8 +28,7 @@ runWorkload(async (config) => {
       onBatch: (_progress, log) => {
         if (live || log.inputRows < expected) return
         gc?.()
-        const memory = process.memoryUsage()
-        live = { rss: memory.rss, heapUsed: memory.heapUsed }
+        live = process.memoryUsage()
       },
     },
   )
@@ -39,7 +38,15 @@ runWorkload(async (config) => {
   if (!gc) notes.push('no --expose-gc: the live figures include garbage')
   return {
     ...result,
-    ...(live ? { liveRssMB: mb(live.rss), liveHeapUsedMB: mb(live.heapUsed) } : {}),
+    ...(live
+      ? {
+          liveRssMB: mb(live.rss),
+          liveHeapUsedMB: mb(live.heapUsed),
+          liveHeapTotalMB: mb(live.heapTotal),
+          liveExternalMB: mb(live.external),
+          liveArrayBuffersMB: mb(live.arrayBuffers),
+        }
+      : {}),
     ...(notes.length ? { notes } : {}),
   }
 })

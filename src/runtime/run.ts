@@ -239,7 +239,7 @@ class PipelineRun {
         rows: output.rows,
         deadLetters: output.deadLetters,
       }
-      if (output.deadLetters.length > 0 && !('deadLetterTopic' in sinkNode(plan).sink.options)) {
+      if (output.deadLetters.length > 0 && !sinkKeepsDeadLetters(sinkNode(plan).sink.options)) {
         for (const d of output.deadLetters.slice(0, 20)) {
           this.#logger.warn(
             { operator: d.operator, source: `${d.partition}@${d.offset}`, reason: d.reason },
@@ -388,6 +388,11 @@ class PipelineRun {
     await this.#source?.close().catch(() => {})
     for (const table of this.#tables) await table.close?.().catch(() => {})
   }
+}
+
+/** Sinks that store dead letters themselves (a topic or a table) need no warning per letter in the log. */
+function sinkKeepsDeadLetters(options: Readonly<Record<string, unknown>>): boolean {
+  return 'deadLetterTopic' in options || 'deadLetterTable' in options
 }
 
 function round(ms: number): number {

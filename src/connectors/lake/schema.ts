@@ -1,0 +1,125 @@
+/**
+ * Parquet columns for rows of plain objects, chosen per file from the rows themselves so that a row read
+ * back equals the row written: top-level fields become columns; numbers that are all 32-bit integers INT32,
+ * other numbers DOUBLE (a JS number is a double, so nothing is lost); strings, booleans, bigints (INT64),
+ * Dates (TIMESTAMP_MILLIS); objects, arrays and fields whose values mix types are stored as JSON text. What
+ * Parquet cannot say by itself is recorded in the file's key-value metadata under `sluice.columns`: which
+ * columns hold JSON, and whether an absent value was a missing field or an explicit null. When one file has
+ * both for a column, an extra column `__sluice_missing` lists per row the fields that were missing.
+ */
+
+export type ColumnKind = 'boolean' | 'int32' | 'double' | 'bigint' | 'string' | 'timestamp' | 'json'
+
+export interface ColumnSpec {
+  readonly name: string
+  readonly kind: ColumnKind
+  /**
+   * How rows without a value come back: without the field ("omit"), with null ("null"), or as the row's
+   * `__sluice_missing` list says ("mixed").
+   */
+  readonly absent: 'omit' | 'null' | 'mixed'
+}
+
+export const COLUMNS_METADATA_KEY = 'sluice.columns'
+/** The extra column naming, per row, the "mixed" fields that were missing (JSON array, null for none). */
+export const MISSING_COLUMN = '__sluice_missing'
+
+type Row = Readonly<Record<string, unknown>>
+
+function kindOf(value: unknown): ColumnKind {
+  switch (typeof value) {
+    case 'boolean':
+      return 'boolean'
+    case 'number':
+      return Number.isInteger(value) && value >= -0x80000000 && value <= 0x7fffffff && !Object.is(value, -0)
+        ? 'int32'
+        : 'double'
+    case 'bigint':
+      return BigInt.asIntN(64, value) === value ? 'bigint' : 'json'
+    case 'string':
+      return 'string'
+    default:
+      return value instanceof Date && !Number.isNaN(value.getTime()) ? 'timestamp' : 'json'
+  }
+}
+
+function merge(a: ColumnKind | undefined, b: ColumnKind): ColumnKind {
+  if (a === undefined || a === b) return b
+  if ((a === 'int32' && b === 'double') || (a === 'double' && b === 'int32')) return 'double'
+  return 'json'
+}
+
+/** The columns of `rows`, in the order fields first appear. */
+export function inferColumns(rows: readonly Row[]): ColumnSpec[] {
+  const kinds = new Map<string, ColumnKind | undefined>()
+  const nulls = new Set<string>()
+  const missing = new Set<string>()
+  const present = new Map<string, number>()
+  for (const row of rows) {
+    for (const name in row) {
+      if (!Object.hasOwn(row, name)) continue
+      const value = row[name]
+      if (!kinds.has(name)) kinds.set(name, undefined)
+      if (value === undefined) continue
+      present.set(name, (present.get(name) ?? 0) + 1)
+      if (value === null) nulls.add(name)
+      else kinds.set(name, merge(kinds.get(name), kindOf(value)))
+    }
+  }
+  const out: ColumnSpec[] = []
+  for (const [name, kind] of kinds) {
+    if ((present.get(name) ?? 0) < rows.length) missing.add(name)
+    out.push({
+      name,
+      kind: kind ?? 'string',
+      absent: !missing.has(name) ? 'null' : nulls.has(name) ? 'mixed' : 'omit',
+    })
+  }
+  if (out.some((c) => c.absent === 'mixed')) out.push({ name: MISSING_COLUMN, kind: 'json', absent: 'omit' })
+  return out
+}
+
+/** A row's value of `column` as stored (see storedValue), the missing-fields column included. */
+export function columnValue(columns: readonly ColumnSpec[], column: ColumnSpec, row: Row): unknown {
+  if (column.name !== MISSING_COLUMN) return storedValue(column, row[column.name])
+  const missing: string[] = []
+  for (const c of columns) if (c.absent === 'mixed' && row[c.name] === undefined) missing.push(c.name)
+  return missing.length > 0 ? JSON.stringify(missing) : null
+}
+
+/** A column's value as stored: JSON columns hold text, others the value itself; null when absent. */
+export function storedValue(column: ColumnSpec, value: unknown): unknown {
+  if (value === null || value === undefined) return null
+  if (column.kind !== 'json') return value
+  return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) ?? null
+}
+
+/** Turns rows as decoded from a file back into the rows that were written. */
+export function restoreRows(
+  rows: Record<string, unknown>[],
+  columns: readonly ColumnSpec[] | undefined,
+): void {
+  if (!columns) return
+  const json = columns.filter((c) => c.kind === 'json').map((c) => c.name)
+  const omit = columns.filter((c) => c.absent === 'omit').map((c) => c.name)
+  const mixed = columns.some((c) => c.absent === 'mixed')
+  if (json.length === 0 && omit.length === 0) return
+  for (const row of rows) {
+    for (const name of json) {
+      const text = row[name]
+      if (typeof text === 'string') row[name] = JSON.parse(text)
+    }
+    for (const name of omit) if (row[name] === null || row[name] === undefined) delete row[name]
+    if (mixed) {
+      const missing = row[MISSING_COLUMN]
+      if (Array.isArray(missing)) for (const name of missing) delete row[name]
+      delete row[MISSING_COLUMN]
+    }
+  }
+}
+
+export function parseColumnsMetadata(text: string | undefined): ColumnSpec[] | undefined {
+  if (!text) return undefined
+  const parsed: unknown = JSON.parse(text)
+  return Array.isArray(parsed) ? (parsed as ColumnSpec[]) : undefined
+}

@@ -1,0 +1,2 @@
+export { MySqlError, MySqlRejectedError } from './errors.ts'
+export { type MySqlSinkOptions, mysql } from './sink.ts'
