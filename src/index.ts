@@ -8,6 +8,12 @@
 export * from './aggregate/index.ts'
 export { type ClickEventRecord, clickEventSchema } from './clickstream/zod-schema.ts'
 export {
+  type DuckDBQueryParameter,
+  type DuckDBSink,
+  type DuckDBSinkOptions,
+  duckdb,
+} from './connectors/duckdb/index.ts'
+export {
   type CsvOptions,
   type FileFormat,
   type FileRecord,
