@@ -189,7 +189,9 @@ function cleanUp(): Promise<void> {
   })()
   return cleaning
 }
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+// A reader that goes away (`npm run bench | head`) must not crash the run before it stops its broker.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {})
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(signal, () => {
     if (stopping) return
     stopping = true
