@@ -2,8 +2,8 @@ import { createReadStream, existsSync } from 'node:fs'
 import { mkdir, readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import type { KeyedState } from '../state/keyed-state.ts'
-import { writeFileAtomic } from './atomic-file.ts'
+import type { KeyedState, StateChanges } from '../state/keyed-state.ts'
+import { writeLinesAtomic } from './atomic-file.ts'
 import { CheckpointCorruptError } from './errors.ts'
 
 /**
@@ -26,14 +26,9 @@ export class StateFiles {
       const dir = join(this.#dir, id)
       await mkdir(dir, { recursive: true })
       const changes = state.drainChanges()
-      const lines: string[] = []
-      for (const [k, v] of changes.upserts) lines.push(JSON.stringify({ k, v }))
-      for (const d of changes.deletes) lines.push(JSON.stringify({ d }))
-      await writeFileAtomic(join(dir, `${batchId}.delta`), lines.length ? `${lines.join('\n')}\n` : '')
+      await writeLinesAtomic(join(dir, `${batchId}.delta`), deltaLines(changes))
       if (batchId % this.#snapshotEvery === 0) {
-        const full: string[] = []
-        for (const [k, v] of state.encodedEntries()) full.push(JSON.stringify({ k, v }))
-        await writeFileAtomic(join(dir, `${batchId}.snapshot`), full.length ? `${full.join('\n')}\n` : '')
+        await writeLinesAtomic(join(dir, `${batchId}.snapshot`), snapshotLines(state))
       }
     }
   }
@@ -101,4 +96,13 @@ export class StateFiles {
       else throw new CheckpointCorruptError(`State file ${file} line ${n} is neither a set nor a delete.`)
     }
   }
+}
+
+function* deltaLines(changes: StateChanges): Generator<string> {
+  for (const [k, v] of changes.upserts) yield JSON.stringify({ k, v })
+  for (const d of changes.deletes) yield JSON.stringify({ d })
+}
+
+function* snapshotLines(state: KeyedState<unknown>): Generator<string> {
+  for (const [k, v] of state.encodedEntries()) yield JSON.stringify({ k, v })
 }
