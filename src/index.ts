@@ -60,6 +60,7 @@ export type { EventTimeField } from './dsl/event-time.ts'
 export {
   type AggregateFields,
   type GroupKey,
+  type KeyedProcessOptions,
   KeyedStream,
   Pipeline,
   pipeline,
@@ -71,7 +72,7 @@ export {
 } from './dsl/stream.ts'
 export * from './errors.ts'
 export { describePlan } from './plan/describe.ts'
-export type { OutputMode, Plan, PlanNode } from './plan/nodes.ts'
+export type { KeyedProcessContext, OutputMode, Plan, PlanNode } from './plan/nodes.ts'
 export type { BatchProgress } from './runtime/progress.ts'
 export { type Clock, type RunOptions, type RunSummary, run } from './runtime/run.ts'
 export type { DeadLetter, OutputBatch, SinkSpec, SinkWriter } from './runtime/sink.ts'

@@ -12,7 +12,7 @@ export interface PlanFingerprint {
   }[]
 }
 
-const STATEFUL = new Set(['watermark', 'window', 'dedupe', 'keyBy'])
+const STATEFUL = new Set(['watermark', 'window', 'dedupe', 'process', 'keyBy'])
 
 export function fingerprint(plan: Plan): PlanFingerprint {
   const source = plan.nodes.find((n) => n.kind === 'source')

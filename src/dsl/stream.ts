@@ -1,7 +1,7 @@
 import type { z } from 'zod'
 import type { Aggregator } from '../aggregate/index.ts'
 import { UsageError } from '../errors.ts'
-import type { OutputMode, Plan, PlanNode, TableSpec } from '../plan/nodes.ts'
+import type { KeyedProcessContext, OutputMode, Plan, PlanNode, TableSpec } from '../plan/nodes.ts'
 import type { SinkSpec } from '../runtime/sink.ts'
 import type { SourceSpec } from '../runtime/source.ts'
 import { type Duration, parseDuration } from '../window/duration.ts'
@@ -205,6 +205,45 @@ export class KeyedStream<K extends GroupKey, T> {
   window(spec: WindowSpec): WindowedStream<K, T> {
     return new WindowedStream<K, T>(this.#draft, spec)
   }
+
+  /**
+   * Keyed state for logic windows do not cover (compare with the previous value, running totals, alerts):
+   * for each value `process` gets its key's state (`init(key)` for a new key), may `emit` values, and returns
+   * the key's next state; `undefined` forgets the key. State is checkpointed as JSON, so keep it JSON-able.
+   * `ttl` forgets keys not updated for that long of event time behind the watermark.
+   *
+   * ```ts
+   * .keyBy((row) => row.key)
+   * .process({
+   *   init: () => null as number | null,
+   *   process: (previous, row, { emit }) => {
+   *     if (previous !== null && row.revenue < previous / 2) emit({ category: row.key, drop: true })
+   *     return row.revenue
+   *   },
+   * })
+   * ```
+   */
+  process<S, U>(options: KeyedProcessOptions<K, T, S, U>): Stream<U> {
+    return new Stream<U>(
+      append(this.#draft, {
+        kind: 'process',
+        id: nextId(this.#draft, 'process', options),
+        init: options.init as (key: unknown) => unknown,
+        fn: options.process as (s: unknown, v: unknown, c: KeyedProcessContext<unknown, unknown>) => unknown,
+        ttlMs: options.ttl === undefined ? undefined : parseDuration(options.ttl, 'process ttl'),
+      }),
+    )
+  }
+}
+
+/** Options of a keyed `process()` step. */
+export interface KeyedProcessOptions<K, T, S, U> extends StepOptions {
+  /** The state of a key seen for the first time. */
+  readonly init: (key: K) => S
+  /** Returns the key's next state; `undefined` forgets the key. */
+  readonly process: (state: S, value: T, context: KeyedProcessContext<K, U>) => S | undefined
+  /** Forget keys not updated for this long of event time behind the watermark. */
+  readonly ttl?: Duration
 }
 
 /** An aggregate's fields in a row: an object result is spread, anything else becomes `value`. */

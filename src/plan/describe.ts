@@ -23,6 +23,8 @@ export function nodeDetails(node: PlanNode): Record<string, unknown> {
       return { window: node.window, aggregate: node.aggregator.kind, outputMode: node.outputMode }
     case 'dedupe':
       return { withinMs: node.withinMs }
+    case 'process':
+      return { ttlMs: node.ttlMs ?? null }
     case 'join':
       return { table: node.table.type, ...node.table.options, how: node.how }
     case 'sink':

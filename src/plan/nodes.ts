@@ -18,6 +18,7 @@ export type PlanNode =
   | KeyByNode
   | WindowAggregateNode
   | DedupeNode
+  | KeyedProcessNode
   | JoinNode
   | SinkNode
 
@@ -74,6 +75,23 @@ export interface WindowAggregateNode extends Base<'window'> {
 export interface DedupeNode extends Base<'dedupe'> {
   readonly keyFn: (value: unknown) => unknown
   readonly withinMs: number
+}
+
+/** Per-key state a user function reads and replaces for each value (keyed `process()`). */
+export interface KeyedProcessNode extends Base<'process'> {
+  readonly init: (key: unknown) => unknown
+  readonly fn: (state: unknown, value: unknown, context: KeyedProcessContext<unknown, unknown>) => unknown
+  /** A key not updated for this long of event time (behind the watermark) is forgotten. */
+  readonly ttlMs: number | undefined
+}
+
+/** What a keyed `process()` function sees besides its state and value. */
+export interface KeyedProcessContext<K, U> {
+  readonly key: K
+  /** Event time of the value, epoch ms (NaN without a watermark step). */
+  readonly eventTime: number
+  /** Sends a value downstream; may be called any number of times. */
+  emit(value: U): void
 }
 
 export interface JoinNode extends Base<'join'> {

@@ -10,6 +10,7 @@ import {
 } from './operators/context.ts'
 import { DedupeOperator } from './operators/dedupe.ts'
 import { joinOperator } from './operators/join.ts'
+import { KeyedProcessOperator } from './operators/keyed-process.ts'
 import { SessionWindowOperator } from './operators/session-window.ts'
 import {
   filterOperator,
@@ -153,6 +154,12 @@ export class BatchProcessor {
         }
         case 'dedupe': {
           const op = new DedupeOperator(node, scope, next)
+          this.#stateful.unshift(op)
+          next = op.push
+          break
+        }
+        case 'process': {
+          const op = new KeyedProcessOperator(node, scope, next)
           this.#stateful.unshift(op)
           next = op.push
           break
