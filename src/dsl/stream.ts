@@ -210,12 +210,13 @@ export class KeyedStream<K extends GroupKey, T> {
    * Keyed state for logic windows do not cover (compare with the previous value, running totals, alerts):
    * for each value `process` gets its key's state (`init(key)` for a new key), may `emit` values, and returns
    * the key's next state; `undefined` forgets the key. State is checkpointed as JSON, so keep it JSON-able.
-   * `ttl` forgets keys not updated for that long of event time behind the watermark.
+   * `ttl` forgets keys not updated for that long of event time behind the watermark. TypeScript cannot infer
+   * the output type from `emit` calls: give it as the second type argument unless it is `unknown`.
    *
    * ```ts
    * .keyBy((row) => row.key)
-   * .process({
-   *   init: () => null as number | null,
+   * .process<number | null, { category: string; drop: true }>({
+   *   init: () => null,
    *   process: (previous, row, { emit }) => {
    *     if (previous !== null && row.revenue < previous / 2) emit({ category: row.key, drop: true })
    *     return row.revenue

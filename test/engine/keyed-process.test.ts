@@ -19,9 +19,9 @@ function runningTotals() {
     .parse(Sale)
     .withWatermark('at', '0s')
     .keyBy((s) => s.shop)
-    .process({
+    .process<number, { shop: string; total: number }>({
       init: () => 0,
-      process: (total: number, s, { key, emit }) => {
+      process: (total, s, { key, emit }) => {
         if (s.amount < 0) throw new Error('negative amount')
         const next = total + s.amount
         emit({ shop: key, total: next })
