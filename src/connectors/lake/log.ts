@@ -29,11 +29,17 @@ export interface LogEntry {
   readonly timestamp: number
   readonly operation: 'append'
   readonly format: LakeFormat
-  /** The pipeline (or `writerId`) that wrote the batch, and its batch id: a replayed batch is recognised. */
+  /**
+   * The pipeline (or `writerId`) that wrote the batch, and its batch id: a replayed batch is recognised. An
+   * entry of a roll (`rollInterval`) covers batches `firstBatchId` … `batchId`.
+   */
   readonly writer: string
   readonly batchId: number
-  /** The source positions after the batch: a batch id reused with other input is refused, not skipped. */
+  /** The source positions after the (last) batch: a batch id reused with other input is refused, not skipped. */
   readonly end: Positions
+  /** Rolls only: the first batch covered, and each batch with its end positions. */
+  readonly firstBatchId?: number
+  readonly batches?: readonly { readonly batchId: number; readonly end: Positions }[]
   /** Position of the entry's first row among all rows of the table (the sum of earlier entries' rows). */
   readonly firstRow: number
   readonly rows: number
@@ -50,10 +56,39 @@ export function stagingPrefix(writer: string, batchId?: number): string {
   return batchId === undefined ? base : `${base}${batchId}/`
 }
 
-/** Where a committed data file waits before it is renamed into place (its name carries its partition hash). */
-export function stagedKey(writer: string, batchId: number, path: string): string {
+/**
+ * Where a committed data file of `entry` waits before it is renamed into place (its name carries its
+ * partition hash): the staging folder of the entry's (first) batch.
+ */
+export function stagedKey(
+  entry: Pick<LogEntry, 'writer' | 'batchId' | 'firstBatchId'>,
+  path: string,
+): string {
   const name = path.slice(path.lastIndexOf('/') + 1)
-  return `${stagingPrefix(writer, batchId)}${name}`
+  return `${stagingPrefix(entry.writer, entry.firstBatchId ?? entry.batchId)}${name}`
+}
+
+/** Rolls: the durable marker of a batch committed for the runtime but not yet in the log. */
+export function pendingKey(writer: string, batchId?: number): string {
+  const base = `${stagingPrefix(writer)}pending/`
+  return batchId === undefined ? base : `${base}${batchId}.json`
+}
+
+/** Rolls: the spooled rows of a pending batch. */
+export function spoolPrefix(writer: string, batchId?: number): string {
+  const base = `${stagingPrefix(writer)}spool/`
+  return batchId === undefined ? base : `${base}${batchId}/`
+}
+
+/** Whether `entry` holds batch `batchId` of its writer. */
+export function covers(entry: LogEntry, batchId: number): boolean {
+  return (entry.firstBatchId ?? entry.batchId) <= batchId && batchId <= entry.batchId
+}
+
+/** The end positions `entry` recorded for batch `batchId` (one of the batches it covers). */
+export function endOf(entry: LogEntry, batchId: number): Positions | undefined {
+  if (!entry.batches) return entry.batchId === batchId ? entry.end : undefined
+  return entry.batches.find((b) => b.batchId === batchId)?.end
 }
 
 const VERSION_FILE = /^(\d{20})\.json$/

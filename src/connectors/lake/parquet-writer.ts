@@ -58,13 +58,14 @@ export class ParquetEncoder {
 
   /**
    * Writes `rows` as one or more Parquet files `<dirKey><prefix><i>.parquet` (i = 0, 1, …), each about
-   * `targetFileBytes` at most (a file closes at the first row group that reaches it).
+   * `targetFileBytes` at most (a file closes at the first row group that reaches it). `rows` may also be an
+   * async sequence of row arrays (spooled batches merged by a roll), appended one array at a time.
    */
   async write(
     storage: LakeStorage,
     dirKey: string,
     prefix: string,
-    rows: readonly Row[],
+    rows: readonly Row[] | AsyncIterable<readonly Row[]>,
     columns: readonly ColumnSpec[],
     targetFileBytes: number,
   ): Promise<EncodedFile[]> {
@@ -76,14 +77,24 @@ export class ParquetEncoder {
       : '"__empty" INTEGER'
     await connection.run(`CREATE TEMP TABLE ${table} (${definition})`)
     try {
+      let total = 0
+      const parts: AsyncIterable<readonly Row[]> | readonly (readonly Row[])[] = isRowArray(rows)
+        ? [rows]
+        : rows
       if (columns.length > 0) {
         const appender = await connection.createAppender(table, 'main', 'temp')
         try {
-          this.#append(duck, appender, rows, columns, types)
+          for await (const part of parts) {
+            if (part.length === 0) continue
+            this.#append(duck, appender, part, columns, types)
+            total += part.length
+          }
           appender.flushSync()
         } finally {
           appender.closeSync()
         }
+      } else {
+        for await (const part of parts) total += part.length
       }
       const local = storage.localPath !== undefined
       const dir = storage.localPath ? storage.localPath(dirKey.replace(/\/$/, '')) : await tempDir()
@@ -102,11 +113,12 @@ export class ParquetEncoder {
           const name = basename(String(stats.filename))
           const key = `${dirKey}${name}`
           // COPY can leave an empty last file when the rows end exactly at a split.
-          if (Number(stats.count) === 0 && rows.length > 0) {
+          if (Number(stats.count) === 0 && total > 0) {
             if (local) await rm(join(dir, name), { force: true })
             continue
           }
           if (local) await storage.sync?.(key)
+          else if (storage.putFile) await storage.putFile(key, join(dir, name))
           else await storage.put(key, await readFile(join(dir, name)))
           out.push({ key, rows: Number(stats.count), bytes: Number(stats.file_size_bytes) })
         }
@@ -169,6 +181,10 @@ function duckType(duck: Duck, kind: ColumnKind): DuckDBType {
     default:
       return duck.VARCHAR
   }
+}
+
+function isRowArray(rows: readonly Row[] | AsyncIterable<readonly Row[]>): rows is readonly Row[] {
+  return Array.isArray(rows)
 }
 
 function fileIndex(key: string): number {

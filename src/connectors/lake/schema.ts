@@ -49,11 +49,21 @@ function merge(a: ColumnKind | undefined, b: ColumnKind): ColumnKind {
   return 'json'
 }
 
-/** The columns of `rows`, in the order fields first appear. */
-export function inferColumns(rows: readonly Row[]): ColumnSpec[] {
+/** What the rows of one file (or spooled batch) say about a column, before its kind is fixed. */
+export interface ColumnStats {
+  readonly name: string
+  /** Undefined when no row had a value other than null. */
+  readonly kind: ColumnKind | undefined
+  /** Some row had an explicit null. */
+  readonly nulls: boolean
+  /** Some row lacked the field (or had undefined). */
+  readonly missing: boolean
+}
+
+/** Column statistics of `rows`, in the order fields first appear. */
+export function columnStats(rows: readonly Row[]): ColumnStats[] {
   const kinds = new Map<string, ColumnKind | undefined>()
   const nulls = new Set<string>()
-  const missing = new Set<string>()
   const present = new Map<string, number>()
   for (const row of rows) {
     for (const name in row) {
@@ -66,17 +76,53 @@ export function inferColumns(rows: readonly Row[]): ColumnSpec[] {
       else kinds.set(name, merge(kinds.get(name), kindOf(value)))
     }
   }
-  const out: ColumnSpec[] = []
-  for (const [name, kind] of kinds) {
-    if ((present.get(name) ?? 0) < rows.length) missing.add(name)
-    out.push({
-      name,
-      kind: kind ?? 'string',
-      absent: !missing.has(name) ? 'null' : nulls.has(name) ? 'mixed' : 'omit',
-    })
+  return [...kinds].map(([name, kind]) => ({
+    name,
+    kind,
+    nulls: nulls.has(name),
+    missing: (present.get(name) ?? 0) < rows.length,
+  }))
+}
+
+/**
+ * The statistics of several row sets together (spooled batches merged into one file): kinds merge as within
+ * one set, and a column that a set with rows does not have at all is missing in those rows.
+ */
+export function mergeColumnStats(
+  parts: readonly { readonly stats: readonly ColumnStats[]; readonly rows: number }[],
+): ColumnStats[] {
+  const out = new Map<string, { kind: ColumnKind | undefined; nulls: boolean; missing: boolean }>()
+  for (const part of parts) {
+    for (const column of part.stats) {
+      const seen = out.get(column.name)
+      if (!seen) out.set(column.name, { ...column, missing: column.missing })
+      else {
+        if (column.kind !== undefined) seen.kind = merge(seen.kind, column.kind)
+        seen.nulls ||= column.nulls
+        seen.missing ||= column.missing
+      }
+    }
   }
+  for (const [name, column] of out) {
+    if (parts.some((p) => p.rows > 0 && !p.stats.some((c) => c.name === name))) column.missing = true
+  }
+  return [...out].map(([name, c]) => ({ name, ...c }))
+}
+
+/** The Parquet columns for rows with these statistics. */
+export function columnsFromStats(stats: readonly ColumnStats[]): ColumnSpec[] {
+  const out: ColumnSpec[] = stats.map((c) => ({
+    name: c.name,
+    kind: c.kind ?? 'string',
+    absent: !c.missing ? 'null' : c.nulls ? 'mixed' : 'omit',
+  }))
   if (out.some((c) => c.absent === 'mixed')) out.push({ name: MISSING_COLUMN, kind: 'json', absent: 'omit' })
   return out
+}
+
+/** The columns of `rows`, in the order fields first appear. */
+export function inferColumns(rows: readonly Row[]): ColumnSpec[] {
+  return columnsFromStats(columnStats(rows))
 }
 
 /** A row's value of `column` as stored (see storedValue), the missing-fields column included. */

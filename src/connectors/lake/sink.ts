@@ -7,16 +7,20 @@ import type {
   SinkWriter,
 } from '../../runtime/sink.ts'
 import type { Positions } from '../../runtime/source.ts'
+import { type Duration, parseDuration } from '../../window/duration.ts'
+import { DataFileWriter } from './data-files.ts'
 import {
   CommitLog,
+  covers,
+  endOf,
   type LakeFormat,
-  LOG_DIR,
   type LogEntry,
   type LogFile,
   stagedKey,
   stagingPrefix,
 } from './log.ts'
-import { type ParquetCompression, ParquetEncoder } from './parquet-writer.ts'
+import { isS3Path, openStorage } from './open-storage.ts'
+import type { ParquetCompression } from './parquet-writer.ts'
 import {
   type PartitionValue,
   type PartitionValues,
@@ -24,11 +28,13 @@ import {
   partitionString,
   shortHash,
 } from './partition.ts'
-import { inferColumns } from './schema.ts'
-import { type LakeStorage, LocalLakeStorage } from './storage.ts'
+import { deleteOrphans, recoverStaging } from './recovery.ts'
+import { type RollResult, Spool, type SpoolFile } from './roll.ts'
+import type { LakeStorage } from './storage.ts'
+import type { S3Options } from './storage-s3.ts'
 
 export interface LakeOptions<T> {
-  /** The table folder. */
+  /** The table folder, or `s3://bucket/prefix` for a table in S3 (or an S3-compatible store). */
   readonly path: string
   /** Default "parquet". */
   readonly format?: LakeFormat
@@ -42,6 +48,14 @@ export interface LakeOptions<T> {
     | ((row: T) => Readonly<Record<string, PartitionValue>>)
   /** A data file closes once it reaches this size (Parquet: at a row group boundary). Default 128 MiB. */
   readonly targetFileBytes?: number
+  /**
+   * Roll files by time and size instead of per batch: batches are committed (durably, exactly once) into a
+   * spool, and every `rollInterval` (ms or text such as "5m"), or as soon as a partition's spooled rows would
+   * fill `targetFileBytes`, the spooled rows become one set of files per partition and one commit of the
+   * table. Readers see the rows at roll time. Default: every batch is a commit (files of at most
+   * targetFileBytes, but one per partition and batch).
+   */
+  readonly rollInterval?: Duration
   /** Parquet compression, default "snappy". */
   readonly compression?: ParquetCompression
   /** Parquet rows per row group, default 122 880. */
@@ -53,7 +67,9 @@ export interface LakeOptions<T> {
    * input fails instead of writing twice or dropping data.
    */
   readonly writerId?: string
-  /** Where the files live; default: the local file system under `path`. */
+  /** S3 tables: endpoint, region, path style and credentials (default: the AWS_* environment variables). */
+  readonly s3?: S3Options
+  /** Where the files live; default: chosen from `path` (local folder or s3://). */
   readonly storage?: LakeStorage
 }
 
@@ -61,23 +77,28 @@ const DEFAULT_TARGET_FILE_BYTES = 128 * 1024 * 1024
 
 interface Staged {
   readonly batchId: number
-  /** The batch is in the log already (a replay): nothing was written. */
-  readonly committed: LogEntry | undefined
+  /** The batch is committed already (a replay): its end positions as recorded; nothing was written. */
+  readonly committedEnd: Positions | undefined
+  readonly committedIn: string
+  /** Per-batch mode: the data files written. */
   readonly files: readonly LogFile[]
+  /** Roll mode: the spooled rows. */
+  readonly spooled: readonly SpoolFile[]
 }
 
 type Row = Readonly<Record<string, unknown>>
 
 /**
- * The lake sink. For each batch with rows:
+ * The lake sink. Per batch (default), for each batch with rows:
  * 1. write: the rows of each partition become data files (split at targetFileBytes) with deterministic
- *    names `part-<batchId>-<hash of writer and partition>-<n>`, staged under `.sluice-staging/<writer>/<batchId>/`;
+ *    names `part-<batchId>-<hash of writer and partition>-<n>`, staged under `.sluice-staging/<writer>/<batchId>/`
+ *    (stores without rename, S3: under their final keys);
  * 2. commit: the log entry `_sluice_log/<version>.json` listing the files is created atomically (the commit
  *    point), then the staged files are renamed into their partition folders and the source acknowledged.
- * On open, staged files of batches the log names are renamed into place (a crash after the commit point) and
- * all other staged files are deleted (a crash before it). Data files therefore appear in the table folder
- * only after their batch committed, so even a plain directory reader (files()) sees no partial batch, and a
- * replayed batch finds its log entry and writes nothing.
+ * With rollInterval, write spools the rows and commit creates a pending marker (the commit point for the
+ * runtime); a roll later turns the spooled batches into files and one log entry (see roll.ts).
+ * On open, the writer's leftovers are put right (recovery.ts): files of committed batches renamed into place,
+ * everything a crashed batch left deleted. A replayed batch finds its commit and writes nothing.
  */
 class LakeSinkWriter<T> implements SinkWriter<T> {
   readonly description: string
@@ -85,25 +106,42 @@ class LakeSinkWriter<T> implements SinkWriter<T> {
   readonly #options: LakeOptions<T>
   readonly #format: LakeFormat
   readonly #target: number
+  readonly #rollMs: number | undefined
   readonly #storage: LakeStorage
   readonly #log: CommitLog
   readonly #partitionOf: ((row: T) => PartitionValues) | undefined
-  #encoder: ParquetEncoder | undefined
+  readonly #files: DataFileWriter
   #writer = ''
   /** The newest log entry (of any writer). */
   #latest: LogEntry | undefined
   /** This writer's newest log entry. */
   #own: LogEntry | undefined
   #staged: Staged | undefined
+  #spool: Spool | undefined
+  /** Serialises the runtime's calls with rolls started by the timer. */
+  #lock: Promise<unknown> = Promise.resolve()
+  #timer: NodeJS.Timeout | undefined
+  /** A roll started by the timer failed: the next call reports it. */
+  #failure: unknown
 
   constructor(options: LakeOptions<T>) {
     this.#options = options
     this.#format = options.format ?? 'parquet'
     this.#target = options.targetFileBytes ?? DEFAULT_TARGET_FILE_BYTES
-    this.#storage = options.storage ?? new LocalLakeStorage(options.path)
+    this.#rollMs =
+      options.rollInterval === undefined
+        ? undefined
+        : parseDuration(options.rollInterval, 'lake rollInterval')
+    this.#storage = openStorage(options)
     this.#log = new CommitLog(this.#storage)
     this.description = `lake ${options.path} (${this.#format})`
     this.#partitionOf = partitioner(options.partitionBy)
+    this.#files = new DataFileWriter({
+      format: this.#format,
+      targetFileBytes: this.#target,
+      ...(options.compression ? { compression: options.compression } : {}),
+      ...(options.rowGroupRows ? { rowGroupRows: options.rowGroupRows } : {}),
+    })
   }
 
   async open(context: SinkOpenContext): Promise<void> {
@@ -115,7 +153,19 @@ class LakeSinkWriter<T> implements SinkWriter<T> {
         if (entry?.writer === this.#writer) this.#own = entry
       }
     }
-    await this.#recover()
+    await recoverStaging(
+      this.#storage,
+      this.#writer,
+      (id) => this.#find(id),
+      (entry, keys) => this.#publish(entry, keys),
+    )
+    if (!this.#storage.stagesData) await deleteOrphans(this.#storage, this.#writer, this.#own?.batchId ?? -1)
+    this.#spool = new Spool(this.#storage, this.#writer)
+    await this.#spool.load(async (id) => (await this.#find(id)) !== undefined)
+    // Batches an earlier run left in the spool: without rollInterval now, they roll before any new batch (a
+    // writer's entries stay in batch order).
+    if (this.#rollMs === undefined) await this.#roll()
+    this.#arm()
   }
 
   async #loadLatest(): Promise<void> {
@@ -124,64 +174,62 @@ class LakeSinkWriter<T> implements SinkWriter<T> {
     this.#latest = last === undefined ? undefined : await this.#log.mustRead(last)
   }
 
-  /** Finishes a batch that committed before a crash (renames its staged files) and deletes all other staged files. */
-  async #recover(): Promise<void> {
-    const prefix = stagingPrefix(this.#writer)
-    const byBatch = new Map<number, Set<string>>()
-    for (const key of await this.#storage.list(prefix)) {
-      const batchId = Number(key.slice(prefix.length).split('/')[0])
-      if (!Number.isSafeInteger(batchId)) {
-        await this.#storage.delete(key)
-        continue
-      }
-      const keys = byBatch.get(batchId) ?? new Set<string>()
-      keys.add(key)
-      byBatch.set(batchId, keys)
-    }
-    for (const [batchId, keys] of byBatch) {
-      const entry = await this.#find(batchId)
-      if (entry) await this.#publish(entry, keys)
-      for (const key of keys) await this.#storage.delete(key)
-    }
-    // Temporary files of a log entry whose putIfAbsent was interrupted.
-    for (const key of await this.#storage.list(`${LOG_DIR}/`)) {
-      if (key.slice(LOG_DIR.length + 1).startsWith('.tmp-')) await this.#storage.delete(key)
-    }
-  }
-
-  /** Renames a committed batch's staged files into place; `staged` (when given) are the staged keys present. */
+  /** Renames a committed entry's staged files into place; `staged` (when given) are the staged keys present. */
   async #publish(entry: LogEntry, staged?: Set<string>): Promise<void> {
     if (!this.#storage.stagesData) return
     for (const file of entry.files) {
-      const key = stagedKey(entry.writer, entry.batchId, file.path)
+      const key = stagedKey(entry, file.path)
       if (staged && !staged.has(key)) continue
       await this.#storage.rename(key, file.path)
       staged?.delete(key)
     }
   }
 
-  /** This writer's log entry for `batchId`, if it committed one. */
+  /** This writer's log entry holding `batchId`, if it committed one. */
   async #find(batchId: number): Promise<LogEntry | undefined> {
     if (!this.#own || this.#own.batchId < batchId) return undefined
-    if (this.#own.batchId === batchId) return this.#own
+    if (covers(this.#own, batchId)) return this.#own
     for (let v = this.#own.version - 1; v >= 0; v--) {
       const entry = await this.#log.read(v)
       if (entry?.writer !== this.#writer) continue
-      if (entry.batchId === batchId) return entry
+      if (covers(entry, batchId)) return entry
       if (entry.batchId < batchId) return undefined
     }
     return undefined
   }
 
-  async write(batch: OutputBatch<T>): Promise<void> {
+  #exclusive<R>(fn: () => Promise<R>): Promise<R> {
+    const next = this.#lock.then(() => {
+      if (this.#failure !== undefined) {
+        const failure = this.#failure
+        this.#failure = undefined
+        throw failure
+      }
+      return fn()
+    })
+    this.#lock = next.catch(() => {})
+    return next
+  }
+
+  write(batch: OutputBatch<T>): Promise<void> {
+    return this.#exclusive(() => this.#write(batch))
+  }
+
+  async #write(batch: OutputBatch<T>): Promise<void> {
     this.#staged = undefined
     if (batch.rows.length === 0) return
     const committed = await this.#find(batch.batchId)
-    if (committed) {
-      this.#staged = { batchId: batch.batchId, committed, files: committed.files }
+    const pending = this.#spool?.find(batch.batchId)
+    if (committed || pending) {
+      this.#staged = {
+        batchId: batch.batchId,
+        committedEnd: committed ? endOf(committed, batch.batchId) : pending?.end,
+        committedIn: committed ? `version ${committed.version}` : 'the roll spool',
+        files: [],
+        spooled: [],
+      }
       return
     }
-    await this.#clearStaging(batch.batchId)
     const groups = new Map<string, { values: PartitionValues; rows: T[] }>()
     for (const row of batch.rows) {
       const values = this.#partitionOf?.(row) ?? {}
@@ -193,53 +241,39 @@ class LakeSinkWriter<T> implements SinkWriter<T> {
       }
       group.rows.push(row)
     }
+    if (this.#rollMs !== undefined && this.#spool) {
+      const spooled = await this.#spool.write(
+        batch.batchId,
+        groups as Map<string, { values: PartitionValues; rows: Row[] }>,
+      )
+      this.#staged = { batchId: batch.batchId, committedEnd: undefined, committedIn: '', files: [], spooled }
+      return
+    }
+    await this.#clearAttempt(batch.batchId)
     const files: LogFile[] = []
     const dirKey = this.#storage.stagesData ? stagingPrefix(this.#writer, batch.batchId) : undefined
     for (const [path, group] of groups) {
       const folder = path === '' ? '' : `${path}/`
       const prefix = `part-${batch.batchId}-${shortHash(`${this.#writer}\n${path}`)}-`
-      const written =
-        this.#format === 'parquet'
-          ? await this.#writeParquet(dirKey ?? folder, prefix, group.rows as readonly Row[])
-          : await this.#writeJsonl(dirKey ?? folder, prefix, group.rows)
+      const written = await this.#files.write(
+        this.#storage,
+        dirKey ?? folder,
+        prefix,
+        group.rows as readonly Row[],
+      )
       for (const file of written) {
         const name = file.key.slice(file.key.lastIndexOf('/') + 1)
         files.push({ path: `${folder}${name}`, partition: group.values, rows: file.rows, bytes: file.bytes })
       }
     }
-    this.#staged = { batchId: batch.batchId, committed: undefined, files }
+    this.#staged = { batchId: batch.batchId, committedEnd: undefined, committedIn: '', files, spooled: [] }
   }
 
-  async #writeParquet(dirKey: string, prefix: string, rows: readonly Row[]) {
-    this.#encoder ??= new ParquetEncoder({
-      ...(this.#options.compression ? { compression: this.#options.compression } : {}),
-      ...(this.#options.rowGroupRows ? { rowGroupRows: this.#options.rowGroupRows } : {}),
-    })
-    return this.#encoder.write(this.#storage, dirKey, prefix, rows, inferColumns(rows), this.#target)
+  commit(batch: OutputBatch<T>, context: SinkCommitContext): Promise<void> {
+    return this.#exclusive(() => this.#commit(batch, context))
   }
 
-  async #writeJsonl(dirKey: string, prefix: string, rows: readonly T[]) {
-    const out: { key: string; rows: number; bytes: number }[] = []
-    let chunks: Buffer[] = []
-    let bytes = 0
-    const flush = async () => {
-      const key = `${dirKey}${prefix}${out.length}.jsonl`
-      await this.#storage.put(key, chunks)
-      out.push({ key, rows: chunks.length, bytes })
-      chunks = []
-      bytes = 0
-    }
-    for (const row of rows) {
-      const line = Buffer.from(`${JSON.stringify(row)}\n`)
-      chunks.push(line)
-      bytes += line.length
-      if (bytes >= this.#target) await flush()
-    }
-    if (chunks.length > 0) await flush()
-    return out
-  }
-
-  async commit(batch: OutputBatch<T>, context: SinkCommitContext): Promise<void> {
+  async #commit(batch: OutputBatch<T>, context: SinkCommitContext): Promise<void> {
     if (batch.rows.length > 0) {
       const staged = this.#staged
       if (staged?.batchId !== batch.batchId)
@@ -251,17 +285,68 @@ class LakeSinkWriter<T> implements SinkWriter<T> {
           },
         )
       this.#staged = undefined
-      if (staged.committed) {
-        if (!samePositions(staged.committed.end, context.next))
-          throw reusedBatch(this.description, staged.committed)
+      if (staged.committedEnd) {
+        if (!samePositions(staged.committedEnd, context.next))
+          throw reusedBatch(this.description, this.#writer, batch.batchId, staged.committedIn)
+      } else if (this.#rollMs !== undefined && this.#spool) {
+        await this.#spool.markPending({
+          batchId: batch.batchId,
+          end: context.next,
+          time: Date.now(),
+          files: staged.spooled,
+        })
       } else {
         await this.#commitEntry(batch.batchId, staged.files, context.next)
       }
     }
+    if (this.#rollMs !== undefined && this.#spool?.due(Date.now(), this.#rollMs, this.#target))
+      await this.#roll()
+    this.#arm()
     await context.source.acknowledge?.(context.next, context.records)
   }
 
-  async #commitEntry(batchId: number, files: readonly LogFile[], end: Positions): Promise<void> {
+  /** Rolls the pending batches into data files and one log entry. */
+  async #roll(): Promise<void> {
+    const spool = this.#spool
+    if (!spool || spool.pending.length === 0) return
+    const result = (await spool.roll(this.#files)) as RollResult
+    const first = result.batches[0]
+    const last = result.batches.at(-1)
+    if (!first || !last) return
+    await this.#commitEntry(last.batchId, result.files, last.end, {
+      firstBatchId: first.batchId,
+      batches: result.batches.map((b) => ({ batchId: b.batchId, end: b.end })),
+    })
+    await spool.finish(result)
+  }
+
+  /** Sets a timer for the next roll by time, so an idle pipeline's spooled rows still become visible. */
+  #arm(): void {
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    const at = this.#rollMs === undefined ? undefined : this.#spool?.dueAt(this.#rollMs)
+    if (at === undefined) return
+    this.#timer = setTimeout(
+      () => {
+        this.#exclusive(async () => {
+          if (this.#rollMs !== undefined && this.#spool?.due(Date.now(), this.#rollMs, this.#target))
+            await this.#roll()
+          this.#arm()
+        }).catch((error: unknown) => {
+          this.#failure = error
+        })
+      },
+      Math.max(0, at - Date.now()),
+    )
+    this.#timer.unref()
+  }
+
+  async #commitEntry(
+    batchId: number,
+    files: readonly LogFile[],
+    end: Positions,
+    range?: Pick<LogEntry, 'firstBatchId' | 'batches'>,
+  ): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       const latest = this.#latest
       const entry: LogEntry = {
@@ -272,6 +357,7 @@ class LakeSinkWriter<T> implements SinkWriter<T> {
         writer: this.#writer,
         batchId,
         end,
+        ...range,
         firstRow: latest ? latest.firstRow + latest.rows : 0,
         rows: files.reduce((n, f) => n + f.rows, 0),
         files,
@@ -293,31 +379,46 @@ class LakeSinkWriter<T> implements SinkWriter<T> {
     }
   }
 
-  async abort(batch: OutputBatch<T>): Promise<void> {
-    const staged = this.#staged
-    this.#staged = undefined
-    if (staged && !staged.committed && batch.rows.length > 0) await this.#clearStaging(batch.batchId)
+  abort(batch: OutputBatch<T>): Promise<void> {
+    return this.#exclusive(async () => {
+      const staged = this.#staged
+      this.#staged = undefined
+      if (staged && !staged.committedEnd && batch.rows.length > 0) {
+        if (staged.spooled.length > 0) await this.#spool?.clear(batch.batchId)
+        else await this.#clearAttempt(batch.batchId, staged.files)
+      }
+    })
   }
 
-  async #clearStaging(batchId: number): Promise<void> {
+  /** Deletes what an earlier attempt at `batchId` wrote (staged files, or on S3 the files written in place). */
+  async #clearAttempt(batchId: number, files: readonly LogFile[] = []): Promise<void> {
     for (const key of await this.#storage.list(stagingPrefix(this.#writer, batchId)))
       await this.#storage.delete(key)
+    if (!this.#storage.stagesData) for (const file of files) await this.#storage.delete(file.path)
   }
 
   async hasCommitted(batch: { readonly batchId: number; readonly end: Positions }): Promise<boolean> {
     const entry = await this.#find(batch.batchId)
-    return entry !== undefined && samePositions(entry.end, batch.end)
+    const end = entry ? endOf(entry, batch.batchId) : this.#spool?.find(batch.batchId)?.end
+    return end !== undefined && samePositions(end, batch.end)
   }
 
+  /** Rolls what is pending (a batch job ends with every row visible), then lets go of DuckDB and the store. */
   async close(): Promise<void> {
-    await this.#encoder?.close()
-    this.#encoder = undefined
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    try {
+      await this.#exclusive(() => this.#roll())
+    } finally {
+      await this.#files.close()
+      if (!this.#options.storage) this.#storage.close?.()
+    }
   }
 }
 
-function reusedBatch(description: string, entry: LogEntry): SluiceError {
+function reusedBatch(description: string, writer: string, batchId: number, where: string): SluiceError {
   return new UsageError(
-    `lake: ${description} already holds batch ${entry.batchId} of writer "${entry.writer}" (version ${entry.version}) for other input: the pipeline's checkpoint was reset. Write to a new table or give lake({ writerId }) a new id.`,
+    `lake: ${description} already holds batch ${batchId} of writer "${writer}" (${where}) for other input: the pipeline's checkpoint was reset. Write to a new table or give lake({ writerId }) a new id.`,
   )
 }
 
@@ -348,17 +449,21 @@ function partitioner<T>(
 
 /**
  * A data lake table as a sink, exactly once: `.to(lake({ path: 'data/lake/events', partitionBy: ['event_type'] }))`.
- * Parquet (default) or JSON lines, Hive-style partition folders, a commit log in `_sluice_log/`. Read it
- * back with lakeTable() (batch, or following new commits).
+ * Parquet (default) or JSON lines, Hive-style partition folders, a commit log in `_sluice_log/`; a local
+ * folder or `s3://bucket/prefix`. Read it back with lakeTable() or files() (batch, or following new commits).
  */
 export function lake<T>(options: LakeOptions<T>): SinkSpec<T> {
   if (typeof options.path !== 'string' || options.path === '')
-    throw new UsageError('lake(): give the table folder as path.')
+    throw new UsageError('lake(): give the table folder (or s3://bucket/prefix) as path.')
   const format = options.format ?? 'parquet'
   if (format !== 'parquet' && format !== 'jsonl')
     throw new UsageError(`lake(): format must be "parquet" or "jsonl", got ${JSON.stringify(format)}.`)
   if (options.targetFileBytes !== undefined && !(options.targetFileBytes > 0))
     throw new UsageError('lake(): targetFileBytes must be positive.')
+  const rollMs =
+    options.rollInterval === undefined
+      ? undefined
+      : parseDuration(options.rollInterval, 'lake() rollInterval')
   if (
     options.rowGroupRows !== undefined &&
     !(Number.isSafeInteger(options.rowGroupRows) && options.rowGroupRows > 0)
@@ -369,6 +474,10 @@ export function lake<T>(options: LakeOptions<T>): SinkSpec<T> {
   if (format === 'jsonl' && options.compression !== undefined && options.compression !== 'none')
     throw new UsageError('lake(): JSON-lines tables are not compressed (compression applies to Parquet).')
   if (options.writerId === '') throw new UsageError('lake(): writerId must not be empty.')
+  if (options.s3 && !isS3Path(options.path))
+    throw new UsageError('lake(): s3 options are for s3://bucket/prefix paths.')
+  // Parses the address now, so that a bad one fails at definition time.
+  if (isS3Path(options.path) && !options.storage) openStorage(options)
   return {
     type: 'lake',
     options: {
@@ -378,6 +487,7 @@ export function lake<T>(options: LakeOptions<T>): SinkSpec<T> {
         ? { partitionBy: typeof options.partitionBy === 'function' ? 'function' : [...options.partitionBy] }
         : {}),
       targetFileBytes: options.targetFileBytes ?? DEFAULT_TARGET_FILE_BYTES,
+      ...(rollMs === undefined ? {} : { rollIntervalMs: rollMs }),
     },
     create: () => new LakeSinkWriter<T>(options),
   }

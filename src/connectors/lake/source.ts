@@ -8,11 +8,13 @@ import type {
   SourceSpec,
 } from '../../runtime/source.ts'
 import { CommitLog, type LogEntry, type LogFile, stagedKey } from './log.ts'
+import { openStorage } from './open-storage.ts'
 import { ParquetFile } from './parquet-reader.ts'
-import { isNotFound, type LakeStorage, LocalLakeStorage } from './storage.ts'
+import { isNotFound, type LakeStorage } from './storage.ts'
+import type { S3Options } from './storage-s3.ts'
 
 export interface LakeTableOptions {
-  /** The table folder (written by lake()). */
+  /** The table folder (written by lake()), or `s3://bucket/prefix`. */
   readonly path: string
   /**
    * Keep reading: commits after the ones there at open are picked up by later polls (waiting up to the
@@ -21,7 +23,9 @@ export interface LakeTableOptions {
   readonly follow?: boolean
   /** Follow mode: how often to look for a new commit while a poll waits. Default 100 ms. */
   readonly pollIntervalMs?: number
-  /** Where the files live; default: the local file system under `path`. */
+  /** S3 tables: endpoint, region, path style and credentials (default: the AWS_* environment variables). */
+  readonly s3?: S3Options
+  /** Where the files live; default: chosen from `path` (local folder or s3://). */
   readonly storage?: LakeStorage
 }
 
@@ -65,7 +69,7 @@ export class LakeTableReader implements SourceReader {
 
   constructor(options: LakeTableOptions, _context?: SourceContext) {
     this.#options = options
-    this.#storage = options.storage ?? new LocalLakeStorage(options.path)
+    this.#storage = openStorage(options)
     this.#log = new CommitLog(this.#storage)
     this.bounded = !options.follow
     this.description = `lake table ${options.path}${options.follow ? ' (follow)' : ''}`
@@ -241,7 +245,7 @@ export class LakeTableReader implements SourceReader {
           `lake: ${this.#options.path}: ${file.path} of committed version ${entry.version} is missing.`,
           { domain: 'external' },
         )
-      key = key === file.path ? stagedKey(entry.writer, entry.batchId, file.path) : file.path
+      key = key === file.path ? stagedKey(entry, file.path) : file.path
     }
   }
 
@@ -288,6 +292,7 @@ export class LakeTableReader implements SourceReader {
 
   async close(): Promise<void> {
     this.#file = undefined
+    if (!this.#options.storage) this.#storage.close?.()
   }
 }
 

@@ -41,6 +41,10 @@ export interface LakeStorage {
   localPath?(key: string): string
   /** Local stores: make a file written through localPath() durable. */
   sync?(key: string): Promise<void>
+  /** Remote stores: upload a local file (a Parquet file DuckDB wrote) without holding it in memory. */
+  putFile?(key: string, path: string): Promise<void>
+  /** Releases connections (remote stores). */
+  close?(): void
 }
 
 /** The local file system under one folder; every key is checked to resolve inside it. */
