@@ -1,67 +1,109 @@
+import { join } from 'node:path'
 import { aggregates, approxCountDistinct, count, countDistinct, max, sum } from '../aggregate/index.ts'
 import { catalogueRows } from '../clickstream/catalogue.ts'
 import { type ClickEventRecord, clickEventSchema } from '../clickstream/zod-schema.ts'
 import type { KafkaConnection } from '../connectors/kafka/connection.ts'
+import { withKafkaDeadLetters } from '../connectors/kafka/dead-letters.ts'
 import { kafkaSink } from '../connectors/kafka/sink.ts'
 import { kafka } from '../connectors/kafka/source.ts'
+import { lake } from '../connectors/lake/sink.ts'
 import { staticTable } from '../connectors/tables/static-table.ts'
 import { type Pipeline, pipeline } from '../dsl/stream.ts'
-import { session, tumbling } from '../window/index.ts'
+import { hopping, session, tumbling } from '../window/index.ts'
+import { type Warehouse, warehouseSink } from './warehouse.ts'
 
 export const TOPICS = {
   events: 'events',
   deadLetters: 'events.dlq',
-  clean: 'events.clean',
-  pageMetrics: 'page-metrics',
+  alerts: 'alerts',
+  alertDeadLetters: 'alerts.dlq',
+} as const
+
+export type Topics = { readonly [K in keyof typeof TOPICS]: string }
+
+/** The demo's topics, prefixed by a namespace (several demos on one broker, tests). */
+export function demoTopics(namespace = ''): Topics {
+  return {
+    events: `${namespace}${TOPICS.events}`,
+    deadLetters: `${namespace}${TOPICS.deadLetters}`,
+    alerts: `${namespace}${TOPICS.alerts}`,
+    alertDeadLetters: `${namespace}${TOPICS.alertDeadLetters}`,
+  }
+}
+
+export const TABLES = {
+  pageMetrics: 'page_metrics',
   sessions: 'sessions',
 } as const
 
+/** Where the demo pipelines write: the broker, the lake folder and the warehouse. */
+export interface DemoOutputs {
+  readonly connection: KafkaConnection
+  /** Prefix of topic names and pipeline ids (so of consumer groups); '' by default. */
+  readonly namespace: string
+  readonly topics: Topics
+  /** The lake table of clean events, e.g. data/lake/events. */
+  readonly lakePath: string
+  readonly warehouse: Warehouse
+}
+
 type Event = ClickEventRecord
 
-/** Lower-cased UTM fields and the URL reduced to its path: what analysts group by. */
-function normalise(e: Event) {
+/** Lower-cased UTM fields and enums, the URL reduced to its path, the date to partition by. */
+export function normalise(e: Event) {
   return {
     event_id: e.event_id,
-    event_type: e.event_type,
+    event_type: e.event_type.toLowerCase(),
     event_time: e.event_time,
+    event_date: e.event_time.slice(0, 10),
     user_id: e.user_id,
     session_id: e.session_id,
-    platform: e.platform,
+    platform: e.platform.toLowerCase(),
     country: e.country,
     path: new URL(e.page.url).pathname,
+    referrer: e.page.referrer,
     utm_source: e.utm?.source.toLowerCase() ?? null,
     utm_medium: e.utm?.medium.toLowerCase() ?? null,
     utm_campaign: e.utm?.campaign.toLowerCase() ?? null,
     product_id: e.product?.id ?? null,
+    order_id: e.order?.order_id ?? null,
     order_total: e.order?.total ?? null,
   }
 }
 
 const products = staticTable('products', catalogueRows(), (p) => p.id)
 
-function events(connection: KafkaConnection, id: string) {
+function events(out: DemoOutputs, name: string) {
+  const id = `${out.namespace}${name}`
   return pipeline(id)
-    .from(kafka({ ...connection, topics: TOPICS.events, instanceId: `${id}-0` }))
+    .from(kafka({ ...out.connection, topics: out.topics.events, instanceId: `${id}-0` }))
     .parse(clickEventSchema, { schemaName: 'clickstream-event' })
     .withWatermark('event_time', '30s', { idleTimeout: '30s' })
 }
 
-/** The demo pipelines `sluice start` runs, each exactly-once from `events` to its own topic. */
-export function demoPipelines(connection: KafkaConnection): Pipeline<unknown>[] {
-  const sink = { ...connection, deadLetterTopic: TOPICS.deadLetters, createPartitions: 3 }
-
-  const cleanEvents = events(connection, 'clean-events')
+/** clean-events: validated, normalised, de-duplicated and enriched events in the Parquet lake. */
+export function cleanEvents(out: DemoOutputs) {
+  return events(out, 'clean-events')
     .dedupe((e) => e.event_id, '10m')
     .map(normalise)
     .join(
       products,
       (e) => e.product_id,
-      (e, p) => ({ ...e, product_category: p?.category ?? null, product_name: p?.name ?? null }),
+      (e, p) => ({ ...e, product_name: p?.name ?? null, product_category: p?.category ?? null }),
       { how: 'left' },
     )
-    .to(kafkaSink({ ...sink, topic: TOPICS.clean, key: (e) => e.user_id }))
+    .to(
+      withKafkaDeadLetters(lake({ path: out.lakePath, partitionBy: ['event_date', 'event_type'] }), {
+        ...out.connection,
+        topic: out.topics.deadLetters,
+        createPartitions: 3,
+      }),
+    )
+}
 
-  const pageMetrics = events(connection, 'page-metrics')
+/** page-metrics: views, clicks and approximate unique users per page and minute, updated as they change. */
+export function pageMetrics(out: DemoOutputs) {
+  return events(out, 'page-metrics')
     .keyBy((e) => e.page.path)
     .window(tumbling('1m'))
     .aggregate(
@@ -72,20 +114,161 @@ export function demoPipelines(connection: KafkaConnection): Pipeline<unknown>[] 
       }),
       { outputMode: 'update' },
     )
-    .to(kafkaSink({ ...sink, topic: TOPICS.pageMetrics }))
+    .map((r) => ({
+      page: r.key,
+      window_start: r.window_start,
+      window_end: r.window_end,
+      views: r.views,
+      clicks: r.clicks,
+      users: r.users,
+    }))
+    .to(warehouseSink(out.warehouse, TABLES.pageMetrics, { mode: 'upsert', key: ['page', 'window_start'] }))
+}
 
-  const sessions = events(connection, 'sessions')
+/**
+ * sessions: one row per user session (30 minutes without events ends it), updated while it is open. A
+ * session's row is keyed by its start; an out-of-order event that moves the start leaves the old row behind.
+ */
+export function sessions(out: DemoOutputs) {
+  return events(out, 'sessions')
     .keyBy((e) => e.user_id)
     .window(session('30m'))
     .aggregate(
       aggregates({
+        last_event: max((e: Event) => Date.parse(e.event_time)),
         events: count<Event>(),
         pages: countDistinct((e: Event) => e.page.path),
         converted: max((e: Event) => (e.event_type === 'purchase' ? 1 : 0)),
         revenue: sum((e: Event) => e.order?.total ?? 0),
       }),
+      { outputMode: 'update' },
     )
-    .to(kafkaSink({ ...sink, topic: TOPICS.sessions }))
+    .map((r) => ({
+      user_id: r.key,
+      session_start: r.window_start,
+      session_end: r.last_event === null ? r.window_end : new Date(r.last_event).toISOString(),
+      events: r.events,
+      pages: r.pages,
+      converted: r.converted === 1,
+      revenue: Math.round(r.revenue * 100) / 100,
+    }))
+    .to(warehouseSink(out.warehouse, TABLES.sessions, { mode: 'upsert', key: ['user_id', 'session_start'] }))
+}
 
-  return [cleanEvents, pageMetrics, sessions] as Pipeline<unknown>[]
+/** A session's cart by category (EUR), for attributing an order's total to categories. */
+type CartByCategory = Record<string, number>
+
+export interface CategoryRevenue {
+  readonly category: string
+  readonly revenue: number
+}
+
+export interface RevenueAlert {
+  readonly category: string
+  readonly kind: 'spike' | 'drop'
+  readonly window_start: string
+  readonly window_end: string
+  readonly revenue: number
+  readonly previous_revenue: number
+  readonly change: number
+}
+
+/** Alerts fire when a window's revenue is at least double, or at most half, the previous window's. */
+const SPIKE = 2
+const DROP = 0.5
+/** Below this previous revenue (EUR) a change is noise, not news. */
+const MIN_REVENUE = 100
+
+/**
+ * revenue-alerts: orders carry a total, not lines, so each order's total is attributed to the categories in
+ * the session's cart, in proportion to their value; five-minute revenue per category (sliding by a minute) is
+ * compared with the previous window, and a spike or drop publishes an alert.
+ */
+export function revenueAlerts(out: DemoOutputs) {
+  return events(out, 'revenue-alerts')
+    .filter(
+      (e) =>
+        e.event_type === 'add_to_cart' || e.event_type === 'remove_from_cart' || e.event_type === 'purchase',
+    )
+    .keyBy((e) => e.session_id)
+    .process<CartByCategory, CategoryRevenue>({
+      name: 'attribute-orders',
+      init: () => ({}),
+      process: (cart, e, { emit }) => {
+        if (e.event_type === 'purchase') {
+          const value = Object.values(cart).reduce((a, b) => a + b, 0)
+          const total = e.order?.total ?? 0
+          if (value > 0) {
+            for (const [category, v] of Object.entries(cart)) emit({ category, revenue: (total * v) / value })
+          }
+          return {}
+        }
+        const product = e.product
+        if (!product) return cart
+        const sign = e.event_type === 'add_to_cart' ? 1 : -1
+        const next = Math.max(0, (cart[product.category] ?? 0) + sign * product.price)
+        return { ...cart, [product.category]: next }
+      },
+      ttl: '1h',
+    })
+    .keyBy((r) => r.category)
+    .window(hopping('5m', '1m'))
+    .aggregate(sum((r: CategoryRevenue) => r.revenue))
+    .keyBy((r) => r.key)
+    .process<number | null, RevenueAlert>({
+      name: 'compare-windows',
+      init: () => null,
+      process: (previous, r, { emit }) => {
+        const revenue = Math.round(r.value * 100) / 100
+        if (previous !== null && previous >= MIN_REVENUE) {
+          const change = revenue / previous
+          if (change >= SPIKE || change <= DROP) {
+            emit({
+              category: r.key,
+              kind: change >= SPIKE ? 'spike' : 'drop',
+              window_start: r.window_start,
+              window_end: r.window_end,
+              revenue,
+              previous_revenue: previous,
+              change: Math.round(change * 100) / 100,
+            })
+          }
+        }
+        return revenue
+      },
+      ttl: '1h',
+    })
+    .to(
+      kafkaSink({
+        ...out.connection,
+        topic: out.topics.alerts,
+        key: (a) => a.category,
+        deadLetterTopic: out.topics.alertDeadLetters,
+        createPartitions: 3,
+      }),
+    )
+}
+
+/** The demo pipelines `sluice start` runs, each with its own checkpoint and consumer group. */
+export function demoPipelines(out: DemoOutputs): Pipeline<unknown>[] {
+  return [cleanEvents(out), pageMetrics(out), sessions(out), revenueAlerts(out)] as Pipeline<unknown>[]
+}
+
+/** Default output locations under the data folder. */
+export function defaultOutputs(
+  dataDir: string,
+  connection: KafkaConnection,
+  options: { readonly databaseUrl?: string | undefined; readonly namespace?: string | undefined } = {},
+): DemoOutputs {
+  const namespace = options.namespace ?? ''
+  const databaseUrl = options.databaseUrl
+  return {
+    connection,
+    namespace,
+    topics: demoTopics(namespace),
+    lakePath: join(dataDir, 'lake', 'events'),
+    warehouse: databaseUrl
+      ? { kind: 'postgres', url: databaseUrl }
+      : { kind: 'duckdb', path: join(dataDir, 'warehouse.duckdb') },
+  }
 }

@@ -5,13 +5,18 @@ import type { Logger } from '../log.ts'
 import { type ProduceSummary, produceClickstream } from '../producer/produce.ts'
 import type { BatchProgress } from '../runtime/progress.ts'
 import { type RunSummary, run } from '../runtime/run.ts'
-import { demoPipelines, TOPICS } from './demo-pipelines.ts'
+import { type DemoOutputs, defaultOutputs, demoPipelines, TABLES } from './demo-pipelines.ts'
+import { lakeRows, warehouseRows } from './results.ts'
 
 export interface MainJobOptions {
   /** Where checkpoints and the local broker live. Default ./data. */
   readonly dataDir: string
   /** Use these brokers instead of starting a local one. */
   readonly brokers?: string
+  /** PostgreSQL warehouse instead of DuckDB in the data dir. */
+  readonly databaseUrl?: string
+  /** Prefix of topics and pipeline ids, to run several demos on one broker. */
+  readonly namespace?: string
   readonly port: number
   /** Clickstream events per second. */
   readonly rate: number
@@ -20,12 +25,17 @@ export interface MainJobOptions {
   readonly logger: Logger
   /** Called with each pipeline's latest progress, for the status lines. */
   readonly onProgress?: (progress: BatchProgress) => void
-  readonly onReady?: (info: { brokers: string; localBroker: boolean }) => void
+  readonly onReady?: (info: { brokers: string; localBroker: boolean; outputs: DemoOutputs }) => void
 }
 
 export interface MainJobSummary {
   readonly produced: ProduceSummary
   readonly pipelines: Readonly<Record<string, RunSummary>>
+  readonly outputs: DemoOutputs
+  /** Rows in the lake table of clean events (all runs). */
+  readonly lakeRows: number
+  /** Rows per warehouse table (all runs). */
+  readonly tables: Readonly<Record<string, number>>
 }
 
 /**
@@ -55,13 +65,15 @@ export async function runMainJob(options: MainJobOptions): Promise<MainJobSummar
 
 async function runOn(brokers: string, options: MainJobOptions): Promise<MainJobSummary> {
   const connection = { brokers }
+  const outputs = defaultOutputs(options.dataDir, connection, options)
   const admin = new KafkaAdmin(connection)
   try {
-    for (const topic of Object.values(TOPICS)) await admin.ensureTopic(topic, { create: true, partitions: 3 })
+    for (const topic of Object.values(outputs.topics))
+      await admin.ensureTopic(topic, { create: true, partitions: 3 })
   } finally {
     await admin.close()
   }
-  options.onReady?.({ brokers, localBroker: options.brokers === undefined })
+  options.onReady?.({ brokers, localBroker: options.brokers === undefined, outputs })
 
   const stopProducing = new AbortController()
   const stopPipelines = new AbortController()
@@ -77,10 +89,10 @@ async function runOn(brokers: string, options: MainJobOptions): Promise<MainJobS
     bad: 0.01,
     late: 0.005,
     dupes: 0.005,
-    destination: { kind: 'kafka', ...connection, topic: TOPICS.events, createTopic: true },
+    destination: { kind: 'kafka', ...connection, topic: outputs.topics.events, createTopic: true },
     signal: stopProducing.signal,
   })
-  const pipelines = demoPipelines(connection)
+  const pipelines = demoPipelines(outputs)
   const running = pipelines.map((p) =>
     run(p, {
       checkpoint: join(options.dataDir, 'checkpoints', p.plan.pipelineId),
@@ -92,16 +104,56 @@ async function runOn(brokers: string, options: MainJobOptions): Promise<MainJobS
   )
   try {
     const produced = await producing
-    // Let the pipelines catch up with the last events before stopping them.
-    await new Promise((resolve) => setTimeout(resolve, options.signal.aborted ? 0 : 3000))
+    // Let the pipelines catch up with the last events before stopping them (not after Ctrl-C).
+    if (!options.signal.aborted) {
+      await drained(
+        connection,
+        outputs.topics.events,
+        pipelines.map((p) => `sluice-${p.plan.pipelineId}`),
+        DRAIN_TIMEOUT_MS,
+        options.signal,
+      )
+    }
     stopPipelines.abort()
     const results = await Promise.all(running)
     const summaries: Record<string, RunSummary> = {}
     for (const [i, p] of pipelines.entries()) summaries[p.plan.pipelineId] = results[i]!
-    return { produced, pipelines: summaries }
+    return {
+      produced,
+      pipelines: summaries,
+      outputs,
+      lakeRows: await lakeRows(outputs.lakePath),
+      tables: await warehouseRows(outputs.warehouse, Object.values(TABLES)),
+    }
   } finally {
     if (timer) clearTimeout(timer)
     stopPipelines.abort()
     options.signal.removeEventListener('abort', onStop)
+  }
+}
+
+const DRAIN_TIMEOUT_MS = 30_000
+
+/** Waits until every group has committed up to the end of the events topic, or the timeout. */
+async function drained(
+  connection: { brokers: string },
+  topic: string,
+  groups: readonly string[],
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<void> {
+  const admin = new KafkaAdmin(connection)
+  const deadline = Date.now() + timeoutMs
+  try {
+    while (Date.now() < deadline && !signal.aborted) {
+      let behind = 0
+      for (const group of groups) {
+        for (const partition of await admin.groupLag(group, topic)) behind += Number(partition.lag)
+      }
+      if (behind === 0) return
+      await new Promise((resolve) => setTimeout(resolve, 250))
+    }
+  } finally {
+    await admin.close()
   }
 }

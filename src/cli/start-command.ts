@@ -1,6 +1,7 @@
 import { Command } from 'commander'
-import { TOPICS } from '../app/demo-pipelines.ts'
-import { runMainJob } from '../app/main-job.ts'
+import { TABLES } from '../app/demo-pipelines.ts'
+import { type MainJobSummary, runMainJob } from '../app/main-job.ts'
+import { describeWarehouse } from '../app/warehouse.ts'
 import { createLogger } from '../log.ts'
 import type { BatchProgress } from '../runtime/progress.ts'
 import { parseDuration, port, positiveInt } from './options.ts'
@@ -12,6 +13,7 @@ interface StartFlags {
   port: number
   rate: number
   duration?: number
+  namespace?: string
 }
 
 export function startCommand(): Command {
@@ -22,6 +24,7 @@ export function startCommand(): Command {
     .option('--port <port>', 'port of the local broker', port, 9092)
     .option('--rate <n>', 'clickstream events per second', positiveInt, 200)
     .option('--duration <time>', 'stop after this long (e.g. 60s) and print a summary', parseDuration)
+    .option('--namespace <prefix>', 'prefix of topics and pipeline ids, to run several demos on one broker')
     .action(async (flags: StartFlags) => {
       const logger = createLogger({ name: 'sluice' })
       const { signal, dispose } = interruptSignal()
@@ -34,19 +37,23 @@ export function startCommand(): Command {
         const summary = await runMainJob({
           dataDir: flags.dataDir,
           ...(brokers ? { brokers } : {}),
+          ...(process.env.DATABASE_URL ? { databaseUrl: process.env.DATABASE_URL } : {}),
+          ...(flags.namespace ? { namespace: flags.namespace } : {}),
           port: flags.port,
           rate: flags.rate,
           ...(flags.duration ? { durationMs: flags.duration } : {}),
           signal,
           logger,
           onProgress: (p) => latest.set(p.pipelineId, p),
-          onReady: ({ brokers: address }) => {
+          onReady: ({ brokers: address, outputs }) => {
             process.stderr.write(
               [
-                `Kafka at ${address}. Producing ${flags.rate} events/s to "${TOPICS.events}"; pipelines: clean-events, page-metrics, sessions.`,
-                `  listen:  npx sluice listen --brokers ${address} --topic ${TOPICS.pageMetrics} --from-beginning`,
-                `           npx sluice listen --brokers ${address} --topic ${TOPICS.events} --stats`,
-                `  dead letters: npx sluice listen --brokers ${address} --topic ${TOPICS.deadLetters} --from-beginning`,
+                `Kafka at ${address}. Producing ${flags.rate} events/s to "${outputs.topics.events}"; pipelines: clean-events, page-metrics, sessions, revenue-alerts.`,
+                `  lake:      ${outputs.lakePath} (Parquet, partitioned by event_date and event_type)`,
+                `  warehouse: ${describeWarehouse(outputs.warehouse)} (tables ${Object.values(TABLES).join(', ')})`,
+                `  listen:    npx sluice listen --brokers ${address} --topic ${outputs.topics.events} --stats`,
+                `             npx sluice listen --brokers ${address} --topic ${outputs.topics.alerts} --from-beginning`,
+                `  dead letters: npx sluice listen --brokers ${address} --topic ${outputs.topics.deadLetters} --from-beginning`,
                 flags.duration
                   ? `  running for ${Math.round(flags.duration / 1000)} s`
                   : '  Ctrl-C stops everything; a second start resumes from the checkpoints.',
@@ -55,17 +62,7 @@ export function startCommand(): Command {
             )
           },
         })
-        const p = summary.produced
-        process.stdout.write(
-          [
-            `Produced ${p.delivered} events (${p.bad} malformed, ${p.late} late, ${p.dupes} duplicates).`,
-            ...Object.entries(summary.pipelines).map(
-              ([id, s]) =>
-                `${id.padEnd(13)} ${s.inputRows} processed, ${s.outputRows} written, ${s.deadLetteredRows} dead-lettered, ${s.lateRows} late, ${s.batches} batches`,
-            ),
-            '',
-          ].join('\n'),
-        )
+        process.stdout.write(summaryText(summary))
       } finally {
         clearInterval(status)
         dispose()
@@ -76,4 +73,20 @@ export function startCommand(): Command {
 function statusLine(p: BatchProgress): string {
   const lag = p.sourceLag ? Object.values(p.sourceLag).reduce((a, b) => a + b, 0) : undefined
   return `${p.pipelineId.padEnd(13)} batch ${p.batchId}  ${p.inputRowsPerSecond} in/s  ${p.outputRows} out  watermark ${p.watermark?.slice(11, 19) ?? '-'}  state ${p.stateRows}${lag === undefined ? '' : `  lag ${lag}`}`
+}
+
+function summaryText(summary: MainJobSummary): string {
+  const p = summary.produced
+  return [
+    `Produced ${p.delivered} events (${p.bad} malformed, ${p.late} late, ${p.dupes} duplicates).`,
+    ...Object.entries(summary.pipelines).map(
+      ([id, s]) =>
+        `${id.padEnd(14)} ${s.inputRows} processed, ${s.outputRows} written, ${s.deadLetteredRows} dead-lettered, ${s.lateRows} late, ${s.duplicateRows} duplicates, ${s.batches} batches`,
+    ),
+    `Lake ${summary.outputs.lakePath}: ${summary.lakeRows} events.`,
+    `Warehouse ${describeWarehouse(summary.outputs.warehouse)}: ${Object.entries(summary.tables)
+      .map(([t, n]) => `${t} ${n} rows`)
+      .join(', ')}.`,
+    '',
+  ].join('\n')
 }

@@ -39,6 +39,8 @@ export interface RunSummary {
   readonly outputRows: number
   readonly deadLetteredRows: number
   readonly lateRows: number
+  /** Dropped by dedupe(). */
+  readonly duplicateRows: number
   readonly restarts: number
 }
 
@@ -57,6 +59,7 @@ export async function run<T>(pipeline: Pipeline<T>, options: RunOptions = {}): P
     outputRows: 0,
     deadLetteredRows: 0,
     lateRows: 0,
+    duplicateRows: 0,
     restarts: 0,
   }
   let backoffMs = 500
@@ -376,6 +379,7 @@ class PipelineRun {
     this.#totals.outputRows += counters.outputRows
     this.#totals.deadLetteredRows += counters.deadLettered
     this.#totals.lateRows += counters.lateRows
+    this.#totals.duplicateRows += counters.duplicateRows
     this.#logger[inputRows > 0 ? 'info' : 'debug'](
       progress,
       `batch ${entry.batchId}: ${inputRows} in, ${counters.outputRows} out`,
