@@ -23,9 +23,26 @@ export interface BatchProgress {
   /** Watermark in force for the batch (ISO), null before the first event time. */
   readonly watermark: string | null
   readonly stateRows: number
+  /** Estimated state size, refreshed every 10 batches (the estimate walks the state). */
   readonly stateBytes: number
   /** Records still to read per partition, when the source can tell (refreshed every few seconds). */
   readonly sourceLag: Readonly<Record<string, number>> | undefined
   /** True when the batch was replayed after a restart. */
   readonly replayed: boolean
+  /** Source timestamp (Kafka: producer time) to this batch's commit, over its input records. */
+  readonly latency: BatchLatency | null
+}
+
+/** End-to-end latency of one batch's input records, in ms. */
+export interface BatchLatency {
+  readonly count: number
+  readonly sumMs: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  readonly maxMs: number
+  /**
+   * Records per bucket of `LATENCY_BUCKETS_MS` (src/runtime/latency.ts): entry i counts latencies above bound
+   * i-1 and up to bound i; the last entry counts those above every bound.
+   */
+  readonly buckets: readonly number[]
 }

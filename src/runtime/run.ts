@@ -4,9 +4,10 @@ import type { Pipeline } from '../dsl/stream.ts'
 import { describeError, SluiceError } from '../errors.ts'
 import { type Logger, silentLogger } from '../log.ts'
 import type { LookupTable, Plan, SinkNode, SourceNode } from '../plan/nodes.ts'
+import { batchLatency } from './latency.ts'
 import { BatchProcessor } from './processor.ts'
-import type { BatchProgress } from './progress.ts'
-import type { OutputBatch, SinkWriter } from './sink.ts'
+import type { BatchLatency, BatchProgress } from './progress.ts'
+import type { DeadLetter, OutputBatch, SinkWriter } from './sink.ts'
 import type { Positions, SourceReader, SourceRecord } from './source.ts'
 import type { Trigger } from './trigger.ts'
 
@@ -27,10 +28,19 @@ export interface RunOptions {
   readonly lingerMs?: number
   readonly signal?: AbortSignal
   readonly onProgress?: (progress: BatchProgress) => void
+  /** A committed batch's dead letters (called only when there are some), e.g. for a dashboard. */
+  readonly onDeadLetters?: (deadLetters: readonly DeadLetter[], batch: BatchRef) => void
+  /** The sink failed to write or commit a batch; the error is then thrown (and retried when retryable). */
+  readonly onSinkError?: (error: unknown, batch: BatchRef) => void
   readonly logger?: Logger
   readonly clock?: Clock
   /** Stop after this many batches (tests, benchmarks). */
   readonly maxBatches?: number
+}
+
+export interface BatchRef {
+  readonly pipelineId: string
+  readonly batchId: number
 }
 
 export interface RunSummary {
@@ -109,6 +119,7 @@ class PipelineRun {
   #lastBatchEnd = 0
   #lag: Record<string, number> | undefined
   #lagCheckedAt = 0
+  #stateBytes = 0
 
   constructor(plan: Plan, options: RunOptions, logger: Logger, totals: Totals) {
     this.#plan = plan
@@ -254,10 +265,12 @@ class PipelineRun {
         await sink.write(batch)
         await sink.commit(batch, { next: entry.end, records, source })
       } catch (error) {
+        this.#options.onSinkError?.(error, { pipelineId: plan.pipelineId, batchId: entry.batchId })
         await sink.abort?.(batch).catch(() => {})
         throw error
       }
       const sinkMs = performance.now() - sinkStart
+      const latency = batchLatency(records, this.#clock.now())
 
       const commitStart = performance.now()
       await checkpoint.commitBatch(entry.batchId)
@@ -267,6 +280,11 @@ class PipelineRun {
       ran++
       position = entry.end
       batchId = entry.batchId + 1
+      if (output.deadLetters.length > 0)
+        this.#options.onDeadLetters?.(output.deadLetters, {
+          pipelineId: plan.pipelineId,
+          batchId: entry.batchId,
+        })
       await this.#publish(
         entry,
         output.counters,
@@ -274,6 +292,7 @@ class PipelineRun {
         processor,
         records.length,
         wasReplay,
+        latency,
       )
       if (
         trigger.kind === 'once' &&
@@ -335,6 +354,7 @@ class PipelineRun {
     processor: BatchProcessor,
     inputRows: number,
     replayed: boolean,
+    latency: BatchLatency | null,
   ): Promise<void> {
     const now = this.#clock.now()
     if (this.#source?.lag && now - this.#lagCheckedAt > 5_000) {
@@ -347,6 +367,9 @@ class PipelineRun {
       stateRows += state.size
       if (entry.batchId % 10 === 0) stateBytes += state.approximateBytes()
     }
+    // The estimate walks the state, so it is refreshed every 10 batches and repeated in between.
+    if (entry.batchId % 10 === 0) this.#stateBytes = stateBytes
+    stateBytes = this.#stateBytes
     const total = times.pollMs + times.processMs + times.checkpointMs + times.sinkMs
     const sinceLast = Math.max(1, now - this.#lastBatchEnd)
     this.#lastBatchEnd = now
@@ -373,6 +396,7 @@ class PipelineRun {
       stateBytes,
       sourceLag: this.#lag,
       replayed,
+      latency,
     }
     this.#totals.batches++
     this.#totals.inputRows += inputRows
