@@ -3,6 +3,7 @@ import { describeError, SluiceError } from '../errors.ts'
 import { kafkaCommand } from './kafka-command.ts'
 import { listenCommand } from './listen-command.ts'
 import { produceCommand } from './produce-command.ts'
+import { queryCommand } from './query-command.ts'
 import { startCommand } from './start-command.ts'
 
 /** Builds the `sluice` program; each subcommand lives in its own file and only parses flags. */
@@ -16,6 +17,7 @@ export function program(): Command {
     .addCommand(listenCommand())
     .addCommand(startCommand())
     .addCommand(produceCommand())
+    .addCommand(queryCommand())
 }
 
 function overrideExits(command: Command): void {

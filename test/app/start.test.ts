@@ -72,7 +72,19 @@ test('sluice start runs the clickstream ETL for a duration, lands consistent res
   dir = await mkdtemp(join(tmpdir(), 'sluice-start-'))
   // A namespace of its own: other tests (and earlier runs on a shared broker) leave the default topics alone.
   const ns = `t${process.pid}-${Date.now()}.`
-  const args = ['start', '--duration', '6s', '--rate', '300', '--data-dir', dir, '--brokers', brokers(), '--namespace', ns]
+  const args = [
+    'start',
+    '--duration',
+    '6s',
+    '--rate',
+    '300',
+    '--data-dir',
+    dir,
+    '--brokers',
+    brokers(),
+    '--namespace',
+    ns,
+  ]
   const first = await runCli(args, { timeoutMs: 90_000 })
   assert.equal(first.code, 0, first.stderr)
   assert.match(first.stderr, /listen: +npx sluice listen/)
@@ -84,13 +96,25 @@ test('sluice start runs the clickstream ETL for a duration, lands consistent res
   assert.ok(a.clean.deadLettered >= a.malformed && a.malformed > 0, first.stdout)
   assert.equal(a.lake, a.clean.written)
   assert.equal(await parquetRows(join(dir, 'lake', 'events')), a.lake)
-  assert.equal(
-    await topicSize(`${ns}events.dlq`),
-    a.clean.deadLettered,
-    'dead letters are in events.dlq',
-  )
+  assert.equal(await topicSize(`${ns}events.dlq`), a.clean.deadLettered, 'dead letters are in events.dlq')
   assert.ok(a.tables.page_metrics > 0 && a.tables.page_metrics <= a.pageMetrics.written, first.stdout)
   assert.ok(a.tables.sessions > 0 && a.tables.sessions <= a.sessions.written, first.stdout)
+
+  const query = await runCli(
+    [
+      'query',
+      '--json',
+      '--data-dir',
+      dir,
+      'SELECT (SELECT count(*) FROM events) AS lake, (SELECT count(*) FROM sessions) AS sessions',
+    ],
+    { timeoutMs: 30_000 },
+  )
+  assert.equal(query.code, 0, query.stderr)
+  assert.deepEqual(JSON.parse(query.stdout), { lake: a.lake, sessions: a.tables.sessions })
+  const badQuery = await runCli(['query', '--data-dir', dir, 'SELECT nope'], { timeoutMs: 30_000 })
+  assert.notEqual(badQuery.code, 0)
+  assert.match(badQuery.stderr, /^sluice: query failed: .*"nope"/)
 
   const second = await runCli(args, { timeoutMs: 90_000 })
   assert.equal(second.code, 0, second.stderr)

@@ -1,0 +1,106 @@
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { DuckDBInstance } from '@duckdb/node-api'
+import pg from 'pg'
+import { SluiceError } from '../errors.ts'
+import type { Warehouse } from './warehouse.ts'
+
+export type QueryRow = Record<string, unknown>
+
+/**
+ * Runs SQL against the main job's results. DuckDB: the warehouse file read-only, plus a view `events` over
+ * the lake's Parquet files (partition columns included). PostgreSQL: the warehouse only.
+ */
+export async function queryResults(
+  warehouse: Warehouse,
+  lakePath: string,
+  sql: string,
+): Promise<readonly QueryRow[]> {
+  return warehouse.kind === 'duckdb'
+    ? queryDuckDB(warehouse.path, lakePath, sql)
+    : queryPostgres(warehouse.url, sql)
+}
+
+async function queryDuckDB(path: string, lakePath: string, sql: string): Promise<readonly QueryRow[]> {
+  let instance: DuckDBInstance
+  try {
+    instance = existsSync(path)
+      ? await DuckDBInstance.create(path, { access_mode: 'READ_ONLY' })
+      : await DuckDBInstance.create(':memory:')
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error)
+    if (/lock/i.test(message)) {
+      throw new SluiceError(
+        'SLUICE_WAREHOUSE_BUSY',
+        `${path} is open in a running \`sluice start\` (DuckDB lets one process write a database file): stop it first, or set DATABASE_URL to use PostgreSQL, which can be queried while the job runs.`,
+        { domain: 'user', cause: error },
+      )
+    }
+    throw error
+  }
+  const connection = await instance.connect()
+  try {
+    const lakeFiles = join(lakePath, 'event_date=*', 'event_type=*', '*.parquet')
+    const hasLake = existsSync(lakePath)
+    if (hasLake) {
+      await connection.run(
+        `CREATE TEMP VIEW events AS SELECT * FROM read_parquet('${lakeFiles.replaceAll("'", "''")}', hive_partitioning = true, union_by_name = true)`,
+      )
+    }
+    const reader = await connection.runAndReadAll(sql)
+    return reader.getRowObjectsJS() as QueryRow[]
+  } catch (error) {
+    throw new SluiceError(
+      'SLUICE_QUERY',
+      `query failed: ${error instanceof Error ? error.message : String(error)}`,
+      {
+        domain: 'user',
+        cause: error,
+      },
+    )
+  } finally {
+    connection.closeSync()
+    instance.closeSync()
+  }
+}
+
+async function queryPostgres(url: string, sql: string): Promise<readonly QueryRow[]> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    return (await client.query(sql)).rows as QueryRow[]
+  } catch (error) {
+    throw new SluiceError(
+      'SLUICE_QUERY',
+      `query failed: ${error instanceof Error ? error.message : String(error)}`,
+      {
+        domain: 'user',
+        cause: error,
+      },
+    )
+  } finally {
+    await client.end()
+  }
+}
+
+/** Rows as an aligned text table, the way a SQL shell prints them. */
+export function formatTable(rows: readonly QueryRow[]): string {
+  if (rows.length === 0) return '(no rows)\n'
+  const columns = Object.keys(rows[0]!)
+  const cells = rows.map((row) => columns.map((c) => formatCell(row[c])))
+  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i]!.length)))
+  const line = (values: readonly string[]) =>
+    values
+      .map((v, i) => v.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd()
+  return `${[line(columns), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n')}\n(${rows.length} row${rows.length === 1 ? '' : 's'})\n`
+}
+
+function formatCell(value: unknown): string {
+  if (value === null || value === undefined) return ''
+  if (value instanceof Date) return value.toISOString()
+  if (typeof value === 'object')
+    return JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? String(v) : v))
+  return String(value)
+}
