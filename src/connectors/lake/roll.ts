@@ -143,6 +143,18 @@ export class Spool {
     return false
   }
 
+  /**
+   * Whether adding `files` (a batch about to become pending) would make a partition's next file larger
+   * than the target: then the pending batches roll first, so files stay near the target but not above it.
+   */
+  wouldOverflow(files: readonly SpoolFile[], targetFileBytes: number): boolean {
+    if (this.#pending.length === 0) return false
+    const bytes = new Map<string, number>()
+    for (const batch of this.#pending)
+      for (const file of batch.files) bytes.set(file.folder, (bytes.get(file.folder) ?? 0) + file.bytes)
+    return files.some((f) => ((bytes.get(f.folder) ?? 0) + f.bytes) * this.#ratio > targetFileBytes)
+  }
+
   /** When the oldest pending batch becomes due by time (ms since the epoch), if any is pending. */
   dueAt(intervalMs: number): number | undefined {
     const oldest = this.#pending[0]

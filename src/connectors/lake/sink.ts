@@ -289,6 +289,7 @@ class LakeSinkWriter<T> implements SinkWriter<T> {
         if (!samePositions(staged.committedEnd, context.next))
           throw reusedBatch(this.description, this.#writer, batch.batchId, staged.committedIn)
       } else if (this.#rollMs !== undefined && this.#spool) {
+        if (this.#spool.wouldOverflow(staged.spooled, this.#target)) await this.#roll()
         await this.#spool.markPending({
           batchId: batch.batchId,
           end: context.next,
