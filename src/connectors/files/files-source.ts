@@ -11,11 +11,15 @@ import type {
   SourceRecord,
   SourceSpec,
 } from '../../runtime/source.ts'
+import { isS3Path } from '../lake/open-storage.ts'
+import type { S3Options } from '../lake/storage-s3.ts'
 import { type CsvFormat, readCsvRecords } from './csv.ts'
+import { isLakeTable, lakeTableFiles } from './lake-files.ts'
 import { readLines } from './lines.ts'
+import { ParquetFilesReader } from './parquet-files.ts'
 import type { FramedRecord, ReadLimits, ReadResult } from './window.ts'
 
-export type FileFormat = 'jsonl' | 'csv'
+export type FileFormat = 'jsonl' | 'csv' | 'parquet'
 
 export interface CsvOptions {
   /** The first record of each file names the columns (default true). Without it, rows are string arrays. */
@@ -27,7 +31,9 @@ export interface CsvOptions {
 export interface FilesOptions {
   /**
    * A file, or a directory: then every file below it (subdirectories included) whose name ends with one of
-   * `extensions`, in name order. Hidden files and directories (".name") are skipped.
+   * `extensions`, in name order. Hidden files and directories (".name") are skipped. A directory holding a
+   * lake table written by lake() (it has `_sluice_log/`), and any `s3://bucket/prefix`, is read through the
+   * table's commit log instead: only committed files, whole commits in order (see lakeTable()).
    */
   readonly path: string
   readonly format: FileFormat
@@ -44,13 +50,21 @@ export interface FilesOptions {
   readonly maxRecordBytes?: number
   /** Watch mode: how often to look for new data while a poll waits. Default 100 ms. */
   readonly pollIntervalMs?: number
+  /** Lake tables in S3: endpoint, region, path style, credentials (default: the AWS_* environment variables). */
+  readonly s3?: S3Options
 }
 
 /**
  * What files() yields: jsonl lines as text (bytes when not valid UTF-8), CSV rows as objects keyed by the
- * header (string arrays without one). A CSV record that cannot be a row carries `invalid` (see FileRecord).
+ * header (string arrays without one), Parquet rows and lake table rows as objects. A CSV record that cannot
+ * be a row carries `invalid` (see FileRecord).
  */
-export type FileValue = string | Buffer | Readonly<Record<string, string>> | readonly string[]
+export type FileValue =
+  | string
+  | Buffer
+  | Readonly<Record<string, string>>
+  | readonly string[]
+  | Readonly<Record<string, unknown>>
 
 /**
  * A record of files(). `invalid` is set on a record the source itself could not decode (a CSV row with the
@@ -64,6 +78,7 @@ export interface FileRecord extends SourceRecord {
 const DEFAULT_EXTENSIONS: Record<FileFormat, readonly string[]> = {
   jsonl: ['.jsonl', '.ndjson'],
   csv: ['.csv'],
+  parquet: ['.parquet'],
 }
 const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf])
 
@@ -445,13 +460,17 @@ export class FilesSourceReader implements SourceReader {
 }
 
 /**
- * A source over JSON-lines or CSV files: `pipeline('x').from(files({ path: 'data/events', format: 'jsonl' }))`.
+ * A source over JSON-lines, CSV or Parquet files: `pipeline('x').from(files({ path: 'data/events', format: 'jsonl' }))`.
  * Batch by default (the files as they are when the run starts); `watch: true` follows the directory.
- * Record timestamps are the file's modification time (ms) when it was listed.
+ * Record timestamps are the file's modification time (ms) when it was listed. A lake table (a folder with
+ * `_sluice_log/`, or `s3://…`) is read through its commit log, so neither a batch run nor a watching one ever
+ * sees a partial or uncommitted commit; its rows come as objects, and `format` must be the table's.
  */
 export function files(options: FilesOptions): SourceSpec<FileValue> {
-  if (options.format !== 'jsonl' && options.format !== 'csv')
-    throw new UsageError(`files(): format must be "jsonl" or "csv", got ${JSON.stringify(options.format)}.`)
+  if (options.format !== 'jsonl' && options.format !== 'csv' && options.format !== 'parquet')
+    throw new UsageError(
+      `files(): format must be "jsonl", "csv" or "parquet", got ${JSON.stringify(options.format)}.`,
+    )
   if (typeof options.path !== 'string' || options.path === '')
     throw new UsageError('files(): give a path (a file or a directory).')
   const delimiter = options.csv?.delimiter
@@ -459,6 +478,10 @@ export function files(options: FilesOptions): SourceSpec<FileValue> {
     throw new UsageError(`files(): invalid CSV delimiter ${JSON.stringify(delimiter)}.`)
   if (options.maxRecordBytes !== undefined && !(options.maxRecordBytes > 0))
     throw new UsageError('files(): maxRecordBytes must be positive.')
+  if (options.s3 && !isS3Path(options.path))
+    throw new UsageError('files(): s3 options are for s3://bucket/prefix paths.')
+  if (isS3Path(options.path) && options.format === 'csv')
+    throw new UsageError('files(): s3:// paths are read as lake tables (Parquet or JSON lines), not CSV.')
   const csv =
     options.format === 'csv'
       ? { header: options.csv?.header ?? true, delimiter: delimiter ?? ',' }
@@ -472,7 +495,17 @@ export function files(options: FilesOptions): SourceSpec<FileValue> {
       watch: options.watch ?? false,
     },
     identity: { path: options.path, format: options.format, ...(csv ? { csv } : {}) },
-    create: (context) => new FilesSourceReader(options, context),
+    create: (context) => {
+      if (isS3Path(options.path) || isLakeTable(options.path)) return lakeTableFiles(options, context)
+      if (options.format === 'parquet')
+        return new ParquetFilesReader({
+          path: options.path,
+          watch: options.watch ?? false,
+          extensions: (options.extensions ?? DEFAULT_EXTENSIONS.parquet).map((e) => e.toLowerCase()),
+          pollIntervalMs: options.pollIntervalMs ?? 100,
+        })
+      return new FilesSourceReader(options, context)
+    },
   }
 }
 

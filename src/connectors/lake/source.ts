@@ -7,7 +7,7 @@ import type {
   SourceRecord,
   SourceSpec,
 } from '../../runtime/source.ts'
-import { CommitLog, type LogEntry, type LogFile, stagedKey } from './log.ts'
+import { CommitLog, type LakeFormat, type LogEntry, type LogFile, stagedKey } from './log.ts'
 import { openStorage } from './open-storage.ts'
 import { ParquetFile } from './parquet-reader.ts'
 import { isNotFound, type LakeStorage } from './storage.ts'
@@ -27,6 +27,13 @@ export interface LakeTableOptions {
   readonly s3?: S3Options
   /** Where the files live; default: chosen from `path` (local folder or s3://). */
   readonly storage?: LakeStorage
+  /** Refuse a table of another format (files() over a lake table: its `format` must be the table's). */
+  readonly format?: LakeFormat
+  /**
+   * JSON-lines tables: yield each row as its line of text, as files() does for any JSON-lines file (the
+   * same `.parse()` then works on a plain folder and on a table). Default false: row objects.
+   */
+  readonly linesAsText?: boolean
 }
 
 /** The one partition of a lake table source; its positions count the table's rows in commit order. */
@@ -172,6 +179,10 @@ export class LakeTableReader implements SourceReader {
   async #entry(): Promise<LogEntry | undefined> {
     while (this.#index < this.#versions.length) {
       const entry = await this.#log.mustRead(this.#versions[this.#index] as number)
+      if (this.#options.format && entry.format !== this.#options.format)
+        throw new UsageError(
+          `files(): ${this.#options.path} is a lake table of ${entry.format} files (version ${entry.version}), not ${this.#options.format}: give format: '${entry.format}'.`,
+        )
       if (this.#next < entry.firstRow + entry.rows && this.#next >= entry.firstRow) return entry
       if (this.#next < entry.firstRow)
         throw new SluiceError(
@@ -264,7 +275,8 @@ export class LakeTableReader implements SourceReader {
       const from = lines.starts[i] as number
       let to = lines.text.indexOf(0x0a, from)
       if (to < 0) to = lines.text.length
-      rows.push(JSON.parse(lines.text.toString('utf8', from, to)) as Row)
+      const text = lines.text.toString('utf8', from, to)
+      rows.push((this.#options.linesAsText ? text : JSON.parse(text)) as Row)
     }
     open.start = row
     open.rows = rows

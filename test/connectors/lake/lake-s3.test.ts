@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import { files } from '../../../src/connectors/files/index.ts'
 import { lake, lakeTable } from '../../../src/connectors/lake/index.ts'
 import type { LogEntry } from '../../../src/connectors/lake/log.ts'
 import { S3LakeStorage } from '../../../src/connectors/lake/storage-s3.ts'
@@ -206,6 +207,39 @@ describe('lake tables in S3 (versitygw on 127.0.0.1)', () => {
       await dataKeys(table),
       (await entries(table)).flatMap((e) => e.files.map((f) => f.path)).sort(),
     )
+  })
+
+  test('files() reads an S3 lake table through its commit log; rolled files too', async () => {
+    const dir = await tempDir()
+    const input = clickstream(1500, 46)
+    await run(
+      pipeline('s3-roll')
+        .from(memorySource<Row>('e', input))
+        .to(
+          lake<Row>({
+            path: `s3://${s3.bucket}/rolled`,
+            s3: s3.options,
+            partitionBy: ['platform'],
+            rollInterval: '1h',
+          }),
+        ),
+      { checkpoint: join(dir, 'ckpt'), trigger: { kind: 'availableNow' }, maxBatchRecords: 100 },
+    )
+    const log = await entries('rolled')
+    assert.equal(log.length, 1, '15 batches, one roll')
+    assert.equal(new Set(log[0]?.files.map((f) => f.partition.platform)).size, log[0]?.files.length)
+    const out = memory<Row>()
+    await run(
+      pipeline('s3-files')
+        .from(files({ path: `s3://${s3.bucket}/rolled`, format: 'parquet', s3: s3.options }))
+        .map((row) => row as Row)
+        .to(out),
+      { checkpoint: join(dir, 'ckpt-r'), trigger: { kind: 'availableNow' } },
+    )
+    assert.deepEqual(sortRows(out.rows), sortRows(input))
+    const st = storage('rolled')
+    assert.deepEqual(await st.list('.sluice-staging/'), [], 'spool and markers are gone')
+    st.close()
   })
 
   test('bad S3 addresses are refused at definition time', () => {
