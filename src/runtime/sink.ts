@@ -41,7 +41,21 @@ export interface SinkWriter<T> {
    * the batch is replayed (at-least-once, with the same batch id).
    */
   hasCommitted?(batch: { readonly batchId: number; readonly end: Positions }): Promise<boolean>
+  /**
+   * Sinks that store the source position with the data (the SQL sinks' offsets table): the last batch they
+   * committed and the positions after it, undefined before the first. Asked once after open(): when it is
+   * ahead of the checkpoint (deleted, or an older copy), a stateless pipeline starts from it, so a lost
+   * checkpoint neither loses nor duplicates rows (see `sinkAheadOfCheckpoint`).
+   */
+  committedPosition?(): Promise<CommittedPosition | undefined>
   close(): Promise<void>
+}
+
+/** Where a sink's last committed batch left the source. */
+export interface CommittedPosition {
+  readonly batchId: number
+  /** Next position to read, per partition. */
+  readonly positions: Positions
 }
 
 export interface SinkOpenContext {

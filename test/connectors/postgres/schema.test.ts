@@ -70,7 +70,10 @@ describe('postgres sink: tables and columns', () => {
       ),
       /upsert into nokey needs a primary key or unique index on \(k\)/,
     )
-    assert.throws(() => postgres({ table: 'x', mode: 'upsert' }), /upsert needs the key columns/)
+    assert.throws(
+      () => postgres({ table: 'x', mode: 'upsert' }),
+      /mode 'upsert' needs key, the columns that identify a row/,
+    )
     assert.throws(
       () => postgres({ table: 'x', columns: { a: 'text); DROP TABLE x; --' } }),
       /not a PostgreSQL type name/,

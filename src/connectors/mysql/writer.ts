@@ -1,0 +1,275 @@
+import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise'
+import mysql2 from 'mysql2/promise'
+import { SluiceError, UsageError } from '../../errors.ts'
+import type {
+  CommittedPosition,
+  OutputBatch,
+  SinkCommitContext,
+  SinkOpenContext,
+  SinkWriter,
+} from '../../runtime/sink.ts'
+import type { Positions } from '../../runtime/source.ts'
+import {
+  committedPosition,
+  covers,
+  decideReplay,
+  mergePositions,
+  NOTHING_STORED,
+  type StoredPosition,
+} from '../sql/index.ts'
+import { insertDeadLetters, rejectedError } from './dead-letters.ts'
+import { wrapError } from './errors.ts'
+import { MySqlOffsets } from './offsets.ts'
+import type { MySqlSettings } from './options.ts'
+import { type ParsedUrl, parseMySqlUrl } from './sql.ts'
+import { MySqlTable } from './table.ts'
+import { insertRows, type Refused, type ServerLimits } from './write-rows.ts'
+
+/** STRICT: a value too long or of the wrong type is an error, never silently truncated or zeroed. */
+const SQL_MODE =
+  'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'
+
+interface Transaction {
+  readonly conn: PoolConnection
+  readonly batch: OutputBatch<unknown>
+  /** The offsets row as locked at the start of the transaction. */
+  readonly stored: StoredPosition
+  /** The database holds this batch id already: commit() decides from the batch's records what to do. */
+  deferred: boolean
+}
+
+/** Set at open(): the connection, the server's limits and what the sink knows of its tables. */
+interface Opened {
+  readonly url: ParsedUrl
+  readonly pool: Pool
+  readonly limits: ServerLimits
+  readonly offsets: MySqlOffsets
+  readonly table: MySqlTable
+}
+
+/**
+ * Exactly-once into MySQL or MariaDB: each batch is one transaction holding its rows, its dead letters and
+ * the pipeline's position (its row of `sluice_offsets`), so after a crash the database itself says whether
+ * the batch landed. The offsets row is locked first in each transaction, so a second instance of the same
+ * pipeline waits and then sees the batch as done instead of writing it twice.
+ */
+export class MySqlSinkWriter<T> implements SinkWriter<T> {
+  readonly description: string
+  readonly guarantee = 'exactly-once' as const
+  readonly #settings: MySqlSettings
+  #url: ParsedUrl | undefined
+  #pool: Pool | undefined
+  #opened: Opened | undefined
+  #pipelineId = ''
+  readonly #initialized = new WeakSet<object>()
+  #tx: Transaction | undefined
+
+  constructor(settings: MySqlSettings) {
+    this.#settings = settings
+    this.description = `mysql ${settings.table} (${settings.mode})`
+  }
+
+  get #target(): string {
+    return this.#opened?.table.target ?? this.#settings.table
+  }
+
+  async open(context: SinkOpenContext): Promise<void> {
+    const urlText = this.#settings.url ?? process.env.MYSQL_URL
+    if (!urlText)
+      throw new UsageError(
+        'mysql(): no url given and MYSQL_URL is not set; expected mysql://user:password@host:3306/database.',
+      )
+    const url = parseMySqlUrl(urlText)
+    this.#url = url
+    this.#pipelineId = context.pipelineId
+    const pool = mysql2.createPool({
+      ...url.pool,
+      connectionLimit: 2,
+      charset: 'utf8mb4',
+      timezone: 'Z',
+      dateStrings: true,
+      supportBigNumbers: true,
+      bigNumberStrings: true,
+      maxPreparedStatements: 64,
+      connectTimeout: 10_000,
+      enableKeepAlive: true,
+    })
+    this.#pool = pool
+    const conn = await this.#connection('connecting')
+    try {
+      const [info] = await conn.query<RowDataPacket[]>(
+        'SELECT VERSION() AS version, @@max_allowed_packet AS packet',
+      )
+      const version = String(info[0]?.['version'] ?? '')
+      const maxPacket = Number(info[0]?.['packet'] ?? 16 * 1024 * 1024)
+      const limits: ServerLimits = {
+        maxRows: this.#settings.maxRows,
+        maxPacket,
+        maxStatementBytes: Math.max(64 * 1024, Math.min(maxPacket - 64 * 1024, 8 * 1024 * 1024)),
+      }
+      // Binary and NO PAD, so keys compare as JavaScript strings do: 'a', 'A' and 'a ' are three keys.
+      const keyCollation = /mariadb/i.test(version)
+        ? 'utf8mb4_nopad_bin'
+        : /^(?:[89]|\d{2,})\./.test(version)
+          ? 'utf8mb4_0900_bin'
+          : 'utf8mb4_bin'
+      const offsets = new MySqlOffsets(
+        this.#settings.offsetsTable,
+        this.#settings.deadLetterTable,
+        this.#pipelineId,
+      )
+      await offsets.ensure(conn, url.database, keyCollation)
+      const table = new MySqlTable(this.#settings, url.database, keyCollation)
+      await table.open(conn)
+      this.#opened = { url, pool, limits, offsets, table }
+    } catch (error) {
+      conn.destroy()
+      throw wrapError(error, `mysql(): opening ${url.redacted}`)
+    }
+    conn.release()
+  }
+
+  async write(batch: OutputBatch<T>): Promise<void> {
+    await this.#rollback()
+    await this.#prepareTable(batch.rows)
+    const conn = await this.#connection(`writing batch ${batch.batchId}`)
+    try {
+      await conn.query('START TRANSACTION')
+      // Locks the pipeline's offsets row: a second instance of the same pipeline waits instead of interleaving.
+      const stored = await this.#opened!.offsets.read(conn, true)
+      const tx: Transaction = { conn, batch, stored, deferred: stored.batchId >= batch.batchId }
+      this.#tx = tx
+      // The database holds this batch id already (a replay the runtime did not ask hasCommitted about):
+      // whether it is the same input is decided in commit(), which sees the batch's records.
+      if (!tx.deferred) await this.#writeBatch(conn, batch)
+    } catch (error) {
+      if (!this.#tx) this.#tx = { conn, batch, stored: NOTHING_STORED, deferred: true }
+      await this.#rollback()
+      throw wrapError(error, `mysql(): writing batch ${batch.batchId} to ${this.#target}`)
+    }
+  }
+
+  async commit(batch: OutputBatch<T>, context: SinkCommitContext): Promise<void> {
+    if (this.#tx?.batch !== batch) await this.write(batch)
+    const tx = this.#tx!
+    const { offsets, url } = this.#opened!
+    try {
+      const decision = decideReplay(tx.stored, batch.batchId, context.records)
+      if (decision.kind === 'conflict')
+        throw offsets.conflict(tx.stored, batch.batchId, decision.record, url.database, this.#target)
+      if (decision.kind === 'skip') {
+        await this.#rollback()
+      } else {
+        if (tx.deferred) await this.#writeBatch(tx.conn, batch)
+        const positions = mergePositions(tx.stored.positions, context.next)
+        await offsets.store(tx.conn, { batchId: batch.batchId, positions })
+        await tx.conn.query('COMMIT')
+        this.#tx = undefined
+        tx.conn.release()
+      }
+    } catch (error) {
+      await this.#rollback()
+      // A COMMIT whose answer was lost is ambiguous: the restarted run asks the database (hasCommitted).
+      throw wrapError(error, `mysql(): committing batch ${batch.batchId} to ${this.#target}`)
+    }
+    // The consumer group follows the database (its lag shows true progress); the database stays the truth.
+    await context.source.acknowledge?.(context.next, context.records)
+  }
+
+  async abort(): Promise<void> {
+    await this.#rollback()
+  }
+
+  async hasCommitted(batch: { readonly batchId: number; readonly end: Positions }): Promise<boolean> {
+    const stored = await this.#stored()
+    return stored.batchId >= batch.batchId && covers(stored.positions, batch.end)
+  }
+
+  async committedPosition(): Promise<CommittedPosition | undefined> {
+    return committedPosition(await this.#stored())
+  }
+
+  async close(): Promise<void> {
+    await this.#rollback()
+    await this.#pool?.end().catch(() => {})
+    this.#pool = undefined
+  }
+
+  /** The pipeline's committed batch and positions as the database holds them. */
+  async #stored(): Promise<StoredPosition> {
+    const conn = await this.#connection('reading the offsets')
+    try {
+      const stored = await this.#opened!.offsets.read(conn)
+      conn.release()
+      return stored
+    } catch (error) {
+      conn.destroy()
+      throw wrapError(error, `mysql(): reading the offsets of ${this.#pipelineId}`)
+    }
+  }
+
+  /** A pooled connection with the session set up (strict SQL mode, UTC). */
+  async #connection(what: string): Promise<PoolConnection> {
+    if (!this.#pool)
+      throw new SluiceError('SLUICE_INTERNAL', 'mysql(): used before open()', { domain: 'internal' })
+    let conn: PoolConnection
+    try {
+      conn = await this.#pool.getConnection()
+    } catch (error) {
+      throw wrapError(error, `mysql(): ${what}: cannot connect to ${this.#url?.redacted}`)
+    }
+    if (!this.#initialized.has(conn.connection)) {
+      try {
+        await conn.query(`SET SESSION sql_mode = '${SQL_MODE}', time_zone = '+00:00'`)
+      } catch (error) {
+        conn.destroy()
+        throw wrapError(error, `mysql(): ${what}: setting up the session`)
+      }
+      this.#initialized.add(conn.connection)
+    }
+    return conn
+  }
+
+  async #rollback(): Promise<void> {
+    const tx = this.#tx
+    this.#tx = undefined
+    if (!tx) return
+    try {
+      await tx.conn.query('ROLLBACK')
+      tx.conn.release()
+    } catch {
+      tx.conn.destroy()
+    }
+  }
+
+  /** Before the batch's transaction (DDL commits implicitly): new fields against the table. */
+  async #prepareTable(rows: readonly T[]): Promise<void> {
+    const table = this.#opened!.table
+    const fresh = table.newFields(rows)
+    if (fresh.size === 0) return
+    const conn = await this.#connection('preparing the table')
+    try {
+      await table.prepare(conn, fresh)
+    } catch (error) {
+      conn.destroy()
+      throw wrapError(error, `mysql(): preparing ${this.#target}`)
+    }
+    conn.release()
+  }
+
+  /** Inside the transaction: the rows, then the dead letters (the pipeline's and the refused rows). */
+  async #writeBatch(conn: PoolConnection, batch: OutputBatch<unknown>): Promise<void> {
+    const { table, limits } = this.#opened!
+    const refused: Refused[] = []
+    await insertRows(conn, table, limits, batch.rows, refused)
+    refused.sort((a, b) => a.index - b.index)
+    if (refused.length > 0 && this.#settings.onError === 'fail')
+      throw rejectedError(batch, refused, this.#target)
+    await insertDeadLetters(conn, batch, refused, {
+      table: this.#settings.deadLetterTable,
+      pipelineId: this.#pipelineId,
+      key: this.#settings.key,
+      maxStatementBytes: limits.maxStatementBytes,
+    })
+  }
+}

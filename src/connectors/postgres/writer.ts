@@ -1,0 +1,200 @@
+import pg from 'pg'
+import { UsageError } from '../../errors.ts'
+import type {
+  CommittedPosition,
+  OutputBatch,
+  SinkCommitContext,
+  SinkOpenContext,
+  SinkWriter,
+} from '../../runtime/sink.ts'
+import type { Positions } from '../../runtime/source.ts'
+import {
+  committedPosition,
+  covers,
+  decideReplay,
+  mergePositions,
+  NOTHING_STORED,
+  type StoredPosition,
+} from '../sql/index.ts'
+import { deadLetterTableSql, writeDeadLetters } from './dead-letters.ts'
+import { wrapError } from './errors.ts'
+import { displayName, quoteIdent } from './identifiers.ts'
+import { PostgresOffsets } from './offsets.ts'
+import type { PostgresSettings } from './options.ts'
+import { PostgresTable } from './table.ts'
+import { type BadRow, linesOf, writeRows } from './write-rows.ts'
+
+interface Transaction<T> {
+  readonly client: pg.PoolClient
+  readonly batch: OutputBatch<T>
+  readonly onError: (error: Error) => void
+  stored: StoredPosition
+  /** The rows are not written yet: the database said this batch may be committed already (see commit). */
+  deferred: boolean
+}
+
+/**
+ * Exactly-once into PostgreSQL: each batch is one transaction holding its rows, its dead letters and the
+ * pipeline's position (a row of `sluice_offsets`), so after a crash the database itself says whether the
+ * batch landed. The offsets row is locked first in each transaction, so a second instance of the same
+ * pipeline waits and then sees the batch as done instead of writing it twice.
+ */
+export class PostgresSinkWriter<T> implements SinkWriter<T> {
+  readonly description: string
+  readonly guarantee = 'exactly-once' as const
+  readonly #settings: PostgresSettings
+  #pool: pg.Pool | undefined
+  #pipelineId = ''
+  #offsets: PostgresOffsets | undefined
+  #table: PostgresTable | undefined
+  #tx: Transaction<T> | undefined
+
+  constructor(settings: PostgresSettings) {
+    this.#settings = settings
+    this.description = `postgres ${displayName(settings.table)} (${settings.mode})`
+  }
+
+  get #name(): string {
+    return displayName(this.#settings.table)
+  }
+
+  async open(context: SinkOpenContext): Promise<void> {
+    this.#pipelineId = context.pipelineId
+    const url = this.#settings.url ?? process.env.DATABASE_URL
+    if (!url)
+      throw new UsageError(
+        `postgres sink for ${this.#name}: no database given; pass url or set DATABASE_URL (postgres://user:password@host:5432/db).`,
+      )
+    const pool = new pg.Pool({ connectionString: url, max: 2, connectionTimeoutMillis: 10_000 })
+    // An idle connection dropped by the server (a restart) is replaced on next use; a query that meets it fails
+    // and the pipeline restarts from its checkpoint. Without a listener the process would crash.
+    pool.on('error', () => {})
+    this.#pool = pool
+    try {
+      const { table, offsets, deadLetters, createTable } = this.#settings
+      const target = new PostgresTable(this.#settings, pool)
+      this.#table = target
+      this.#offsets = new PostgresOffsets(offsets, this.#pipelineId)
+      if (createTable) {
+        for (const schema of new Set([table.schema, offsets.schema, deadLetters.schema]))
+          if (schema !== undefined) await target.ddl(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`)
+      }
+      await target.ddl(this.#offsets.createSql)
+      await target.ddl(deadLetterTableSql(this.#settings))
+      await this.#offsets.ensureRow(pool)
+      await target.open()
+    } catch (error) {
+      throw wrapError(error, `opening ${this.#name}`)
+    }
+  }
+
+  async write(batch: OutputBatch<T>): Promise<void> {
+    if (this.#tx) await this.#rollback()
+    let client: pg.PoolClient
+    try {
+      client = await this.#pool!.connect()
+    } catch (error) {
+      throw wrapError(error, `connecting to write batch ${batch.batchId} to ${this.#name}`)
+    }
+    // A connection lost while checked out reports here; the pending (or next) query fails with it.
+    const onError = () => {}
+    client.on('error', onError)
+    const tx: Transaction<T> = { client, batch, onError, stored: NOTHING_STORED, deferred: false }
+    this.#tx = tx
+    try {
+      await client.query('BEGIN')
+      tx.stored = await this.#offsets!.lock(client)
+      // Defensive: the database holds this batch id already (a replay after a crash the checkpoint did not
+      // see). Whether it really is the same input is decided in commit(), which sees the batch's records.
+      if (tx.stored.batchId >= batch.batchId) tx.deferred = true
+      else await this.#writeBatch(client, batch)
+    } catch (error) {
+      await this.#rollback()
+      throw wrapError(error, `writing batch ${batch.batchId} to ${this.#name}`)
+    }
+  }
+
+  async commit(batch: OutputBatch<T>, context: SinkCommitContext): Promise<void> {
+    const tx = this.#tx
+    if (!tx || tx.batch !== batch) await this.write(batch)
+    const current = this.#tx!
+    try {
+      const decision = decideReplay(current.stored, batch.batchId, context.records)
+      if (decision.kind === 'conflict')
+        throw this.#offsets!.conflict(current.stored, batch.batchId, decision.record, this.#name)
+      if (decision.kind === 'skip') {
+        await this.#rollback()
+      } else {
+        if (current.deferred) await this.#writeBatch(current.client, batch)
+        const positions = mergePositions(current.stored.positions, context.next)
+        await this.#offsets!.store(current.client, { batchId: batch.batchId, positions })
+        await current.client.query('COMMIT')
+        this.#release(current)
+      }
+    } catch (error) {
+      await this.#rollback()
+      // A COMMIT whose answer was lost is ambiguous: the retry asks the database (hasCommitted).
+      throw wrapError(error, `committing batch ${batch.batchId} to ${this.#name}`)
+    }
+    // The consumer group follows the database (lag shows true progress); the database stays the truth.
+    await context.source.acknowledge?.(context.next, context.records)
+  }
+
+  async abort(): Promise<void> {
+    await this.#rollback()
+  }
+
+  async hasCommitted(batch: { readonly batchId: number; readonly end: Positions }): Promise<boolean> {
+    const stored = await this.#readStored()
+    return stored !== undefined && stored.batchId >= batch.batchId && covers(stored.positions, batch.end)
+  }
+
+  async committedPosition(): Promise<CommittedPosition | undefined> {
+    return committedPosition(await this.#readStored())
+  }
+
+  async close(): Promise<void> {
+    await this.#rollback()
+    const pool = this.#pool
+    this.#pool = undefined
+    await pool?.end().catch(() => {})
+  }
+
+  async #readStored(): Promise<StoredPosition | undefined> {
+    try {
+      return await this.#offsets!.read(this.#pool!)
+    } catch (error) {
+      throw wrapError(error, `reading the committed position of ${this.#pipelineId}`)
+    }
+  }
+
+  #release(tx: Transaction<T>, broken = false): void {
+    if (this.#tx === tx) this.#tx = undefined
+    tx.client.removeListener('error', tx.onError)
+    tx.client.release(broken)
+  }
+
+  async #rollback(): Promise<void> {
+    const tx = this.#tx
+    if (!tx) return
+    this.#tx = undefined
+    try {
+      await tx.client.query('ROLLBACK')
+      this.#release(tx)
+    } catch {
+      this.#release(tx, true)
+    }
+  }
+
+  /** Inside the transaction: the rows, then the dead letters (the pipeline's and the rejected rows). */
+  async #writeBatch(client: pg.ClientBase, batch: OutputBatch<T>): Promise<void> {
+    const lines = linesOf(batch, this.#settings)
+    let bad: BadRow[] = []
+    if (lines.length > 0) {
+      const columns = await this.#table!.columnsFor(lines)
+      bad = await writeRows(client, lines, columns, batch.batchId, this.#settings)
+    }
+    if (bad.length > 0 || batch.deadLetters.length > 0)
+      await writeDeadLetters(client, batch, bad, this.#settings, this.#pipelineId)
+  }
+}
