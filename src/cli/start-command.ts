@@ -4,6 +4,7 @@ import { type MainJobSummary, runMainJob } from '../app/main-job.ts'
 import { describeWarehouse } from '../app/warehouse.ts'
 import { createLogger } from '../log.ts'
 import type { BatchProgress } from '../runtime/progress.ts'
+import { type Monitor, startMonitor } from '../ui/monitor.ts'
 import { parseDuration, port, positiveInt } from './options.ts'
 import { interruptSignal } from './signals.ts'
 
@@ -14,6 +15,9 @@ interface StartFlags {
   rate: number
   duration?: number
   namespace?: string
+  ui: boolean
+  uiPort?: number
+  uiHost: string
 }
 
 export function startCommand(): Command {
@@ -25,8 +29,24 @@ export function startCommand(): Command {
     .option('--rate <n>', 'clickstream events per second', positiveInt, 200)
     .option('--duration <time>', 'stop after this long (e.g. 60s) and print a summary', parseDuration)
     .option('--namespace <prefix>', 'prefix of topics and pipeline ids, to run several demos on one broker')
+    .option('--no-ui', 'serve neither the dashboard nor /metrics')
+    .option(
+      '--ui-port <port>',
+      'port of the dashboard and /metrics (default: 4040 or the next free one)',
+      port,
+    )
+    .option('--ui-host <host>', 'address the dashboard listens on', '127.0.0.1')
     .action(async (flags: StartFlags) => {
       const logger = createLogger({ name: 'sluice' })
+      // First, so that a busy --ui-port fails before a broker is started.
+      const monitor: Monitor | undefined = flags.ui
+        ? await startMonitor({
+            host: flags.uiHost,
+            ...(flags.uiPort === undefined ? {} : { port: flags.uiPort }),
+          })
+        : undefined
+      if (monitor)
+        process.stderr.write(`Dashboard: ${monitor.url} (Prometheus metrics at ${monitor.url}metrics)\n`)
       const { signal, dispose } = interruptSignal()
       const latest = new Map<string, BatchProgress>()
       const status = setInterval(() => {
@@ -44,7 +64,10 @@ export function startCommand(): Command {
           ...(flags.duration ? { durationMs: flags.duration } : {}),
           signal,
           logger,
-          onProgress: (p) => latest.set(p.pipelineId, p),
+          onProgress: (p) => {
+            latest.set(p.pipelineId, p)
+            monitor?.observe(p)
+          },
           onReady: ({ brokers: address, outputs }) => {
             process.stderr.write(
               [
@@ -66,6 +89,7 @@ export function startCommand(): Command {
       } finally {
         clearInterval(status)
         dispose()
+        await monitor?.close()
       }
     })
 }

@@ -98,7 +98,7 @@ export class PipelineMetrics {
     )
     this.#watermarkDelay = gauge(
       'sluice_watermark_delay_seconds',
-      'How far the watermark trailed the wall clock when the last batch finished.',
+      'How far the watermark trailed the wall clock when the last batch finished (negative: ahead of it).',
       pipeline,
     )
     this.#lag = gauge('sluice_consumer_lag_records', 'Records still to read per source partition.', [
@@ -146,7 +146,7 @@ export class PipelineMetrics {
     if (progress.watermark !== null) {
       const watermark = Date.parse(progress.watermark)
       this.#watermark.set(labels, watermark / 1000)
-      this.#watermarkDelay.set(labels, Math.max(0, Date.parse(progress.timestamp) - watermark) / 1000)
+      this.#watermarkDelay.set(labels, (Date.parse(progress.timestamp) - watermark) / 1000)
     }
     if (progress.sourceLag) this.#setLag(id, progress.sourceLag)
     this.#stateRows.set(labels, progress.stateRows)

@@ -1,0 +1,265 @@
+import { nodeLabel } from '../metrics/plan-labels.ts'
+import type { Plan, PlanNodeKind } from '../plan/nodes.ts'
+import type { BatchProgress } from '../runtime/progress.ts'
+import type { BatchRef } from '../runtime/run.ts'
+import type { DeadLetter } from '../runtime/sink.ts'
+
+/*
+ * What the dashboard shows, as JSON for the page: kept here, in the process, so that a page opened late still
+ * gets the last minutes of every chart. The page's code (static/app.js) reads exactly these shapes.
+ */
+
+export interface GraphNodeView {
+  readonly id: string
+  readonly kind: PlanNodeKind
+  readonly label: string
+}
+
+export interface PipelineView {
+  readonly id: string
+  /** The plan's operators, source first; empty for a pipeline only known from its progress. */
+  readonly graph: readonly GraphNodeView[]
+  readonly sink: string
+  readonly totals: {
+    batches: number
+    inputRows: number
+    outputRows: number
+    deadLettered: number
+    late: number
+    duplicates: number
+    sinkErrors: number
+  }
+  /** Dead letters seen per operator id (from the dead-letter records, so since this process started). */
+  readonly deadLettersByOperator: Record<string, number>
+  readonly last: {
+    readonly batchId: number
+    readonly timestamp: string
+    readonly watermark: string | null
+    readonly inputRowsPerSecond: number
+    readonly stateRows: number
+    readonly lag: number | null
+  } | null
+}
+
+/** One pipeline's figures at one tick; null where there is nothing to say (no batch lately, no lag known). */
+export interface Point {
+  /** Input and output rows per second over the last few seconds. */
+  readonly input: number
+  readonly output: number
+  /** End-to-end latency of the latest batch in the last few seconds, ms. */
+  readonly p50: number | null
+  readonly p99: number | null
+  /** Records still to read, all partitions. */
+  readonly lag: number | null
+  /** Wall clock minus watermark, seconds: negative when event times run ahead of this machine's clock. */
+  readonly watermarkDelay: number | null
+}
+
+export interface Tick {
+  /** Unix seconds. */
+  readonly t: number
+  readonly points: Readonly<Record<string, Point>>
+}
+
+export interface DeadLetterView {
+  readonly at: string
+  readonly pipeline: string
+  readonly batchId: number
+  readonly operator: string
+  readonly reason: string
+  /** partition@offset. */
+  readonly source: string
+  readonly key: string | null
+  /** The start of the raw value as text (invalid UTF-8 shows as U+FFFD). */
+  readonly preview: string
+  readonly bytes: number
+}
+
+export interface Snapshot {
+  readonly pipelines: readonly PipelineView[]
+  readonly ticks: readonly Tick[]
+  readonly deadLetters: readonly DeadLetterView[]
+}
+
+export interface DashboardLimits {
+  /** Ticks kept for a page opened later. Default 300 (five minutes at one a second). */
+  readonly ticks?: number
+  /** Dead letters kept, newest first. Default 50. */
+  readonly deadLetters?: number
+}
+
+const RATE_WINDOW_MS = 5_000
+const PREVIEW_CHARS = 240
+
+interface Recent {
+  readonly at: number
+  readonly input: number
+  readonly output: number
+  readonly p50: number | null
+  readonly p99: number | null
+}
+
+interface Entry {
+  view: {
+    -readonly [K in keyof PipelineView]: PipelineView[K]
+  }
+  readonly firstSeen: number
+  recent: Recent[]
+}
+
+export class DashboardState {
+  readonly #pipelines = new Map<string, Entry>()
+  readonly #ticks: Tick[] = []
+  readonly #deadLetters: DeadLetterView[] = []
+  readonly #maxTicks: number
+  readonly #maxDeadLetters: number
+
+  constructor(limits: DashboardLimits = {}) {
+    this.#maxTicks = limits.ticks ?? 300
+    this.#maxDeadLetters = limits.deadLetters ?? 50
+  }
+
+  describe(plan: Plan, now: number): void {
+    const entry = this.#entry(plan.pipelineId, now)
+    entry.view.graph = plan.nodes.map((node) => ({ id: node.id, kind: node.kind, label: nodeLabel(node) }))
+    const sink = plan.nodes.at(-1)
+    if (sink) entry.view.sink = nodeLabel(sink)
+  }
+
+  observe(progress: BatchProgress, now: number): void {
+    const entry = this.#entry(progress.pipelineId, now)
+    const totals = entry.view.totals
+    totals.batches++
+    totals.inputRows += progress.inputRows
+    totals.outputRows += progress.outputRows
+    totals.deadLettered += progress.deadLetteredRows
+    totals.late += progress.lateRows
+    totals.duplicates += progress.duplicateRows
+    entry.view.last = {
+      batchId: progress.batchId,
+      timestamp: progress.timestamp,
+      watermark: progress.watermark,
+      inputRowsPerSecond: progress.inputRowsPerSecond,
+      stateRows: progress.stateRows,
+      lag: progress.sourceLag ? sum(Object.values(progress.sourceLag)) : null,
+    }
+    entry.recent.push({
+      at: now,
+      input: progress.inputRows,
+      output: progress.outputRows,
+      p50: progress.latency?.p50Ms ?? null,
+      p99: progress.latency?.p99Ms ?? null,
+    })
+  }
+
+  /** Records a committed batch's dead letters; returns their views, newest first, for the live page. */
+  deadLetters(records: readonly DeadLetter[], batch: BatchRef, now: number): DeadLetterView[] {
+    const entry = this.#entry(batch.pipelineId, now)
+    const at = new Date(now).toISOString()
+    const views: DeadLetterView[] = []
+    for (const d of records) {
+      entry.view.deadLettersByOperator[d.operator] = (entry.view.deadLettersByOperator[d.operator] ?? 0) + 1
+    }
+    // Only the newest can be shown: a batch of 50 000 bad records must not build 50 000 previews.
+    for (const d of records.slice(-this.#maxDeadLetters).reverse()) {
+      views.push({
+        at,
+        pipeline: batch.pipelineId,
+        batchId: batch.batchId,
+        operator: d.operator,
+        reason: d.reason,
+        source: `${d.partition}@${d.offset}`,
+        key: d.key,
+        ...preview(d.raw),
+      })
+    }
+    this.#deadLetters.unshift(...views)
+    this.#deadLetters.length = Math.min(this.#deadLetters.length, this.#maxDeadLetters)
+    return views
+  }
+
+  sinkError(pipelineId: string, now: number): void {
+    this.#entry(pipelineId, now).view.totals.sinkErrors++
+  }
+
+  /** The figures of every pipeline now, kept as the newest tick. */
+  tick(now: number): Tick {
+    const points: Record<string, Point> = {}
+    for (const [id, entry] of this.#pipelines) {
+      entry.recent = entry.recent.filter((r) => now - r.at < RATE_WINDOW_MS)
+      const seconds = Math.max(1, Math.min(RATE_WINDOW_MS, now - entry.firstSeen)) / 1000
+      const latest = entry.recent.findLast((r) => r.p50 !== null)
+      const watermark = entry.view.last?.watermark
+      points[id] = {
+        input: round(sum(entry.recent.map((r) => r.input)) / seconds),
+        output: round(sum(entry.recent.map((r) => r.output)) / seconds),
+        p50: latest?.p50 ?? null,
+        p99: latest?.p99 ?? null,
+        lag: entry.view.last?.lag ?? null,
+        watermarkDelay: watermark ? round((now - Date.parse(watermark)) / 1000) : null,
+      }
+    }
+    const tick = { t: now / 1000, points }
+    this.#ticks.push(tick)
+    if (this.#ticks.length > this.#maxTicks) this.#ticks.splice(0, this.#ticks.length - this.#maxTicks)
+    return tick
+  }
+
+  pipelines(): PipelineView[] {
+    return [...this.#pipelines.values()].map((e) => structuredClone(e.view))
+  }
+
+  snapshot(): Snapshot {
+    return { pipelines: this.pipelines(), ticks: [...this.#ticks], deadLetters: [...this.#deadLetters] }
+  }
+
+  #entry(id: string, now: number): Entry {
+    let entry = this.#pipelines.get(id)
+    if (!entry) {
+      entry = {
+        view: {
+          id,
+          graph: [],
+          sink: 'sink',
+          totals: {
+            batches: 0,
+            inputRows: 0,
+            outputRows: 0,
+            deadLettered: 0,
+            late: 0,
+            duplicates: 0,
+            sinkErrors: 0,
+          },
+          deadLettersByOperator: {},
+          last: null,
+        },
+        firstSeen: now,
+        recent: [],
+      }
+      this.#pipelines.set(id, entry)
+    }
+    return entry
+  }
+}
+
+function preview(raw: Buffer | string | null): { preview: string; bytes: number } {
+  if (raw === null) return { preview: '', bytes: 0 }
+  if (typeof raw === 'string') {
+    const cut = raw.length > PREVIEW_CHARS
+    return { preview: cut ? `${raw.slice(0, PREVIEW_CHARS)}…` : raw, bytes: Buffer.byteLength(raw) }
+  }
+  // Decoding only the start keeps a 10 MB record cheap; a character cut in two shows as U+FFFD.
+  const text = raw.subarray(0, PREVIEW_CHARS * 4).toString()
+  const cut = text.length > PREVIEW_CHARS || raw.length > PREVIEW_CHARS * 4
+  return { preview: cut ? `${text.slice(0, PREVIEW_CHARS)}…` : text, bytes: raw.length }
+}
+
+function sum(values: readonly number[]): number {
+  let total = 0
+  for (const v of values) total += v
+  return total
+}
+
+function round(value: number): number {
+  return Math.round(value * 10) / 10
+}
