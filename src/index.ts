@@ -8,6 +8,15 @@
 export * from './aggregate/index.ts'
 export { type ClickEventRecord, clickEventSchema } from './clickstream/zod-schema.ts'
 export {
+  type FileProblem,
+  loadPipelineFile,
+  loadPipelineModule,
+  loadPipelines,
+  PipelineFileError,
+  type PipelineFileOptions,
+  parsePipelineYaml,
+} from './config/index.ts'
+export {
   type DuckDBQueryParameter,
   type DuckDBSink,
   type DuckDBSinkOptions,

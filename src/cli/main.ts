@@ -4,6 +4,7 @@ import { kafkaCommand } from './kafka-command.ts'
 import { listenCommand } from './listen-command.ts'
 import { produceCommand } from './produce-command.ts'
 import { queryCommand } from './query-command.ts'
+import { runCommand } from './run-command.ts'
 import { startCommand } from './start-command.ts'
 
 /** Builds the `sluice` program; each subcommand lives in its own file and only parses flags. */
@@ -17,6 +18,7 @@ export function program(): Command {
     .addCommand(listenCommand())
     .addCommand(startCommand())
     .addCommand(produceCommand())
+    .addCommand(runCommand())
     .addCommand(queryCommand())
 }
 

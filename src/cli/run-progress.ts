@@ -1,0 +1,155 @@
+import type { BatchProgress } from '../runtime/progress.ts'
+import type { RunSummary } from '../runtime/run.ts'
+
+/**
+ * What `sluice run` shows while pipelines run, on stderr. A bounded run (--available-now) gets a bar with
+ * records done, the total and an ETA, from each batch's input count and the source's lag (the records still
+ * to read, refreshed by the runtime every few seconds and counted down between refreshes); a streaming run
+ * gets a status line with rates, lag and watermark. On a terminal the line is redrawn in place; otherwise a
+ * line is printed every `intervalMs`, so logs and CI output stay readable.
+ */
+export interface ProgressOptions {
+  readonly out: { write(text: string): unknown }
+  readonly tty: boolean
+  readonly bar: boolean
+  readonly intervalMs?: number
+  readonly now?: () => number
+}
+
+interface PipelineState {
+  readonly id: string
+  readonly started: number
+  records: number
+  outputRows: number
+  deadLettered: number
+  batches: number
+  watermark: string | null
+  /** The last lag report, and how many records had been read when it came. */
+  lagReport: Readonly<Record<string, number>> | undefined
+  lagAtReport: number
+  recordsAtReport: number
+}
+
+export class RunProgress {
+  readonly #options: ProgressOptions
+  readonly #now: () => number
+  readonly #pipelines = new Map<string, PipelineState>()
+  #lastPrint = 0
+  #shown = false
+
+  constructor(options: ProgressOptions) {
+    this.#options = options
+    this.#now = options.now ?? Date.now
+  }
+
+  /** Registers the pipelines before their first batch, so their clocks start with the run. */
+  start(ids: readonly string[]): void {
+    for (const id of ids) this.#pipelines.set(id, this.#state(id))
+  }
+
+  update(p: BatchProgress): void {
+    const s = this.#pipelines.get(p.pipelineId) ?? this.#state(p.pipelineId)
+    this.#pipelines.set(p.pipelineId, s)
+    s.records += p.inputRows
+    s.outputRows += p.outputRows
+    s.deadLettered += p.deadLetteredRows
+    s.batches++
+    s.watermark = p.watermark
+    if (p.sourceLag && p.sourceLag !== s.lagReport) {
+      s.lagReport = p.sourceLag
+      s.lagAtReport = Object.values(p.sourceLag).reduce((a, b) => a + b, 0)
+      s.recordsAtReport = s.records
+    }
+    const now = this.#now()
+    if (this.#options.tty) {
+      this.#options.out.write(`\r\x1b[K${this.line()}`)
+      this.#shown = true
+    } else if (now - this.#lastPrint >= (this.#options.intervalMs ?? 5_000)) {
+      this.#lastPrint = now
+      this.#options.out.write(`${this.line()}\n`)
+    }
+  }
+
+  /** The current status of every pipeline, on one line. */
+  line(): string {
+    return [...this.#pipelines.values()].map((s) => this.#describe(s)).join('  |  ')
+  }
+
+  /** Clears the live line and prints one summary line per pipeline. */
+  finish(summaries: ReadonlyMap<string, RunSummary>): void {
+    if (this.#shown) this.#options.out.write('\r\x1b[K')
+    this.#shown = false
+    for (const [id, summary] of summaries) {
+      const s = this.#pipelines.get(id)
+      const seconds = s ? (this.#now() - s.started) / 1000 : 0
+      const rate = seconds > 0 ? ` (${compact(summary.inputRows / seconds)}/s)` : ''
+      this.#options.out.write(
+        `${id}: ${summary.inputRows} records in ${seconds.toFixed(1)} s${rate}, ${summary.outputRows} rows out, ${summary.deadLetteredRows} dead-lettered, ${summary.lateRows} late, ${summary.batches} batches${summary.restarts ? `, ${summary.restarts} restarts` : ''}\n`,
+      )
+    }
+  }
+
+  #state(id: string): PipelineState {
+    return {
+      id,
+      started: this.#now(),
+      records: 0,
+      outputRows: 0,
+      deadLettered: 0,
+      batches: 0,
+      watermark: null,
+      lagReport: undefined,
+      lagAtReport: 0,
+      recordsAtReport: 0,
+    }
+  }
+
+  #describe(s: PipelineState): string {
+    const seconds = Math.max(0.001, (this.#now() - s.started) / 1000)
+    const rate = s.records / seconds
+    const remaining =
+      s.lagReport === undefined ? undefined : Math.max(0, s.lagAtReport - (s.records - s.recordsAtReport))
+    const parts = [s.id]
+    if (this.#options.bar && remaining !== undefined) {
+      const total = s.records + remaining
+      const done = total === 0 ? 1 : s.records / total
+      parts.push(
+        bar(done),
+        `${Math.floor(done * 100)}%`,
+        `${s.records.toLocaleString('en-US')}/${total.toLocaleString('en-US')} records`,
+        `${compact(rate)}/s`,
+        `ETA ${remaining === 0 ? '0:00' : rate > 0 ? clock(remaining / rate) : '?'}`,
+      )
+    } else {
+      parts.push(`${s.records.toLocaleString('en-US')} records`, `${compact(rate)}/s`)
+      if (remaining !== undefined) parts.push(`lag ${remaining.toLocaleString('en-US')}`)
+      if (s.watermark) parts.push(`watermark ${s.watermark.slice(11, 19)}`)
+    }
+    parts.push(`${s.outputRows} out`)
+    if (s.deadLettered > 0) parts.push(`${s.deadLettered} dead-lettered`)
+    return parts.join('  ')
+  }
+}
+
+const WIDTH = 24
+
+function bar(fraction: number): string {
+  const full = Math.round(Math.min(1, Math.max(0, fraction)) * WIDTH)
+  return `[${'#'.repeat(full)}${'-'.repeat(WIDTH - full)}]`
+}
+
+/** 41234 → "41.2k". */
+function compact(n: number): string {
+  if (n >= 1_000_000) return `${(n / 1_000_000).toFixed(1)}M`
+  if (n >= 1_000) return `${(n / 1_000).toFixed(1)}k`
+  return String(Math.round(n))
+}
+
+/** Seconds as m:ss, or h:mm:ss. */
+function clock(seconds: number): string {
+  const total = Math.ceil(seconds)
+  const h = Math.floor(total / 3600)
+  const m = Math.floor((total % 3600) / 60)
+  const s = String(total % 60).padStart(2, '0')
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${s}` : `${m}:${s}`
+}

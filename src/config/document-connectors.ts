@@ -1,0 +1,146 @@
+import { z } from 'zod'
+import { duration, expression, fieldName, fields, oneOf } from './schema-helpers.ts'
+
+/** The pipeline file's sources, sinks and join tables: each a one-key mapping naming the connector. */
+
+const topics = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)], {
+  error: 'expected a topic name or a list of topic names',
+})
+
+export const brokers = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)], {
+  error: 'expected "host:port" or a list of them',
+})
+
+const kafkaSource = fields('source.kafka', {
+  topics,
+  groupId: z.string().min(1).optional(),
+  startingOffsets: z
+    .union([z.enum(['earliest', 'latest']), z.number().int().nonnegative()], {
+      error: 'expected earliest, latest or a timestamp in epoch milliseconds',
+    })
+    .optional(),
+  endingOffsets: z.literal('latest').optional(),
+  instanceId: z.string().min(1).optional(),
+})
+
+const filesSource = fields('source.files', {
+  path: z.string().min(1),
+  format: z.enum(['jsonl', 'csv']),
+  watch: z.boolean().optional(),
+  extensions: z.array(z.string().min(1)).optional(),
+  csv: fields('source.files.csv', {
+    header: z.boolean().optional(),
+    delimiter: z.string().length(1).optional(),
+  }).optional(),
+})
+
+const fraction = z.number().min(0).max(1)
+
+const generatorSource = fields('source.generator', {
+  seed: z.number().int().optional(),
+  users: z.number().int().positive().optional(),
+  partitions: z.number().int().positive().optional(),
+  rate: z.number().positive().optional(),
+  count: z.number().int().nonnegative().optional(),
+  bad: fraction.optional(),
+  late: fraction.optional(),
+  dupes: fraction.optional(),
+  startTime: z.iso.datetime({ offset: true, error: 'expected an ISO-8601 time' }).optional(),
+})
+
+const lakeSource = fields('source.lake', {
+  path: z.string().min(1),
+  follow: z.boolean().optional(),
+})
+
+export const source = oneOf('source', {
+  kafka: kafkaSource,
+  files: filesSource,
+  generator: generatorSource,
+  lake: lakeSource,
+})
+
+const keyColumns = z.array(fieldName).min(1)
+const onError = z.enum(['dead-letter', 'fail']).optional()
+
+const kafkaSink = fields('sink.kafka', {
+  topic: z.string().min(1),
+  /** A field of the row; default the row's `key` field (windowed aggregates have one). */
+  key: fieldName.optional(),
+  deadLetterTopic: z.string().min(1).optional(),
+  createPartitions: z.number().int().positive().optional(),
+  compression: z.enum(['none', 'gzip', 'snappy', 'lz4', 'zstd']).optional(),
+})
+
+function sqlSink(what: string) {
+  return fields(what, {
+    url: z.string().min(1).optional(),
+    table: z.string().min(1),
+    mode: z.enum(['append', 'upsert']).optional(),
+    key: keyColumns.optional(),
+    columns: z.record(z.string(), z.string()).optional(),
+    createTable: z.boolean().optional(),
+    onError,
+    deadLetterTable: z.string().min(1).optional(),
+    offsetsTable: z.string().min(1).optional(),
+  })
+}
+
+const duckdbSink = fields('sink.duckdb', {
+  path: z.string().min(1),
+  table: z.string().min(1),
+  schema: z.string().min(1).optional(),
+  mode: z.enum(['append', 'upsert']).optional(),
+  key: keyColumns.optional(),
+  columns: z.record(z.string(), z.string()).optional(),
+  createTable: z.boolean().optional(),
+  onError,
+  deadLetterTable: z.string().min(1).optional(),
+})
+
+const lakeSink = fields('sink.lake', {
+  path: z.string().min(1),
+  format: z.enum(['parquet', 'jsonl']).optional(),
+  partitionBy: z.array(fieldName).min(1).optional(),
+  compression: z.enum(['snappy', 'zstd', 'gzip', 'none']).optional(),
+  writerId: z.string().min(1).optional(),
+})
+
+const consoleSink = z.union([z.null(), fields('sink.console', {})], {
+  error: 'expected nothing or {} for the console sink',
+})
+
+/** Dead letters to a Kafka topic, beside a sink that does not keep them itself (lake, SQL, console). */
+const deadLetters = fields('sink.deadLetters', {
+  topic: z.string().min(1),
+  createPartitions: z.number().int().positive().optional(),
+})
+
+export const sink = oneOf(
+  'sink',
+  {
+    kafka: kafkaSink,
+    postgres: sqlSink('sink.postgres'),
+    mysql: sqlSink('sink.mysql'),
+    duckdb: duckdbSink,
+    lake: lakeSink,
+    console: consoleSink,
+  },
+  { deadLetters: deadLetters.optional() },
+)
+
+/** Tables a stream can be joined with. */
+export const table = oneOf('table', {
+  jsonl: fields('table.jsonl', { path: z.string().min(1), key: fieldName }),
+  topic: fields('table.topic', { topic: z.string().min(1) }),
+  builtin: z.enum(['products'], { error: 'expected a built-in table: products' }),
+})
+
+export const watermark = fields('watermark', {
+  field: fieldName,
+  delay: duration('watermark delay', { allowZero: true }),
+  idleTimeout: duration('idle timeout').optional(),
+  late: z.enum(['drop', 'dead-letter']).optional(),
+})
+
+export { expression }
