@@ -9,6 +9,9 @@ export const LATENCY_BUCKETS_MS: readonly number[] = Object.freeze([
   5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 300_000,
 ])
 
+/** The same bounds for the hot loop: element reads of a frozen array are several times slower in V8. */
+const BOUNDS = Float64Array.from(LATENCY_BUCKETS_MS)
+
 /** Percentiles come from an even spread of this many records: sorting a 50k batch would cost milliseconds. */
 const PERCENTILE_SAMPLE = 1024
 
@@ -20,7 +23,7 @@ const PERCENTILE_SAMPLE = 1024
 export function batchLatency(records: readonly SourceRecord[], committedAt: number): BatchLatency | null {
   const n = records.length
   if (n === 0) return null
-  const bounds = LATENCY_BUCKETS_MS
+  const bounds = BOUNDS
   const buckets = new Array<number>(bounds.length + 1).fill(0)
   let sum = 0
   let max = 0
