@@ -66,7 +66,7 @@ async function route(
     return send(response, 200, context.registry.contentType, await context.registry.metrics())
   }
   if (context.dashboard) {
-    if (path === '/events') {
+    if (path === '/events' && request.method === 'GET') {
       return context.events.open(request, response, { event: 'snapshot', data: context.state.snapshot() })
     }
     if (path === '/api/snapshot') {
