@@ -1,10 +1,11 @@
 import { join } from 'node:path'
 import { KafkaAdmin } from '../connectors/kafka/admin.ts'
+import type { Pipeline } from '../dsl/stream.ts'
 import { startLocalKafka, stopLocalKafka } from '../local-kafka/cluster.ts'
 import type { Logger } from '../log.ts'
 import { type ProduceSummary, produceClickstream } from '../producer/produce.ts'
 import type { BatchProgress } from '../runtime/progress.ts'
-import { type RunSummary, run } from '../runtime/run.ts'
+import { type RunOptions, type RunSummary, run } from '../runtime/run.ts'
 import { type DemoOutputs, defaultOutputs, demoPipelines, TABLES } from './demo-pipelines.ts'
 import { lakeRows, warehouseRows } from './results.ts'
 
@@ -25,6 +26,11 @@ export interface MainJobOptions {
   readonly logger: Logger
   /** Called with each pipeline's latest progress, for the status lines. */
   readonly onProgress?: (progress: BatchProgress) => void
+  /** The dashboard and /metrics: told each pipeline's plan, and given each run's hooks. */
+  readonly monitor?: {
+    describe(pipeline: Pipeline<unknown>): void
+    readonly hooks: Pick<RunOptions, 'onDeadLetters' | 'onSinkError'>
+  }
   readonly onReady?: (info: { brokers: string; localBroker: boolean; outputs: DemoOutputs }) => void
 }
 
@@ -83,7 +89,8 @@ async function runOn(brokers: string, options: MainJobOptions): Promise<MainJobS
 
   const producing = produceClickstream({
     seed: Date.now() % 1_000_000,
-    users: 10_000,
+    // A hundred users per event per second keeps the simulated clock on the wall clock (the watermark too).
+    users: Math.max(1_000, options.rate * 100),
     startTime: Date.now(),
     rate: options.rate,
     bad: 0.01,
@@ -93,12 +100,15 @@ async function runOn(brokers: string, options: MainJobOptions): Promise<MainJobS
     signal: stopProducing.signal,
   })
   const pipelines = demoPipelines(outputs)
+  for (const p of pipelines) options.monitor?.describe(p)
   const running = pipelines.map((p) =>
     run(p, {
       checkpoint: join(options.dataDir, 'checkpoints', p.plan.pipelineId),
       trigger: { kind: 'processingTime', intervalMs: 1000 },
       signal: stopPipelines.signal,
       logger: options.logger.child({ pipeline: p.plan.pipelineId }, { level: 'warn' }),
+      ...(options.monitor?.hooks.onDeadLetters ? { onDeadLetters: options.monitor.hooks.onDeadLetters } : {}),
+      ...(options.monitor?.hooks.onSinkError ? { onSinkError: options.monitor.hooks.onSinkError } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     }),
   )

@@ -59,6 +59,7 @@ export function startCommand(): Command {
           ...(brokers ? { brokers } : {}),
           ...(process.env.DATABASE_URL ? { databaseUrl: process.env.DATABASE_URL } : {}),
           ...(flags.namespace ? { namespace: flags.namespace } : {}),
+          ...(monitor ? { monitor } : {}),
           port: flags.port,
           rate: flags.rate,
           ...(flags.duration ? { durationMs: flags.duration } : {}),
