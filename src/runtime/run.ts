@@ -7,7 +7,7 @@ import type { LookupTable, Plan, SinkNode, SourceNode } from '../plan/nodes.ts'
 import { batchLatency } from './latency.ts'
 import { BatchProcessor } from './processor.ts'
 import type { BatchLatency, BatchProgress } from './progress.ts'
-import type { DeadLetter, OutputBatch, SinkWriter } from './sink.ts'
+import { type DeadLetter, type OutputBatch, type SinkWriter, sinkAheadOfCheckpoint } from './sink.ts'
 import type { Positions, SourceReader, SourceRecord } from './source.ts'
 import type { Trigger } from './trigger.ts'
 
@@ -24,7 +24,10 @@ export interface RunOptions {
   readonly trigger?: Trigger
   /** Upper bound of records per batch (memory bound together with the client's fetch buffer). */
   readonly maxBatchRecords?: number
-  /** How long a batch waits for more records once the first arrived. Default 20 ms. */
+  /**
+   * How long a batch waits for more records once the first arrived. Default 20 ms; 2 ms with the continuous
+   * trigger, where every millisecond of waiting is latency and the next batch starts at once anyway.
+   */
   readonly lingerMs?: number
   readonly signal?: AbortSignal
   readonly onProgress?: (progress: BatchProgress) => void
@@ -154,6 +157,21 @@ class PipelineRun {
     const recovery = await checkpoint.recover()
     let committed = recovery.lastCommitted
     let replay = recovery.pending
+    // A sink that keeps its position with the data may be ahead of a deleted or older checkpoint: start there.
+    const ahead = await sinkAheadOfCheckpoint(sink, replay?.batchId ?? committed?.batchId ?? -1, {
+      pipelineId: plan.pipelineId,
+      checkpoint: checkpoint.location,
+      stateful: processor.hasState,
+    })
+    if (ahead) {
+      this.#logger.warn(
+        { batchId: ahead.batchId, positions: ahead.positions },
+        'the checkpoint is behind the sink; starting from the position the sink committed',
+      )
+      const { batchId, positions } = ahead
+      committed = { batchId, start: positions, end: positions, watermark: null, batchTime: this.#clock.now() }
+      replay = undefined
+    }
     if (replay && checkpoint.hasState(replay.batchId) && (await sink.hasCommitted?.(replay))) {
       this.#logger.info(
         { batchId: replay.batchId },
@@ -203,14 +221,18 @@ class PipelineRun {
         // The watermark for this batch comes from what earlier batches observed: computed before polling, so
         // partitions whose first records arrive in this batch still count as pending.
         const next = processor.watermarks.advance(this.#clock.now(), source.pendingPartitions?.())
+        // A processing-time batch covers the log as it was when the trigger fired.
+        const upTo =
+          trigger.kind === 'processingTime' && !exhausted ? await source.latestPositions?.() : undefined
         records = exhausted
           ? []
           : await source.poll({
               maxRecords,
               maxBytes: 64 * 1024 * 1024,
-              lingerMs: this.#options.lingerMs ?? 20,
+              lingerMs: this.#options.lingerMs ?? (trigger.kind === 'continuous' ? 2 : 20),
               idleMs: this.#idleMs(trigger),
               ...(until ? { until } : {}),
+              ...(upTo ? { upTo } : {}),
               ...(this.#options.signal ? { signal: this.#options.signal } : {}),
             })
         if (until && records.length === 0 && source.caughtUp?.(until)) exhausted = true
@@ -231,8 +253,11 @@ class PipelineRun {
       const pollMs = performance.now() - pollStart
       watermark = watermarkFromLog(entry.watermark)
 
+      // Steps 1 and 2 of the checkpoint must be durable before the sink commits, not before the batch is
+      // processed or its rows are sent: their fsyncs run meanwhile, and only the rest is waited for.
       const checkpointStart = performance.now()
-      await checkpoint.planBatch(entry)
+      const planned = checkpoint.planBatch(entry)
+      planned.catch(() => {}) // awaited below, before the sink commits
       let checkpointMs = performance.now() - checkpointStart
 
       const processStart = performance.now()
@@ -244,7 +269,11 @@ class PipelineRun {
       const processMs = performance.now() - processStart
 
       const saveStart = performance.now()
-      await checkpoint.saveState(entry.batchId, processor.states, processor.watermarks.snapshot().partitions)
+      const durable = Promise.all([
+        planned,
+        checkpoint.saveState(entry.batchId, processor.states, processor.watermarks.snapshot().partitions),
+      ])
+      durable.catch(() => {}) // awaited below, before the sink commits
       checkpointMs += performance.now() - saveStart
 
       const sinkStart = performance.now()
@@ -261,15 +290,27 @@ class PipelineRun {
           )
         }
       }
+      const writing = Promise.resolve().then(() => sink.write(batch))
+      writing.catch(() => {}) // awaited below
+      const durableStart = performance.now()
       try {
-        await sink.write(batch)
+        await durable
+      } catch (error) {
+        await writing.catch(() => {})
+        await sink.abort?.(batch).catch(() => {})
+        throw error
+      }
+      const durableMs = performance.now() - durableStart
+      checkpointMs += durableMs
+      try {
+        await writing
         await sink.commit(batch, { next: entry.end, records, source })
       } catch (error) {
         this.#options.onSinkError?.(error, { pipelineId: plan.pipelineId, batchId: entry.batchId })
         await sink.abort?.(batch).catch(() => {})
         throw error
       }
-      const sinkMs = performance.now() - sinkStart
+      const sinkMs = performance.now() - sinkStart - durableMs
       const latency = batchLatency(records, this.#clock.now())
 
       const commitStart = performance.now()

@@ -1,3 +1,4 @@
+import { SluiceError } from '../errors.ts'
 import type { Positions, SourceReader, SourceRecord } from './source.ts'
 
 /** A row leaving the pipeline (sink or dead-letter output). */
@@ -76,4 +77,31 @@ export interface SinkSpec<T> {
   readonly type: string
   readonly options: Readonly<Record<string, unknown>>
   create(): SinkWriter<T>
+}
+
+/**
+ * The sink's position when it is ahead of the checkpoint: its last committed batch is later than any batch
+ * the checkpoint knows (`checkpointBatchId`: the pending batch, else the last committed one, else -1), so
+ * the checkpoint was deleted or is an older copy. A stateless pipeline starts from there, neither losing
+ * nor duplicating rows. A pipeline with state (windows, dedupe) cannot rebuild it from a source position,
+ * and starting there would write wrong aggregates: that is an error saying what to do.
+ */
+export async function sinkAheadOfCheckpoint(
+  sink: SinkWriter<unknown>,
+  checkpointBatchId: number,
+  context: { readonly pipelineId: string; readonly checkpoint: string; readonly stateful: boolean },
+): Promise<CommittedPosition | undefined> {
+  const position = await sink.committedPosition?.()
+  if (!position || position.batchId <= checkpointBatchId) return undefined
+  if (!context.stateful) return position
+  const where =
+    checkpointBatchId < 0 ? 'has no batch (deleted?)' : `is at batch ${checkpointBatchId} (an older copy?)`
+  throw new SluiceError(
+    'SLUICE_CHECKPOINT_BEHIND_SINK',
+    `Pipeline "${context.pipelineId}": ${sink.description} committed batch ${position.batchId}, but the ` +
+      `checkpoint ${context.checkpoint} ${where}. The pipeline keeps state (windows, dedupe) that only the ` +
+      'checkpoint holds and that cannot be rebuilt from the position the sink stored. Restore the checkpoint ' +
+      "directory, or start over: delete the pipeline's rows and its offsets row from the sink, and the checkpoint.",
+    { domain: 'user', exitCode: 2 },
+  )
 }

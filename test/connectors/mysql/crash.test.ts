@@ -7,6 +7,7 @@ import { memorySource } from '../../../src/connectors/testing/memory-source.ts'
 import { pipeline } from '../../../src/dsl/stream.ts'
 import { run } from '../../../src/runtime/run.ts'
 import type { SinkSpec, SinkWriter } from '../../../src/runtime/sink.ts'
+import { withoutPosition } from '../sql/without-position.ts'
 import { ORDERS, Order, order } from './fixtures/crash-pipeline.ts'
 import { useMariaDb } from './util.ts'
 
@@ -35,25 +36,6 @@ function failingAfter<T>(inner: SinkSpec<T>, at: 'write' | 'commit', batchId: nu
         },
         abort: (batch) => writer.abort?.(batch) ?? Promise.resolve(),
         hasCommitted: (batch) => writer.hasCommitted?.(batch) ?? Promise.resolve(false),
-        close: () => writer.close(),
-      }
-    },
-  }
-}
-
-/** The sink without hasCommitted and committedPosition: the runtime replays the pending batch blindly. */
-function notAsked<T>(inner: SinkSpec<T>): SinkSpec<T> {
-  return {
-    ...inner,
-    create: (): SinkWriter<T> => {
-      const writer = inner.create()
-      return {
-        description: writer.description,
-        guarantee: writer.guarantee,
-        open: (context) => writer.open(context),
-        write: (batch) => writer.write(batch),
-        commit: (batch, context) => writer.commit(batch, context),
-        abort: (batch) => writer.abort?.(batch) ?? Promise.resolve(),
         close: () => writer.close(),
       }
     },
@@ -133,7 +115,7 @@ describe('mysql sink, crashes', () => {
       /crash after commit of 2/,
     )
     // The runtime skips the question when it lacks the batch's state; here the sink cannot answer it.
-    const rerun = await run(ordersTo('no_state', notAsked), options)
+    const rerun = await run(ordersTo('no_state', withoutPosition), options)
     assert.equal(rerun.batches, 13, 'batch 2 went through the sink again')
     await assertExactlyOnce('no_state', 3000)
   })
