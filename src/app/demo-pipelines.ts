@@ -93,11 +93,19 @@ export function cleanEvents(out: DemoOutputs) {
       { how: 'left' },
     )
     .to(
-      withKafkaDeadLetters(lake({ path: out.lakePath, partitionBy: ['event_date', 'event_type'] }), {
-        ...out.connection,
-        topic: out.topics.deadLetters,
-        createPartitions: 3,
-      }),
+      withKafkaDeadLetters(
+        lake({
+          path: out.lakePath,
+          partitionBy: ['event_date', 'event_type'],
+          // Batches are spooled and rolled into one file per partition a minute: files are not per batch.
+          rollInterval: '1m',
+        }),
+        {
+          ...out.connection,
+          topic: out.topics.deadLetters,
+          createPartitions: 3,
+        },
+      ),
     )
 }
 
