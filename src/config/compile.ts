@@ -1,4 +1,4 @@
-import { relative, resolve } from 'node:path'
+import { resolve } from 'node:path'
 import { type Pipeline, pipeline, type Stream } from '../dsl/stream.ts'
 import { UsageError } from '../errors.ts'
 import type { SinkSpec } from '../runtime/sink.ts'
@@ -102,7 +102,7 @@ export class DocumentCompiler {
     if (typeof schema === 'string') return builtinSchemas[schema]!
     const path = resolve(schema.jsonSchema)
     try {
-      return await jsonSchemaFile(path, relative(process.cwd(), path) || path)
+      return await jsonSchemaFile(path, schema.jsonSchema)
     } catch (error) {
       if (!(error instanceof SchemaFileError)) throw error
       this.#problem(['schema', 'jsonSchema'], error.message)
