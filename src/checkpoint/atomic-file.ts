@@ -1,4 +1,4 @@
-import { open, rename } from 'node:fs/promises'
+import { open, rename, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 
 /**
@@ -17,6 +17,17 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
   }
   await rename(tmp, path)
   await syncDirectory(dirname(path))
+}
+
+/**
+ * Replaces a file by renaming a temporary one over it, without fsync: a crash of the process leaves the old
+ * or the new content (the page cache survives it), a power cut may lose the new file. For markers whose loss
+ * recovery tolerates (see Checkpoint.commitBatch).
+ */
+export async function writeFileReplacing(path: string, data: string | Uint8Array): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`
+  await writeFile(tmp, data)
+  await rename(tmp, path)
 }
 
 /**

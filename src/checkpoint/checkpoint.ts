@@ -5,7 +5,7 @@ import type { Plan } from '../plan/nodes.ts'
 import type { Positions } from '../runtime/source.ts'
 import type { WatermarkState } from '../runtime/watermark-tracker.ts'
 import type { KeyedState } from '../state/keyed-state.ts'
-import { writeFileAtomic } from './atomic-file.ts'
+import { writeFileAtomic, writeFileReplacing } from './atomic-file.ts'
 import { CheckpointCorruptError, CheckpointIncompatibleError } from './errors.ts'
 import { fingerprint, incompatibilities, type PlanFingerprint } from './fingerprint.ts'
 import { StateFiles } from './state-files.ts'
@@ -44,15 +44,21 @@ const VERSION = 1
  * On restart: N committed → restore state N, continue at end(N). N planned but not committed → if the sink
  * already committed N (it holds the positions), restore state N and mark it; otherwise restore N−1 and replay
  * exactly [start(N), end(N)) with N's watermark and time, so the replay produces the same output.
- * Every file is written atomically (temp file, fsync, rename, fsync dir).
+ * Steps 1 and 2 are written atomically and durably (temp file, fsync, rename, fsync dir): the sink commits
+ * on the strength of them. Step 4 is only a marker whose name counts, written without fsync: a power cut
+ * may lose it, and recovery then treats N as pending, which step 3's sink answers (or an at-least-once sink
+ * replays with the same batch id), so the marker's durability buys nothing but a few milliseconds a batch.
+ * A plan with no state and no event time (parse, map, filter, …) writes no step-2 file at all.
  */
 export class Checkpoint {
   readonly location: string
   readonly #state: StateFiles
+  readonly #stateless: boolean
 
-  private constructor(location: string) {
+  private constructor(location: string, stateless: boolean) {
     this.location = location
     this.#state = new StateFiles(location)
+    this.#stateless = stateless
   }
 
   /** Opens (creating) a checkpoint and checks the plan against the one that wrote it. */
@@ -74,7 +80,7 @@ export class Checkpoint {
         `${JSON.stringify({ version: VERSION, createdAt: new Date().toISOString(), fingerprint: current }, null, 2)}\n`,
       )
     }
-    return new Checkpoint(dir)
+    return new Checkpoint(dir, isStateless(plan))
   }
 
   async recover(): Promise<Recovery> {
@@ -107,6 +113,7 @@ export class Checkpoint {
     states: ReadonlyMap<string, KeyedState<unknown>>,
     eventTimes: WatermarkState['partitions'],
   ) {
+    if (this.#stateless) return
     await this.#state.save(batchId, states)
     const after: AfterBatch = { batchId, eventTimes }
     await mkdir(join(this.location, 'progress'), { recursive: true })
@@ -126,11 +133,11 @@ export class Checkpoint {
 
   /** True when saveState(batchId) completed (the state a sink-committed batch needs is there). */
   hasState(batchId: number): boolean {
-    return existsSync(join(this.location, 'progress', `${batchId}.json`))
+    return this.#stateless || existsSync(join(this.location, 'progress', `${batchId}.json`))
   }
 
   async commitBatch(batchId: number): Promise<void> {
-    await writeFileAtomic(
+    await writeFileReplacing(
       join(this.location, 'commits', `${batchId}.json`),
       `${JSON.stringify({ batchId })}\n`,
     )
@@ -165,6 +172,22 @@ async function readJson(file: string): Promise<unknown> {
   } catch (error) {
     throw new CheckpointCorruptError(`Checkpoint file ${file} is not valid JSON.`, error)
   }
+}
+
+/** Steps that keep nothing between batches; any other kind (windows, dedupe, watermarks, …) has state. */
+const STATELESS_KINDS: ReadonlySet<string> = new Set([
+  'source',
+  'parse',
+  'map',
+  'filter',
+  'flatMap',
+  'keyBy',
+  'join',
+  'sink',
+])
+
+function isStateless(plan: Plan): boolean {
+  return plan.nodes.every((node) => STATELESS_KINDS.has(node.kind))
 }
 
 export function watermarkFromLog(value: number | null): number {
