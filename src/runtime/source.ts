@@ -33,6 +33,12 @@ export interface PollOptions {
   readonly idleMs: number
   /** When replaying a batch after a crash: stop each partition exactly here. */
   readonly until?: Positions
+  /**
+   * Keep reading past the linger until each partition has been read up to here (within maxRecords and a
+   * bounded wait): a processing-time batch covers what was in the log when its trigger fired, not only what
+   * the client happened to have buffered. Records beyond it may come along; none are held back.
+   */
+  readonly upTo?: Positions
   readonly signal?: AbortSignal
 }
 
@@ -52,6 +58,8 @@ export interface SourceReader {
    * when first asked, then the same answer for the rest of the run.
    */
   endPositions(): Promise<Positions>
+  /** The current end of every partition (what a batch planned now should cover), for PollOptions.upTo. */
+  latestPositions?(): Promise<Positions>
   /**
    * For sources whose positions can skip (Kafka transaction markers occupy offsets no record carries):
    * whether everything up to `end` has been read, even though the last record's position is below it.

@@ -56,6 +56,12 @@ export interface BatchOptions {
   readonly lingerMs: number
   /** Yield an empty batch after this long without records (lets callers advance time); never when omitted. */
   readonly idleMs?: number
+  /**
+   * After the linger, keep reading until every owned partition listed here ("topic:partition" → offset) has
+   * been fetched and read up to its offset, for at most `upToWaitMs` (default 1 s) from the call.
+   */
+  readonly upTo?: ReadonlyMap<string, bigint>
+  readonly upToWaitMs?: number
   readonly signal?: AbortSignal
 }
 
@@ -168,6 +174,8 @@ export class KafkaConsumer {
     const batch: ConsumedRecord[] = []
     let deadline = options.idleMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + options.idleMs
     let lingering = false
+    const upTo = options.upTo
+    const upToDeadline = Date.now() + (options.upToWaitMs ?? 1000)
     for (;;) {
       if (this.#failure)
         throw new KafkaError(`Consuming failed: ${describeError(this.#failure)}`, { cause: this.#failure })
@@ -182,9 +190,43 @@ export class KafkaConsumer {
         lingering = true
         deadline = Date.now() + options.lingerMs
       }
-      const waitMs = deadline - Date.now()
-      if (waitMs <= 0) return batch
+      let waitMs = deadline - Date.now()
+      if (waitMs <= 0) {
+        if (!upTo || batch.length === 0 || this.#readUpTo(upTo, owned)) return batch
+        waitMs = upToDeadline - Date.now()
+        if (waitMs <= 0) return batch
+      }
       await readableOrTimeout(stream, waitMs, options.signal)
+    }
+  }
+
+  /** Everything buffered was read and each owned partition of `end` was fetched up to its offset. */
+  #readUpTo(end: ReadonlyMap<string, bigint>, owned: ReadonlySet<string>): boolean {
+    const stream = this.#stream
+    if (!stream || stream.readableLength > 0) return false
+    const next = stream.offsetsToFetch
+    for (const [key, offset] of end) {
+      if (owned.has(key) && offset > 0n && (next.get(key) ?? 0n) < offset) return false
+    }
+    return true
+  }
+
+  /** The log end of every subscribed partition (the last stable offset when reading committed records). */
+  async logEnd(): Promise<Map<string, bigint>> {
+    try {
+      const offsets = await this.#consumer.listOffsets({ topics: [...this.#options.topics] })
+      const end = new Map<string, bigint>()
+      for (const [topic, partitions] of offsets)
+        for (const [partition, offset] of partitions.entries())
+          end.set(partitionKey(topic, partition), offset)
+      return end
+    } catch (error) {
+      throw new KafkaError(
+        `Listing the log end of ${this.#options.topics.join(', ')} failed: ${describeError(error)}`,
+        {
+          cause: error,
+        },
+      )
     }
   }
 

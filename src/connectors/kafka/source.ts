@@ -132,6 +132,9 @@ export class KafkaSourceReader implements SourceReader {
       maxRecords: options.maxRecords,
       lingerMs: options.lingerMs,
       idleMs: options.idleMs,
+      ...(options.upTo
+        ? { upTo: new Map(Object.entries(options.upTo).map(([p, o]) => [p, BigInt(o)])) }
+        : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     })
     for (const message of records) {
@@ -201,6 +204,12 @@ export class KafkaSourceReader implements SourceReader {
       for (const [partition, offset] of await admin.offsets(topic))
         end[`${topic}:${partition}`] = Number(offset)
     }
+    return end
+  }
+
+  async latestPositions(): Promise<Positions> {
+    const end: Record<string, number> = {}
+    for (const [partition, offset] of await this.consumer.logEnd()) end[partition] = Number(offset)
     return end
   }
 
