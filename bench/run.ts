@@ -44,6 +44,7 @@ const USAGE = `usage: node bench/run.ts [options]
   --warmup S        seconds at the start of the latency run left out of the figures (default 5)
   --state-keys N    distinct keys of the state workload (default 1000000)
   --max-batch N     maxBatchRecords of the pipelines and poll size of the ceiling (default 50000)
+  --validator V     how the etl pipelines validate: zod (default) or json-schema (ajv, the repository schema)
   --linger MS       lingerMs of the pipelines (RunOptions; default: the engine's, 20 ms)
   --timeout S       a workload still running after this long is killed and reported (default 600)
   --profile         also run the etl workload under --cpu-prof and summarise the profile
@@ -63,6 +64,7 @@ const { values, positionals } = parseArgs({
     'state-keys': { type: 'string', default: '1000000' },
     'max-batch': { type: 'string', default: '50000' },
     linger: { type: 'string' },
+    validator: { type: 'string', default: 'zod' },
     timeout: { type: 'string', default: '600' },
     profile: { type: 'boolean', default: false },
     out: { type: 'string' },
@@ -106,6 +108,11 @@ const timeoutMs = positive('timeout', values.timeout) * 1000
 const lingerMs = values.linger === undefined ? undefined : Number(values.linger)
 if (lingerMs !== undefined && !(Number.isFinite(lingerMs) && lingerMs >= 0)) {
   console.error(`--linger: expected a number of milliseconds, got ${values.linger}`)
+  process.exit(2)
+}
+const validator = values.validator
+if (validator !== 'zod' && validator !== 'json-schema') {
+  console.error(`--validator: expected zod or json-schema, got ${validator}`)
   process.exit(2)
 }
 if (!(warmupMs >= 0 && warmupMs < durationMs)) {
@@ -322,6 +329,7 @@ try {
     runId,
     maxBatchRecords,
     ...(lingerMs !== undefined ? { lingerMs } : {}),
+    validator,
     rate,
     durationMs,
     warmupMs,
@@ -376,7 +384,8 @@ try {
       warmupMs,
       stateKeys,
       maxBatchRecords,
-      lingerMs: lingerMs ?? 'engine default (20)',
+      lingerMs: lingerMs ?? 'engine default',
+      validator,
       timeoutMs,
       nodeArgs: values['node-arg'] ?? [],
       partitions: 4,

@@ -67,6 +67,12 @@ export { type MemorySink, memory } from './connectors/testing/memory.ts'
 export { memorySource } from './connectors/testing/memory-source.ts'
 export type { EventTimeField } from './dsl/event-time.ts'
 export {
+  fromJsonSchema,
+  type JsonSchemaDocument,
+  type JsonSchemaOptions,
+  type JsonSchemaParser,
+} from './dsl/parse.ts'
+export {
   type AggregateFields,
   type GroupKey,
   type KeyedProcessOptions,

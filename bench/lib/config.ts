@@ -32,7 +32,9 @@ export interface WorkloadConfig {
   /** A fresh, empty directory for the checkpoint. */
   readonly checkpointDir: string
   readonly maxBatchRecords: number
-  /** RunOptions.lingerMs of the pipelines; the engine's default (20 ms) when absent. */
+  /** How the etl pipelines validate (default 'zod'). */
+  readonly validator?: 'zod' | 'json-schema'
+  /** RunOptions.lingerMs of the pipelines; the engine's default when absent. */
   readonly lingerMs?: number
   /** latency: events per second, how long to produce, how much of the start to leave out, trigger. */
   readonly rate?: number

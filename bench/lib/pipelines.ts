@@ -1,7 +1,11 @@
 /** The pipelines the benchmark measures, written as a user of Sluice would write them. */
+
+import { readFileSync } from 'node:fs'
 import { aggregates, approxCountDistinct, count, sum } from '../../src/aggregate/index.ts'
+import type { ClickEvent } from '../../src/clickstream/event.ts'
 import { kafkaSink } from '../../src/connectors/kafka/sink.ts'
 import { kafka } from '../../src/connectors/kafka/source.ts'
+import { fromJsonSchema } from '../../src/dsl/parse.ts'
 import { type Pipeline, pipeline } from '../../src/dsl/stream.ts'
 import { session, tumbling } from '../../src/window/index.ts'
 import { type BenchClickEvent, clickEventSchema, stateRecordSchema } from './schema.ts'
@@ -33,7 +37,29 @@ export interface ProjectedClick {
   readonly price: number | null
 }
 
-export function project(e: BenchClickEvent): ProjectedClick {
+/** How the pipelines validate: the benchmark's Zod schema, or the repository's JSON Schema compiled by ajv. */
+export type Validator = 'zod' | 'json-schema'
+
+/**
+ * schemas/clickstream-event.schema.json, the event's published contract: stricter than the Zod schema of
+ * bench/lib/schema.ts (additionalProperties: false, the if/then rules between event_type and the optional
+ * objects), typed with the generator's ClickEvent.
+ */
+function clickEventJsonSchema() {
+  const url = new URL('../../schemas/clickstream-event.schema.json', import.meta.url)
+  return fromJsonSchema<ClickEvent>(JSON.parse(readFileSync(url, 'utf8')) as Record<string, unknown>)
+}
+
+/** The fields project() reads: both validators' types have them. */
+type Projectable = Pick<
+  ClickEvent,
+  'event_id' | 'event_type' | 'event_time' | 'user_id' | 'session_id' | 'platform' | 'country'
+> & {
+  readonly page: { readonly path: string }
+  readonly product?: { readonly id: string; readonly price: number } | undefined
+}
+
+export function project(e: Projectable): ProjectedClick {
   return {
     event_id: e.event_id,
     event_type: e.event_type,
@@ -49,20 +75,23 @@ export function project(e: BenchClickEvent): ProjectedClick {
 }
 
 /** (a) parse + validate + project to a Kafka topic, exactly-once (one transaction per batch). */
-export function etlPipeline(t: PipelineTopics): Pipeline<ProjectedClick> {
-  return pipeline(t.id)
-    .from(kafka({ topics: t.input, brokers: t.brokers, startingOffsets: t.startingOffsets ?? 'earliest' }))
-    .parse(clickEventSchema)
-    .map(project)
-    .to(
-      kafkaSink({
-        topic: t.output,
-        brokers: t.brokers,
-        deadLetterTopic: t.deadLetters,
-        createPartitions: OUTPUT_PARTITIONS,
-        key: (r) => r.user_id,
-      }),
-    )
+export function etlPipeline(t: PipelineTopics, validator: Validator = 'zod'): Pipeline<ProjectedClick> {
+  const source = pipeline(t.id).from(
+    kafka({ topics: t.input, brokers: t.brokers, startingOffsets: t.startingOffsets ?? 'earliest' }),
+  )
+  const projected =
+    validator === 'json-schema'
+      ? source.parse(clickEventJsonSchema()).map(project)
+      : source.parse(clickEventSchema).map(project)
+  return projected.to(
+    kafkaSink({
+      topic: t.output,
+      brokers: t.brokers,
+      deadLetterTopic: t.deadLetters,
+      createPartitions: OUTPUT_PARTITIONS,
+      key: (r) => r.user_id,
+    }),
+  )
 }
 
 /** (b) one-minute tumbling count and approximate distinct users per page, with a watermark, update mode. */

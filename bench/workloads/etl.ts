@@ -5,13 +5,16 @@ import { etlPipeline } from '../lib/pipelines.ts'
 runWorkload((config) =>
   measureBacklog(
     'etl',
-    etlPipeline({
-      id: `${config.runId}-etl`,
-      brokers: config.brokers,
-      input: config.inputTopic,
-      output: `${config.runId}-etl-out`,
-      deadLetters: `${config.runId}-etl-dlq`,
-    }),
+    etlPipeline(
+      {
+        id: `${config.runId}-etl`,
+        brokers: config.brokers,
+        input: config.inputTopic,
+        output: `${config.runId}-etl-out`,
+        deadLetters: `${config.runId}-etl-dlq`,
+      },
+      config.validator,
+    ),
     config,
     { records: config.inputRecords, bytes: config.inputBytes },
   ),

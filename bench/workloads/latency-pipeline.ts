@@ -13,13 +13,16 @@ runWorkload(async (config) => {
   const log = new ProgressLog()
   const watch = new Stopwatch()
   const summary = await run(
-    etlPipeline({
-      id: config.runId,
-      brokers: config.brokers,
-      input: config.inputTopic,
-      output: `${config.runId}-out`,
-      deadLetters: `${config.runId}-dlq`,
-    }),
+    etlPipeline(
+      {
+        id: config.runId,
+        brokers: config.brokers,
+        input: config.inputTopic,
+        output: `${config.runId}-out`,
+        deadLetters: `${config.runId}-dlq`,
+      },
+      config.validator,
+    ),
     {
       checkpoint: config.checkpointDir,
       trigger:

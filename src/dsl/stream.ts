@@ -7,7 +7,7 @@ import type { SourceSpec } from '../runtime/source.ts'
 import { type Duration, parseDuration } from '../window/duration.ts'
 import type { WindowSpec } from '../window/index.ts'
 import type { EventTimeField } from './event-time.ts'
-import { zodValidator } from './parse.ts'
+import { isJsonSchemaParser, type JsonSchemaParser, zodValidator } from './parse.ts'
 
 /** Options every step accepts: a stable name for its state, metrics and error messages. */
 export interface StepOptions {
@@ -43,18 +43,22 @@ export class Stream<T> {
   }
 
   /**
-   * Validates each value against a Zod schema and types the stream with its output. Bytes and text are
+   * Validates each value against a Zod schema and types the stream with its output, or against a JSON
+   * Schema compiled by `fromJsonSchema<T>(schema)` (faster; the stream is typed T). Bytes and text are
    * decoded as UTF-8 JSON first. Values that fail go to the dead-letter output with the reason.
    */
-  parse<S extends z.ZodType>(
-    schema: S,
+  parse<S extends z.ZodType>(schema: S, options?: StepOptions & { schemaName?: string }): Stream<z.output<S>>
+  parse<U>(schema: JsonSchemaParser<U>, options?: StepOptions & { schemaName?: string }): Stream<U>
+  parse(
+    schema: z.ZodType | JsonSchemaParser<unknown>,
     options?: StepOptions & { schemaName?: string },
-  ): Stream<z.output<S>> {
+  ): Stream<unknown> {
+    const json = isJsonSchemaParser(schema)
     return this.#then({
       kind: 'parse',
       id: nextId(this.#draft, 'parse', options),
-      schemaName: options?.schemaName ?? schema.description ?? 'zod',
-      validate: zodValidator(schema),
+      schemaName: options?.schemaName ?? (json ? schema.name : ((schema as z.ZodType).description ?? 'zod')),
+      validate: json ? schema.validate : zodValidator(schema as z.ZodType),
     })
   }
 
