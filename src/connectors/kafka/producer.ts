@@ -91,10 +91,22 @@ export function toMessage(record: OutgoingRecord): MessageToProduce {
   if (record.key !== undefined) message.key = toBuffer(record.key)
   if (record.partition !== undefined) message.partition = record.partition
   if (record.timestamp !== undefined) message.timestamp = BigInt(record.timestamp)
-  if (record.headers) {
-    const headers = new Map<Buffer, Buffer>()
-    for (const [k, v] of Object.entries(record.headers)) headers.set(Buffer.from(k), toBuffer(v))
-    message.headers = headers
-  }
+  if (record.headers) message.headers = headerMap(record.headers)
   return message
+}
+
+/**
+ * The client's form of a headers object, built once per object: a sink gives every record of a batch the
+ * same headers object (the batch id), and a Map with two Buffers per record was measurable garbage.
+ */
+const headerMaps = new WeakMap<object, Map<Buffer, Buffer>>()
+
+function headerMap(headers: Readonly<Record<string, string | Buffer>>): Map<Buffer, Buffer> {
+  let map = headerMaps.get(headers)
+  if (!map) {
+    map = new Map()
+    for (const [k, v] of Object.entries(headers)) map.set(Buffer.from(k), toBuffer(v))
+    headerMaps.set(headers, map)
+  }
+  return map
 }

@@ -97,6 +97,8 @@ class KafkaSinkWriter<T> implements SinkWriter<T> {
     const keyOf = this.#options.key ?? (defaultKey as (row: T) => string | undefined)
     const serialize = this.#options.serialize ?? ((row: T) => JSON.stringify(row))
     const out: OutgoingRecord[] = new Array(batch.rows.length)
+    // One headers object for the whole batch: the producer converts it once (see toMessage).
+    const headers = { 'sluice-batch': String(batch.batchId) }
     for (let i = 0; i < batch.rows.length; i++) {
       const row = batch.rows[i] as T
       const key = keyOf(row)
@@ -104,7 +106,7 @@ class KafkaSinkWriter<T> implements SinkWriter<T> {
         topic: this.#options.topic,
         key: key === null || key === undefined ? undefined : String(key),
         value: serialize(row),
-        headers: { 'sluice-batch': String(batch.batchId) },
+        headers,
       }
     }
     const dlq = this.#options.deadLetterTopic
