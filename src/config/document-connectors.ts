@@ -102,6 +102,8 @@ const lakeSink = fields('sink.lake', {
   path: z.string().min(1),
   format: z.enum(['parquet', 'jsonl']).optional(),
   partitionBy: z.array(fieldName).min(1).optional(),
+  rollInterval: duration('roll interval').optional(),
+  targetFileBytes: z.number().int().positive().optional(),
   compression: z.enum(['snappy', 'zstd', 'gzip', 'none']).optional(),
   writerId: z.string().min(1).optional(),
 })
