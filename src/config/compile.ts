@@ -1,4 +1,6 @@
 import { resolve } from 'node:path'
+import type { z } from 'zod'
+import { isJsonSchemaParser } from '../dsl/parse.ts'
 import { type Pipeline, pipeline, type Stream } from '../dsl/stream.ts'
 import { UsageError } from '../errors.ts'
 import type { SinkSpec } from '../runtime/sink.ts'
@@ -66,10 +68,12 @@ export class DocumentCompiler {
       () => this.#context.overrides?.source ?? buildSource(doc.source, this.#connectors),
     )
     // A broken source still lets the steps compile, so that all the file's problems are reported at once.
+    const start = pipeline(doc.pipeline).from(source ?? unusable)
+    const options = { schemaName: schema.name }
     let stream: AnyStream = erase(
-      pipeline(doc.pipeline)
-        .from(source ?? unusable)
-        .parse(schema.schema, { schemaName: schema.name }),
+      isJsonSchemaParser(schema.schema)
+        ? start.parse(schema.schema, options)
+        : start.parse(schema.schema as z.ZodType, options),
     )
     const w = doc.watermark
     if (w) {

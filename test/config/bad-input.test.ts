@@ -156,6 +156,6 @@ test('a missing file, a missing JSON Schema and a broken one are named', async (
   assert.equal(bad.length, 1)
   assert.match(
     bad[0]!,
-    /^p\.yaml:3:23: .*broken\.json is not a usable JSON Schema: schema is invalid: data\/properties\/a\/type/,
+    /^p\.yaml:3:23: .*broken\.json: Invalid JSON Schema: schema is invalid: data\/properties\/a\/type/,
   )
 })
