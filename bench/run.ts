@@ -39,7 +39,10 @@ import { killAllChildren, startChild, workloadScript } from './lib/spawn.ts'
 const USAGE = `usage: node bench/run.ts [options]
   --events N        clickstream events to load and process (default 2000000)
   --workload NAME   run only this workload (repeatable): ${WORKLOADS.join(', ')} (default: all)
-  --rate R          input rate of the latency workload, events/s (default 20000)
+  --rate R[,R…]     input rates of the latency workload, events/s (default 20000,10000,50000): the first
+                    with the floor, continuous and 1 s triggers (and the target), the others floor + continuous
+  --suite sinks     only the per-sink overhead check (the same as --workload sinks)
+  --sink-rows N     rows of the sinks workload (default 1000000)
   --duration S      how long the latency workload produces, seconds (default 30)
   --warmup S        seconds at the start of the latency run left out of the figures (default 5)
   --state-keys N    distinct keys of the state workload (default 1000000)
@@ -58,7 +61,9 @@ const { values, positionals } = parseArgs({
   options: {
     events: { type: 'string', default: '2000000' },
     workload: { type: 'string', multiple: true },
-    rate: { type: 'string', default: '20000' },
+    rate: { type: 'string', default: '20000,10000,50000' },
+    suite: { type: 'string' },
+    'sink-rows': { type: 'string', default: '1000000' },
     duration: { type: 'string', default: '30' },
     warmup: { type: 'string', default: '5' },
     'state-keys': { type: 'string', default: '1000000' },
@@ -99,7 +104,15 @@ function positive(name: string, text: string | undefined): number {
 }
 
 const events = Math.round(positive('events', values.events))
-const rate = positive('rate', values.rate)
+const rates = String(values.rate)
+  .split(',')
+  .map((r) => positive('rate', r))
+const rate = rates[0]!
+const sinkRows = Math.round(positive('sink-rows', values['sink-rows']))
+if (values.suite !== undefined && values.suite !== 'sinks') {
+  console.error(`--suite: the only suite is "sinks" (the default runs everything)`)
+  process.exit(2)
+}
 const durationMs = positive('duration', values.duration) * 1000
 const warmupMs = Number(values.warmup) * 1000
 const stateKeys = Math.round(positive('state-keys', values['state-keys']))
@@ -120,7 +133,7 @@ if (!(warmupMs >= 0 && warmupMs < durationMs)) {
   process.exit(2)
 }
 const selected: WorkloadName[] = []
-for (const w of values.workload ?? WORKLOADS) {
+for (const w of values.workload ?? (values.suite ? [values.suite] : WORKLOADS)) {
   if (!(WORKLOADS as readonly string[]).includes(w)) {
     console.error(`--workload: unknown workload "${w}"; expected one of ${WORKLOADS.join(', ')}`)
     process.exit(2)
@@ -215,7 +228,7 @@ async function freshDir(prefix: string): Promise<string> {
 }
 
 function needsClickstream(w: WorkloadName): boolean {
-  return w !== 'state' && w !== 'latency'
+  return w !== 'state' && w !== 'latency' && w !== 'sinks'
 }
 
 async function runOne(
@@ -338,16 +351,25 @@ try {
   let ceiling: number | undefined
   for (const workload of selected) {
     if (stopping) break
-    const triggers =
-      workload === 'latency' ? (['none', 'continuous', 'processingTime:1s'] as const) : [undefined]
-    for (const trigger of triggers) {
+    const runs =
+      workload === 'latency'
+        ? rates.flatMap((r, i) =>
+            (i === 0 ? (['none', 'continuous', 'processingTime:1s'] as const) : (['none', 'continuous'] as const)).map(
+              (trigger) => ({ trigger, rate: r }),
+            ),
+          )
+        : [{ trigger: undefined, rate }]
+    for (const { trigger, rate: runRate } of runs) {
       const config: WorkloadConfig = {
         ...base,
         workload,
         checkpointDir: await freshDir('sluice-bench-ckpt-'),
         ...(trigger ? { trigger } : {}),
+        rate: runRate,
+        ...(workload === 'sinks' ? { inputRecords: sinkRows } : {}),
       }
-      const name = trigger ? latencyName(trigger) : workload
+      // The first rate keeps the plain names (the targets read them); others say their rate.
+      const name = trigger ? `${latencyName(trigger)}${runRate === rate ? '' : `@${runRate / 1000}k`}` : workload
       const nodeArgs = workload === 'state' ? ['--expose-gc'] : []
       const record = await runOne(name, workloadScript(workload), config, ceiling, nodeArgs)
       if (workload === 'ceiling' && record.status === 'ok') ceiling = record.eventsPerSecond
@@ -380,6 +402,8 @@ try {
     options: {
       workloads: selected,
       rate,
+      rates,
+      sinkRows,
       durationMs,
       warmupMs,
       stateKeys,

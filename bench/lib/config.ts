@@ -11,7 +11,19 @@ export const CLICKSTREAM = {
   compression: 'lz4',
 } as const
 
-export const WORKLOADS = ['ceiling', 'etl', 'window', 'sessions', 'latency', 'state'] as const
+export const WORKLOADS = [
+  'ceiling',
+  'ceiling-kafka',
+  'etl',
+  'lake',
+  'join',
+  'window',
+  'window-pg',
+  'sessions',
+  'latency',
+  'state',
+  'sinks',
+] as const
 export type WorkloadName = (typeof WORKLOADS)[number]
 
 /** Passed to a workload process as its one argument (JSON). */

@@ -1,0 +1,308 @@
+/**
+ * Per-sink overhead: rows/s into each sink for the same in-memory rows (the etl projection of the
+ * clickstream, 10 flat columns), the Sluice sink's writer driven batch by batch as run() drives it, beside
+ * the raw library writing the same rows in the same batches outside Sluice:
+ *
+ *   postgres append   pg-copy-streams COPY                          postgres({ mode: 'append' })
+ *   postgres upsert   COPY → temp table → INSERT … ON CONFLICT      postgres({ mode: 'upsert', key: ['event_id'] })
+ *   duckdb            @duckdb/node-api appender, one txn per batch  duckdb({ mode: 'append' })
+ *   parquet lake      DuckDB appender + COPY TO parquet per batch   lake()
+ *
+ * One pass each (no repeats, to keep the default suite short; bench/sinks/*.ts repeat and compare more
+ * variants). The rows are `config.inputRecords` (the --events of the run, default 1M in --suite sinks).
+ */
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import * as duck from '@duckdb/node-api'
+import { DuckDBDataChunk, DuckDBInstance, type DuckDBValue } from '@duckdb/node-api'
+import pg from 'pg'
+import { from as copyFrom } from 'pg-copy-streams'
+import { ClickstreamSimulator } from '../../src/clickstream/simulator.ts'
+import { duckdb } from '../../src/connectors/duckdb/index.ts'
+import { lake } from '../../src/connectors/lake/index.ts'
+import { escapeCopyText } from '../../src/connectors/postgres/columns.ts'
+import { postgres } from '../../src/connectors/postgres/index.ts'
+import { memorySource } from '../../src/connectors/testing/memory-source.ts'
+import type { SinkSpec } from '../../src/runtime/sink.ts'
+import { startPostgres } from '../../test/helpers/postgres.ts'
+import { maxRssMB, mb, runWorkload, Stopwatch } from '../lib/child.ts'
+import { CLICKSTREAM } from '../lib/config.ts'
+import type { ProjectedClick } from '../lib/pipelines.ts'
+
+const COLUMNS = [
+  'event_id',
+  'event_type',
+  'event_time',
+  'user_id',
+  'session_id',
+  'platform',
+  'country',
+  'path',
+  'product_id',
+  'price',
+] as const
+const PG_DDL = `(event_id text PRIMARY KEY, event_type text, event_time timestamptz, user_id text, session_id text,
+  platform text, country text, path text, product_id text, price double precision)`
+const DUCK_DDL = `(event_id VARCHAR, event_type VARCHAR, event_time TIMESTAMP WITH TIME ZONE, user_id VARCHAR,
+  session_id VARCHAR, platform VARCHAR, country VARCHAR, path VARCHAR, product_id VARCHAR, price DOUBLE)`
+
+function generate(n: number): ProjectedClick[] {
+  const sim = new ClickstreamSimulator({
+    seed: CLICKSTREAM.seed,
+    users: CLICKSTREAM.users,
+    startTime: CLICKSTREAM.startTime,
+  })
+  return Array.from({ length: n }, () => {
+    const e = sim.next()
+    return {
+      event_id: e.event_id,
+      event_type: e.event_type,
+      event_time: e.event_time,
+      user_id: e.user_id,
+      session_id: e.session_id,
+      platform: e.platform,
+      country: e.country,
+      path: e.page.path,
+      product_id: e.product?.id ?? null,
+      price: e.product?.price ?? null,
+    }
+  })
+}
+
+function batches<T>(rows: readonly T[], size: number): T[][] {
+  const out: T[][] = []
+  for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size))
+  return out
+}
+
+async function copyRows(client: pg.PoolClient, sql: string, rows: readonly ProjectedClick[]): Promise<void> {
+  const stream = client.query(copyFrom(sql))
+  await new Promise<void>((resolve, reject) => {
+    stream.on('error', reject)
+    stream.on('finish', resolve)
+    let i = 0
+    const pump = () => {
+      while (i < rows.length) {
+        let chunk = ''
+        while (i < rows.length && chunk.length < 1 << 20) {
+          const r = rows[i++]!
+          let line = ''
+          for (let c = 0; c < COLUMNS.length; c++) {
+            const v = r[COLUMNS[c]!]
+            line += (c > 0 ? '\t' : '') + (v === null ? '\\N' : escapeCopyText(String(v)))
+          }
+          chunk += `${line}\n`
+        }
+        if (!stream.write(chunk)) return void stream.once('drain', pump)
+      }
+      stream.end()
+    }
+    pump()
+  })
+}
+
+/** The sink's writer alone, driven as run() drives it: write then commit per batch. */
+async function driveSink(
+  spec: SinkSpec<ProjectedClick>,
+  id: string,
+  parts: ProjectedClick[][],
+): Promise<void> {
+  const source = memorySource('none', []).create({ pipelineId: id, now: Date.now })
+  const writer = spec.create()
+  await writer.open({ pipelineId: id, source })
+  let done = 0
+  for (let b = 0; b < parts.length; b++) {
+    const batch = { batchId: b, rows: parts[b]!, deadLetters: [] }
+    done += parts[b]!.length
+    await writer.write(batch)
+    await writer.commit(batch, { next: { rows: done }, records: [], source })
+  }
+  await writer.close()
+}
+
+const duckTypes = [
+  duck.VARCHAR,
+  duck.VARCHAR,
+  duck.TIMESTAMPTZ,
+  duck.VARCHAR,
+  duck.VARCHAR,
+  duck.VARCHAR,
+  duck.VARCHAR,
+  duck.VARCHAR,
+  duck.VARCHAR,
+  duck.DOUBLE,
+]
+
+function duckChunk(rows: readonly ProjectedClick[], from: number, to: number): DuckDBDataChunk {
+  const chunk = DuckDBDataChunk.create(duckTypes, to - from)
+  COLUMNS.forEach((c, j) => {
+    const values: DuckDBValue[] = new Array(to - from)
+    for (let i = from; i < to; i++) {
+      const v = rows[i]![c]
+      values[i - from] =
+        c === 'event_time' ? new duck.DuckDBTimestampTZValue(BigInt(Date.parse(v as string)) * 1000n) : v
+    }
+    chunk.setColumnValues(j, values)
+  })
+  return chunk
+}
+
+/** Raw DuckDB: the appender, one transaction per batch; with `parquet`, each batch copied to a Parquet file. */
+async function rawDuckdb(parts: ProjectedClick[][], file: string, parquetDir?: string): Promise<void> {
+  if (parquetDir) await mkdir(parquetDir, { recursive: true })
+  const instance = await DuckDBInstance.create(parquetDir ? ':memory:' : file)
+  const connection = await instance.connect()
+  await connection.run(`CREATE TABLE t ${DUCK_DDL}`)
+  for (const [b, part] of parts.entries()) {
+    await connection.run('BEGIN TRANSACTION')
+    const appender = await connection.createAppender('t')
+    for (let s = 0; s < part.length; s += 2048)
+      appender.appendDataChunk(duckChunk(part, s, Math.min(part.length, s + 2048)))
+    appender.closeSync()
+    await connection.run('COMMIT')
+    if (parquetDir) {
+      await connection.run(
+        `COPY t TO '${join(parquetDir, `part-${b}.parquet`)}' (FORMAT parquet, COMPRESSION snappy)`,
+      )
+      await connection.run('DELETE FROM t')
+    }
+  }
+  connection.closeSync()
+  instance.closeSync()
+}
+
+interface SinkRate {
+  readonly sink: string
+  readonly rawRowsPerSecond: number
+  readonly sinkRowsPerSecond: number
+}
+
+runWorkload(async (config) => {
+  const n = config.inputRecords
+  const parts = batches(generate(n), config.maxBatchRecords)
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-bench-sinks-'))
+  const db = await startPostgres()
+  const pool = new pg.Pool({ connectionString: db.url, max: 2 })
+  const watch = new Stopwatch()
+  const rates: SinkRate[] = []
+  const timed = async (work: () => Promise<void>) => {
+    const start = performance.now()
+    await work()
+    return Math.round((n * 1000) / (performance.now() - start))
+  }
+  const pgRaw = async (
+    table: string,
+    statement: (client: pg.PoolClient, part: ProjectedClick[]) => Promise<void>,
+  ) => {
+    await pool.query(`CREATE TABLE ${table} ${PG_DDL}`)
+    const client = await pool.connect()
+    try {
+      for (const part of parts) {
+        await client.query('BEGIN')
+        await statement(client, part)
+        await client.query('COMMIT')
+      }
+    } finally {
+      client.release()
+    }
+  }
+  try {
+    const cols = COLUMNS.join(', ')
+    rates.push({
+      sink: 'postgres append (COPY)',
+      rawRowsPerSecond: await timed(() =>
+        pgRaw('raw_append', (c, part) => copyRows(c, `COPY raw_append (${cols}) FROM STDIN`, part)),
+      ),
+      sinkRowsPerSecond: await timed(async () => {
+        await pool.query(`CREATE TABLE sink_append ${PG_DDL}`)
+        await driveSink(
+          postgres<ProjectedClick>({ url: db.url, table: 'sink_append' }),
+          'sinks-append',
+          parts,
+        )
+      }),
+    })
+    const updates = COLUMNS.filter((c) => c !== 'event_id')
+      .map((c) => `${c} = EXCLUDED.${c}`)
+      .join(', ')
+    rates.push({
+      sink: 'postgres upsert (COPY + ON CONFLICT)',
+      rawRowsPerSecond: await timed(() =>
+        pgRaw('raw_upsert', async (c, part) => {
+          await c.query(
+            `CREATE TEMP TABLE stage ON COMMIT DROP AS SELECT ${cols} FROM raw_upsert WITH NO DATA`,
+          )
+          await copyRows(c, `COPY stage (${cols}) FROM STDIN`, part)
+          await c.query(
+            `INSERT INTO raw_upsert (${cols}) SELECT ${cols} FROM stage ON CONFLICT (event_id) DO UPDATE SET ${updates}`,
+          )
+        }),
+      ),
+      sinkRowsPerSecond: await timed(async () => {
+        await pool.query(`CREATE TABLE sink_upsert ${PG_DDL}`)
+        await driveSink(
+          postgres<ProjectedClick>({ url: db.url, table: 'sink_upsert', mode: 'upsert', key: ['event_id'] }),
+          'sinks-upsert',
+          parts,
+        )
+      }),
+    })
+    rates.push({
+      sink: 'duckdb append',
+      rawRowsPerSecond: await timed(() => rawDuckdb(parts, join(dir, 'raw.duckdb'))),
+      sinkRowsPerSecond: await timed(() =>
+        driveSink(
+          duckdb<ProjectedClick>({
+            path: join(dir, 'sink.duckdb'),
+            table: 't',
+            columns: columnsOf(DUCK_DDL),
+          }),
+          'sinks-duckdb',
+          parts,
+        ),
+      ),
+    })
+    rates.push({
+      sink: 'parquet lake',
+      rawRowsPerSecond: await timed(() => rawDuckdb(parts, '', join(dir, 'raw-parquet'))),
+      sinkRowsPerSecond: await timed(() =>
+        driveSink(lake<ProjectedClick>({ path: join(dir, 'lake') }), 'sinks-lake', parts),
+      ),
+    })
+  } finally {
+    await pool.end()
+    await db.stop()
+    await rm(dir, { recursive: true, force: true })
+  }
+  const cpu = watch.cpu()
+  const seconds = watch.elapsed() / 1000
+  return {
+    workload: 'sinks',
+    events: n * rates.length * 2,
+    bytes: 0,
+    outputRows: n * rates.length,
+    deadLettered: 0,
+    seconds,
+    startupSeconds: 0,
+    batches: parts.length * rates.length * 2,
+    cpuUserSeconds: cpu.user,
+    cpuSystemSeconds: cpu.system,
+    maxRssMB: maxRssMB(),
+    heapUsedMBAtEnd: mb(process.memoryUsage().heapUsed),
+    notes: rates.map(
+      (r) =>
+        `${r.sink}: raw ${r.rawRowsPerSecond.toLocaleString('en')} rows/s, Sluice sink ${r.sinkRowsPerSecond.toLocaleString('en')} rows/s (${Math.round((r.sinkRowsPerSecond / r.rawRowsPerSecond) * 100)} % of raw)`,
+    ),
+  }
+})
+
+/** `columns` for duckdb() from the DDL above, so both tables have the same types. */
+function columnsOf(ddl: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const part of ddl.replace(/^\(|\)$/g, '').split(',')) {
+    const [name, ...type] = part.trim().split(/\s+/)
+    out[name!] = type.join(' ')
+  }
+  return out
+}
