@@ -354,9 +354,10 @@ try {
     const runs =
       workload === 'latency'
         ? rates.flatMap((r, i) =>
-            (i === 0 ? (['none', 'continuous', 'processingTime:1s'] as const) : (['none', 'continuous'] as const)).map(
-              (trigger) => ({ trigger, rate: r }),
-            ),
+            (i === 0
+              ? (['none', 'continuous', 'processingTime:1s'] as const)
+              : (['none', 'continuous'] as const)
+            ).map((trigger) => ({ trigger, rate: r })),
           )
         : [{ trigger: undefined, rate }]
     for (const { trigger, rate: runRate } of runs) {
@@ -369,7 +370,9 @@ try {
         ...(workload === 'sinks' ? { inputRecords: sinkRows } : {}),
       }
       // The first rate keeps the plain names (the targets read them); others say their rate.
-      const name = trigger ? `${latencyName(trigger)}${runRate === rate ? '' : `@${runRate / 1000}k`}` : workload
+      const name = trigger
+        ? `${latencyName(trigger)}${runRate === rate ? '' : `@${runRate / 1000}k`}`
+        : workload
       const nodeArgs = workload === 'state' ? ['--expose-gc'] : []
       const record = await runOne(name, workloadScript(workload), config, ceiling, nodeArgs)
       if (workload === 'ceiling' && record.status === 'ok') ceiling = record.eventsPerSecond
