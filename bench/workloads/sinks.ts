@@ -28,7 +28,7 @@ import type { SinkSpec } from '../../src/runtime/sink.ts'
 import { startPostgres } from '../../test/helpers/postgres.ts'
 import { maxRssMB, mb, runWorkload, Stopwatch } from '../lib/child.ts'
 import { CLICKSTREAM } from '../lib/config.ts'
-import type { ProjectedClick } from '../lib/pipelines.ts'
+import { type ProjectedClick, project } from '../lib/pipelines.ts'
 
 const COLUMNS = [
   'event_id',
@@ -53,21 +53,7 @@ function generate(n: number): ProjectedClick[] {
     users: CLICKSTREAM.users,
     startTime: CLICKSTREAM.startTime,
   })
-  return Array.from({ length: n }, () => {
-    const e = sim.next()
-    return {
-      event_id: e.event_id,
-      event_type: e.event_type,
-      event_time: e.event_time,
-      user_id: e.user_id,
-      session_id: e.session_id,
-      platform: e.platform,
-      country: e.country,
-      path: e.page.path,
-      product_id: e.product?.id ?? null,
-      price: e.product?.price ?? null,
-    }
-  })
+  return Array.from({ length: n }, () => project(sim.next()))
 }
 
 function batches<T>(rows: readonly T[], size: number): T[][] {
