@@ -31,6 +31,7 @@ export {
   files,
 } from './connectors/files/index.ts'
 export type { KafkaConnection } from './connectors/kafka/connection.ts'
+export { type KafkaDeadLettersOptions, withKafkaDeadLetters } from './connectors/kafka/dead-letters.ts'
 export { type KafkaSinkOptions, kafkaSink } from './connectors/kafka/sink.ts'
 export { type KafkaSourceOptions, kafka } from './connectors/kafka/source.ts'
 export { type TopicTableOptions, topicTable } from './connectors/kafka/topic-table.ts'
@@ -94,4 +95,5 @@ export type { DeadLetter, OutputBatch, SinkSpec, SinkWriter } from './runtime/si
 export type { SourceReader, SourceRecord, SourceSpec } from './runtime/source.ts'
 export { parseTrigger, type Trigger, triggers } from './runtime/trigger.ts'
 export { TestDriver } from './testing/test-driver.ts'
+export { type Monitor, type MonitorHooks, type MonitorOptions, startMonitor } from './ui/monitor.ts'
 export { type Duration, hopping, session, tumbling, type WindowSpec } from './window/index.ts'
