@@ -14,13 +14,14 @@ interface Service {
 
 const file = new URL('../../docker-compose.yml', import.meta.url)
 
-test('docker-compose.yml: Kafka 4.1 KRaft, PostgreSQL, producer and listener, with commands the CLI accepts', () => {
+test('docker-compose.yml: Kafka 4.1 KRaft, PostgreSQL, the ETL, a producer and a listener, with commands the CLI accepts', () => {
   const compose = parse(readFileSync(file, 'utf8')) as { services: Record<string, Service> }
-  const { kafka, postgres, producer, listener } = compose.services
+  const { kafka, postgres, etl, producer, listener } = compose.services
+  assert.match(etl?.environment?.DATABASE_URL?.toString() ?? '', /^postgres:\/\/.*@postgres:5432\//)
   assert.match(kafka?.image ?? '', /^apache\/kafka:4\.1\./)
   assert.equal(kafka?.environment?.KAFKA_PROCESS_ROLES, 'broker,controller')
   assert.match(postgres?.image ?? '', /^postgres:\d+/)
-  for (const service of [producer, listener]) {
+  for (const service of [etl, producer, listener]) {
     assert.ok(service?.command, 'has a command')
     assert.deepEqual(service.command.slice(0, 2), ['npx', 'sluice'])
     assert.equal(service.environment?.KAFKA_BROKERS, 'kafka:9092')

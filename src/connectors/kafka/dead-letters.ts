@@ -1,5 +1,6 @@
 import { UsageError } from '../../errors.ts'
 import type {
+  CommittedPosition,
   OutputBatch,
   SinkCommitContext,
   SinkOpenContext,
@@ -91,6 +92,10 @@ class DeadLetterTee<T> implements SinkWriter<T> {
 
   async hasCommitted(batch: { readonly batchId: number; readonly end: Positions }): Promise<boolean> {
     return (await this.#inner.hasCommitted?.(batch)) ?? false
+  }
+
+  async committedPosition(): Promise<CommittedPosition | undefined> {
+    return await this.#inner.committedPosition?.()
   }
 
   async close(): Promise<void> {
