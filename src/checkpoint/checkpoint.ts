@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path'
 import type { Plan } from '../plan/nodes.ts'
 import type { Positions } from '../runtime/source.ts'
 import type { WatermarkState } from '../runtime/watermark-tracker.ts'
-import type { KeyedState } from '../state/keyed-state.ts'
+import type { StateStore } from '../state/keyed-state.ts'
 import { writeFileAtomic, writeFileReplacing } from './atomic-file.ts'
 import { CheckpointCorruptError, CheckpointIncompatibleError } from './errors.ts'
 import { fingerprint, incompatibilities, type PlanFingerprint } from './fingerprint.ts'
@@ -110,7 +110,7 @@ export class Checkpoint {
 
   async saveState(
     batchId: number,
-    states: ReadonlyMap<string, KeyedState<unknown>>,
+    states: ReadonlyMap<string, StateStore>,
     eventTimes: WatermarkState['partitions'],
   ) {
     if (this.#stateless) return
@@ -123,7 +123,7 @@ export class Checkpoint {
   /** Loads operator state and event-time progress as they were after `batchId`. */
   async loadState(
     batchId: number,
-    states: ReadonlyMap<string, KeyedState<unknown>>,
+    states: ReadonlyMap<string, StateStore>,
   ): Promise<WatermarkState['partitions']> {
     await this.#state.load(batchId, states)
     const file = join(this.location, 'progress', `${batchId}.json`)

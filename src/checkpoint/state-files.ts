@@ -2,7 +2,7 @@ import { createReadStream, existsSync } from 'node:fs'
 import { mkdir, readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import type { KeyedState, StateChanges } from '../state/keyed-state.ts'
+import type { StateChanges, StateStore } from '../state/keyed-state.ts'
 import { writeLinesAtomic } from './atomic-file.ts'
 import { CheckpointCorruptError } from './errors.ts'
 
@@ -21,7 +21,7 @@ export class StateFiles {
     this.#snapshotEvery = snapshotEvery
   }
 
-  async save(batchId: number, states: ReadonlyMap<string, KeyedState<unknown>>): Promise<void> {
+  async save(batchId: number, states: ReadonlyMap<string, StateStore>): Promise<void> {
     for (const [id, state] of states) {
       const dir = join(this.#dir, id)
       await mkdir(dir, { recursive: true })
@@ -34,7 +34,7 @@ export class StateFiles {
   }
 
   /** Loads every operator's state as of `batchId` (after that batch). */
-  async load(batchId: number, states: ReadonlyMap<string, KeyedState<unknown>>): Promise<void> {
+  async load(batchId: number, states: ReadonlyMap<string, StateStore>): Promise<void> {
     for (const [id, state] of states) {
       const dir = join(this.#dir, id)
       const files = existsSync(dir) ? await readdir(dir) : []
@@ -103,6 +103,6 @@ function* deltaLines(changes: StateChanges): Generator<string> {
   for (const d of changes.deletes) yield JSON.stringify({ d })
 }
 
-function* snapshotLines(state: KeyedState<unknown>): Generator<string> {
+function* snapshotLines(state: StateStore): Generator<string> {
   for (const [k, v] of state.encodedEntries()) yield JSON.stringify({ k, v })
 }

@@ -1,5 +1,5 @@
 import type { LookupTable, Plan, PlanNode, WatermarkNode } from '../plan/nodes.ts'
-import type { KeyedState } from '../state/keyed-state.ts'
+import type { StateStore } from '../state/keyed-state.ts'
 import {
   type BatchCounters,
   type BatchScope,
@@ -41,8 +41,9 @@ export interface BatchOutput {
 }
 
 interface Stateful {
-  readonly state: KeyedState<never> | KeyedState<unknown>
+  readonly state: StateStore
   flush(watermark: number): void
+  afterRestore?(): void
 }
 
 /**
@@ -66,8 +67,8 @@ export class BatchProcessor {
   }
 
   /** Operators with state, in plan order, keyed by operator id. */
-  get states(): ReadonlyMap<string, KeyedState<unknown>> {
-    return new Map(this.#stateful.map((op) => [op.state.id, op.state as KeyedState<unknown>]))
+  get states(): ReadonlyMap<string, StateStore> {
+    return new Map(this.#stateful.map((op) => [op.state.id, op.state]))
   }
 
   get hasState(): boolean {
@@ -83,9 +84,9 @@ export class BatchProcessor {
     this.#tables.set(nodeId, table)
   }
 
-  /** After state was loaded from a checkpoint. */
+  /** After state was loaded from a checkpoint: operators rebuild what they derive from it. */
   afterRestore(): void {
-    for (const op of this.#stateful) if (op instanceof WindowOperator) op.reindex()
+    for (const op of this.#stateful) op.afterRestore?.()
   }
 
   process(input: BatchInput, now: number): BatchOutput {

@@ -9,11 +9,27 @@ export interface StateChanges {
   readonly deletes: readonly string[]
 }
 
+/** What the checkpoint needs of an operator's state: changes since the last checkpoint, a full snapshot, restore. */
+export interface StateStore {
+  /** The operator id: state files are named after it. */
+  readonly id: string
+  /** Live entries. */
+  readonly size: number
+  /** Changes since the previous call, encoded; resets the change tracking. */
+  drainChanges(): StateChanges
+  /** Every entry, encoded: a full snapshot. */
+  encodedEntries(): Iterable<readonly [string, unknown]>
+  /** Replaces the contents with decoded entries (restore); nothing counts as changed afterwards. */
+  load(entries: Iterable<readonly [string, unknown]>): void
+  /** Rough size in bytes for progress reports: a sampled estimate, not a measurement. */
+  approximateBytes(): number
+}
+
 /**
  * One operator's keyed state: a map in memory that remembers which keys changed since the last snapshot,
  * so a checkpoint writes only the delta. Values may be mutated in place; call touch() after doing so.
  */
-export class KeyedState<V> {
+export class KeyedState<V> implements StateStore {
   readonly id: string
   readonly #codec: StateCodec<V>
   readonly #values = new Map<string, V>()

@@ -1,49 +1,31 @@
-import type { Aggregator } from '../../aggregate/index.ts'
 import type { WindowAggregateNode } from '../../plan/nodes.ts'
-import { KeyedState } from '../../state/keyed-state.ts'
+import { type Pane, WindowState } from '../../state/window-state.ts'
 import { assignWindows } from '../../window/index.ts'
 import { type BatchScope, derivedContext, type Emit } from './context.ts'
 
-/** State of one (key, window). */
-interface WindowCell {
-  readonly key: unknown
-  readonly start: number
-  readonly end: number
-  acc: unknown
-}
-
-function cellCodec(aggregator: Aggregator<unknown, unknown, unknown>) {
-  return {
-    encode: (cell: WindowCell) => ({
-      key: cell.key,
-      start: cell.start,
-      end: cell.end,
-      acc: aggregator.encode(cell.acc),
-    }),
-    decode: (snapshot: unknown): WindowCell => {
-      const s = snapshot as { key: unknown; start: number; end: number; acc: unknown }
-      return { key: s.key, start: s.start, end: s.end, acc: aggregator.decode(s.acc) }
-    },
-  }
+/** A (key, window) to emit. */
+interface Emitted {
+  readonly pane: Pane<unknown>
+  readonly keyString: string
 }
 
 /**
- * Tumbling and hopping windows per key. Cells are indexed by window end, so closing windows at a watermark
- * touches only the windows that close, not the whole state.
+ * Tumbling and hopping windows per key. State is grouped by window (WindowState), so closing windows at a
+ * watermark touches only the windows that close, and a live (key, window) costs one map entry.
  */
 export class WindowOperator {
-  readonly state: KeyedState<WindowCell>
+  readonly state: WindowState<unknown>
   readonly #node: WindowAggregateNode
   readonly #scope: () => BatchScope
   readonly #next: Emit
-  readonly #byEnd = new Map<number, Set<string>>()
-  #changed = new Set<string>()
+  /** Update mode: the keys whose accumulators changed this batch, per window. */
+  #changed = new Map<Pane<unknown>, Set<string>>()
 
   constructor(node: WindowAggregateNode, scope: () => BatchScope, next: Emit) {
     this.#node = node
     this.#scope = scope
     this.#next = next
-    this.state = new KeyedState(node.id, cellCodec(node.aggregator))
+    this.state = new WindowState(node.id, node.aggregator)
   }
 
   readonly push: Emit = (value, context) => {
@@ -56,73 +38,64 @@ export class WindowOperator {
       return
     }
     const aggregator = this.#node.aggregator
+    const keyString = context.keyString
+    const update = this.#node.outputMode === 'update'
     for (const bounds of assignWindows(this.#node.window, context.eventTime)) {
-      const id = `${context.keyString}\u0000${bounds.start}`
-      let cell = this.state.get(id)
-      if (cell === undefined) {
-        cell = { key: context.key, start: bounds.start, end: bounds.end, acc: aggregator.init() }
-        this.state.set(id, cell)
-        this.#index(id, bounds.end)
-      } else {
-        this.state.touch(id)
+      const pane = this.state.pane(bounds.start, bounds.end)
+      let acc = pane.accs.get(keyString)
+      const fresh = acc === undefined && !pane.accs.has(keyString)
+      if (fresh) acc = aggregator.init()
+      const next = aggregator.add(acc, value, context.eventTime)
+      // add() mutates objects in place and returns them: only new keys and new values need a map write.
+      if (fresh || next !== acc) this.state.set(pane, context.key as string | number, keyString, next)
+      else this.state.touch(pane, keyString)
+      if (update) {
+        let keys = this.#changed.get(pane)
+        if (keys === undefined) {
+          keys = new Set()
+          this.#changed.set(pane, keys)
+        }
+        keys.add(keyString)
       }
-      cell.acc = aggregator.add(cell.acc, value, context.eventTime)
-      this.#changed.add(id)
     }
   }
 
   /** Emits what the output mode asks for at this watermark, then evicts closed windows (except in complete mode). */
   flush(watermark: number): void {
     const mode = this.#node.outputMode
-    const emit: WindowCell[] = []
+    const emit: Emitted[] = []
     if (mode === 'update') {
-      for (const id of this.#changed) {
-        const cell = this.state.get(id)
-        if (cell) emit.push(cell)
-      }
+      for (const [pane, keys] of this.#changed) for (const keyString of keys) emit.push({ pane, keyString })
     } else if (mode === 'complete') {
-      for (const [, cell] of this.state.entries()) emit.push(cell)
+      for (const pane of this.state.panes())
+        for (const keyString of pane.accs.keys()) emit.push({ pane, keyString })
     }
-    for (const [end, ids] of this.#byEnd) {
-      if (end > watermark) continue
-      for (const id of ids) {
-        const cell = this.state.get(id)
-        if (!cell) continue
-        if (mode === 'append') emit.push(cell)
-        if (mode !== 'complete') this.state.delete(id)
-      }
-      if (mode !== 'complete') this.#byEnd.delete(end)
+    const closed: Pane<unknown>[] = []
+    for (const pane of this.state.panes()) if (pane.end <= watermark) closed.push(pane)
+    for (const pane of closed) {
+      if (mode === 'append') for (const keyString of pane.accs.keys()) emit.push({ pane, keyString })
+      if (mode !== 'complete') this.state.deletePane(pane)
     }
-    this.#changed = new Set()
-    emit.sort((a, b) => a.start - b.start || compareKeys(a.key, b.key))
+    this.#changed = new Map()
+    emit.sort(
+      (a, b) =>
+        a.pane.start - b.pane.start ||
+        compareKeys(this.state.keyOf(a.pane, a.keyString), this.state.keyOf(b.pane, b.keyString)),
+    )
     const batchId = this.#scope().batchId
-    for (const cell of emit) this.#emitCell(cell, batchId)
+    for (const { pane, keyString } of emit) this.#emitCell(pane, keyString, batchId)
   }
 
-  /** After a restore: rebuild the end index from the loaded cells. */
-  reindex(): void {
-    this.#byEnd.clear()
-    for (const [id, cell] of this.state.entries()) this.#index(id, cell.end)
-  }
-
-  #index(id: string, end: number): void {
-    let ids = this.#byEnd.get(end)
-    if (!ids) {
-      ids = new Set()
-      this.#byEnd.set(end, ids)
-    }
-    ids.add(id)
-  }
-
-  #emitCell(cell: WindowCell, batchId: number): void {
-    const result = this.#node.aggregator.result(cell.acc)
+  #emitCell(pane: Pane<unknown>, keyString: string, batchId: number): void {
+    const key = this.state.keyOf(pane, keyString)
+    const result = this.#node.aggregator.result(pane.accs.get(keyString))
     const row = {
-      key: cell.key,
-      window_start: new Date(cell.start).toISOString(),
-      window_end: new Date(cell.end).toISOString(),
+      key,
+      window_start: new Date(pane.start).toISOString(),
+      window_end: new Date(pane.end).toISOString(),
       ...(isPlainObject(result) ? result : { value: result }),
     }
-    this.#next(row, derivedContext(cell.end - 1, cell.key, String(cell.key), batchId))
+    this.#next(row, derivedContext(pane.end - 1, key, keyString, batchId))
   }
 }
 
