@@ -86,7 +86,7 @@ describe('window state grouped by window', () => {
       await restarted.restart()
     }
     assert.deepEqual(restarted.output, straight.output)
-    const rows = straight.output as { key: unknown; window_start: string; n: number; v: number }[]
+    const rows = straight.output
     // Closed windows of the first 200 s, ordered by window then key (numbers compare as numbers: 2 < 10);
     // the same rows the earlier cell store produced for this input.
     assert.deepEqual(
