@@ -88,6 +88,8 @@ test('sluice start runs the clickstream ETL for a duration, lands consistent res
   const first = await runCli(args, { timeoutMs: 90_000 })
   assert.equal(first.code, 0, first.stderr)
   assert.match(first.stderr, /listen: +npx sluice listen/)
+  assert.match(first.stderr, /query: +npx sluice query --data-dir /)
+  assert.match(first.stderr, /Dashboard: http:\/\/127\.0\.0\.1:\d+\//)
   const a = summary(first.stdout, ns)
   assert.ok(a.produced >= 1000, first.stdout)
   for (const p of [a.clean, a.pageMetrics, a.sessions]) assert.equal(p.processed, a.produced, first.stdout)
