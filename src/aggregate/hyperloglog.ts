@@ -85,9 +85,20 @@ export interface HyperLogLogSnapshot {
   readonly sparse?: string
 }
 
+/**
+ * In memory a sketch starts sparse: an open-addressing table of its non-zero registers, each one uint32
+ * (index + 1) * 64 + value, 0 for an empty slot. A (key, window) that sees a few dozen distinct values then
+ * costs a few hundred bytes instead of m (16 KiB at precision 14, which made 1M live keys impossible). The
+ * table turns dense once it would be as large as the registers. Both forms hold exactly the same registers,
+ * so estimates, merges and snapshots do not depend on the form.
+ */
+const INITIAL_SLOTS = 8
+
 export class HyperLogLog {
   readonly precision: number
-  readonly registers: Uint8Array
+  #dense: Uint8Array | undefined
+  #table: Uint32Array | undefined
+  #entries = 0
 
   constructor(precision: number = defaultPrecision, registers?: Uint8Array) {
     if (!Number.isInteger(precision) || precision < minPrecision || precision > maxPrecision) {
@@ -100,7 +111,18 @@ export class HyperLogLog {
       throw new UsageError(`HyperLogLog precision ${precision} needs ${m} registers, got ${registers.length}`)
     }
     this.precision = precision
-    this.registers = registers ?? new Uint8Array(m)
+    if (registers !== undefined) this.#dense = registers
+    else this.#table = new Uint32Array(INITIAL_SLOTS)
+  }
+
+  /** All m registers. While the sketch is sparse this is a copy: read it, do not write it. */
+  get registers(): Uint8Array {
+    return this.#dense ?? this.#denseCopy()
+  }
+
+  /** True while the sketch keeps only its non-zero registers. */
+  get sparse(): boolean {
+    return this.#dense === undefined
   }
 
   /** Numbers are hashed as their decimal string, so 42 and "42" count as one value. */
@@ -119,7 +141,54 @@ export class HyperLogLog {
     const index = high >>> (32 - p)
     const rest = (high << p) | 0
     const rank = rest !== 0 ? Math.clz32(rest) + 1 : 32 - p + Math.clz32(low) + 1
-    if (rank > this.registers[index]!) this.registers[index] = rank
+    this.#raise(index, rank)
+  }
+
+  /** Register `index` becomes at least `value`. */
+  #raise(index: number, value: number): void {
+    const dense = this.#dense
+    if (dense !== undefined) {
+      if (value > dense[index]!) dense[index] = value
+      return
+    }
+    const table = this.#table!
+    const mask = table.length - 1
+    const tag = index + 1
+    // The index is hash bits already: its low bits spread well enough to be the slot.
+    for (let slot = index & mask; ; slot = (slot + 1) & mask) {
+      const entry = table[slot]!
+      if (entry === 0) {
+        table[slot] = tag * 64 + value
+        if (++this.#entries * 2 > table.length) this.#grow()
+        return
+      }
+      if (Math.floor(entry / 64) === tag) {
+        if (value > entry % 64) table[slot] = tag * 64 + value
+        return
+      }
+    }
+  }
+
+  /** Doubles the table at half load, or turns dense once the table would be as large as the registers. */
+  #grow(): void {
+    const old = this.#table!
+    const slots = old.length * 2
+    if (slots * 4 >= 2 ** this.precision) {
+      this.#dense = this.#denseCopy()
+      this.#table = undefined
+      this.#entries = 0
+      return
+    }
+    this.#table = new Uint32Array(slots)
+    this.#entries = 0
+    for (const entry of old) if (entry !== 0) this.#raise(Math.floor(entry / 64) - 1, entry % 64)
+  }
+
+  #denseCopy(): Uint8Array {
+    const registers = new Uint8Array(2 ** this.precision)
+    const table = this.#table
+    if (table) for (const entry of table) if (entry !== 0) registers[Math.floor(entry / 64) - 1] = entry % 64
+    return registers
   }
 
   /** Sketch of the union: register-wise max. Leaves `other` untouched. */
@@ -129,9 +198,18 @@ export class HyperLogLog {
         `Cannot merge HyperLogLog sketches of precision ${this.precision} and ${other.precision}`,
       )
     }
-    const a = this.registers
-    const b = other.registers
-    for (let i = 0; i < a.length; i++) if (b[i]! > a[i]!) a[i] = b[i]!
+    const theirs = other.#dense
+    if (theirs === undefined) {
+      for (const entry of other.#table!) if (entry !== 0) this.#raise(Math.floor(entry / 64) - 1, entry % 64)
+      return this
+    }
+    if (this.#dense === undefined) {
+      this.#dense = this.#denseCopy()
+      this.#table = undefined
+      this.#entries = 0
+    }
+    const mine = this.#dense
+    for (let i = 0; i < mine.length; i++) if (theirs[i]! > mine[i]!) mine[i] = theirs[i]!
     return this
   }
 
@@ -142,10 +220,16 @@ export class HyperLogLog {
    * the raw estimate at 2.5m, measured a 2.4 % bias just past the switch at precision 14: 3 standard errors.
    */
   estimate(): number {
-    const m = this.registers.length
+    const m = 2 ** this.precision
     const q = 64 - this.precision
     const histogram = new Float64Array(q + 2)
-    for (let i = 0; i < m; i++) histogram[this.registers[i]!]!++
+    const dense = this.#dense
+    if (dense !== undefined) {
+      for (let i = 0; i < m; i++) histogram[dense[i]!]!++
+    } else {
+      histogram[0] = m - this.#entries
+      for (const entry of this.#table!) if (entry !== 0) histogram[entry % 64]!++
+    }
     let z = m * tau((m - histogram[q + 1]!) / m)
     for (let k = q; k >= 1; k--) z = 0.5 * (z + histogram[k]!)
     z += m * sigma(histogram[0]! / m)
@@ -153,21 +237,33 @@ export class HyperLogLog {
   }
 
   clone(): HyperLogLog {
-    return new HyperLogLog(this.precision, this.registers.slice())
+    if (this.#dense !== undefined) return new HyperLogLog(this.precision, this.#dense.slice())
+    const copy = new HyperLogLog(this.precision)
+    copy.#table = this.#table!.slice()
+    copy.#entries = this.#entries
+    return copy
   }
 
   /** Small sketches (most windows of most keys) are stored sparse, since 16 KiB of zeros per window adds up. */
   toSnapshot(): HyperLogLogSnapshot {
-    const registers = this.registers
-    let nonZero = 0
-    for (let i = 0; i < registers.length; i++) if (registers[i] !== 0) nonZero++
-    if (nonZero * 3 >= registers.length) return { p: this.precision, dense: bytesToBase64(registers) }
-    const sparse = new Uint8Array(nonZero * 3)
+    const m = 2 ** this.precision
+    let indexes: number[]
+    let registers: Uint8Array
+    if (this.#dense !== undefined) {
+      registers = this.#dense
+      indexes = []
+      for (let i = 0; i < m; i++) if (registers[i] !== 0) indexes.push(i)
+    } else {
+      registers = this.#denseCopy()
+      indexes = []
+      for (const entry of this.#table!) if (entry !== 0) indexes.push(Math.floor(entry / 64) - 1)
+      indexes.sort((a, b) => a - b)
+    }
+    if (indexes.length * 3 >= m) return { p: this.precision, dense: bytesToBase64(registers) }
+    const sparse = new Uint8Array(indexes.length * 3)
     let at = 0
-    for (let i = 0; i < registers.length; i++) {
-      const r = registers[i]!
-      if (r === 0) continue
-      const packed = (i << 6) | r
+    for (const i of indexes) {
+      const packed = (i << 6) | registers[i]!
       sparse[at++] = packed >>> 16
       sparse[at++] = (packed >>> 8) & 0xff
       sparse[at++] = packed & 0xff
@@ -192,28 +288,28 @@ export class HyperLogLog {
           ? base64ToBytes(sparse)
           : undefined
     if (bytes === undefined) throw badSnapshot(kind, 'expected base64 registers', snapshot)
-    let registers: Uint8Array
     if (typeof dense === 'string') {
       if (bytes.length !== m) throw badSnapshot(kind, `expected ${m} registers`, snapshot)
-      registers = bytes.slice()
-    } else {
-      if (bytes.length % 3 !== 0) throw badSnapshot(kind, 'truncated sparse registers', snapshot)
-      registers = new Uint8Array(m)
-      let previous = -1
-      for (let at = 0; at < bytes.length; at += 3) {
-        const packed = (bytes[at]! << 16) | (bytes[at + 1]! << 8) | bytes[at + 2]!
-        const index = packed >>> 6
-        const value = packed & 0x3f
-        if (index <= previous || index >= m || value === 0)
-          throw badSnapshot(kind, 'bad sparse register', snapshot)
-        registers[index] = value
-        previous = index
+      const registers = bytes.slice()
+      for (let i = 0; i < m; i++) {
+        if (registers[i]! > maxRank) throw badSnapshot(kind, `register value above ${maxRank}`, snapshot)
       }
+      return new HyperLogLog(p, registers)
     }
-    for (let i = 0; i < m; i++) {
-      if (registers[i]! > maxRank) throw badSnapshot(kind, `register value above ${maxRank}`, snapshot)
+    if (bytes.length % 3 !== 0) throw badSnapshot(kind, 'truncated sparse registers', snapshot)
+    const sketch = new HyperLogLog(p)
+    let previous = -1
+    for (let at = 0; at < bytes.length; at += 3) {
+      const packed = (bytes[at]! << 16) | (bytes[at + 1]! << 8) | bytes[at + 2]!
+      const index = packed >>> 6
+      const value = packed & 0x3f
+      if (index <= previous || index >= m || value === 0)
+        throw badSnapshot(kind, 'bad sparse register', snapshot)
+      if (value > maxRank) throw badSnapshot(kind, `register value above ${maxRank}`, snapshot)
+      sketch.#raise(index, value)
+      previous = index
     }
-    return new HyperLogLog(p, registers)
+    return sketch
   }
 }
 

@@ -92,6 +92,50 @@ describe('HyperLogLog', () => {
     assert.deepEqual(sketch.registers, withText.registers)
   })
 
+  test('the sparse form holds exactly the registers of a dense sketch, through the switch to dense', () => {
+    const m = 2 ** 14
+    for (const n of [0, 5, 500, 1024, 1500, 3000, 100_000]) {
+      const sparse = new HyperLogLog(14)
+      const dense = new HyperLogLog(14, new Uint8Array(m))
+      for (const id of ids('d', 0, n)) {
+        sparse.add(id)
+        dense.add(id)
+      }
+      assert.deepEqual(sparse.registers, dense.registers, `n=${n}`)
+      assert.equal(sparse.estimate(), dense.estimate(), `n=${n}`)
+      assert.deepEqual(sparse.toSnapshot(), dense.toSnapshot(), `n=${n}`)
+      if (n <= 500) assert.equal(sparse.sparse, true, `n=${n} should still be sparse`)
+      if (n >= 3000) assert.equal(sparse.sparse, false, `n=${n} should be dense`)
+    }
+    assert.equal(HyperLogLog.fromSnapshot(sketchOf(ids('d', 0, 50)).toSnapshot()).sparse, true)
+  })
+
+  test('merges and clones give the same registers whichever forms meet', () => {
+    const small = () => sketchOf(ids('a', 0, 300))
+    const other = () => sketchOf(ids('b', 200, 700))
+    const large = () => sketchOf(ids('c', 0, 20_000))
+    const expected = (parts: HyperLogLog[]) => {
+      const union = new HyperLogLog(14, new Uint8Array(2 ** 14))
+      for (const part of parts) union.merge(part)
+      return union.registers
+    }
+    for (const [a, b] of [
+      [small, other],
+      [small, large],
+      [large, small],
+      [large, large],
+    ] as const) {
+      const left = a()
+      const right = b()
+      const rightBefore = right.registers.slice()
+      const copy = left.clone()
+      left.merge(right)
+      assert.deepEqual(left.registers, expected([a(), b()]))
+      assert.deepEqual(right.registers, rightBefore)
+      assert.deepEqual(copy.registers, a().registers, 'a clone does not change with the original')
+    }
+  })
+
   test('snapshots are sparse when small, dense when large, and restore exactly', () => {
     for (const n of [0, 1, 100, 3000, 50_000]) {
       const sketch = sketchOf(ids('s', 0, n))
