@@ -163,8 +163,16 @@ export function sessions(out: DemoOutputs) {
     .to(warehouseSink(out.warehouse, TABLES.sessions, { mode: 'upsert', key: ['user_id', 'session_start'] }))
 }
 
-/** A session's cart by category (EUR), for attributing an order's total to categories. */
-type CartByCategory = Record<string, number>
+/**
+ * A line of a session's cart: a product added, at its price (EUR). Removing a product from the cart removes
+ * its lines (the shop keeps one line per product). A list of lines, not a map by category, so that
+ * examples/revenue-alerts.yaml can say the same in CEL.
+ */
+interface CartLine {
+  readonly product: string
+  readonly category: string
+  readonly value: number
+}
 
 export interface CategoryRevenue {
   readonly category: string
@@ -199,23 +207,27 @@ export function revenueAlerts(out: DemoOutputs) {
         e.event_type === 'add_to_cart' || e.event_type === 'remove_from_cart' || e.event_type === 'purchase',
     )
     .keyBy((e) => e.session_id)
-    .process<CartByCategory, CategoryRevenue>({
+    .process<CartLine[], CategoryRevenue>({
       name: 'attribute-orders',
-      init: () => ({}),
+      init: () => [],
       process: (cart, e, { emit }) => {
         if (e.event_type === 'purchase') {
-          const value = Object.values(cart).reduce((a, b) => a + b, 0)
+          const value = cartValue(cart)
           const total = e.order?.total ?? 0
           if (value > 0) {
-            for (const [category, v] of Object.entries(cart)) emit({ category, revenue: (total * v) / value })
+            for (const category of new Set(cart.map((l) => l.category))) {
+              const inCategory = cartValue(cart.filter((l) => l.category === category))
+              emit({ category, revenue: (total * inCategory) / value })
+            }
           }
-          return {}
+          // The cart is empty after a purchase: forget it until the session adds to it again.
+          return undefined
         }
         const product = e.product
         if (!product) return cart
-        const sign = e.event_type === 'add_to_cart' ? 1 : -1
-        const next = Math.max(0, (cart[product.category] ?? 0) + sign * product.price)
-        return { ...cart, [product.category]: next }
+        return e.event_type === 'add_to_cart'
+          ? [...cart, { product: product.id, category: product.category, value: product.price }]
+          : cart.filter((l) => l.product !== product.id)
       },
       ttl: '1h',
     })
@@ -255,6 +267,11 @@ export function revenueAlerts(out: DemoOutputs) {
         createPartitions: 3,
       }),
     )
+}
+
+/** The value of cart lines, added up in order (as CEL's sum() in the YAML twin does). */
+function cartValue(lines: readonly CartLine[]): number {
+  return lines.reduce((sum, l) => sum + l.value, 0)
 }
 
 /** The demo pipelines `sluice start` runs, each with its own checkpoint and consumer group. */

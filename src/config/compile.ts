@@ -14,7 +14,7 @@ import {
   inputExpression,
 } from './aggregates.ts'
 import { buildSink, buildSource, buildTable, type ConnectorContext } from './connectors.ts'
-import type { PipelineDocument, StepDocument, WindowDocument } from './document.ts'
+import type { PipelineDocument, ProcessDocument, StepDocument, WindowDocument } from './document.ts'
 import type { FileProblem } from './errors.ts'
 import {
   type CompiledExpression,
@@ -22,6 +22,7 @@ import {
   ExpressionCompileError,
   type Scope,
 } from './expression.ts'
+import { holdsInt, processFunctions } from './process.ts'
 import { builtinSchemas, jsonOnly, jsonSchemaFile, type RecordSchema, SchemaFileError } from './schemas.ts'
 import type { DocumentPath, SourceMap } from './source-map.ts'
 
@@ -86,11 +87,15 @@ export class DocumentCompiler {
     for (let i = 0; i < steps.length; i++) {
       const step = steps[i]!
       const path = ['steps', i, step.kind]
+      const keyedProcess = step.kind === 'keyBy' && steps[i + 1]?.kind === 'process'
       const next =
-        step.kind === 'keyBy'
-          ? this.#grouped(stream, steps, i)
-          : this.#guard(path, () => this.#step(stream, step, path))
-      if (step.kind === 'keyBy') i += 2
+        step.kind !== 'keyBy'
+          ? this.#guard(path, () => this.#step(stream, step, path))
+          : keyedProcess
+            ? this.#process(stream, steps, i)
+            : this.#grouped(stream, steps, i)
+      // keyBy takes the steps after it: process, or window and aggregate.
+      if (step.kind === 'keyBy') i += keyedProcess ? 1 : 2
       // After a failed step the next ones build on the stream before it: their problems are still found.
       if (next) stream = next
     }
@@ -148,12 +153,8 @@ export class DocumentCompiler {
       case 'keyBy':
       case 'window':
       case 'aggregate':
-        this.#problem(
-          path,
-          step.kind === 'window'
-            ? 'window must come right after keyBy (keyBy, window, aggregate)'
-            : 'aggregate must come right after window (keyBy, window, aggregate)',
-        )
+      case 'process':
+        this.#problem(path, OUT_OF_PLACE[step.kind])
         return undefined
     }
   }
@@ -187,7 +188,7 @@ export class DocumentCompiler {
     if (window?.kind !== 'window') {
       this.#problem(
         ['steps', i, 'keyBy'],
-        'keyBy must be followed by a window step (keyBy, window, aggregate)',
+        'keyBy must be followed by a window step (keyBy, window, aggregate) or by a process step',
       )
       return undefined
     }
@@ -224,6 +225,48 @@ export class DocumentCompiler {
           }),
       ),
     )
+  }
+
+  /** keyBy and process: per key, a state that each record updates (next) and may emit records from (emit). */
+  #process(stream: AnyStream, steps: readonly StepDocument[], i: number): AnyStream | undefined {
+    const keyBy = steps[i] as Extract<StepDocument, { kind: 'keyBy' }>
+    const step = steps[i + 1] as Extract<StepDocument, { kind: 'process' }>
+    const path = ['steps', i + 1, 'process']
+    const key = this.#expression(['steps', i, 'keyBy'], keyBy.value)
+    const init = this.#stateExpression([...path, 'init'], step.value, 'init')
+    const next = this.#stateExpression([...path, 'next'], step.value, 'next')
+    const emit = this.#expression([...path, 'emit'], step.value.emit, 'emit', ['list'])
+    if (!key || !init || !next || !emit) return undefined
+    const fns = processFunctions({ init, next, emit })
+    const ttl = step.value.ttl
+    return this.#guard(path, () =>
+      erase(
+        stream
+          .keyBy((v) => key.evaluate(v) as string, keyBy.id === undefined ? undefined : { name: keyBy.id })
+          .process({
+            ...fns,
+            ...(step.id === undefined ? {} : { name: step.id }),
+            ...(ttl === undefined ? {} : { ttl }),
+          }),
+      ),
+    )
+  }
+
+  /** init or next: their value becomes the state, kept as JSON, where an int would come back a double. */
+  #stateExpression(
+    path: DocumentPath,
+    process: ProcessDocument,
+    field: 'init' | 'next',
+  ): CompiledExpression | undefined {
+    const e = this.#expression(path, process[field], field)
+    if (e && holdsInt(e.type)) {
+      this.#problem(
+        path,
+        `${field} gives a value of type ${e.type}, but the state is kept as JSON, whose numbers are doubles: write 1.0 rather than 1, double(size(x)) rather than size(x)`,
+      )
+      return undefined
+    }
+    return e
   }
 
   /** Builds an object from named expressions (a map step's fields, a join's fields). */
@@ -279,6 +322,13 @@ export class DocumentCompiler {
     this.problems.push({ ...this.#context.map.value(path), message })
   }
 }
+
+const OUT_OF_PLACE = {
+  keyBy: 'internal: keyBy is compiled with the steps after it',
+  window: 'window must come right after keyBy (keyBy, window, aggregate)',
+  aggregate: 'aggregate must come right after window (keyBy, window, aggregate)',
+  process: 'process must come right after keyBy (keyBy, process)',
+} as const
 
 /** Stands in for a source that could not be built; never runs, since the file is refused. */
 const unusable: SourceSpec = {

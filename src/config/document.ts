@@ -55,6 +55,19 @@ const window = oneOf('window', {
   session: z.union([duration('session gap'), fields('session', { gap: duration('session gap') })]),
 })
 
+/** A keyed process step's expressions; `init: null` unquoted is YAML's null, so the message shows quotes. */
+const processExpression = (what: string, example: string) =>
+  z
+    .string({ error: `expected ${what} as an expression in a string, e.g. ${example}` })
+    .min(1, { error: 'an empty expression' })
+
+const keyedProcess = fields('process', {
+  init: processExpression('the state of a new key', 'init: "null" or init: "[]"'),
+  next: processExpression("the key's next state", 'next: "state + [event.price]"'),
+  emit: processExpression('the records to emit', 'emit: "[]" or emit: "[event]"'),
+  ttl: duration('process ttl').optional(),
+})
+
 export const STEP_KINDS = [
   'filter',
   'map',
@@ -66,6 +79,7 @@ export const STEP_KINDS = [
   'keyBy',
   'window',
   'aggregate',
+  'process',
 ] as const
 
 const step = oneOf(
@@ -96,6 +110,7 @@ const step = oneOf(
         error: 'give at least one aggregate field',
       }),
     }),
+    process: keyedProcess,
   },
   { id: z.string().min(1).optional() },
 )
@@ -119,6 +134,7 @@ export type PipelineDocument = z.output<typeof pipelineDocument>
 export type StepDocument = z.output<typeof step>
 export type AggregateFunctionDocument = z.output<typeof aggregateFunction>
 export type WindowDocument = z.output<typeof window>
+export type ProcessDocument = z.output<typeof keyedProcess>
 export type SourceDocument = PipelineDocument['source']
 export type SinkDocument = PipelineDocument['sink']
 export type TableDocument = z.output<typeof table>

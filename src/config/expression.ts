@@ -1,14 +1,28 @@
 import { Environment, Optional } from '@marcbachmann/cel-js'
+import { registerExtensions } from './cel-extensions.ts'
 
 /**
  * Expressions in pipeline files are CEL (the Common Expression Language: https://cel.dev), evaluated by
  * @marcbachmann/cel-js. Each is parsed and type-checked once when the file is loaded; a record then costs one
  * call of the compiled evaluator. CEL has no side effects, no loops and no access to anything but the
- * variables given (`event`, and `row` in a join), so a pipeline file cannot run arbitrary code.
+ * variables of its scope and the functions of cel-extensions.ts, so a pipeline file cannot run arbitrary code.
  */
 
-/** The variables an expression may use: the record, plus the table row inside a join. */
-export type Scope = 'event' | 'join'
+/** The variables an expression may use, by where it stands in the file. */
+export const SCOPES = {
+  /** Most expressions: the record. */
+  event: ['event'],
+  /** A join's fields: the record and the table row. */
+  join: ['event', 'row'],
+  /** A process step's init: the key seen for the first time. */
+  init: ['key'],
+  /** A process step's next: the key's state, the record, the key. */
+  next: ['state', 'event', 'key'],
+  /** A process step's emit: as next, plus the state next gave. */
+  emit: ['state', 'next', 'event', 'key'],
+} as const satisfies Record<string, readonly string[]>
+
+export type Scope = keyof typeof SCOPES
 
 /** An expression that does not parse or type-check; `offset` is the character of the expression at fault. */
 export class ExpressionCompileError extends Error {
@@ -27,9 +41,11 @@ export interface CompiledExpression {
   /**
    * Evaluates against a record (and a join's row). Results are plain JSON-like values: CEL integers become
    * numbers, timestamps ISO strings. Throws an Error whose message says what failed (a missing field, a
-   * wrong type); the engine dead-letters the record with it.
+   * wrong type); the engine dead-letters the record with it. For the event and join scopes.
    */
   evaluate(event: unknown, row?: unknown): unknown
+  /** Evaluates with the scope's variables by name (the process scopes); results and errors as evaluate's. */
+  evaluateWith(variables: Readonly<Record<string, unknown>>): unknown
 }
 
 function environment(scope: Scope): Environment {
@@ -38,12 +54,14 @@ function environment(scope: Scope): Environment {
     homogeneousAggregateLiterals: false,
     enableOptionalTypes: true,
   })
-  env.registerVariable('event', 'dyn')
-  if (scope === 'join') env.registerVariable('row', 'dyn')
+  for (const name of SCOPES[scope]) env.registerVariable(name, 'dyn')
+  registerExtensions(env)
   return env
 }
 
-const environments: Record<Scope, Environment> = { event: environment('event'), join: environment('join') }
+const environments = Object.fromEntries(
+  Object.keys(SCOPES).map((scope) => [scope, environment(scope as Scope)]),
+) as Record<Scope, Environment>
 
 interface CelError {
   readonly summary?: string
@@ -69,6 +87,16 @@ export function compileExpression(source: string, scope: Scope = 'event'): Compi
     const e = celError(checked.error)
     throw new ExpressionCompileError(e.summary ?? e.message, e.range?.start ?? 0)
   }
+  const run = (variables: Readonly<Record<string, unknown>>): unknown => {
+    let result: unknown
+    try {
+      result = program(variables)
+    } catch (error) {
+      const e = celError(error)
+      throw new Error(`${e.summary ?? e.message} in ${JSON.stringify(source)}`)
+    }
+    return toPlain(result, source)
+  }
   // One context object, reused: evaluation is synchronous, so no two records share it at once.
   const context: { event: unknown; row: unknown } = { event: undefined, row: undefined }
   return {
@@ -77,18 +105,14 @@ export function compileExpression(source: string, scope: Scope = 'event'): Compi
     evaluate(event: unknown, row?: unknown): unknown {
       context.event = event
       context.row = row ?? null
-      let result: unknown
       try {
-        result = program(context)
-      } catch (error) {
-        const e = celError(error)
-        throw new Error(`${e.summary ?? e.message} in ${JSON.stringify(source)}`)
+        return run(context)
       } finally {
         context.event = undefined
         context.row = undefined
       }
-      return toPlain(result, source)
     },
+    evaluateWith: run,
   }
 }
 

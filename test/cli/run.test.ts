@@ -5,14 +5,21 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { DuckDBInstance } from '@duckdb/node-api'
+import { defaultOutputs, revenueAlerts } from '../../src/app/demo-pipelines.ts'
 import { ClickstreamGenerator } from '../../src/clickstream/generator.ts'
 import { type ClickEventRecord, clickEventSchema } from '../../src/clickstream/zod-schema.ts'
 import { KafkaAdmin } from '../../src/connectors/kafka/admin.ts'
+import { KafkaConsumer } from '../../src/connectors/kafka/consumer.ts'
+import { generator } from '../../src/connectors/testing/generator-source.ts'
+import { memory } from '../../src/connectors/testing/memory.ts'
 import { zodValidator } from '../../src/dsl/parse.ts'
+import { Pipeline } from '../../src/dsl/stream.ts'
 import { produceClickstream } from '../../src/producer/index.ts'
+import { run } from '../../src/runtime/run.ts'
+import type { SourceSpec } from '../../src/runtime/source.ts'
 import { readTable } from '../connectors/lake/helpers.ts'
 import { runCli } from '../helpers/cli.ts'
-import { brokers } from '../helpers/kafka.ts'
+import { brokers, uniqueGroup } from '../helpers/kafka.ts'
 
 /**
  * `sluice run` end to end: the example YAML pipelines run with --available-now against the real broker over
@@ -41,6 +48,33 @@ async function topicExists(topic: string): Promise<boolean> {
   } finally {
     await admin.close()
   }
+}
+
+/** The values on a topic (read committed), read until `n` records and then quiet, or quiet for 3 s. */
+async function readTopic(topic: string, n: number): Promise<{ key: string; value: unknown }[]> {
+  const consumer = new KafkaConsumer({
+    brokers: brokers(),
+    groupId: uniqueGroup('run-verify'),
+    topics: [topic],
+    start: { from: 'earliest' },
+  })
+  const out: { key: string; value: unknown }[] = []
+  try {
+    let quiet = 0
+    for await (const batch of consumer.batches({
+      maxRecords: 10_000,
+      lingerMs: 50,
+      idleMs: 500,
+      signal: AbortSignal.timeout(60_000),
+    })) {
+      for (const r of batch) out.push({ key: String(r.key), value: JSON.parse(String(r.value)) })
+      quiet = batch.length === 0 ? quiet + 1 : 0
+      if ((out.length >= n && quiet >= 2) || quiet >= 6) break
+    }
+  } finally {
+    await consumer.close()
+  }
+  return out
 }
 
 before(async () => {
@@ -223,5 +257,32 @@ describe('the example YAML pipelines over a bounded clickstream in Kafka', () =>
       withProduct.every((r) => typeof r.product_category === 'string' && typeof r.product_name === 'string'),
     )
     assert.equal(await topicExists(`${ns}events.dlq`), true)
+  })
+
+  test('revenue-alerts: the alerts topic holds what the TypeScript revenueAlerts computes from the same events', async () => {
+    const { rowsOut } = await runExample('revenue-alerts')
+    // The TypeScript twin over the same records, partitioned as in the topic, into memory.
+    const ts = revenueAlerts(defaultOutputs(dir, { brokers: brokers() }))
+    const sink = memory()
+    const source = generator({ ...input, count: COUNT, partitions: 3 }) as SourceSpec
+    const nodes = ts.plan.nodes.map((n) =>
+      n.kind === 'source' ? { ...n, source } : n.kind === 'sink' ? { ...n, sink } : n,
+    )
+    await run(new Pipeline({ pipelineId: 'revenue-alerts-ts', nodes }), {
+      checkpoint: join(dir, 'cp-revenue-alerts-ts'),
+      trigger: { kind: 'availableNow' },
+    })
+    const expected = sink.rows as { category: string; window_start: string }[]
+    assert.ok(expected.length > 0, 'the input makes at least one alert')
+    assert.equal(rowsOut, expected.length)
+    const published = await readTopic(`${ns}alerts`, expected.length)
+    const order = (a: { category: string; window_start: string }) => `${a.window_start} ${a.category}`
+    const sorted = <T extends { category: string; window_start: string }>(rows: T[]) =>
+      [...rows].sort((a, b) => order(a).localeCompare(order(b)))
+    assert.deepEqual(
+      sorted(published.map((r) => r.value as { category: string; window_start: string })),
+      sorted(expected),
+    )
+    assert.ok(published.every((r) => r.key === (r.value as { category: string }).category))
   })
 })

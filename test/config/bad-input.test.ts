@@ -23,7 +23,7 @@ const head = 'pipeline: p\nsource: { generator: { count: 10 } }\n'
 
 test('an unknown operator is named at its key, with the closest known one', async () => {
   assert.deepEqual(await problemsOf(`${head}steps:\n  - fliter: "true"\nsink: { console: }\n`), [
-    'p.yaml:4:5: steps[0]: unknown step "fliter" (did you mean "filter"?); expected one of: filter, map, withField, select, flatMap, dedupe, join, keyBy, window, aggregate',
+    'p.yaml:4:5: steps[0]: unknown step "fliter" (did you mean "filter"?); expected one of: filter, map, withField, select, flatMap, dedupe, join, keyBy, window, aggregate, process',
   ])
 })
 
@@ -100,7 +100,83 @@ test('steps out of order: window and aggregate belong right after keyBy', async 
   )
   assert.deepEqual(lines, [
     'p.yaml:4:13: window must come right after keyBy (keyBy, window, aggregate)',
-    'p.yaml:5:12: keyBy must be followed by a window step (keyBy, window, aggregate)',
+    'p.yaml:5:12: keyBy must be followed by a window step (keyBy, window, aggregate) or by a process step',
+  ])
+})
+
+test('process: fields missing or unknown, and process not right after keyBy', async () => {
+  const lines = await problemsOf(
+    [
+      head.trimEnd(),
+      'steps:',
+      '  - process: { init: "0.0", next: "state + 1.0", emit: "[next]" }',
+      '  - keyBy: event.user',
+      '  - process:',
+      '      init: "0.0"',
+      '      emit: "[next]"',
+      '      tll: 1h',
+      'sink: { console: }',
+      '',
+    ].join('\n'),
+  )
+  assert.deepEqual(lines, [
+    'p.yaml:7:7: missing field "next" in steps[2].process',
+    'p.yaml:9:7: steps[2].process: unknown field of process "tll" (did you mean "ttl"?); expected one of: init, next, emit, ttl',
+  ])
+  // Once the document is valid, the compiler finds the step out of place.
+  assert.deepEqual(
+    await problemsOf(
+      `${head}steps:\n  - process: { init: "0.0", next: "state + 1.0", emit: "[next]" }\nsink: { console: }\n`,
+    ),
+    ['p.yaml:4:14: process must come right after keyBy (keyBy, process)'],
+  )
+})
+
+test('process: a ttl without unit, and init written as YAML null rather than a CEL string', async () => {
+  const lines = await problemsOf(
+    [
+      head.trimEnd(),
+      'steps:',
+      '  - keyBy: event.user',
+      '  - process: { init: "null", next: "event", emit: "[next]", ttl: 10 }',
+      '  - keyBy: event.user',
+      '  - process: { init: null, next: "[]", emit: "[]" }',
+      'sink: { console: }',
+      '',
+    ].join('\n'),
+  )
+  assert.deepEqual(lines, [
+    'p.yaml:5:66: steps[1].process.ttl: give process ttl with a unit, e.g. "10s" or "10ms"',
+    'p.yaml:7:22: steps[3].process.init: expected the state of a new key as an expression in a string, e.g. init: "null" or init: "[]"',
+  ])
+})
+
+test('process: bad expressions, variables out of scope, an emit that is not a list, an int state', async () => {
+  const lines = await problemsOf(
+    [
+      head.trimEnd(),
+      'steps:',
+      '  - keyBy: event.user',
+      '  - process:',
+      '      init: event.n',
+      '      next: "state +"',
+      '      emit: "next"',
+      '  - keyBy: event.user',
+      '  - process:',
+      '      init: "0"',
+      '      next: state + 1',
+      '      emit: "state.size()"',
+      'sink: { console: }',
+      '',
+    ].join('\n'),
+  )
+  assert.deepEqual(lines, [
+    // init sees only the key; next and emit see state, event and key, emit also next.
+    'p.yaml:6:13: Unknown variable: event in expression "event.n"',
+    'p.yaml:7:21: Unexpected token: EOF in expression "state +"',
+    'p.yaml:11:13: init gives a value of type int, but the state is kept as JSON, whose numbers are doubles: write 1.0 rather than 1, double(size(x)) rather than size(x)',
+    'p.yaml:12:13: next gives a value of type int, but the state is kept as JSON, whose numbers are doubles: write 1.0 rather than 1, double(size(x)) rather than size(x)',
+    'p.yaml:13:13: expected a list expression, got one of type int: state.size()',
   ])
 })
 
