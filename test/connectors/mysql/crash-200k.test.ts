@@ -1,0 +1,61 @@
+import { describe } from 'node:test'
+import { parsePositions } from '../../../src/connectors/sql/index.ts'
+import { crash200kTest } from '../sql/crash-200k.ts'
+import { useMariaDb, utc } from './util.ts'
+
+const db = useMariaDb()
+
+/** Rows of a table that may not exist yet (the child was killed before its first commit). */
+async function rows(sql: string, values: unknown[] = []): Promise<Record<string, unknown>[]> {
+  try {
+    return await db.query(sql, values)
+  } catch (error) {
+    if ((error as { errno?: number }).errno === 1146) return [] // ER_NO_SUCH_TABLE
+    throw error
+  }
+}
+
+const num = (v: unknown) => (v === null ? null : Number(v))
+const iso = (v: unknown) => new Date(utc(v)).toISOString()
+
+describe('mysql sink: SIGKILL during a 200k-event run', () => {
+  crash200kTest({
+    kind: 'mysql',
+    batchRecords: 4000,
+    location: () => db.server.url,
+    clicks: async () =>
+      (await rows('SELECT * FROM crash_clicks')).map((r) => ({
+        event_id: String(r.event_id),
+        event_type: String(r.event_type),
+        event_time: iso(r.event_time),
+        user_id: String(r.user_id),
+        session_id: String(r.session_id),
+        platform: String(r.platform),
+        country: String(r.country),
+        path: String(r.path),
+        product_id: r.product_id === null ? null : String(r.product_id),
+        price: num(r.price),
+        cart_items: num(r.cart_items),
+        order_total: num(r.order_total),
+      })),
+    counts: async () =>
+      (await rows('SELECT `key`, window_start, events, items FROM crash_counts')).map((r) => ({
+        key: String(r.key),
+        window_start: iso(r.window_start),
+        events: Number(r.events),
+        items: Number(r.items),
+      })),
+    deadLetters: async (pipelineId) =>
+      (
+        await rows('SELECT source_partition, source_offset FROM sluice_dead_letters WHERE pipeline_id = ?', [
+          pipelineId,
+        ])
+      ).map((r) => `${r.source_partition}@${r.source_offset}`),
+    positions: async (pipelineId) =>
+      parsePositions(
+        (await rows('SELECT positions FROM sluice_offsets WHERE pipeline_id = ?', [pipelineId]))[0]
+          ?.positions ?? {},
+      ),
+    tempDir: () => db.checkpoint(),
+  })
+})

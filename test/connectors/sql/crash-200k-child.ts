@@ -1,0 +1,89 @@
+/**
+ * The process the SQL sinks' 200k-event crash test kills:
+ * node crash-200k-child.ts <postgres|mysql|duckdb> <database url or DuckDB file> <input dir> <checkpoint dir> <batch records>
+ * Two pipelines over the same JSON-lines files run side by side until the input is read: the events parsed
+ * and projected, appended to crash_clicks; and per event type and minute the events and cart items, upserted
+ * into crash_counts in update mode (windowed state, checkpointed). Prints "<pipeline> <batch id>" for every
+ * committed batch, then "done".
+ */
+import { aggregates, count, sum } from '../../../src/aggregate/index.ts'
+import { type ClickEventRecord, clickEventSchema } from '../../../src/clickstream/zod-schema.ts'
+import { files } from '../../../src/connectors/files/index.ts'
+import { pipeline } from '../../../src/dsl/stream.ts'
+import { run } from '../../../src/runtime/run.ts'
+import type { SinkSpec } from '../../../src/runtime/sink.ts'
+import { tumbling } from '../../../src/window/index.ts'
+import { type Click, project, type WindowCount } from './crash-200k-input.ts'
+
+export const CLICKS_PIPELINE = 'crash-200k-clicks'
+export const COUNTS_PIPELINE = 'crash-200k-counts'
+export type SqlSinkKind = 'postgres' | 'mysql' | 'duckdb'
+
+interface Sinks {
+  readonly clicks: SinkSpec<Click>
+  readonly counts: SinkSpec<WindowCount>
+}
+
+async function sinksFor(kind: SqlSinkKind, location: string): Promise<Sinks> {
+  const upsert = { table: 'crash_counts', mode: 'upsert', key: ['key', 'window_start'] } as const
+  switch (kind) {
+    case 'postgres': {
+      const { postgres } = await import('../../../src/connectors/postgres/index.ts')
+      return {
+        clicks: postgres<Click>({ url: location, table: 'crash_clicks', createTable: true }),
+        counts: postgres<WindowCount>({ url: location, ...upsert, createTable: true }),
+      }
+    }
+    case 'mysql': {
+      const { mysql } = await import('../../../src/connectors/mysql/index.ts')
+      return {
+        clicks: mysql<Click>({ url: location, table: 'crash_clicks', createTable: true }),
+        counts: mysql<WindowCount>({ url: location, ...upsert, createTable: true }),
+      }
+    }
+    case 'duckdb': {
+      const { duckdb } = await import('../../../src/connectors/duckdb/index.ts')
+      return {
+        clicks: duckdb<Click>({ path: location, table: 'crash_clicks' }),
+        counts: duckdb<WindowCount>({ path: location, ...upsert }),
+      }
+    }
+  }
+}
+
+if (import.meta.main) {
+  const [kind, location, input, checkpoint, batch] = process.argv.slice(2)
+  if (!kind || !location || !input || !checkpoint || !batch)
+    throw new Error(
+      'usage: crash-200k-child.ts <postgres|mysql|duckdb> <url or file> <input dir> <checkpoint dir> <batch records>',
+    )
+  const sinks = await sinksFor(kind as SqlSinkKind, location)
+  const source = () => files({ path: input, format: 'jsonl' })
+  const clicks = pipeline(CLICKS_PIPELINE)
+    .from(source())
+    .parse(clickEventSchema)
+    .map(project)
+    .to(sinks.clicks)
+  const counts = pipeline(COUNTS_PIPELINE)
+    .from(source())
+    .parse(clickEventSchema)
+    .withWatermark('event_time', '30s')
+    .keyBy((e) => e.event_type)
+    .window(tumbling('1m'))
+    .aggregate(
+      aggregates({
+        events: count<ClickEventRecord>(),
+        items: sum((e: ClickEventRecord) => e.cart?.items ?? 0),
+      }),
+      { outputMode: 'update' },
+    )
+    .to(sinks.counts)
+  const options = (name: string) => ({
+    checkpoint: `${checkpoint}/${name}`,
+    trigger: { kind: 'availableNow' } as const,
+    maxBatchRecords: Number(batch),
+    onProgress: (p: { batchId: number }) => process.stdout.write(`${name} ${p.batchId}\n`),
+  })
+  await Promise.all([run(clicks, options(CLICKS_PIPELINE)), run(counts, options(COUNTS_PIPELINE))])
+  process.stdout.write('done\n')
+}

@@ -1,0 +1,254 @@
+/**
+ * The SQL sinks' crash test at scale, the same for postgres, mysql and duckdb: a child process runs two
+ * pipelines over 200,000 clickstream events (crash-200k-child.ts: an append of the projected events, and an
+ * upsert of per-minute counts in update mode) and is killed with SIGKILL at five random moments, restarted
+ * after each, then run to the end. After every kill the tables must hold exactly what the input up to the
+ * position in the offsets table gives (rows and offsets commit together), and at the end exactly the whole
+ * input: every event once, every window's totals, every malformed record once as a dead letter, compared by
+ * content with what crash-200k-input.ts computes from the generator's records.
+ *
+ * The kill moments come from a seeded generator; the seed is printed, and SLUICE_CRASH_SEED=<seed> repeats
+ * the choices (the timing of the machine still varies).
+ */
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import type { Positions } from '../../../src/runtime/source.ts'
+import { CLICKS_PIPELINE, COUNTS_PIPELINE, type SqlSinkKind } from './crash-200k-child.ts'
+import {
+  type Click,
+  type CrashInput,
+  EVENTS,
+  expectedClicks,
+  expectedCounts,
+  expectedDeadLetters,
+  linesRead,
+  type WindowCount,
+  writeCrashInput,
+} from './crash-200k-input.ts'
+
+const KILLS = 5
+/** The kills fall in this share of the clicks pipeline's batches, one in each equal part: the rest is for the last run. */
+const KILLED_SHARE = 0.9
+/** A child still running after this long is stuck: it is killed and the test fails (no process left behind). */
+const STUCK_MS = 150_000
+const child = fileURLToPath(new URL('./crash-200k-child.ts', import.meta.url))
+
+export interface Crash200kTarget {
+  readonly kind: SqlSinkKind
+  /** Records per batch: a few thousand, so that a run has dozens of batches. */
+  readonly batchRecords: number
+  /** The database URL, or the DuckDB file (in `dir`, the test's temporary directory). */
+  location(dir: string): string
+  /** crash_clicks as Click values (timestamps as ISO text); [] while the table does not exist. */
+  clicks(): Promise<Click[]>
+  /** crash_counts as WindowCount values; [] while the table does not exist. */
+  counts(): Promise<WindowCount[]>
+  /** The pipeline's dead letters as "<source_partition>@<source_offset>"; [] while there is no table. */
+  deadLetters(pipelineId: string): Promise<string[]>
+  /** The positions the offsets table holds for the pipeline; {} while there is none. */
+  positions(pipelineId: string): Promise<Positions>
+  tempDir(): Promise<string>
+}
+
+/** A small seeded generator (mulberry32), so that a failing run can be repeated with the seed it prints. */
+function seededRandom(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+interface ChildRun {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  readonly stderr: string
+  /** Batches the two pipelines committed in this run. */
+  readonly batches: number
+  /** The last batch of the clicks pipeline it reported committed (-1: none). */
+  readonly lastBatch: number
+  readonly done: boolean
+  /** Killed because it ran longer than STUCK_MS. */
+  readonly stuck: boolean
+}
+
+/**
+ * When to kill a child: `jitterMs` after the clicks pipeline reported batch `batchId` committed, or, when
+ * that batch committed in an earlier run already, `jitterMs` after the start (then the kill lands in the
+ * restore or the first batches).
+ */
+interface Kill {
+  readonly batchId: number
+  readonly jitterMs: number
+}
+
+/** Runs the child, and with `kill` SIGKILLs it at that moment unless it ended before. */
+function runChild(args: readonly string[], committed: number, kill?: Kill): Promise<ChildRun> {
+  return new Promise((resolve) => {
+    const proc = spawn(process.execPath, [child, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stderr = ''
+    let stdout = ''
+    let batches = 0
+    let lastBatch = -1
+    let done = false
+    let timer: NodeJS.Timeout | undefined
+    let stuck = false
+    const guard = setTimeout(() => {
+      stuck = true
+      proc.kill('SIGKILL')
+    }, STUCK_MS)
+    const arm = () => {
+      timer ??= setTimeout(() => proc.kill('SIGKILL'), kill?.jitterMs)
+    }
+    if (kill && kill.batchId <= committed) arm()
+    proc.stderr.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-8000)
+    })
+    proc.stdout.on('data', (d: Buffer) => {
+      const lines = (stdout + d.toString()).split('\n')
+      stdout = lines.pop() ?? ''
+      for (const line of lines) {
+        const [pipelineId, batchId] = line.split(' ')
+        if (line === 'done') done = true
+        else if (pipelineId?.startsWith('crash-200k-')) batches++
+        if (pipelineId === CLICKS_PIPELINE) lastBatch = Number(batchId)
+      }
+      if (kill && lastBatch >= kill.batchId) arm()
+    })
+    proc.on('exit', (code, signal) => {
+      clearTimeout(timer)
+      clearTimeout(guard)
+      resolve({ code, signal, stderr, batches, lastBatch, done, stuck })
+    })
+  })
+}
+
+const canonical = (row: object) =>
+  JSON.stringify(Object.fromEntries(Object.entries(row).sort(([a], [b]) => (a < b ? -1 : 1))))
+
+/** Compares two multisets of rows by content; the message names some missing, extra and changed rows. */
+function assertSameRows<T extends object>(
+  actual: readonly T[],
+  expected: readonly T[],
+  id: (row: T) => string,
+  what: string,
+): void {
+  const want = new Map<string, number>()
+  for (const row of expected) want.set(canonical(row), (want.get(canonical(row)) ?? 0) + 1)
+  const extra: T[] = []
+  for (const row of actual) {
+    const n = want.get(canonical(row)) ?? 0
+    if (n === 0) extra.push(row)
+    else if (n === 1) want.delete(canonical(row))
+    else want.set(canonical(row), n - 1)
+  }
+  if (extra.length === 0 && want.size === 0 && actual.length === expected.length) return
+  const missing = [...want.keys()].map((text) => JSON.parse(text) as T)
+  const seen = new Map<string, number>()
+  for (const row of actual) seen.set(id(row), (seen.get(id(row)) ?? 0) + 1)
+  const duplicated = [...seen].filter(([, n]) => n > 1).map(([key]) => key)
+  assert.fail(
+    `${what}: ${actual.length} rows, expected ${expected.length}; ${missing.length} missing or changed, ` +
+      `${extra.length} unexpected or changed, ${duplicated.length} ids more than once.\n` +
+      `missing e.g. ${JSON.stringify(missing.slice(0, 3))}\nunexpected e.g. ${JSON.stringify(extra.slice(0, 3))}\n` +
+      `duplicated e.g. ${JSON.stringify(duplicated.slice(0, 5))}`,
+  )
+}
+
+/** What the sink holds must be exactly the input up to the positions it committed with it. */
+async function assertMatchesOffsets(target: Crash200kTarget, input: CrashInput, when: string) {
+  const clicksAt = await target.positions(CLICKS_PIPELINE)
+  assertSameRows(
+    await target.clicks(),
+    expectedClicks(input, clicksAt),
+    (c) => c.event_id,
+    `${when}, crash_clicks`,
+  )
+  const countsAt = await target.positions(COUNTS_PIPELINE)
+  assertSameRows(
+    await target.counts(),
+    expectedCounts(input, countsAt),
+    (c) => `${c.key} ${c.window_start}`,
+    `${when}, crash_counts`,
+  )
+  for (const [pipelineId, at] of [
+    [CLICKS_PIPELINE, clicksAt],
+    [COUNTS_PIPELINE, countsAt],
+  ] as const) {
+    assert.deepEqual(
+      (await target.deadLetters(pipelineId)).sort(),
+      expectedDeadLetters(input, at).sort(),
+      `${when}: the dead letters of ${pipelineId}`,
+    )
+  }
+  return { clicksAt, countsAt }
+}
+
+/** Registers the test in the calling file (inside its describe()). */
+export function crash200kTest(target: Crash200kTarget): void {
+  test(`SIGKILL at ${KILLS} random moments of a ${EVENTS / 1000}k-event run, then to the end: every row exactly once`, {
+    timeout: 300_000,
+  }, async (t) => {
+    const seed = Number(process.env.SLUICE_CRASH_SEED ?? Date.now() % 1_000_000)
+    const next = seededRandom(seed)
+    const dir = await target.tempDir()
+    const input = await writeCrashInput(dir)
+    assert.ok(expectedDeadLetters(input, input.end).length > 100, 'the input has malformed records')
+    const args = [
+      target.kind,
+      target.location(dir),
+      dir,
+      join(dir, 'checkpoint'),
+      String(target.batchRecords),
+    ]
+    const story: string[] = []
+    const clicksBatches = Math.ceil(EVENTS / target.batchRecords)
+    let committed = -1
+    let killedAfter = 0
+    for (let i = 0; i < KILLS; i++) {
+      // One kill in each fifth of the first 90 % of the batches, at a random instant of the batch after it.
+      const stratum = (clicksBatches * KILLED_SHARE) / KILLS
+      const batchId = Math.floor((i + next()) * stratum)
+      const jitter = next()
+      // A batch an earlier run committed already: the kill counts from the start, and lands in the restore.
+      const jitterMs = batchId <= committed ? 300 + Math.floor(jitter * 1500) : Math.floor(jitter * 150)
+      const result = await runChild(args, committed, { batchId, jitterMs })
+      assert.ok(
+        !result.stuck,
+        `seed ${seed}, run ${i + 1}: no kill moment within ${STUCK_MS} ms: ${result.stderr}`,
+      )
+      assert.equal(
+        result.signal,
+        'SIGKILL',
+        `seed ${seed}, run ${i + 1}: ended by itself (code ${result.code}) before the kill: ${result.stderr}`,
+      )
+      committed = Math.max(committed, result.lastBatch)
+      killedAfter += result.batches
+      const { clicksAt, countsAt } = await assertMatchesOffsets(
+        target,
+        input,
+        `seed ${seed}, after kill ${i + 1}`,
+      )
+      story.push(
+        `kill ${i + 1} at batch ${batchId} +${jitterMs} ms: ${result.batches} batches; ` +
+          `${linesRead(input, clicksAt)} and ${linesRead(input, countsAt)} events committed`,
+      )
+    }
+    t.diagnostic(`seed ${seed}: ${story.join(' | ')}`)
+    assert.ok(killedAfter > 0, `seed ${seed}: no batch was committed before the kills`)
+
+    const last = await runChild(args, committed)
+    assert.ok(!last.stuck, `seed ${seed}: the last run did not end within ${STUCK_MS} ms: ${last.stderr}`)
+    assert.equal(last.code, 0, `seed ${seed}: ${last.stderr}`)
+    assert.ok(last.done && last.batches > 0, `seed ${seed}: the last run had nothing left to do`)
+    const { clicksAt, countsAt } = await assertMatchesOffsets(target, input, `seed ${seed}, at the end`)
+    assert.deepEqual(clicksAt, input.end, 'the clicks pipeline read every file to its end')
+    assert.deepEqual(countsAt, input.end, 'the counts pipeline read every file to its end')
+  })
+}
