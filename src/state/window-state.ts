@@ -59,7 +59,7 @@ export class WindowState<A> implements StateStore {
     const accs = pane.accs
     if (!accs.has(keyString)) {
       this.#size++
-      if (typeof key === 'number') (pane.numbers ??= new Map()).set(keyString, key)
+      if (typeof key === 'number') numbersOf(pane).set(keyString, key)
     }
     accs.set(keyString, acc)
     this.touch(pane, keyString)
@@ -124,7 +124,7 @@ export class WindowState<A> implements StateStore {
       const pane = this.pane(cell.start, cell.end)
       const keyString = typeof cell.key === 'string' ? cell.key : String(cell.key)
       if (!pane.accs.has(keyString)) this.#size++
-      if (typeof cell.key === 'number') (pane.numbers ??= new Map()).set(keyString, cell.key)
+      if (typeof cell.key === 'number') numbersOf(pane).set(keyString, cell.key)
       pane.accs.set(keyString, this.#codec.decode(cell.acc))
     }
     this.#dirty = new Map()
@@ -151,6 +151,11 @@ export class WindowState<A> implements StateStore {
       acc: this.#codec.encode(pane.accs.get(keyString) as A),
     }
   }
+}
+
+function numbersOf(pane: Pane<unknown>): Map<string, number> {
+  if (pane.numbers === undefined) pane.numbers = new Map()
+  return pane.numbers
 }
 
 /** The id a (key, window) has in checkpoint files. */
