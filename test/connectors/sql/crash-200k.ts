@@ -129,9 +129,6 @@ function runChild(args: readonly string[], committed: number, kill?: Kill): Prom
   })
 }
 
-const canonical = (row: object) =>
-  JSON.stringify(Object.fromEntries(Object.entries(row).sort(([a], [b]) => (a < b ? -1 : 1))))
-
 /** Compares two multisets of rows by content; the message names some missing, extra and changed rows. */
 function assertSameRows<T extends object>(
   actual: readonly T[],
@@ -139,22 +136,34 @@ function assertSameRows<T extends object>(
   id: (row: T) => string,
   what: string,
 ): void {
+  const fields = Object.keys(expected[0] ?? actual[0] ?? {}).sort()
+  const text = (row: T) => {
+    if (Object.keys(row).length !== fields.length)
+      assert.fail(`${what}: a row with other columns than ${fields.join(', ')}: ${JSON.stringify(row)}`)
+    return JSON.stringify(fields.map((f) => row[f as keyof T]))
+  }
   const want = new Map<string, number>()
-  for (const row of expected) want.set(canonical(row), (want.get(canonical(row)) ?? 0) + 1)
+  for (const row of expected) {
+    const t = text(row)
+    want.set(t, (want.get(t) ?? 0) + 1)
+  }
   const extra: T[] = []
   for (const row of actual) {
-    const n = want.get(canonical(row)) ?? 0
+    const t = text(row)
+    const n = want.get(t) ?? 0
     if (n === 0) extra.push(row)
-    else if (n === 1) want.delete(canonical(row))
-    else want.set(canonical(row), n - 1)
+    else if (n === 1) want.delete(t)
+    else want.set(t, n - 1)
   }
-  if (extra.length === 0 && want.size === 0 && actual.length === expected.length) return
-  const missing = [...want.keys()].map((text) => JSON.parse(text) as T)
+  if (extra.length === 0 && want.size === 0) return
+  const missing = [...want.keys()].map(
+    (t) => Object.fromEntries(fields.map((f, i) => [f, (JSON.parse(t) as unknown[])[i]])) as T,
+  )
   const seen = new Map<string, number>()
   for (const row of actual) seen.set(id(row), (seen.get(id(row)) ?? 0) + 1)
   const duplicated = [...seen].filter(([, n]) => n > 1).map(([key]) => key)
   assert.fail(
-    `${what}: ${actual.length} rows, expected ${expected.length}; ${missing.length} missing or changed, ` +
+    `${what}: ${actual.length} rows, expected ${expected.length}; ${want.size} missing or changed, ` +
       `${extra.length} unexpected or changed, ${duplicated.length} ids more than once.\n` +
       `missing e.g. ${JSON.stringify(missing.slice(0, 3))}\nunexpected e.g. ${JSON.stringify(extra.slice(0, 3))}\n` +
       `duplicated e.g. ${JSON.stringify(duplicated.slice(0, 5))}`,
