@@ -71,7 +71,7 @@ export class KafkaProducer {
       })
     }
     try {
-      this.#transaction = new KafkaTransaction(await this.#producer.beginTransaction())
+      this.#transaction = new KafkaTransaction(await this.#producer.beginTransaction(), this.#producer)
       return this.#transaction
     } catch (error) {
       throw new KafkaError(`Could not begin a Kafka transaction: ${describeError(error)}`, { cause: error })

@@ -5,6 +5,7 @@ import { toMessage } from './producer.ts'
 import { rawConsumer } from './raw.ts'
 import type { ConsumedRecord, OutgoingRecord } from './records.ts'
 import { partitionKey } from './records.ts'
+import { commitOffsetsInOneRequest } from './txn-offset-commit.ts'
 
 /** The client's transaction class is not exported by name; take it from the producer's signature. */
 type Transaction = Awaited<ReturnType<Producer['beginTransaction']>>
@@ -18,10 +19,12 @@ type Transaction = Awaited<ReturnType<Producer['beginTransaction']>>
  */
 export class KafkaTransaction {
   readonly #tx: Transaction
+  readonly #producer: Producer
   #queue: Promise<unknown> = Promise.resolve()
 
-  constructor(tx: Transaction) {
+  constructor(tx: Transaction, producer: Producer) {
     this.#tx = tx
+    this.#producer = producer
   }
 
   get completed(): boolean {
@@ -38,6 +41,7 @@ export class KafkaTransaction {
   /**
    * Commits, inside this transaction, the consumer group position just after the last of `records` on each
    * partition. The records must come from `consumer`: they carry the group generation the broker fences on.
+   * All partitions go in one TxnOffsetCommit request (txn-offset-commit.ts), not one request each.
    */
   commitOffsets(consumer: KafkaConsumer, records: Iterable<ConsumedRecord>): Promise<void> {
     const last = new Map<string, ConsumedRecord>()
@@ -49,7 +53,8 @@ export class KafkaTransaction {
     if (last.size === 0) return Promise.resolve()
     return this.#serial('commit offsets', async () => {
       await this.#tx.addConsumer(rawConsumer(consumer))
-      for (const record of last.values()) await this.#tx.addOffset(record as Message)
+      if (this.#tx.completed) throw new Error('the transaction is already completed')
+      await commitOffsetsInOneRequest(this.#producer, this.#tx.id, [...last.values()] as Message[])
     })
   }
 

@@ -1,0 +1,143 @@
+import {
+  type Callback,
+  type ClusterMetadata,
+  type Connection,
+  kGetApi,
+  kGetConnection,
+  kMetadata,
+  kPerformWithRetry,
+  type Message,
+  type Producer,
+  type txnOffsetCommitV4,
+} from '@platformatic/kafka'
+
+type TopicOffsets = txnOffsetCommitV4.TxnOffsetCommitRequestTopic
+type TxnOffsetCommitArgs = [
+  transactionalId: string,
+  groupId: string,
+  producerId: bigint,
+  producerEpoch: number,
+  generationId: number,
+  memberId: string,
+  groupInstanceId: string | null,
+  topics: TopicOffsets[],
+]
+type TxnOffsetCommitApi = (
+  connection: Connection,
+  ...args: [...TxnOffsetCommitArgs, Callback<unknown>]
+) => void
+
+/** What the client stores in `message.metadata.consumer`: the group generation KIP-447 fences on. */
+interface ConsumerIdentity {
+  readonly groupId: string
+  readonly generationId: number
+  readonly memberId: string
+  readonly coordinatorId: number
+}
+
+/**
+ * Commits, in the producer's open transaction, the position after each of `lastPerPartition` with ONE
+ * TxnOffsetCommit request per consumer generation (normally one for the whole batch). The client's own
+ * `addOffset(message)` sends one request per partition, and its calls must be serialised (see
+ * transaction.ts), so a 4-partition batch paid 4 round trips to the group coordinator.
+ *
+ * The request is the one the client builds (transactional id, producer id and epoch, group id, generation
+ * id, member id, leader epoch from metadata), only with every partition in it, so the broker fences zombies
+ * exactly as before. AddOffsetsToTxn for the group must already have been sent in this transaction. Errors
+ * are retried as the client retries its own (only when every error in the chain says it can be).
+ */
+export async function commitOffsetsInOneRequest(
+  producer: Producer,
+  transactionalId: string,
+  lastPerPartition: readonly Message[],
+): Promise<void> {
+  const producerId = producer.producerId
+  const producerEpoch = producer.producerEpoch
+  if (producerId === undefined || producerEpoch === undefined)
+    throw new Error('internal: transactional producer without a producer id')
+  const byGeneration = new Map<string, { identity: ConsumerIdentity; messages: Message[] }>()
+  for (const message of lastPerPartition) {
+    const identity = consumerIdentity(message)
+    const key = `${identity.groupId}\0${identity.generationId}\0${identity.memberId}\0${identity.coordinatorId}`
+    let group = byGeneration.get(key)
+    if (!group) {
+      group = { identity, messages: [] }
+      byGeneration.set(key, group)
+    }
+    group.messages.push(message)
+  }
+  for (const { identity, messages } of byGeneration.values()) {
+    await withRetry(producer, async () => {
+      const topics = [...new Set(messages.map((m) => m.topic))]
+      const metadata = await call<ClusterMetadata>((cb) => producer[kMetadata]({ topics }, cb))
+      const broker = metadata.brokers.get(identity.coordinatorId)
+      if (!broker)
+        throw new Error(`group coordinator ${identity.coordinatorId} is not in the cluster metadata`)
+      const connection = await call<Connection>((cb) => producer[kGetConnection](broker, cb))
+      const api = (await call((cb) =>
+        producer[kGetApi]<TxnOffsetCommitArgs, unknown>('TxnOffsetCommit', cb),
+      )) as unknown as TxnOffsetCommitApi
+      const request = new Map<string, TopicOffsets>()
+      for (const m of messages) {
+        let topic = request.get(m.topic)
+        if (!topic) {
+          topic = { name: m.topic, partitions: [] }
+          request.set(m.topic, topic)
+        }
+        topic.partitions.push({
+          partitionIndex: m.partition,
+          committedOffset: m.offset + 1n,
+          committedLeaderEpoch: metadata.topics.get(m.topic)?.partitions[m.partition]?.leaderEpoch ?? -1,
+        })
+      }
+      await call((cb) =>
+        api(
+          connection,
+          transactionalId,
+          identity.groupId,
+          producerId,
+          producerEpoch,
+          identity.generationId,
+          identity.memberId,
+          null,
+          [...request.values()],
+          cb,
+        ),
+      )
+    })
+  }
+}
+
+function consumerIdentity(message: Message): ConsumerIdentity {
+  const consumer = message.metadata?.consumer as Partial<ConsumerIdentity> | undefined
+  if (
+    !consumer ||
+    typeof consumer.groupId !== 'string' ||
+    typeof consumer.generationId !== 'number' ||
+    typeof consumer.memberId !== 'string' ||
+    typeof consumer.coordinatorId !== 'number'
+  )
+    throw new Error('internal: a record without the consumer group metadata its offset commit needs')
+  return consumer as ConsumerIdentity
+}
+
+function withRetry(producer: Producer, attempt: () => Promise<void>): Promise<void> {
+  return call<void>((cb) =>
+    producer[kPerformWithRetry]<void>(
+      'sluiceTxnOffsetCommit',
+      (retryCallback) => {
+        attempt().then(
+          () => retryCallback(null),
+          (error: Error) => retryCallback(error),
+        )
+      },
+      cb,
+    ),
+  )
+}
+
+function call<T>(start: (callback: Callback<T>) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    start((error, result) => (error ? reject(error) : resolve(result as T)))
+  })
+}
