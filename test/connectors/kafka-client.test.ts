@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
+import { MultipleErrors, ProtocolError } from '@platformatic/kafka'
 import { KafkaAdmin } from '../../src/connectors/kafka/admin.ts'
 import { KafkaConsumer } from '../../src/connectors/kafka/consumer.ts'
-import { KafkaProducer } from '../../src/connectors/kafka/producer.ts'
+import { KafkaProducer, producerRetryDelay } from '../../src/connectors/kafka/producer.ts'
 import type { ConsumedRecord, OutgoingRecord } from '../../src/connectors/kafka/records.ts'
 import { brokers, freshTopic, uniqueGroup } from '../helpers/kafka.ts'
 
@@ -46,6 +47,16 @@ async function committed(groupId: string, topic: string): Promise<Map<number, bi
     await admin.close()
   }
 }
+
+test('a transaction still finishing on the coordinator is retried within milliseconds, other errors after 250 ms', () => {
+  const busy = new MultipleErrors('addPartitionsToTransaction failed', [
+    new ProtocolError('CONCURRENT_TRANSACTIONS'),
+  ])
+  const delays = [1, 2, 3, 4, 5, 6, 10].map((attempt) => producerRetryDelay(null, 'op', attempt, 10, busy))
+  assert.deepEqual(delays, [10, 20, 40, 80, 160, 250, 250])
+  assert.equal(producerRetryDelay(null, 'op', 1, 10, new ProtocolError('NOT_LEADER_OR_FOLLOWER')), 250)
+  assert.equal(producerRetryDelay(null, 'op', 1, 10, new Error('socket hang up')), 250)
+})
 
 describe('Kafka client wrapper against a real broker', () => {
   test('trap: the consumer never commits on fetch (client default autocommit is off)', async () => {

@@ -1,5 +1,6 @@
 import {
   compatibilityPartitioner,
+  findErrorBy,
   type MessageToProduce,
   ProduceAcks,
   type ProduceResult,
@@ -43,7 +44,7 @@ export class KafkaProducer {
       producerEpoch: -1,
       partitioner: compatibilityPartitioner,
       retries: 10,
-      retryDelay: 250,
+      retryDelay: producerRetryDelay,
       ...(this.#compression !== 'none' ? { compression: this.#compression } : {}),
     })
   }
@@ -81,6 +82,25 @@ export class KafkaProducer {
   async close(): Promise<void> {
     await this.#producer.close()
   }
+}
+
+/**
+ * 250 ms between retries, except for CONCURRENT_TRANSACTIONS: the coordinator answers it to the first
+ * AddPartitionsToTxn of a transaction while it is still writing the previous one's commit markers, which
+ * takes milliseconds, so a continuous pipeline (transactions back to back) met it every few batches and
+ * each time waited the full 250 ms: the bulk of its p99 latency. Java's producer retries this case after
+ * 20 ms; here 10 ms doubling up to 250 ms, so 10 retries still span more than a second and a half.
+ */
+export function producerRetryDelay(
+  _client: unknown,
+  _operation: string,
+  attempt: number,
+  _retries: number,
+  error: Error,
+): number {
+  if (findErrorBy(error, 'apiId', 'CONCURRENT_TRANSACTIONS'))
+    return Math.min(250, 10 * 2 ** Math.max(0, attempt - 1))
+  return 250
 }
 
 export function toMessage(record: OutgoingRecord): MessageToProduce {
