@@ -4,14 +4,16 @@
  * Two pipelines over the same JSON-lines files run side by side until the input is read: the events parsed
  * and projected, appended to crash_clicks; and per event type and minute the events and cart items, upserted
  * into crash_counts in update mode (windowed state, checkpointed). Prints "<pipeline> <batch id>" for every
- * committed batch, then "done".
+ * committed batch, then "done"; "<pipeline> sink-committed <batch id>" as soon as the sink's commit returned
+ * (before the checkpoint marks the batch: the parent may kill right then); logs JSON lines to stderr.
  */
 import { aggregates, count, sum } from '../../../src/aggregate/index.ts'
 import { type ClickEventRecord, clickEventSchema } from '../../../src/clickstream/zod-schema.ts'
 import { files } from '../../../src/connectors/files/index.ts'
 import { pipeline } from '../../../src/dsl/stream.ts'
+import { createLogger } from '../../../src/log.ts'
 import { run } from '../../../src/runtime/run.ts'
-import type { SinkSpec } from '../../../src/runtime/sink.ts'
+import type { SinkSpec, SinkWriter } from '../../../src/runtime/sink.ts'
 import { tumbling } from '../../../src/window/index.ts'
 import { type Click, project, type WindowCount } from './crash-200k-input.ts'
 
@@ -51,6 +53,30 @@ async function sinksFor(kind: SqlSinkKind, location: string): Promise<Sinks> {
   }
 }
 
+/** The sink as it is, printing a line the moment its commit returned. */
+function reportingCommits<T>(name: string, inner: SinkSpec<T>): SinkSpec<T> {
+  return {
+    ...inner,
+    create(): SinkWriter<T> {
+      const writer = inner.create()
+      return {
+        description: writer.description,
+        guarantee: writer.guarantee,
+        open: (context) => writer.open(context),
+        write: (batch) => writer.write(batch),
+        async commit(batch, context) {
+          await writer.commit(batch, context)
+          process.stdout.write(`${name} sink-committed ${batch.batchId}\n`)
+        },
+        ...(writer.abort && { abort: (batch) => writer.abort!(batch) }),
+        ...(writer.hasCommitted && { hasCommitted: (batch) => writer.hasCommitted!(batch) }),
+        ...(writer.committedPosition && { committedPosition: () => writer.committedPosition!() }),
+        close: () => writer.close(),
+      }
+    },
+  }
+}
+
 if (import.meta.main) {
   const [kind, location, input, checkpoint, batch] = process.argv.slice(2)
   if (!kind || !location || !input || !checkpoint || !batch)
@@ -63,7 +89,7 @@ if (import.meta.main) {
     .from(source())
     .parse(clickEventSchema)
     .map(project)
-    .to(sinks.clicks)
+    .to(reportingCommits(CLICKS_PIPELINE, sinks.clicks))
   const counts = pipeline(COUNTS_PIPELINE)
     .from(source())
     .parse(clickEventSchema)
@@ -77,12 +103,14 @@ if (import.meta.main) {
       }),
       { outputMode: 'update' },
     )
-    .to(sinks.counts)
+    .to(reportingCommits(COUNTS_PIPELINE, sinks.counts))
   const options = (name: string) => ({
     checkpoint: `${checkpoint}/${name}`,
     trigger: { kind: 'availableNow' } as const,
     maxBatchRecords: Number(batch),
     onProgress: (p: { batchId: number }) => process.stdout.write(`${name} ${p.batchId}\n`),
+    // JSON lines on stderr: the parent counts the recoveries (a batch marked or replayed after a kill).
+    logger: createLogger({ level: 'info', name }),
   })
   await Promise.all([run(clicks, options(CLICKS_PIPELINE)), run(counts, options(COUNTS_PIPELINE))])
   process.stdout.write('done\n')

@@ -71,31 +71,45 @@ interface ChildRun {
   readonly stderr: string
   /** Batches the two pipelines committed in this run. */
   readonly batches: number
-  /** The last batch of the clicks pipeline it reported committed (-1: none). */
-  readonly lastBatch: number
+  /** Per pipeline, the last batch committed in this run or before. */
+  readonly last: Readonly<Record<string, number>>
   readonly done: boolean
   /** Killed because it ran longer than STUCK_MS. */
   readonly stuck: boolean
+  /** Recoveries it logged: a batch the sink had committed marked in the checkpoint, or a batch replayed. */
+  readonly marked: number
+  readonly replayed: number
 }
 
 /**
- * When to kill a child: `jitterMs` after the clicks pipeline reported batch `batchId` committed, or, when
- * that batch committed in an earlier run already, `jitterMs` after the start (then the kill lands in the
- * restore or the first batches).
+ * When to kill a child: once both pipelines committed batch `batchId`, `jitterMs` later (a random instant of
+ * the batches that follow), or with `sinkCommitted` at once when a sink's commit returns next (mostly before
+ * the checkpoint marks the batch). Both pipelines still have batches to go then, so the kill comes before
+ * the end. If both committed `batchId` in an earlier run already, `jitterMs` after the start instead: the
+ * kill lands in the restore or the first batches.
  */
 interface Kill {
   readonly batchId: number
+  readonly sinkCommitted: boolean
   readonly jitterMs: number
 }
 
+/** The batch both pipelines have committed. */
+const slowest = (last: Readonly<Record<string, number>>) =>
+  Math.min(last[CLICKS_PIPELINE] ?? -1, last[COUNTS_PIPELINE] ?? -1)
+
 /** Runs the child, and with `kill` SIGKILLs it at that moment unless it ended before. */
-function runChild(args: readonly string[], committed: number, kill?: Kill): Promise<ChildRun> {
+function runChild(
+  args: readonly string[],
+  committed: Readonly<Record<string, number>>,
+  kill?: Kill,
+): Promise<ChildRun> {
   return new Promise((resolve) => {
     const proc = spawn(process.execPath, [child, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
     let stderr = ''
     let stdout = ''
     let batches = 0
-    let lastBatch = -1
+    const last: Record<string, number> = { ...committed }
     let done = false
     let timer: NodeJS.Timeout | undefined
     let stuck = false
@@ -106,25 +120,40 @@ function runChild(args: readonly string[], committed: number, kill?: Kill): Prom
     const arm = () => {
       timer ??= setTimeout(() => proc.kill('SIGKILL'), kill?.jitterMs)
     }
-    if (kill && kill.batchId <= committed) arm()
+    const early = kill !== undefined && kill.batchId <= slowest(committed)
+    if (early) arm()
+    let marked = 0
+    let replayed = 0
+    let partial = ''
     proc.stderr.on('data', (d: Buffer) => {
-      stderr = (stderr + d.toString()).slice(-8000)
+      const lines = (partial + d.toString()).split('\n')
+      partial = lines.pop() ?? ''
+      for (const line of lines) {
+        if (line.includes('"msg":"the sink committed the last batch before the crash; marking it"')) marked++
+        else if (line.includes('"msg":"replaying the unfinished batch"')) replayed++
+        // Info lines (one per batch) would push an error's message out of what is kept.
+        if (!line.startsWith('{"level":30')) stderr = `${stderr}${line}\n`.slice(-8000)
+      }
     })
     proc.stdout.on('data', (d: Buffer) => {
       const lines = (stdout + d.toString()).split('\n')
       stdout = lines.pop() ?? ''
       for (const line of lines) {
-        const [pipelineId, batchId] = line.split(' ')
+        const [pipelineId = '', what = ''] = line.split(' ')
         if (line === 'done') done = true
-        else if (pipelineId?.startsWith('crash-200k-')) batches++
-        if (pipelineId === CLICKS_PIPELINE) lastBatch = Number(batchId)
+        else if (what === 'sink-committed') {
+          if (kill?.sinkCommitted && !early && slowest(last) >= kill.batchId) proc.kill('SIGKILL')
+        } else if (pipelineId.startsWith('crash-200k-')) {
+          batches++
+          last[pipelineId] = Number(what)
+        }
       }
-      if (kill && lastBatch >= kill.batchId) arm()
+      if (kill && !kill.sinkCommitted && slowest(last) >= kill.batchId) arm()
     })
     proc.on('exit', (code, signal) => {
       clearTimeout(timer)
       clearTimeout(guard)
-      resolve({ code, signal, stderr, batches, lastBatch, done, stuck })
+      resolve({ code, signal, stderr: stderr + partial, batches, last, done, stuck, marked, replayed })
     })
   })
 }
@@ -199,6 +228,12 @@ async function assertMatchesOffsets(target: Crash200kTarget, input: CrashInput, 
   return { clicksAt, countsAt }
 }
 
+function describeKill(kill: Kill, early: boolean): string {
+  if (early) return `${kill.jitterMs} ms after the start`
+  if (kill.sinkCommitted) return `at the first sink commit after batch ${kill.batchId}`
+  return `${kill.jitterMs} ms after batch ${kill.batchId}`
+}
+
 /** Registers the test in the calling file (inside its describe()). */
 export function crash200kTest(target: Crash200kTarget): void {
   test(`SIGKILL at ${KILLS} random moments of a ${EVENTS / 1000}k-event run, then to the end: every row exactly once`, {
@@ -217,17 +252,25 @@ export function crash200kTest(target: Crash200kTarget): void {
       String(target.batchRecords),
     ]
     const story: string[] = []
-    const clicksBatches = Math.ceil(EVENTS / target.batchRecords)
-    let committed = -1
+    const batches = Math.ceil(EVENTS / target.batchRecords)
+    let committed: Readonly<Record<string, number>> = {}
     let killedAfter = 0
+    const recoveries = { marked: 0, replayed: 0 }
+    const count = (run: ChildRun) => {
+      recoveries.marked += run.marked
+      recoveries.replayed += run.replayed
+    }
     for (let i = 0; i < KILLS; i++) {
-      // One kill in each fifth of the first 90 % of the batches, at a random instant of the batch after it.
-      const stratum = (clicksBatches * KILLED_SHARE) / KILLS
+      // One kill in each fifth of the first 90 % of the batches; whether at a random instant after the batch
+      // or right after a sink commit is drawn too.
+      const stratum = (batches * KILLED_SHARE) / KILLS
       const batchId = Math.floor((i + next()) * stratum)
+      const sinkCommitted = next() < 0.4
       const jitter = next()
-      // A batch an earlier run committed already: the kill counts from the start, and lands in the restore.
-      const jitterMs = batchId <= committed ? 300 + Math.floor(jitter * 1500) : Math.floor(jitter * 150)
-      const result = await runChild(args, committed, { batchId, jitterMs })
+      const early = batchId <= slowest(committed)
+      const jitterMs = early ? 300 + Math.floor(jitter * 1500) : Math.floor(jitter * 150)
+      const kill = { batchId, sinkCommitted, jitterMs }
+      const result = await runChild(args, committed, kill)
       assert.ok(
         !result.stuck,
         `seed ${seed}, run ${i + 1}: no kill moment within ${STUCK_MS} ms: ${result.stderr}`,
@@ -237,22 +280,27 @@ export function crash200kTest(target: Crash200kTarget): void {
         'SIGKILL',
         `seed ${seed}, run ${i + 1}: ended by itself (code ${result.code}) before the kill: ${result.stderr}`,
       )
-      committed = Math.max(committed, result.lastBatch)
+      committed = result.last
       killedAfter += result.batches
+      count(result)
       const { clicksAt, countsAt } = await assertMatchesOffsets(
         target,
         input,
         `seed ${seed}, after kill ${i + 1}`,
       )
       story.push(
-        `kill ${i + 1} at batch ${batchId} +${jitterMs} ms: ${result.batches} batches; ` +
+        `kill ${i + 1}: ${describeKill(kill, early)}, ${result.batches} batches; ` +
           `${linesRead(input, clicksAt)} and ${linesRead(input, countsAt)} events committed`,
       )
     }
-    t.diagnostic(`seed ${seed}: ${story.join(' | ')}`)
     assert.ok(killedAfter > 0, `seed ${seed}: no batch was committed before the kills`)
 
     const last = await runChild(args, committed)
+    count(last)
+    story.push(
+      `restarts marked ${recoveries.marked} batches the sink had committed and replayed ${recoveries.replayed}`,
+    )
+    t.diagnostic(`seed ${seed}: ${story.join(' | ')}`)
     assert.ok(!last.stuck, `seed ${seed}: the last run did not end within ${STUCK_MS} ms: ${last.stderr}`)
     assert.equal(last.code, 0, `seed ${seed}: ${last.stderr}`)
     assert.ok(last.done && last.batches > 0, `seed ${seed}: the last run had nothing left to do`)
