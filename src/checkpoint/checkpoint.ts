@@ -8,6 +8,7 @@ import type { StateStore } from '../state/keyed-state.ts'
 import { writeFileAtomic, writeFileReplacing } from './atomic-file.ts'
 import { CheckpointCorruptError, CheckpointIncompatibleError } from './errors.ts'
 import { fingerprint, incompatibilities, type PlanFingerprint } from './fingerprint.ts'
+import { OffsetsLog } from './offsets-log.ts'
 import { StateFiles } from './state-files.ts'
 
 /** Written before a batch is processed: exactly which input it covers and the time it runs under. */
@@ -37,15 +38,17 @@ const VERSION = 1
 
 /**
  * The one owner of the commit protocol. For batch N:
- *   1. planBatch(N):   offsets/N records start and end positions, the watermark and batch time (write-ahead);
+ *   1. planBatch(N):   the offsets log records start and end positions, the watermark and batch time
+ *                      (write-ahead; offsets.log, format in offsets-log.ts);
  *   2. the runtime processes N and writes its state with saveState(N) (delta + event-time progress);
  *   3. the sink writes and commits N (with the source positions, where it can);
  *   4. commitBatch(N): commits/N marks N done.
  * On restart: N committed → restore state N, continue at end(N). N planned but not committed → if the sink
  * already committed N (it holds the positions), restore state N and mark it; otherwise restore N−1 and replay
  * exactly [start(N), end(N)) with N's watermark and time, so the replay produces the same output.
- * Steps 1 and 2 are written atomically and durably (temp file, fsync, rename, fsync dir): the sink commits
- * on the strength of them. Step 4 is only a marker whose name counts, written without fsync: a power cut
+ * Step 1 is one frame appended to offsets.log and fdatasync'ed; step 2 is written atomically and durably
+ * (temp file, fsync, rename, fsync dir): the sink commits on the strength of them. Checkpoints written
+ * before the log (one offsets/N.json per batch) are still read; their new batches go to the log. Step 4 is only a marker whose name counts, written without fsync: a power cut
  * may lose it, and recovery then treats N as pending, which step 3's sink answers (or an at-least-once sink
  * replays with the same batch id), so the marker's durability buys nothing but a few milliseconds a batch.
  * A plan with no state and no event time (parse, map, filter, …) writes no step-2 file at all.
@@ -54,11 +57,13 @@ export class Checkpoint {
   readonly location: string
   readonly #state: StateFiles
   readonly #stateless: boolean
+  readonly #log: OffsetsLog<OffsetsEntry>
 
-  private constructor(location: string, stateless: boolean) {
+  private constructor(location: string, stateless: boolean, log: OffsetsLog<OffsetsEntry>) {
     this.location = location
     this.#state = new StateFiles(location)
     this.#stateless = stateless
+    this.#log = log
   }
 
   /** Opens (creating) a checkpoint and checks the plan against the one that wrote it. */
@@ -80,11 +85,12 @@ export class Checkpoint {
         `${JSON.stringify({ version: VERSION, createdAt: new Date().toISOString(), fingerprint: current }, null, 2)}\n`,
       )
     }
-    return new Checkpoint(dir, isStateless(plan))
+    const log = await OffsetsLog.open<OffsetsEntry>(join(dir, 'offsets.log'))
+    return new Checkpoint(dir, isStateless(plan), log)
   }
 
   async recover(): Promise<Recovery> {
-    const planned = await this.#ids('offsets')
+    const planned = [...new Set([...(await this.#ids('offsets')), ...this.#log.ids()])].sort((a, b) => a - b)
     const committed = new Set(await this.#ids('commits'))
     const last = planned.at(-1)
     if (last === undefined) return { lastCommitted: undefined, pending: undefined }
@@ -97,15 +103,14 @@ export class Checkpoint {
   }
 
   async offsets(batchId: number): Promise<OffsetsEntry> {
+    const logged = this.#log.get(batchId)
+    if (logged) return logged
     const raw = (await readJson(join(this.location, 'offsets', `${batchId}.json`))) as OffsetsEntry
     return raw
   }
 
   async planBatch(entry: OffsetsEntry): Promise<void> {
-    await writeFileAtomic(
-      join(this.location, 'offsets', `${entry.batchId}.json`),
-      `${JSON.stringify(entry)}\n`,
-    )
+    await this.#log.append(entry)
   }
 
   async saveState(
@@ -154,6 +159,7 @@ export class Checkpoint {
         if (Number.parseInt(f, 10) < oldest) await rm(join(dir, f), { force: true })
     }
     await this.#state.prune(oldest)
+    await this.#log.prune(oldest)
   }
 
   async #ids(folder: string): Promise<number[]> {

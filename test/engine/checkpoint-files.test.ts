@@ -1,12 +1,24 @@
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
-import { mkdtemp, readdir, rm } from 'node:fs/promises'
+import {
+  appendFile,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  truncate,
+  writeFile,
+} from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import { z } from 'zod'
 import { count } from '../../src/aggregate/index.ts'
 import { Checkpoint } from '../../src/checkpoint/checkpoint.ts'
+import { CheckpointCorruptError } from '../../src/checkpoint/errors.ts'
+import { OffsetsLog } from '../../src/checkpoint/offsets-log.ts'
 import { memory } from '../../src/connectors/testing/memory.ts'
 import { memorySource } from '../../src/connectors/testing/memory-source.ts'
 import { pipeline } from '../../src/dsl/stream.ts'
@@ -79,5 +91,80 @@ describe('checkpoint files per batch', () => {
       const recovery = await checkpoint.recover()
       assert.equal(recovery.lastCommitted?.batchId, 0)
       assert.deepEqual(recovery.pending, entry(1))
+    }))
+
+  test('a torn last frame of the offsets log (crash during the append) is dropped and cut off', () =>
+    withDir(async (dir) => {
+      const checkpoint = await Checkpoint.open(dir, stateless)
+      await checkpoint.planBatch(entry(0))
+      await checkpoint.commitBatch(0)
+      const log = join(dir, 'offsets.log')
+      const before = (await stat(log)).size
+      await checkpoint.planBatch(entry(1))
+      const after = (await stat(log)).size
+      await truncate(log, after - 3) // the crash: batch 1's frame only partly on disk
+      const reopened = await Checkpoint.open(dir, stateless)
+      assert.deepEqual(await reopened.recover(), { lastCommitted: entry(0), pending: undefined })
+      assert.equal((await stat(log)).size, before, 'the torn tail is cut before the next append')
+      await reopened.planBatch(entry(1))
+      assert.deepEqual((await (await Checkpoint.open(dir, stateless)).recover()).pending, entry(1))
+    }))
+
+  test('a last frame whose checksum does not match is dropped; garbage after it is never read', () =>
+    withDir(async (dir) => {
+      const checkpoint = await Checkpoint.open(dir, stateless)
+      await checkpoint.planBatch(entry(0))
+      await checkpoint.commitBatch(0)
+      await checkpoint.planBatch(entry(1))
+      const log = join(dir, 'offsets.log')
+      const bytes = await readFile(log)
+      bytes[bytes.length - 2] = bytes[bytes.length - 2]! ^ 0xff // a flipped byte in batch 1's payload
+      await writeFile(log, bytes)
+      await appendFile(log, Buffer.from([1, 2, 3, 4, 5, 6, 7, 8, 9]))
+      const recovery = await (await Checkpoint.open(dir, stateless)).recover()
+      assert.deepEqual(recovery, { lastCommitted: entry(0), pending: undefined })
+    }))
+
+  test('a checkpoint from before the log (offsets/N.json) resumes, and its next batches go to the log', () =>
+    withDir(async (dir) => {
+      await Checkpoint.open(dir, stateless) // metadata.json, as the old version also wrote it
+      await rm(join(dir, 'offsets.log'))
+      await mkdir(join(dir, 'offsets'), { recursive: true })
+      for (const id of [0, 1])
+        await writeFile(join(dir, 'offsets', `${id}.json`), `${JSON.stringify(entry(id))}\n`)
+      await writeFile(join(dir, 'commits', '0.json'), '{"batchId":0}\n')
+      const old = await Checkpoint.open(dir, stateless)
+      assert.deepEqual(await old.recover(), { lastCommitted: entry(0), pending: entry(1) })
+      await old.commitBatch(1)
+      await old.planBatch(entry(2))
+      assert.deepEqual(await old.recover(), { lastCommitted: entry(1), pending: entry(2) })
+      assert.deepEqual(await readdir(join(dir, 'offsets')), ['0.json', '1.json'])
+    }))
+
+  test('an offsets log without the version 1 header is a corrupt checkpoint, not an empty one', () =>
+    withDir(async (dir) => {
+      await Checkpoint.open(dir, stateless)
+      await writeFile(join(dir, 'offsets.log'), '{"batchId":0}\n')
+      await assert.rejects(Checkpoint.open(dir, stateless), (error: unknown) => {
+        assert.ok(error instanceof CheckpointCorruptError)
+        assert.match(error.message, /SLOFFS01/)
+        return true
+      })
+    }))
+
+  test('pruning rewrites the offsets log with the retained batches only once enough have accumulated', () =>
+    withDir(async (dir) => {
+      const path = join(dir, 'offsets.log')
+      const log = await OffsetsLog.open<ReturnType<typeof entry>>(path)
+      for (let id = 0; id < 10; id++) await log.append(entry(id))
+      const full = (await stat(path)).size
+      await log.prune(3, 5) // 3 droppable, not more than 5: left alone
+      assert.equal((await stat(path)).size, full)
+      await log.prune(8, 5)
+      assert.ok((await stat(path)).size < full)
+      await log.append(entry(10))
+      const reread = await OffsetsLog.open<ReturnType<typeof entry>>(path)
+      assert.deepEqual(reread.ids(), [8, 9, 10])
+      assert.deepEqual(reread.get(10), entry(10))
     }))
 })

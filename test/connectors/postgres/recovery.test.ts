@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
+import { OffsetsLog } from '../../../src/checkpoint/offsets-log.ts'
 import { postgres } from '../../../src/connectors/postgres/index.ts'
 import { memorySource } from '../../../src/connectors/testing/memory-source.ts'
 import { pipeline } from '../../../src/dsl/stream.ts'
@@ -76,7 +77,8 @@ describe('postgres sink: recovery', () => {
     )
     assert.equal((await ids('after_commit')).length, 400)
     assert.ok(
-      existsSync(join(checkpoint, 'offsets', '3.json')) && !existsSync(join(checkpoint, 'commits', '3.json')),
+      (await OffsetsLog.open(join(checkpoint, 'offsets.log'))).get(3) !== undefined &&
+        !existsSync(join(checkpoint, 'commits', '3.json')),
     )
     await run(p, { checkpoint, trigger: { kind: 'availableNow' }, maxBatchRecords: 100 })
     assert.deepEqual(await ids('after_commit'), range(2000))
@@ -164,7 +166,7 @@ describe('postgres sink: recovery', () => {
       "SELECT batch_id FROM sluice_offsets WHERE pipeline_id = 'crash-append'",
     )
     assert.equal(stored?.batch_id, '7')
-    assert.ok(existsSync(join(checkpoint, 'append', 'offsets', '7.json')))
+    assert.ok((await OffsetsLog.open(join(checkpoint, 'append', 'offsets.log'))).get(7) !== undefined)
     assert.ok(!existsSync(join(checkpoint, 'append', 'commits', '7.json')))
     // 2. Killed from outside at random moments (in either pipeline).
     for (const delay of [900, 1300, 700, 1600]) {
