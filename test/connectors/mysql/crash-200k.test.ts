@@ -38,6 +38,7 @@ describe('mysql sink: SIGKILL during a 200k-event run', () => {
         cart_items: num(r.cart_items),
         order_total: num(r.order_total),
       })),
+    clickIds: async () => (await rows('SELECT event_id FROM crash_clicks')).map((r) => String(r.event_id)),
     counts: async () =>
       (await rows('SELECT `key`, window_start, events, items FROM crash_counts')).map((r) => ({
         key: String(r.key),

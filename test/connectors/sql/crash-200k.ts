@@ -44,6 +44,8 @@ export interface Crash200kTarget {
   location(dir: string): string
   /** crash_clicks as Click values (timestamps as ISO text); [] while the table does not exist. */
   clicks(): Promise<Click[]>
+  /** The event_id column of crash_clicks; [] while the table does not exist. */
+  clickIds(): Promise<string[]>
   /** crash_counts as WindowCount values; [] while the table does not exist. */
   counts(): Promise<WindowCount[]>
   /** The pipeline's dead letters as "<source_partition>@<source_offset>"; [] while there is no table. */
@@ -199,15 +201,28 @@ function assertSameRows<T extends object>(
   )
 }
 
-/** What the sink holds must be exactly the input up to the positions it committed with it. */
-async function assertMatchesOffsets(target: Crash200kTarget, input: CrashInput, when: string) {
+/**
+ * What the sink holds must be exactly the input up to the positions it committed with it. Between kills
+ * crash_clicks is compared by event id: the table is only appended to, so the comparison by content at the
+ * end covers every row any run committed.
+ */
+async function assertMatchesOffsets(
+  target: Crash200kTarget,
+  input: CrashInput,
+  when: string,
+  clicksBy: 'id' | 'content',
+) {
   const clicksAt = await target.positions(CLICKS_PIPELINE)
-  assertSameRows(
-    await target.clicks(),
-    expectedClicks(input, clicksAt),
-    (c) => c.event_id,
-    `${when}, crash_clicks`,
-  )
+  const expected = expectedClicks(input, clicksAt)
+  if (clicksBy === 'content')
+    assertSameRows(await target.clicks(), expected, (c) => c.event_id, `${when}, crash_clicks`)
+  else
+    assertSameRows(
+      (await target.clickIds()).map((event_id) => ({ event_id })),
+      expected.map(({ event_id }) => ({ event_id })),
+      (c) => c.event_id,
+      `${when}, crash_clicks`,
+    )
   const countsAt = await target.positions(COUNTS_PIPELINE)
   assertSameRows(
     await target.counts(),
@@ -287,6 +302,7 @@ export function crash200kTest(target: Crash200kTarget): void {
         target,
         input,
         `seed ${seed}, after kill ${i + 1}`,
+        'id',
       )
       story.push(
         `kill ${i + 1}: ${describeKill(kill, early)}, ${result.batches} batches; ` +
@@ -304,7 +320,12 @@ export function crash200kTest(target: Crash200kTarget): void {
     assert.ok(!last.stuck, `seed ${seed}: the last run did not end within ${STUCK_MS} ms: ${last.stderr}`)
     assert.equal(last.code, 0, `seed ${seed}: ${last.stderr}`)
     assert.ok(last.done && last.batches > 0, `seed ${seed}: the last run had nothing left to do`)
-    const { clicksAt, countsAt } = await assertMatchesOffsets(target, input, `seed ${seed}, at the end`)
+    const { clicksAt, countsAt } = await assertMatchesOffsets(
+      target,
+      input,
+      `seed ${seed}, at the end`,
+      'content',
+    )
     assert.deepEqual(clicksAt, input.end, 'the clicks pipeline read every file to its end')
     assert.deepEqual(countsAt, input.end, 'the counts pipeline read every file to its end')
   })
