@@ -1,11 +1,13 @@
 /**
  * The SQL sinks' crash test at scale, the same for postgres, mysql and duckdb: a child process runs two
  * pipelines over 200,000 clickstream events (crash-200k-child.ts: an append of the projected events, and an
- * upsert of per-minute counts in update mode) and is killed with SIGKILL at five random moments, restarted
- * after each, then run to the end. After every kill the tables must hold exactly what the input up to the
- * position in the offsets table gives (rows and offsets commit together), and at the end exactly the whole
- * input: every event once, every window's totals, every malformed record once as a dead letter, compared by
- * content with what crash-200k-input.ts computes from the generator's records.
+ * upsert of per-minute counts in update mode) and is killed with SIGKILL at five random moments (a random
+ * instant of a batch, the restore, or right after a sink commit before the checkpoint marks the batch),
+ * restarted after each, then run to the end. After every kill the tables must hold exactly what the input up
+ * to the position in the offsets table gives (rows and offsets commit together; crash_clicks compared by
+ * event id, the windows and dead letters by content), and at the end exactly the whole input: every event
+ * once, every window's totals, every malformed record once as a dead letter, compared by content with what
+ * crash-200k-input.ts computes from the generator's records.
  *
  * The kill moments come from a seeded generator; the seed is printed, and SLUICE_CRASH_SEED=<seed> repeats
  * the choices (the timing of the machine still varies).
