@@ -6,8 +6,12 @@ import { displayName, qualified, quoteIdent } from './identifiers.ts'
 import type { PostgresSettings } from './options.ts'
 import type { Line } from './write-rows.ts'
 
-/** Marker errors for DDL races (another instance created the same table a moment before). */
-const ALREADY_EXISTS = new Set(['42P07', '42P06', '42701', '23505'])
+/**
+ * Marker errors for DDL races (another session created the same table a moment before): duplicate table,
+ * schema or column; a unique violation in the catalogue; and 42710, duplicate object, which the loser of two
+ * concurrent `CREATE TABLE IF NOT EXISTS` gets for the table's row type.
+ */
+const ALREADY_EXISTS = new Set(['42P07', '42P06', '42701', '23505', '42710'])
 
 /**
  * The target table as the sink knows it: its columns from pg_catalog, created or widened (createTable) as the
