@@ -7,7 +7,13 @@ import type { LookupTable, Plan, SinkNode, SourceNode } from '../plan/nodes.ts'
 import { batchLatency } from './latency.ts'
 import { BatchProcessor } from './processor.ts'
 import type { BatchLatency, BatchProgress } from './progress.ts'
-import { type DeadLetter, type OutputBatch, type SinkWriter, sinkAheadOfCheckpoint } from './sink.ts'
+import {
+  type DeadLetter,
+  type OutputBatch,
+  type SinkWriter,
+  sinkAheadOfCheckpoint,
+  startWrite,
+} from './sink.ts'
 import type { Positions, SourceReader, SourceRecord } from './source.ts'
 import type { Trigger } from './trigger.ts'
 
@@ -290,7 +296,7 @@ class PipelineRun {
           )
         }
       }
-      const writing = Promise.resolve().then(() => sink.write(batch))
+      const writing = startWrite(sink, batch, durable)
       writing.catch(() => {}) // awaited below
       const durableStart = performance.now()
       try {

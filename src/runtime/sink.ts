@@ -105,3 +105,18 @@ export async function sinkAheadOfCheckpoint(
     { domain: 'user', exitCode: 2 },
   )
 }
+
+/**
+ * Starts writing a batch while the checkpoint makes its offsets entry and state durable. An exactly-once
+ * sink's write stays invisible until its commit, so it overlaps those fsyncs. An at-least-once sink's write is
+ * seen at once (foreachBatch, console, Kafka without a Kafka source): it starts only once `durable` resolved,
+ * or a crash could plan the same batch id again with other rows after these were seen.
+ */
+export function startWrite<T>(
+  sink: SinkWriter<T>,
+  batch: OutputBatch<T>,
+  durable: Promise<unknown>,
+): Promise<void> {
+  if (sink.guarantee === 'exactly-once') return Promise.resolve().then(() => sink.write(batch))
+  return durable.then(() => sink.write(batch))
+}
