@@ -50,14 +50,7 @@ async function queryDuckDB(path: string, lakePath: string, sql: string): Promise
     const reader = await connection.runAndReadAll(sql)
     return reader.getRowObjectsJS() as QueryRow[]
   } catch (error) {
-    throw new SluiceError(
-      'SLUICE_QUERY',
-      `query failed: ${error instanceof Error ? error.message : String(error)}`,
-      {
-        domain: 'user',
-        cause: error,
-      },
-    )
+    throw queryFailed(error)
   } finally {
     connection.closeSync()
     instance.closeSync()
@@ -70,17 +63,15 @@ async function queryPostgres(url: string, sql: string): Promise<readonly QueryRo
   try {
     return (await client.query(sql)).rows as QueryRow[]
   } catch (error) {
-    throw new SluiceError(
-      'SLUICE_QUERY',
-      `query failed: ${error instanceof Error ? error.message : String(error)}`,
-      {
-        domain: 'user',
-        cause: error,
-      },
-    )
+    throw queryFailed(error)
   } finally {
     await client.end()
   }
+}
+
+function queryFailed(error: unknown): SluiceError {
+  const message = error instanceof Error ? error.message : String(error)
+  return new SluiceError('SLUICE_QUERY', `query failed: ${message}`, { domain: 'user', cause: error })
 }
 
 /** Rows as an aligned text table, the way a SQL shell prints them. */
