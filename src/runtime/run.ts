@@ -15,7 +15,7 @@ import {
   startWrite,
 } from './sink.ts'
 import type { Positions, SourceReader, SourceRecord } from './source.ts'
-import type { Trigger } from './trigger.ts'
+import { defaultLingerMs, type Trigger } from './trigger.ts'
 
 export interface Clock {
   now(): number
@@ -31,8 +31,8 @@ export interface RunOptions {
   /** Upper bound of records per batch (memory bound together with the client's fetch buffer). */
   readonly maxBatchRecords?: number
   /**
-   * How long a batch waits for more records once the first arrived. Default 20 ms; 2 ms with the continuous
-   * trigger, where every millisecond of waiting is latency and the next batch starts at once anyway.
+   * How long a batch waits for more records once the first arrived. Default by trigger (`defaultLingerMs`):
+   * 2 ms continuous, 20 ms processingTime, 200 ms for bounded runs (availableNow, once).
    */
   readonly lingerMs?: number
   readonly signal?: AbortSignal
@@ -235,7 +235,7 @@ class PipelineRun {
           : await source.poll({
               maxRecords,
               maxBytes: 64 * 1024 * 1024,
-              lingerMs: this.#options.lingerMs ?? (trigger.kind === 'continuous' ? 2 : 20),
+              lingerMs: this.#options.lingerMs ?? defaultLingerMs(trigger),
               idleMs: this.#idleMs(trigger),
               ...(until ? { until } : {}),
               ...(upTo ? { upTo } : {}),

@@ -43,3 +43,22 @@ export function parseTrigger(text: string): Trigger {
     )
   }
 }
+
+/**
+ * How long a batch waits for more records once the first arrived, unless `lingerMs` says otherwise. The
+ * continuous trigger waits least: every millisecond is latency and the next batch starts at once anyway. A
+ * bounded run (availableNow, once) has no latency to protect, so it lets batches fill towards
+ * `maxBatchRecords`: fewer batches, fewer checkpoints (window workload, 1M events: 21 batches instead of 65,
+ * 96k instead of 82k events/s, 5 % less CPU per event, ~75 MB more peak RSS; bench/ab.ts, 2 rounds).
+ */
+export function defaultLingerMs(trigger: Trigger): number {
+  switch (trigger.kind) {
+    case 'continuous':
+      return 2
+    case 'availableNow':
+    case 'once':
+      return 200
+    case 'processingTime':
+      return 20
+  }
+}
