@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
 import { describe, test } from 'node:test'
 import { MultipleErrors, ProtocolError } from '@platformatic/kafka'
 import { KafkaAdmin } from '../../src/connectors/kafka/admin.ts'
@@ -261,6 +262,37 @@ describe('Kafka client wrapper against a real broker', () => {
       )
     } finally {
       await reader.close()
+    }
+  })
+
+  test('a micro-batch larger than message.max.bytes per partition is sent in chunks, in a transaction and without', async () => {
+    // 50k incompressible ~220-byte records over 4 partitions is ~2.8 MiB per partition: one request of it is
+    // refused with MESSAGE_TOO_LARGE (the broker's default limit is 1 MiB), which used to stall a pipeline in
+    // retries once batches filled up (bench etl with 50k-record batches).
+    const topic = await freshTopic('big-batch', 4)
+    const big = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({
+        topic,
+        key: `u${i % 997}`,
+        value: randomBytes(100).toString('hex'),
+      }))
+    const producer = new KafkaProducer({ brokers: brokers(), transactionalId: uniqueGroup('big-batch-tx') })
+    const plain = new KafkaProducer({ brokers: brokers() })
+    const admin = new KafkaAdmin({ brokers: brokers() })
+    try {
+      const tx = await producer.beginTransaction()
+      await tx.send(big(50_000))
+      await tx.commit()
+      await plain.send(big(50_000))
+      const ends = await admin.offsets(topic)
+      let total = 0n
+      for (const end of ends.values()) total += end
+      // 100k records plus one commit marker per partition the transaction wrote to.
+      assert.equal(total, 100_000n + BigInt(ends.size))
+    } finally {
+      await producer.close()
+      await plain.close()
+      await admin.close()
     }
   })
 

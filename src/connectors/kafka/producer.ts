@@ -8,7 +8,7 @@ import {
 } from '@platformatic/kafka'
 import { describeError, KafkaError } from '../../errors.ts'
 import { baseClientOptions, type KafkaConnection } from './connection.ts'
-import { type Compression, type OutgoingRecord, toBuffer } from './records.ts'
+import { type Compression, chunkBySize, type OutgoingRecord, toBuffer } from './records.ts'
 import { KafkaTransaction } from './transaction.ts'
 
 export interface KafkaProducerOptions extends KafkaConnection {
@@ -53,7 +53,15 @@ export class KafkaProducer {
   async send(records: readonly OutgoingRecord[]): Promise<ProduceResult> {
     if (records.length === 0) return {}
     try {
-      return await this.#producer.send({ messages: records.map(toMessage) })
+      const chunks = chunkBySize(records)
+      if (chunks.length === 1) return await this.#producer.send({ messages: records.map(toMessage) })
+      // In order, one request per chunk: a whole batch in one request can exceed message.max.bytes.
+      const offsets: NonNullable<ProduceResult['offsets']> = []
+      for (const chunk of chunks) {
+        const result = await this.#producer.send({ messages: chunk.map(toMessage) })
+        if (result.offsets) offsets.push(...result.offsets)
+      }
+      return { offsets }
     } catch (error) {
       throw new KafkaError(`Producing ${records.length} record(s) failed: ${describeError(error)}`, {
         cause: error,

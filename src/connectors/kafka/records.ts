@@ -32,3 +32,46 @@ export function toBuffer(value: Buffer | string): Buffer {
 export function partitionKey(topic: string, partition: number): string {
   return `${topic}:${partition}`
 }
+
+/**
+ * Bytes one produce request may carry before it is split. The broker refuses a record batch larger than
+ * `message.max.bytes` (1 MiB by default) with MESSAGE_TOO_LARGE, and the client builds one batch per partition
+ * per send: a 50k-record micro-batch of incompressible ~250-byte rows is ~3 MiB per partition of 4. Chunks of at
+ * most this many uncompressed bytes keep every partition's batch under the default limit, whatever the keys.
+ */
+export const MAX_SEND_BYTES = 896 * 1024
+
+/** Splits records into consecutive chunks of at most `maxBytes` (keys, values and headers; one record at least). */
+export function chunkBySize(
+  records: readonly OutgoingRecord[],
+  maxBytes = MAX_SEND_BYTES,
+): OutgoingRecord[][] {
+  const chunks: OutgoingRecord[][] = []
+  let chunk: OutgoingRecord[] = []
+  let bytes = 0
+  for (const record of records) {
+    const size = recordBytes(record)
+    if (chunk.length > 0 && bytes + size > maxBytes) {
+      chunks.push(chunk)
+      chunk = []
+      bytes = 0
+    }
+    chunk.push(record)
+    bytes += size
+  }
+  if (chunk.length > 0) chunks.push(chunk)
+  return chunks
+}
+
+function recordBytes(record: OutgoingRecord): number {
+  // Per-record framing in a record batch (varints, attributes, offsets deltas): about 20 bytes.
+  let size = 20 + byteLength(record.key) + byteLength(record.value)
+  if (record.headers)
+    for (const [k, v] of Object.entries(record.headers)) size += k.length + byteLength(v) + 2
+  return size
+}
+
+function byteLength(value: Buffer | string | null | undefined): number {
+  if (value === null || value === undefined) return 0
+  return typeof value === 'string' ? Buffer.byteLength(value) : value.length
+}

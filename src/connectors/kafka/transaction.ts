@@ -4,7 +4,7 @@ import type { KafkaConsumer } from './consumer.ts'
 import { toMessage } from './producer.ts'
 import { rawConsumer } from './raw.ts'
 import type { ConsumedRecord, OutgoingRecord } from './records.ts'
-import { partitionKey } from './records.ts'
+import { chunkBySize, partitionKey } from './records.ts'
 import { commitOffsetsInOneRequest } from './txn-offset-commit.ts'
 
 /** The client's transaction class is not exported by name; take it from the producer's signature. */
@@ -34,7 +34,8 @@ export class KafkaTransaction {
   send(records: readonly OutgoingRecord[]): Promise<void> {
     if (records.length === 0) return Promise.resolve()
     return this.#serial('send', async () => {
-      await this.#tx.send({ messages: records.map(toMessage) })
+      // One request per chunk, in order: a whole micro-batch in one request can exceed message.max.bytes.
+      for (const chunk of chunkBySize(records)) await this.#tx.send({ messages: chunk.map(toMessage) })
     })
   }
 
