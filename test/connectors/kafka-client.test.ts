@@ -6,6 +6,7 @@ import { KafkaAdmin } from '../../src/connectors/kafka/admin.ts'
 import { KafkaConsumer } from '../../src/connectors/kafka/consumer.ts'
 import { KafkaProducer, producerRetryDelay } from '../../src/connectors/kafka/producer.ts'
 import type { ConsumedRecord, OutgoingRecord } from '../../src/connectors/kafka/records.ts'
+import { KafkaError } from '../../src/errors.ts'
 import { brokers, freshTopic, uniqueGroup } from '../helpers/kafka.ts'
 
 function records(topic: string, n: number, partitions: number): OutgoingRecord[] {
@@ -293,6 +294,22 @@ describe('Kafka client wrapper against a real broker', () => {
       await producer.close()
       await plain.close()
       await admin.close()
+    }
+  })
+
+  test('a single record over the broker limit fails for good with what to do, instead of being retried', async () => {
+    const topic = await freshTopic('too-large', 1)
+    const producer = new KafkaProducer({ brokers: brokers() })
+    try {
+      await assert.rejects(
+        producer.send([{ topic, key: 'k', value: randomBytes(2 * 1024 * 1024) }]),
+        (error: unknown) =>
+          error instanceof KafkaError &&
+          !error.retryable &&
+          /raise the limit or make the record smaller/.test(error.message),
+      )
+    } finally {
+      await producer.close()
     }
   })
 

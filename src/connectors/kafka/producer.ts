@@ -8,7 +8,7 @@ import {
 } from '@platformatic/kafka'
 import { describeError, KafkaError } from '../../errors.ts'
 import { baseClientOptions, type KafkaConnection } from './connection.ts'
-import { type Compression, chunkBySize, type OutgoingRecord, toBuffer } from './records.ts'
+import { type Compression, chunkBySize, type OutgoingRecord, toBuffer, tooLargeHint } from './records.ts'
 import { KafkaTransaction } from './transaction.ts'
 
 export interface KafkaProducerOptions extends KafkaConnection {
@@ -63,7 +63,10 @@ export class KafkaProducer {
       }
       return { offsets }
     } catch (error) {
-      throw new KafkaError(`Producing ${records.length} record(s) failed: ${describeError(error)}`, {
+      const description = describeError(error)
+      const tooLarge = tooLargeHint(description)
+      throw new KafkaError(`Producing ${records.length} record(s) failed: ${description}${tooLarge ?? ''}`, {
+        ...(tooLarge ? { retryable: false } : {}),
         cause: error,
       })
     }

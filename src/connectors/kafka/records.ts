@@ -75,3 +75,13 @@ function byteLength(value: Buffer | string | null | undefined): number {
   if (value === null || value === undefined) return 0
   return typeof value === 'string' ? Buffer.byteLength(value) : value.length
 }
+
+/**
+ * A record the broker refuses as too large (MESSAGE_TOO_LARGE) is refused again on every retry: retrying the
+ * batch would loop for ever, so the error says so and is final.
+ */
+export function tooLargeHint(description: string): string | undefined {
+  return /larger than the max message size/i.test(description)
+    ? ' A single record is larger than the topic accepts (message.max.bytes / max.message.bytes): raise the limit or make the record smaller.'
+    : undefined
+}

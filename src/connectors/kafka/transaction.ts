@@ -4,7 +4,7 @@ import type { KafkaConsumer } from './consumer.ts'
 import { toMessage } from './producer.ts'
 import { rawConsumer } from './raw.ts'
 import type { ConsumedRecord, OutgoingRecord } from './records.ts'
-import { chunkBySize, partitionKey } from './records.ts'
+import { chunkBySize, partitionKey, tooLargeHint } from './records.ts'
 import { commitOffsetsInOneRequest } from './txn-offset-commit.ts'
 
 /** The client's transaction class is not exported by name; take it from the producer's signature. */
@@ -72,7 +72,12 @@ export class KafkaTransaction {
 
   #serial(what: string, operation: () => Promise<void>): Promise<void> {
     const next = this.#queue.then(operation).catch((error: unknown) => {
-      throw new KafkaError(`Kafka transaction ${what} failed: ${describeError(error)}`, { cause: error })
+      const description = describeError(error)
+      const tooLarge = tooLargeHint(description)
+      throw new KafkaError(`Kafka transaction ${what} failed: ${description}${tooLarge ?? ''}`, {
+        cause: error,
+        ...(tooLarge ? { retryable: false } : {}),
+      })
     })
     // Keep the chain alive after a failure so later calls (abort) still run in order.
     this.#queue = next.catch(() => {})
