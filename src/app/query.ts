@@ -2,6 +2,8 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { DuckDBInstance } from '@duckdb/node-api'
 import pg from 'pg'
+import { CommitLog } from '../connectors/lake/log.ts'
+import { LocalLakeStorage } from '../connectors/lake/storage.ts'
 import { SluiceError } from '../errors.ts'
 import type { Warehouse } from './warehouse.ts'
 
@@ -40,11 +42,11 @@ async function queryDuckDB(path: string, lakePath: string, sql: string): Promise
   }
   const connection = await instance.connect()
   try {
-    const lakeFiles = join(lakePath, 'event_date=*', 'event_type=*', '*.parquet')
-    const hasLake = existsSync(lakePath)
-    if (hasLake) {
+    const files = await committedFiles(lakePath)
+    if (files.length > 0) {
+      const list = files.map((f) => `'${f.replaceAll("'", "''")}'`).join(', ')
       await connection.run(
-        `CREATE TEMP VIEW events AS SELECT * FROM read_parquet('${lakeFiles.replaceAll("'", "''")}', hive_partitioning = true, union_by_name = true)`,
+        `CREATE TEMP VIEW events AS SELECT * FROM read_parquet([${list}], hive_partitioning = true, union_by_name = true)`,
       )
     }
     const reader = await connection.runAndReadAll(sql)
@@ -55,6 +57,18 @@ async function queryDuckDB(path: string, lakePath: string, sql: string): Promise
     connection.closeSync()
     instance.closeSync()
   }
+}
+
+/** The lake's data files as its commit log lists them: never a file of an unfinished batch or roll. */
+async function committedFiles(lakePath: string): Promise<string[]> {
+  if (!existsSync(lakePath)) return []
+  const log = new CommitLog(new LocalLakeStorage(lakePath))
+  const files: string[] = []
+  for (const version of await log.versions()) {
+    const entry = await log.read(version)
+    if (entry?.format === 'parquet') for (const file of entry.files) files.push(join(lakePath, file.path))
+  }
+  return files
 }
 
 async function queryPostgres(url: string, sql: string): Promise<readonly QueryRow[]> {
