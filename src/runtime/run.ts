@@ -16,6 +16,7 @@ import {
 } from './sink.ts'
 import type { Positions, SourceReader, SourceRecord } from './source.ts'
 import { defaultLingerMs, type Trigger } from './trigger.ts'
+import { sleep } from './wait.ts'
 
 export interface Clock {
   now(): number
@@ -491,17 +492,4 @@ function reached(position: Positions, end: Positions): boolean {
     if (target > 0 && (position[partition] ?? 0) < target) return false
   }
   return true
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve()
-    const timer = setTimeout(done, ms)
-    function done() {
-      clearTimeout(timer)
-      signal?.removeEventListener('abort', done)
-      resolve()
-    }
-    signal?.addEventListener('abort', done, { once: true })
-  })
 }

@@ -11,6 +11,7 @@ import type {
   SourceRecord,
   SourceSpec,
 } from '../../runtime/source.ts'
+import { readWhenAvailable } from '../../runtime/wait.ts'
 import { isS3Path } from '../lake/open-storage.ts'
 import type { S3Options } from '../lake/storage-s3.ts'
 import { type CsvFormat, readCsvRecords } from './csv.ts'
@@ -163,21 +164,17 @@ export class FilesSourceReader implements SourceReader {
 
   async poll(options: PollOptions): Promise<SourceRecord[]> {
     if (!this.bounded) await this.#scan()
-    let out = await this.#read(options)
+    const out = await this.#read(options)
     if (out.length > 0 || this.bounded || !this.#mayWait(options)) return out
     // Watch mode: wait up to idleMs for new files or lines, looking every pollIntervalMs.
-    const deadline = performance.now() + options.idleMs
-    const interval = this.#options.pollIntervalMs ?? 100
-    while (!options.signal?.aborted) {
-      const left = deadline - performance.now()
-      if (left <= 0) break
-      await sleep(Math.min(interval, left), options.signal)
-      if (options.signal?.aborted) break
-      await this.#scan()
-      out = await this.#read(options)
-      if (out.length > 0 || !this.#mayWait(options)) break
-    }
-    return out
+    return readWhenAvailable({
+      idleMs: options.idleMs,
+      intervalMs: this.#options.pollIntervalMs ?? 100,
+      signal: options.signal,
+      refresh: () => this.#scan(),
+      read: () => this.#read(options),
+      keepWaiting: () => this.#mayWait(options),
+    })
   }
 
   /** Bounded runs: the sizes at open. Watch mode: the sizes when first asked (availableNow). */
@@ -516,17 +513,4 @@ function defineField(row: Record<string, string>, name: string, value: string): 
 
 function isNotFound(error: unknown): boolean {
   return error instanceof Error && 'code' in error && (error.code === 'ENOENT' || error.code === 'ENOTDIR')
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve()
-    const timer = setTimeout(done, ms)
-    function done() {
-      clearTimeout(timer)
-      signal?.removeEventListener('abort', done)
-      resolve()
-    }
-    signal?.addEventListener('abort', done, { once: true })
-  })
 }

@@ -7,6 +7,7 @@ import type {
   SourceRecord,
   SourceSpec,
 } from '../../runtime/source.ts'
+import { readWhenAvailable } from '../../runtime/wait.ts'
 import { CommitLog, type LakeFormat, type LogEntry, type LogFile, stagedKey } from './log.ts'
 import { openStorage } from './open-storage.ts'
 import { ParquetFile } from './parquet-reader.ts'
@@ -127,20 +128,15 @@ export class LakeTableReader implements SourceReader {
 
   async poll(options: PollOptions): Promise<SourceRecord[]> {
     if (!this.bounded) await this.#refresh()
-    let out = await this.#read(options)
+    const out = await this.#read(options)
     if (out.length > 0 || this.bounded || !this.#mayWait(options)) return out
-    const deadline = performance.now() + options.idleMs
-    const interval = this.#options.pollIntervalMs ?? 100
-    while (!options.signal?.aborted) {
-      const left = deadline - performance.now()
-      if (left <= 0) break
-      await sleep(Math.min(interval, left), options.signal)
-      if (options.signal?.aborted) break
-      await this.#refresh()
-      out = await this.#read(options)
-      if (out.length > 0) break
-    }
-    return out
+    return readWhenAvailable({
+      idleMs: options.idleMs,
+      intervalMs: this.#options.pollIntervalMs ?? 100,
+      signal: options.signal,
+      refresh: () => this.#refresh(),
+      read: () => this.#read(options),
+    })
   }
 
   #mayWait(options: PollOptions): boolean {
@@ -334,17 +330,4 @@ export function lakeTable<T = Record<string, unknown>>(options: LakeTableOptions
     identity: { path: options.path },
     create: (context) => new LakeTableReader(options, context),
   }
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve()
-    const timer = setTimeout(done, ms)
-    function done() {
-      clearTimeout(timer)
-      signal?.removeEventListener('abort', done)
-      resolve()
-    }
-    signal?.addEventListener('abort', done, { once: true })
-  })
 }

@@ -8,6 +8,7 @@ import type {
   SourceRecord,
   SourceSpec,
 } from '../../runtime/source.ts'
+import { sleep } from '../../runtime/wait.ts'
 
 export interface GeneratorSourceOptions {
   /** Same seed (and users, startTime, fractions, partitions): the same records. Default 1. */
@@ -361,17 +362,4 @@ export function murmur2(data: Uint8Array): number {
   h = Math.imul(h, m)
   h ^= h >>> 15
   return h | 0
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted || ms <= 0) return resolve()
-    const timer = setTimeout(done, ms)
-    function done() {
-      clearTimeout(timer)
-      signal?.removeEventListener('abort', done)
-      resolve()
-    }
-    signal?.addEventListener('abort', done, { once: true })
-  })
 }
