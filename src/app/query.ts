@@ -15,15 +15,19 @@ export type QueryRow = Record<string, unknown>
  */
 export async function queryResults(
   warehouse: Warehouse,
-  lakePath: string,
   sql: string,
+  options: { readonly lakePath?: string } = {},
 ): Promise<readonly QueryRow[]> {
   return warehouse.kind === 'duckdb'
-    ? queryDuckDB(warehouse.path, lakePath, sql)
+    ? queryDuckDB(warehouse.path, options.lakePath, sql)
     : queryPostgres(warehouse.url, sql)
 }
 
-async function queryDuckDB(path: string, lakePath: string, sql: string): Promise<readonly QueryRow[]> {
+async function queryDuckDB(
+  path: string,
+  lakePath: string | undefined,
+  sql: string,
+): Promise<readonly QueryRow[]> {
   let instance: DuckDBInstance
   try {
     instance = existsSync(path)
@@ -42,7 +46,7 @@ async function queryDuckDB(path: string, lakePath: string, sql: string): Promise
   }
   const connection = await instance.connect()
   try {
-    const files = await committedFiles(lakePath)
+    const files = lakePath ? await committedFiles(lakePath) : []
     if (files.length > 0) {
       const list = files.map((f) => `'${f.replaceAll("'", "''")}'`).join(', ')
       await connection.run(

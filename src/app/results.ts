@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs'
-import { DuckDBInstance } from '@duckdb/node-api'
-import pg from 'pg'
 import { LAKE_PARTITION, LakeTableReader } from '../connectors/lake/source.ts'
+import { queryResults } from './query.ts'
 import type { Warehouse } from './warehouse.ts'
 
 /** Rows committed to a lake table (by its commit log); 0 when the table has no commit yet. */
@@ -24,49 +23,19 @@ export async function warehouseRows(
   warehouse: Warehouse,
   tables: readonly string[],
 ): Promise<Record<string, number>> {
-  const out: Record<string, number> = {}
-  if (warehouse.kind === 'duckdb') {
-    if (!existsSync(warehouse.path)) return Object.fromEntries(tables.map((t) => [t, 0]))
-    const instance = await DuckDBInstance.create(warehouse.path, { access_mode: 'READ_ONLY' })
-    const connection = await instance.connect()
-    try {
-      for (const table of tables) out[table] = await duckdbCount(connection, table)
-    } finally {
-      connection.closeSync()
-      instance.closeSync()
-    }
-    return out
-  }
-  const client = new pg.Client({ connectionString: warehouse.url })
-  await client.connect()
-  try {
-    for (const table of tables) {
-      const exists = await client.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [
-        `"${table.replaceAll('"', '""')}"`,
-      ])
-      if (!exists.rows[0]?.t) out[table] = 0
-      else {
-        const r = await client.query<{ n: string }>(
-          `SELECT count(*) AS n FROM "${table.replaceAll('"', '""')}"`,
-        )
-        out[table] = Number(r.rows[0]?.n ?? 0)
-      }
-    }
-  } finally {
-    await client.end()
-  }
-  return out
-}
-
-async function duckdbCount(
-  connection: Awaited<ReturnType<DuckDBInstance['connect']>>,
-  table: string,
-): Promise<number> {
-  const exists = await connection.runAndReadAll(
-    "SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = 'main' AND table_name = $1",
-    [table],
+  const out: Record<string, number> = Object.fromEntries(tables.map((t) => [t, 0]))
+  if (warehouse.kind === 'duckdb' && !existsSync(warehouse.path)) return out
+  // The table names are the job's own constants, not input: quoting them is enough.
+  const list = tables.map((t) => `'${t.replaceAll("'", "''")}'`).join(', ')
+  const existing = await queryResults(
+    warehouse,
+    `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_name IN (${list})`,
   )
-  if (Number(exists.getRowObjectsJS()[0]?.n ?? 0) === 0) return 0
-  const reader = await connection.runAndReadAll(`SELECT count(*) AS n FROM "${table.replaceAll('"', '""')}"`)
-  return Number(reader.getRowObjectsJS()[0]?.n ?? 0)
+  if (existing.length === 0) return out
+  const counts = existing
+    .map(({ table_name }) => String(table_name).replaceAll('"', '""'))
+    .map((t) => `(SELECT count(*) FROM "${t}") AS "${t}"`)
+  const [row] = await queryResults(warehouse, `SELECT ${counts.join(', ')}`)
+  for (const [table, n] of Object.entries(row ?? {})) out[table] = Number(n)
+  return out
 }

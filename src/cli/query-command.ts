@@ -24,7 +24,7 @@ export function queryCommand(): Command {
         { brokers: '' },
         { databaseUrl: process.env.DATABASE_URL },
       )
-      const rows = await queryResults(outputs.warehouse, outputs.lakePath, sql)
+      const rows = await queryResults(outputs.warehouse, sql, { lakePath: outputs.lakePath })
       if (flags.json) {
         for (const row of rows)
           process.stdout.write(`${JSON.stringify(row, (_k, v) => (typeof v === 'bigint' ? Number(v) : v))}\n`)
