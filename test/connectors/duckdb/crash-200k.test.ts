@@ -6,6 +6,7 @@ import { after, describe } from 'node:test'
 import { DuckDBInstance } from '@duckdb/node-api'
 import { parsePositions } from '../../../src/connectors/sql/index.ts'
 import { crash200kTest } from '../sql/crash-200k.ts'
+import { clickFromRow } from '../sql/crash-200k-input.ts'
 
 const dirs: string[] = []
 async function tempDir(): Promise<string> {
@@ -39,7 +40,6 @@ async function rows(sql: string): Promise<Record<string, unknown>[]> {
   }
 }
 
-const num = (v: unknown) => (v === null ? null : Number(v))
 const iso = (column: string) => `strftime("${column}", '%Y-%m-%dT%H:%M:%S.%gZ') AS "${column}"`
 const quote = (text: string) => `'${text.replaceAll("'", "''")}'`
 
@@ -52,20 +52,9 @@ describe('duckdb sink: SIGKILL during a 200k-event run', () => {
       return file
     },
     clicks: async () =>
-      (await rows(`SELECT * EXCLUDE (event_time), ${iso('event_time')} FROM crash_clicks`)).map((r) => ({
-        event_id: String(r.event_id),
-        event_type: String(r.event_type),
-        event_time: String(r.event_time),
-        user_id: String(r.user_id),
-        session_id: String(r.session_id),
-        platform: String(r.platform),
-        country: String(r.country),
-        path: String(r.path),
-        product_id: r.product_id === null ? null : String(r.product_id),
-        price: num(r.price),
-        cart_items: num(r.cart_items),
-        order_total: num(r.order_total),
-      })),
+      (await rows(`SELECT * EXCLUDE (event_time), ${iso('event_time')} FROM crash_clicks`)).map((r) =>
+        clickFromRow(r, String(r.event_time)),
+      ),
     clickIds: async () => (await rows('SELECT event_id FROM crash_clicks')).map((r) => String(r.event_id)),
     counts: async () =>
       (await rows(`SELECT "key", ${iso('window_start')}, events, items FROM crash_counts`)).map((r) => ({

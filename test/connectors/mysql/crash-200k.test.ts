@@ -1,6 +1,7 @@
 import { describe } from 'node:test'
 import { parsePositions } from '../../../src/connectors/sql/index.ts'
 import { crash200kTest } from '../sql/crash-200k.ts'
+import { clickFromRow } from '../sql/crash-200k-input.ts'
 import { useMariaDb, utc } from './util.ts'
 
 const db = useMariaDb()
@@ -15,7 +16,6 @@ async function rows(sql: string, values: unknown[] = []): Promise<Record<string,
   }
 }
 
-const num = (v: unknown) => (v === null ? null : Number(v))
 const iso = (v: unknown) => new Date(utc(v)).toISOString()
 
 describe('mysql sink: SIGKILL during a 200k-event run', () => {
@@ -24,20 +24,7 @@ describe('mysql sink: SIGKILL during a 200k-event run', () => {
     batchRecords: 4000,
     location: () => db.server.url,
     clicks: async () =>
-      (await rows('SELECT * FROM crash_clicks')).map((r) => ({
-        event_id: String(r.event_id),
-        event_type: String(r.event_type),
-        event_time: iso(r.event_time),
-        user_id: String(r.user_id),
-        session_id: String(r.session_id),
-        platform: String(r.platform),
-        country: String(r.country),
-        path: String(r.path),
-        product_id: r.product_id === null ? null : String(r.product_id),
-        price: num(r.price),
-        cart_items: num(r.cart_items),
-        order_total: num(r.order_total),
-      })),
+      (await rows('SELECT * FROM crash_clicks')).map((r) => clickFromRow(r, iso(r.event_time))),
     clickIds: async () => (await rows('SELECT event_id FROM crash_clicks')).map((r) => String(r.event_id)),
     counts: async () =>
       (await rows('SELECT `key`, window_start, events, items FROM crash_counts')).map((r) => ({

@@ -1,6 +1,7 @@
 import { describe } from 'node:test'
 import { parsePositions } from '../../../src/connectors/sql/index.ts'
 import { crash200kTest } from '../sql/crash-200k.ts'
+import { clickFromRow } from '../sql/crash-200k-input.ts'
 import { tempDir, useDatabase } from './util.ts'
 
 const { db, sql } = useDatabase()
@@ -15,28 +16,15 @@ async function rows<R extends Record<string, unknown>>(text: string, params: unk
   }
 }
 
-const num = (v: unknown) => (v === null ? null : Number(v))
-
 describe('postgres sink: SIGKILL during a 200k-event run', () => {
   crash200kTest({
     kind: 'postgres',
     batchRecords: 4000,
     location: () => db().url,
     clicks: async () =>
-      (await rows('SELECT * FROM crash_clicks')).map((r) => ({
-        event_id: String(r.event_id),
-        event_type: String(r.event_type),
-        event_time: (r.event_time as Date).toISOString(),
-        user_id: String(r.user_id),
-        session_id: String(r.session_id),
-        platform: String(r.platform),
-        country: String(r.country),
-        path: String(r.path),
-        product_id: r.product_id === null ? null : String(r.product_id),
-        price: num(r.price),
-        cart_items: num(r.cart_items),
-        order_total: num(r.order_total),
-      })),
+      (await rows('SELECT * FROM crash_clicks')).map((r) =>
+        clickFromRow(r, (r.event_time as Date).toISOString()),
+      ),
     clickIds: async () => (await rows('SELECT event_id FROM crash_clicks')).map((r) => String(r.event_id)),
     counts: async () =>
       (await rows('SELECT key, window_start, events, items FROM crash_counts')).map((r) => ({

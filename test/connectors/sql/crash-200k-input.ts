@@ -146,3 +146,23 @@ export function expectedCounts(input: CrashInput, positions: Positions): WindowC
     return { key, window_start, ...w }
   })
 }
+
+const nullableNumber = (v: unknown) => (v === null ? null : Number(v))
+
+/** A crash_clicks row read back from a database as a Click; `eventTime` is the row's event_time as ISO text. */
+export function clickFromRow(r: Readonly<Record<string, unknown>>, eventTime: string): Click {
+  return {
+    event_id: String(r.event_id),
+    event_type: String(r.event_type),
+    event_time: eventTime,
+    user_id: String(r.user_id),
+    session_id: String(r.session_id),
+    platform: String(r.platform),
+    country: String(r.country),
+    path: String(r.path),
+    product_id: r.product_id === null ? null : String(r.product_id),
+    price: nullableNumber(r.price),
+    cart_items: nullableNumber(r.cart_items),
+    order_total: nullableNumber(r.order_total),
+  }
+}
