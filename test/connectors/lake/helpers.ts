@@ -7,6 +7,7 @@ import { lakeTable } from '../../../src/connectors/lake/source.ts'
 import { memory } from '../../../src/connectors/testing/memory.ts'
 import { pipeline } from '../../../src/dsl/stream.ts'
 import { run } from '../../../src/runtime/run.ts'
+import type { SinkSpec, SinkWriter } from '../../../src/runtime/sink.ts'
 import type { Row } from './data.ts'
 
 const dirs: string[] = []
@@ -78,4 +79,34 @@ export async function logEntries(root: string): Promise<LogEntry[]> {
   return Promise.all(
     files.map(async (f) => JSON.parse(await readFile(join(root, '_sluice_log', f), 'utf8')) as LogEntry),
   )
+}
+
+/**
+ * A sink that dies at the commit of batch `batchId`: it throws and skips the abort a live process would run
+ * (and, with `close: false`, the close too, so nothing pending is rolled on the way out).
+ */
+export function dyingAt<T>(
+  spec: SinkSpec<T>,
+  batchId: number,
+  options: { close?: boolean } = {},
+): SinkSpec<T> {
+  return {
+    ...spec,
+    create: (): SinkWriter<T> => {
+      const inner = spec.create()
+      return {
+        description: inner.description,
+        guarantee: inner.guarantee,
+        open: (context) => inner.open(context),
+        write: (batch) => inner.write(batch),
+        commit: async (batch, context) => {
+          if (batch.batchId === batchId) throw new Error(`died before committing batch ${batchId}`)
+          await inner.commit(batch, context)
+        },
+        abort: async () => {},
+        hasCommitted: (batch) => inner.hasCommitted?.(batch) ?? Promise.resolve(false),
+        close: options.close === false ? async () => {} : () => inner.close(),
+      }
+    },
+  }
 }

@@ -10,10 +10,11 @@ import { memory } from '../../../src/connectors/testing/memory.ts'
 import { memorySource } from '../../../src/connectors/testing/memory-source.ts'
 import { pipeline } from '../../../src/dsl/stream.ts'
 import { run } from '../../../src/runtime/run.ts'
-import type { SinkSpec, SinkWriter } from '../../../src/runtime/sink.ts'
+import type { SinkSpec } from '../../../src/runtime/sink.ts'
 import {
   canonical,
   clickstream,
+  dyingAt,
   listAll,
   logEntries,
   type Row,
@@ -22,29 +23,6 @@ import {
   tempDir,
   visibleDataFiles,
 } from './helpers.ts'
-
-/** Dies (throws, and skips the abort a live process would run) at commit of batch `batchId`. */
-function dyingAt<T>(spec: SinkSpec<T>, batchId: number): SinkSpec<T> {
-  return {
-    ...spec,
-    create: (): SinkWriter<T> => {
-      const inner = spec.create()
-      return {
-        description: inner.description,
-        guarantee: inner.guarantee,
-        open: (context) => inner.open(context),
-        write: (batch) => inner.write(batch),
-        commit: async (batch, context) => {
-          if (batch.batchId === batchId) throw new Error(`died before committing batch ${batchId}`)
-          await inner.commit(batch, context)
-        },
-        abort: async () => {},
-        hasCommitted: (batch) => inner.hasCommitted?.(batch) ?? Promise.resolve(false),
-        close: () => inner.close(),
-      }
-    },
-  }
-}
 
 /** A local storage whose renames of staged files of batch `batchId` fail: a crash right after the commit point. */
 class FailingRenames extends LocalLakeStorage {

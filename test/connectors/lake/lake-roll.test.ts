@@ -5,9 +5,10 @@ import { lake, lakeTable } from '../../../src/connectors/lake/index.ts'
 import { memorySource } from '../../../src/connectors/testing/memory-source.ts'
 import { pipeline } from '../../../src/dsl/stream.ts'
 import { run } from '../../../src/runtime/run.ts'
-import type { SinkSpec, SinkWriter } from '../../../src/runtime/sink.ts'
+import type { SinkSpec } from '../../../src/runtime/sink.ts'
 import {
   clickstream,
+  dyingAt,
   listAll,
   logEntries,
   type Row,
@@ -16,29 +17,6 @@ import {
   tempDir,
   visibleDataFiles,
 } from './helpers.ts'
-
-/** Dies at commit of batch `batchId` (throws, skipping the abort and the close a live process would run). */
-function dyingAt<T>(spec: SinkSpec<T>, batchId: number): SinkSpec<T> {
-  return {
-    ...spec,
-    create: (): SinkWriter<T> => {
-      const inner = spec.create()
-      return {
-        description: inner.description,
-        guarantee: inner.guarantee,
-        open: (context) => inner.open(context),
-        write: (batch) => inner.write(batch),
-        commit: async (batch, context) => {
-          if (batch.batchId === batchId) throw new Error(`died before committing batch ${batchId}`)
-          await inner.commit(batch, context)
-        },
-        abort: async () => {},
-        hasCommitted: (batch) => inner.hasCommitted?.(batch) ?? Promise.resolve(false),
-        close: async () => {},
-      }
-    },
-  }
-}
 
 describe('lake rolling by time and size', () => {
   for (const format of ['parquet', 'jsonl'] as const) {
@@ -159,7 +137,10 @@ describe('lake rolling by time and size', () => {
       trigger: { kind: 'availableNow' as const },
       maxBatchRecords: 200,
     }
-    await assert.rejects(run(build(dyingAt(spec, 6)), options), /died before committing batch 6/)
+    await assert.rejects(
+      run(build(dyingAt(spec, 6, { close: false })), options),
+      /died before committing batch 6/,
+    )
     // Batches 0–5 wait in the spool (no roll: the process died); batch 6 spooled rows but has no marker.
     assert.equal((await logEntries(table)).length, 0)
     const staged = await listAll(table)
@@ -188,7 +169,10 @@ describe('lake rolling by time and size', () => {
       maxBatchRecords: 200,
     }
     await assert.rejects(
-      run(build(dyingAt(lake<Row>({ path: table, format: 'jsonl', rollInterval: '1h' }), 3)), options),
+      run(
+        build(dyingAt(lake<Row>({ path: table, format: 'jsonl', rollInterval: '1h' }), 3, { close: false })),
+        options,
+      ),
       /died/,
     )
     await run(build(lake<Row>({ path: table, format: 'jsonl' })), options)

@@ -9,9 +9,9 @@ import { memory } from '../../../src/connectors/testing/memory.ts'
 import { memorySource } from '../../../src/connectors/testing/memory-source.ts'
 import { pipeline } from '../../../src/dsl/stream.ts'
 import { run } from '../../../src/runtime/run.ts'
-import type { SinkSpec, SinkWriter } from '../../../src/runtime/sink.ts'
+import type { SinkSpec } from '../../../src/runtime/sink.ts'
 import { startS3, type TestS3 } from '../../helpers/s3.ts'
-import { clickstream, type Row, sortRows, tempDir } from './helpers.ts'
+import { clickstream, dyingAt, type Row, sortRows, tempDir } from './helpers.ts'
 
 let s3: TestS3
 before(async () => {
@@ -55,29 +55,6 @@ async function dataKeys(table: string): Promise<string[]> {
   )
   st.close()
   return keys.sort()
-}
-
-/** Dies at commit of batch `batchId` (throws, skipping the abort a live process would run). */
-function dyingAt<T>(spec: SinkSpec<T>, batchId: number): SinkSpec<T> {
-  return {
-    ...spec,
-    create: (): SinkWriter<T> => {
-      const inner = spec.create()
-      return {
-        description: inner.description,
-        guarantee: inner.guarantee,
-        open: (context) => inner.open(context),
-        write: (batch) => inner.write(batch),
-        commit: async (batch, context) => {
-          if (batch.batchId === batchId) throw new Error(`died before committing batch ${batchId}`)
-          await inner.commit(batch, context)
-        },
-        abort: async () => {},
-        hasCommitted: (batch) => inner.hasCommitted?.(batch) ?? Promise.resolve(false),
-        close: () => inner.close(),
-      }
-    },
-  }
 }
 
 describe('lake tables in S3 (versitygw on 127.0.0.1)', () => {
