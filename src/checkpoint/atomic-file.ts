@@ -30,34 +30,6 @@ export async function writeFileReplacing(path: string, data: string | Uint8Array
   await rename(tmp, path)
 }
 
-/**
- * writeFileAtomic for content produced line by line: lines are written in chunks of about 1 MiB, so a
- * snapshot of millions of keys never has to exist as one string (V8 caps strings near 512 MiB).
- */
-export async function writeLinesAtomic(path: string, lines: Iterable<string>): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`
-  const file = await open(tmp, 'w')
-  try {
-    let chunk: string[] = []
-    let size = 0
-    for (const line of lines) {
-      chunk.push(line)
-      size += line.length + 1
-      if (size >= 1 << 20) {
-        await file.write(`${chunk.join('\n')}\n`)
-        chunk = []
-        size = 0
-      }
-    }
-    if (chunk.length > 0) await file.write(`${chunk.join('\n')}\n`)
-    await file.sync()
-  } finally {
-    await file.close()
-  }
-  await rename(tmp, path)
-  await syncDirectory(dirname(path))
-}
-
 export async function syncDirectory(dir: string): Promise<void> {
   const handle = await open(dir, 'r')
   try {

@@ -4,12 +4,11 @@ import { join, resolve } from 'node:path'
 import type { Plan } from '../plan/nodes.ts'
 import type { Positions } from '../runtime/source.ts'
 import type { WatermarkState } from '../runtime/watermark-tracker.ts'
-import type { StateStore } from '../state/keyed-state.ts'
+import { StateDatabase, type StateStore } from '../state/state-database.ts'
 import { writeFileAtomic, writeFileReplacing } from './atomic-file.ts'
 import { CheckpointCorruptError, CheckpointIncompatibleError } from './errors.ts'
 import { fingerprint, incompatibilities, type PlanFingerprint } from './fingerprint.ts'
 import { OffsetsLog } from './offsets-log.ts'
-import { StateFiles } from './state-files.ts'
 
 /** Written before a batch is processed: exactly which input it covers and the time it runs under. */
 export interface OffsetsEntry {
@@ -19,12 +18,6 @@ export interface OffsetsEntry {
   /** Watermark in force for this batch; null for "none yet" (-Infinity). */
   readonly watermark: number | null
   readonly batchTime: number
-}
-
-/** Written with the batch's state, before the sink commits: event-time progress after the batch. */
-interface AfterBatch {
-  readonly batchId: number
-  readonly eventTimes: WatermarkState['partitions']
 }
 
 export interface Recovery {
@@ -40,14 +33,16 @@ const VERSION = 1
  * The one owner of the commit protocol. For batch N:
  *   1. planBatch(N):   the offsets log records start and end positions, the watermark and batch time
  *                      (write-ahead; offsets.log, format in offsets-log.ts);
- *   2. the runtime processes N and writes its state with saveState(N) (delta + event-time progress);
+ *   2. the runtime processes N and commits its state with saveState(N) (the state store's transaction: every
+ *                      operator's changed keys and the event-time progress, see StateDatabase);
  *   3. the sink writes and commits N (with the source positions, where it can);
  *   4. commitBatch(N): commits/N marks N done.
  * On restart: N committed → restore state N, continue at end(N). N planned but not committed → if the sink
  * already committed N (it holds the positions), restore state N and mark it; otherwise restore N−1 and replay
  * exactly [start(N), end(N)) with N's watermark and time, so the replay produces the same output.
- * Step 1 is one frame appended to offsets.log and fdatasync'ed; step 2 is written atomically and durably
- * (temp file, fsync, rename, fsync dir): the sink commits on the strength of them. Checkpoints written
+ * Step 1 is one frame appended to offsets.log and fdatasync'ed; step 2 is one SQLite transaction whose commit
+ * fsyncs the store's write-ahead log: the sink commits on the strength of them. Restoring N−1 when state N
+ * was saved undoes batch N in the store. Checkpoints written
  * before the log (one offsets/N.json per batch) are still read; their new batches go to the log. Step 4 is only a marker whose name counts, written without fsync: a power cut
  * may lose it, and recovery then treats N as pending, which step 3's sink answers (or an at-least-once sink
  * replays with the same batch id), so the marker's durability buys nothing but a few milliseconds a batch.
@@ -55,14 +50,13 @@ const VERSION = 1
  */
 export class Checkpoint {
   readonly location: string
-  readonly #state: StateFiles
-  readonly #stateless: boolean
+  /** The state store (`state.db`); undefined for a plan without state. */
+  readonly stateDatabase: StateDatabase | undefined
   readonly #log: OffsetsLog<OffsetsEntry>
 
-  private constructor(location: string, stateless: boolean, log: OffsetsLog<OffsetsEntry>) {
+  private constructor(location: string, database: StateDatabase | undefined, log: OffsetsLog<OffsetsEntry>) {
     this.location = location
-    this.#state = new StateFiles(location)
-    this.#stateless = stateless
+    this.stateDatabase = database
     this.#log = log
   }
 
@@ -86,7 +80,15 @@ export class Checkpoint {
       )
     }
     const log = await OffsetsLog.open<OffsetsEntry>(join(dir, 'offsets.log'))
-    return new Checkpoint(dir, isStateless(plan), log)
+    if (isStateless(plan)) return new Checkpoint(dir, undefined, log)
+    const databaseFile = join(dir, 'state.db')
+    if (!existsSync(databaseFile) && existsSync(join(dir, 'state')))
+      throw new CheckpointCorruptError(
+        `The checkpoint in ${dir} keeps its state in JSON files (state/), written by an earlier Sluice; this ` +
+          'version keeps state in state.db and cannot read them. Finish that run with the earlier version, or ' +
+          'start from a new checkpoint location (state and progress start over).',
+      )
+    return new Checkpoint(dir, StateDatabase.open(databaseFile), log)
   }
 
   async recover(): Promise<Recovery> {
@@ -113,32 +115,30 @@ export class Checkpoint {
     await this.#log.append(entry)
   }
 
-  async saveState(
+  /** Commits batch `batchId`'s state (its open transaction in the store) with its event-time progress. */
+  saveState(
     batchId: number,
     states: ReadonlyMap<string, StateStore>,
     eventTimes: WatermarkState['partitions'],
-  ) {
-    if (this.#stateless) return
-    await this.#state.save(batchId, states)
-    const after: AfterBatch = { batchId, eventTimes }
-    await mkdir(join(this.location, 'progress'), { recursive: true })
-    await writeFileAtomic(join(this.location, 'progress', `${batchId}.json`), `${JSON.stringify(after)}\n`)
+  ): void {
+    this.stateDatabase?.commit(batchId, states.values(), eventTimes)
   }
 
-  /** Loads operator state and event-time progress as they were after `batchId`. */
-  async loadState(
-    batchId: number,
-    states: ReadonlyMap<string, StateStore>,
-  ): Promise<WatermarkState['partitions']> {
-    await this.#state.load(batchId, states)
-    const file = join(this.location, 'progress', `${batchId}.json`)
-    if (!existsSync(file)) return {}
-    return ((await readJson(file)) as AfterBatch).eventTimes
+  /** Brings operator state to where it was after `batchId`; returns the event-time progress of then. */
+  loadState(batchId: number, states: ReadonlyMap<string, StateStore>): WatermarkState['partitions'] {
+    if (!this.stateDatabase) return {}
+    const eventTimes = this.stateDatabase.restore(batchId)
+    for (const state of states.values()) state.afterRestore()
+    return eventTimes
   }
 
   /** True when saveState(batchId) completed (the state a sink-committed batch needs is there). */
   hasState(batchId: number): boolean {
-    return this.#stateless || existsSync(join(this.location, 'progress', `${batchId}.json`))
+    return this.stateDatabase === undefined || this.stateDatabase.latestBatch === batchId
+  }
+
+  close(): void {
+    this.stateDatabase?.close()
   }
 
   async commitBatch(batchId: number): Promise<void> {
@@ -152,13 +152,12 @@ export class Checkpoint {
   async prune(lastCommitted: number, retain = 20): Promise<void> {
     const oldest = lastCommitted - retain
     if (oldest <= 0) return
-    for (const folder of ['offsets', 'commits', 'progress']) {
+    for (const folder of ['offsets', 'commits']) {
       const dir = join(this.location, folder)
       if (!existsSync(dir)) continue
       for (const f of await readdir(dir))
         if (Number.parseInt(f, 10) < oldest) await rm(join(dir, f), { force: true })
     }
-    await this.#state.prune(oldest)
     await this.#log.prune(oldest)
   }
 

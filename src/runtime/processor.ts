@@ -1,5 +1,5 @@
 import type { LookupTable, Plan, PlanNode, WatermarkNode } from '../plan/nodes.ts'
-import type { StateStore } from '../state/keyed-state.ts'
+import { StateDatabase, type StateStore } from '../state/state-database.ts'
 import {
   type BatchCounters,
   type BatchScope,
@@ -43,8 +43,18 @@ export interface BatchOutput {
 interface Stateful {
   readonly state: StateStore
   flush(watermark: number): void
-  afterRestore?(): void
 }
+
+export interface ProcessorOptions {
+  /** Where keyed state lives: the checkpoint's store. Default: a store in memory, for plans with keyed state. */
+  readonly database?: StateDatabase
+  /** Decoded state entries each stateful operator keeps in memory between batches. Default 100,000. */
+  readonly stateCacheEntries?: number
+}
+
+export const DEFAULT_STATE_CACHE_ENTRIES = 100_000
+
+const STATEFUL_KINDS: ReadonlySet<string> = new Set(['dedupe', 'process', 'window'])
 
 /**
  * Runs one batch through the plan's operators, synchronously and without I/O: the same code serves the
@@ -54,13 +64,20 @@ interface Stateful {
 export class BatchProcessor {
   readonly plan: Plan
   readonly watermarks: WatermarkTracker
+  /** The state store; undefined for a plan without state. */
+  readonly database: StateDatabase | undefined
+  readonly #cacheEntries: number
   readonly #entry: Emit
   readonly #stateful: Stateful[] = []
   readonly #tables = new Map<string, LookupTable>()
   #scope: MutableScope | undefined
 
-  constructor(plan: Plan) {
+  constructor(plan: Plan, options: ProcessorOptions = {}) {
     this.plan = plan
+    this.database =
+      options.database ??
+      (plan.nodes.some((n) => STATEFUL_KINDS.has(n.kind)) ? StateDatabase.open(':memory:') : undefined)
+    this.#cacheEntries = options.stateCacheEntries ?? DEFAULT_STATE_CACHE_ENTRIES
     const watermarkNode = plan.nodes.find((n): n is WatermarkNode => n.kind === 'watermark')
     this.watermarks = new WatermarkTracker(watermarkNode?.delayMs ?? 0, watermarkNode?.idleTimeoutMs)
     this.#entry = this.#compile(plan.nodes)
@@ -84,12 +101,9 @@ export class BatchProcessor {
     this.#tables.set(nodeId, table)
   }
 
-  /** After state was loaded from a checkpoint: operators rebuild what they derive from it. */
-  afterRestore(): void {
-    for (const op of this.#stateful) op.afterRestore?.()
-  }
-
+  /** Runs one batch. Its state changes stay in the store's open transaction until database.commit(). */
   process(input: BatchInput, now: number): BatchOutput {
+    this.database?.begin(input.batchId)
     const scope = new MutableScope(input, this.watermarks, now)
     this.#scope = scope
     try {
@@ -111,6 +125,10 @@ export class BatchProcessor {
     const scope = () => {
       if (!this.#scope) throw new Error('internal: operator called outside a batch')
       return this.#scope
+    }
+    const table = (id: string) => {
+      if (!this.database) throw new Error('internal: a stateful operator in a plan without state')
+      return this.database.table(id)
     }
     let next: Emit = (value) => {
       scope().rows.push(value)
@@ -154,13 +172,13 @@ export class BatchProcessor {
           break
         }
         case 'dedupe': {
-          const op = new DedupeOperator(node, scope, next)
+          const op = new DedupeOperator(node, scope, next, table(node.id), this.#cacheEntries)
           this.#stateful.unshift(op)
           next = op.push
           break
         }
         case 'process': {
-          const op = new KeyedProcessOperator(node, scope, next)
+          const op = new KeyedProcessOperator(node, scope, next, table(node.id), this.#cacheEntries)
           this.#stateful.unshift(op)
           next = op.push
           break
@@ -168,8 +186,8 @@ export class BatchProcessor {
         case 'window': {
           const op =
             node.window.kind === 'session'
-              ? new SessionWindowOperator(node, scope, next)
-              : new WindowOperator(node, scope, next)
+              ? new SessionWindowOperator(node, scope, next, table(node.id), this.#cacheEntries)
+              : new WindowOperator(node, scope, next, table(node.id), this.#cacheEntries)
           this.#stateful.unshift(op as Stateful)
           next = op.push
           break

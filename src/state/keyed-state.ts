@@ -1,109 +1,162 @@
-/** How a state value is written to and read from a snapshot (JSON-able). */
+import type { StateStore, StateTable } from './state-database.ts'
+
+/** How a state value is written to and read from the store (JSON-able). */
 export interface StateCodec<V> {
   encode(value: V): unknown
   decode(snapshot: unknown): V
 }
 
-export interface StateChanges {
-  readonly upserts: readonly (readonly [string, unknown])[]
-  readonly deletes: readonly string[]
-}
-
-/** What the checkpoint needs of an operator's state: changes since the last checkpoint, a full snapshot, restore. */
-export interface StateStore {
-  /** The operator id: state files are named after it. */
-  readonly id: string
-  /** Live entries. */
-  readonly size: number
-  /** Changes since the previous call, encoded; resets the change tracking. */
-  drainChanges(): StateChanges
-  /** Every entry, encoded: a full snapshot. */
-  encodedEntries(): Iterable<readonly [string, unknown]>
-  /** Replaces the contents with decoded entries (restore); nothing counts as changed afterwards. */
-  load(entries: Iterable<readonly [string, unknown]>): void
-  /** Rough size in bytes for progress reports: a sampled estimate, not a measurement. */
-  approximateBytes(): number
+export interface KeyedStateOptions<V> {
+  readonly codec: StateCodec<V>
+  /** The event time an entry expires by (deleteExpired, expiring); undefined or NaN: never. */
+  readonly timeOf: (value: V) => number | undefined
+  /** Decoded entries kept in memory between batches; the rest is read from the store when used. */
+  readonly cacheEntries: number
 }
 
 /**
- * One operator's keyed state: a map in memory that remembers which keys changed since the last snapshot,
- * so a checkpoint writes only the delta. Values may be mutated in place; call touch() after doing so.
+ * One operator's keyed state: a bounded cache of decoded values in memory in front of the operator's rows in
+ * the state store (SQLite, see StateDatabase). Values may be mutated in place; call touch() after doing so.
+ * Changed values stay in memory until written into the batch's transaction, so the cache can exceed its
+ * bound by what one batch touches; after each commit it is trimmed back, keeping what the batch used.
  */
 export class KeyedState<V> implements StateStore {
   readonly id: string
-  readonly #codec: StateCodec<V>
-  readonly #values = new Map<string, V>()
+  readonly #table: StateTable
+  readonly #options: KeyedStateOptions<V>
+  readonly #cache = new Map<string, V>()
+  /** Changed since the last write (their values are in the cache). */
   #dirty = new Set<string>()
+  /** Deleted since the last write. */
   #deleted = new Set<string>()
+  /** Used this batch: kept in memory when the cache is trimmed. */
+  #hot = new Set<string>()
+  /** Looked up this batch and not found, so a set() that follows needs no second look-up. */
+  #absent = new Set<string>()
+  #size: number
 
-  constructor(id: string, codec: StateCodec<V>) {
-    this.id = id
-    this.#codec = codec
+  constructor(table: StateTable, options: KeyedStateOptions<V>) {
+    this.id = table.op
+    this.#table = table
+    this.#options = options
+    this.#size = table.count()
   }
 
   get size(): number {
-    return this.#values.size
+    return this.#size
+  }
+
+  /** Decoded values in memory now. */
+  get cachedEntries(): number {
+    return this.#cache.size
   }
 
   get(key: string): V | undefined {
-    return this.#values.get(key)
+    const cached = this.#cache.get(key)
+    if (cached !== undefined) {
+      this.#hot.add(key)
+      return cached
+    }
+    if (this.#deleted.has(key) || this.#absent.has(key)) return undefined
+    const row = this.#table.get(key)
+    if (row === undefined) {
+      this.#absent.add(key)
+      return undefined
+    }
+    const value = this.#options.codec.decode(JSON.parse(row.value))
+    this.#cache.set(key, value)
+    this.#hot.add(key)
+    return value
   }
 
   set(key: string, value: V): void {
-    this.#values.set(key, value)
-    this.#dirty.add(key)
+    if (!this.#exists(key)) this.#size++
+    this.#absent.delete(key)
     this.#deleted.delete(key)
+    this.#cache.set(key, value)
+    this.#dirty.add(key)
+    this.#hot.add(key)
   }
 
+  /** Marks a key's value changed after it was mutated in place. */
   touch(key: string): void {
     this.#dirty.add(key)
+    this.#hot.add(key)
   }
 
   delete(key: string): void {
-    if (this.#values.delete(key)) {
-      this.#dirty.delete(key)
-      this.#deleted.add(key)
+    if (!this.#exists(key)) return
+    this.#size--
+    this.#cache.delete(key)
+    this.#dirty.delete(key)
+    this.#hot.delete(key)
+    this.#deleted.add(key)
+  }
+
+  /** Deletes every entry whose time is below `bound` (or at it, when `inclusive`); returns how many. */
+  deleteExpired(bound: number, inclusive = false): number {
+    this.writeChanges()
+    const keys = this.#table.deleteExpiring(bound, inclusive)
+    for (const key of keys) {
+      this.#cache.delete(key)
+      this.#hot.delete(key)
     }
+    this.#size -= keys.length
+    return keys.length
   }
 
-  entries(): IterableIterator<[string, V]> {
-    return this.#values.entries()
+  /** The entries whose time is below `bound` (or at it, when `inclusive`), oldest first, decoded. */
+  expiring(bound: number, inclusive = false): [string, V][] {
+    this.writeChanges()
+    return this.#table.expiring(bound, inclusive).map((row) => {
+      let value = this.#cache.get(row.key)
+      if (value === undefined) {
+        value = this.#options.codec.decode(JSON.parse(row.value))
+        this.#cache.set(row.key, value)
+      }
+      this.#hot.add(row.key)
+      return [row.key, value]
+    })
   }
 
-  /** Changes since the previous call, encoded; resets the change tracking. */
-  drainChanges(): StateChanges {
-    const upserts: (readonly [string, unknown])[] = []
+  writeChanges(): void {
+    for (const key of this.#deleted) this.#table.delete(key)
+    const { codec, timeOf } = this.#options
     for (const key of this.#dirty) {
-      const value = this.#values.get(key)
-      if (value !== undefined) upserts.push([key, this.#codec.encode(value)])
+      const value = this.#cache.get(key) as V
+      const time = timeOf(value)
+      this.#table.put(
+        key,
+        time === undefined || Number.isNaN(time) ? null : time,
+        JSON.stringify(codec.encode(value)),
+      )
     }
-    const changes = { upserts, deletes: [...this.#deleted] }
-    this.#dirty = new Set()
-    this.#deleted = new Set()
-    return changes
-  }
-
-  /** Every entry, encoded: a full snapshot. */
-  *encodedEntries(): Generator<readonly [string, unknown]> {
-    for (const [key, value] of this.#values) yield [key, this.#codec.encode(value)]
-  }
-
-  /** Replaces the contents with decoded entries (restore); nothing counts as changed afterwards. */
-  load(entries: Iterable<readonly [string, unknown]>): void {
-    this.#values.clear()
-    for (const [key, encoded] of entries) this.#values.set(key, this.#codec.decode(encoded))
     this.#dirty = new Set()
     this.#deleted = new Set()
   }
 
-  /** Rough size in bytes for progress reports: a sampled estimate, not a measurement. */
-  approximateBytes(): number {
-    let sampled = 0
-    let bytes = 0
-    for (const [key, value] of this.#values) {
-      bytes += key.length * 2 + JSON.stringify(this.#codec.encode(value)).length * 2 + 64
-      if (++sampled >= 32) break
+  afterCommit(): void {
+    const limit = this.#options.cacheEntries
+    if (this.#cache.size > limit) {
+      for (const key of this.#cache.keys()) if (!this.#hot.has(key)) this.#cache.delete(key)
+      if (this.#cache.size > limit) this.#cache.clear()
     }
-    return sampled === 0 ? 0 : Math.round((bytes / sampled) * this.#values.size)
+    this.#hot = new Set()
+    this.#absent = new Set()
+  }
+
+  afterRestore(): void {
+    this.#cache.clear()
+    this.#dirty = new Set()
+    this.#deleted = new Set()
+    this.#hot = new Set()
+    this.#absent = new Set()
+    this.#size = this.#table.count()
+  }
+
+  #exists(key: string): boolean {
+    if (this.#cache.has(key)) return true
+    if (this.#deleted.has(key) || this.#absent.has(key)) return false
+    return this.#table.get(key) !== undefined
   }
 }

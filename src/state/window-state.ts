@@ -1,15 +1,18 @@
-import type { StateChanges, StateCodec, StateStore } from './keyed-state.ts'
+import type { StateCodec } from './keyed-state.ts'
+import type { StateStore, StateTable } from './state-database.ts'
 
-/** One window's accumulators, by key (the key's string form). */
+/** One window's accumulators in memory, by key (the key's string form): all of them, or some (the rest is on disk). */
 export interface Pane<A> {
   readonly start: number
   readonly end: number
   readonly accs: Map<string, A>
   /** Keys that keyBy returned as numbers, by their string form (absent while there are none). */
   numbers: Map<string, number> | undefined
+  /** Live keys of the window, in memory and on disk. */
+  size: number
 }
 
-/** A (key, window) as checkpoints store it. */
+/** A (key, window) as the store holds it. */
 export interface WindowCellSnapshot {
   readonly key: string | number
   readonly start: number
@@ -17,65 +20,103 @@ export interface WindowCellSnapshot {
   readonly acc: unknown
 }
 
+/** One (key, window) read back: from memory or from the store. */
+export interface WindowCell<A> {
+  readonly keyString: string
+  readonly key: string | number
+  readonly acc: A
+}
+
+/** lookup() of a key the window does not hold. */
+export const MISSING: unique symbol = Symbol('missing')
+
 /**
- * The state of tumbling and hopping windows, grouped by window: per window start, one Map from key to
- * accumulator. A live (key, window) costs one Map entry and its accumulator, with no cell object, no
- * "key\0start" id string and no index entry per cell (289 → about 100 bytes per key with 1M live keys of
- * count + sum, see bench/README.md), and a closing window is dropped as one map.
- *
- * Checkpoints see what a KeyedState of cells would show, so the files are unchanged: id "key\0start" →
- * { key, start, end, acc }.
+ * The state of tumbling and hopping windows, grouped by window: per window start, a Map from key to
+ * accumulator, so a closing window is found and dropped as one, with no per-cell object in memory. The maps
+ * are a cache in front of the operator's rows in the state store (one row per (key, window), id
+ * "key\0start", time = window end): after a commit, windows keep in memory at most `cacheEntries` cells,
+ * preferring what the batch used; a window whose cells are all in memory answers look-ups without the store.
  */
 export class WindowState<A> implements StateStore {
   readonly id: string
+  readonly #table: StateTable
   readonly #codec: StateCodec<A>
+  readonly #cacheEntries: number
   readonly #panes = new Map<number, Pane<A>>()
   #size = 0
-  /** Keys changed since the last drain, per window start. */
-  #dirty = new Map<number, Set<string>>()
-  #deleted: string[] = []
+  #cached = 0
+  /** Keys changed since the last write, per window. */
+  #dirty = new Map<Pane<A>, Set<string>>()
+  /** Windows dropped since the last write, by end. */
+  #deletedEnds: number[] = []
+  /** Keys used this batch, per window: kept in memory when the cache is trimmed. */
+  #hot = new Map<Pane<A>, Set<string>>()
 
-  constructor(id: string, codec: StateCodec<A>) {
-    this.id = id
+  constructor(table: StateTable, codec: StateCodec<A>, cacheEntries: number) {
+    this.id = table.op
+    this.#table = table
     this.#codec = codec
+    this.#cacheEntries = cacheEntries
+    this.afterRestore()
   }
 
   get size(): number {
     return this.#size
   }
 
+  /** Decoded cells in memory now. */
+  get cachedEntries(): number {
+    return this.#cached
+  }
+
   /** The window starting at `start`, created empty when missing. */
   pane(start: number, end: number): Pane<A> {
     let pane = this.#panes.get(start)
     if (pane === undefined) {
-      pane = { start, end, accs: new Map(), numbers: undefined }
+      pane = { start, end, accs: new Map(), numbers: undefined, size: 0 }
       this.#panes.set(start, pane)
     }
     return pane
   }
 
-  /** Sets a key's accumulator in a window and marks it changed. */
-  set(pane: Pane<A>, key: string | number, keyString: string, acc: A): void {
-    const accs = pane.accs
-    if (!accs.has(keyString)) {
-      this.#size++
-      if (typeof key === 'number') numbersOf(pane).set(keyString, key)
-    }
-    accs.set(keyString, acc)
+  /** A key's accumulator in a window, or MISSING. */
+  lookup(pane: Pane<A>, keyString: string): A | typeof MISSING {
+    const acc = pane.accs.get(keyString)
+    if (acc !== undefined || pane.accs.has(keyString)) return acc as A
+    if (pane.size === pane.accs.size) return MISSING // every cell of the window is in memory
+    const row = this.#table.get(cellId(keyString, pane.start))
+    if (row === undefined) return MISSING
+    const cell = JSON.parse(row.value) as WindowCellSnapshot
+    const decoded = this.#codec.decode(cell.acc)
+    pane.accs.set(keyString, decoded)
+    if (typeof cell.key === 'number') numbersOf(pane).set(keyString, cell.key)
+    this.#cached++
+    return decoded
+  }
+
+  /** Adds a key the window does not hold (lookup() returned MISSING). */
+  create(pane: Pane<A>, key: string | number, keyString: string, acc: A): void {
+    pane.accs.set(keyString, acc)
+    if (typeof key === 'number') numbersOf(pane).set(keyString, key)
+    pane.size++
+    this.#size++
+    this.#cached++
+    this.touch(pane, keyString)
+  }
+
+  /** Replaces a held key's accumulator. */
+  update(pane: Pane<A>, keyString: string, acc: A): void {
+    pane.accs.set(keyString, acc)
     this.touch(pane, keyString)
   }
 
   /** Marks a key of a window changed (its accumulator was mutated in place). */
   touch(pane: Pane<A>, keyString: string): void {
-    let keys = this.#dirty.get(pane.start)
-    if (keys === undefined) {
-      keys = new Set()
-      this.#dirty.set(pane.start, keys)
-    }
-    keys.add(keyString)
+    addTo(this.#dirty, pane, keyString)
+    addTo(this.#hot, pane, keyString)
   }
 
-  /** The original key (number or string) of a key string in a window. */
+  /** The original key (number or string) of a key string held in memory. */
   keyOf(pane: Pane<A>, keyString: string): string | number {
     return pane.numbers?.get(keyString) ?? keyString
   }
@@ -85,70 +126,79 @@ export class WindowState<A> implements StateStore {
     return this.#panes.values()
   }
 
+  /** Every cell of a window: those in memory, then those only on disk (read, not cached). */
+  *cells(pane: Pane<A>): Generator<WindowCell<A>> {
+    for (const [keyString, acc] of pane.accs) yield { keyString, key: this.keyOf(pane, keyString), acc }
+    if (pane.size === pane.accs.size) return
+    for (const row of this.#table.at(pane.end)) {
+      const cell = JSON.parse(row.value) as WindowCellSnapshot
+      if (cell.start !== pane.start) continue
+      const keyString = typeof cell.key === 'string' ? cell.key : String(cell.key)
+      if (!pane.accs.has(keyString)) yield { keyString, key: cell.key, acc: this.#codec.decode(cell.acc) }
+    }
+  }
+
   /** Drops a whole window. */
   deletePane(pane: Pane<A>): void {
     if (this.#panes.get(pane.start) !== pane) return
     this.#panes.delete(pane.start)
-    this.#size -= pane.accs.size
-    this.#dirty.delete(pane.start)
-    for (const keyString of pane.accs.keys()) this.#deleted.push(cellId(keyString, pane.start))
+    this.#size -= pane.size
+    this.#cached -= pane.accs.size
+    this.#dirty.delete(pane)
+    this.#hot.delete(pane)
+    this.#deletedEnds.push(pane.end)
   }
 
-  drainChanges(): StateChanges {
-    const upserts: (readonly [string, unknown])[] = []
-    for (const [start, keys] of this.#dirty) {
-      const pane = this.#panes.get(start)
-      if (pane === undefined) continue
+  writeChanges(): void {
+    for (const end of this.#deletedEnds) this.#table.deleteAt(end)
+    for (const [pane, keys] of this.#dirty) {
       for (const keyString of keys) {
-        if (pane.accs.has(keyString)) upserts.push([cellId(keyString, start), this.#encode(pane, keyString)])
+        const snapshot: WindowCellSnapshot = {
+          key: this.keyOf(pane, keyString),
+          start: pane.start,
+          end: pane.end,
+          acc: this.#codec.encode(pane.accs.get(keyString) as A),
+        }
+        this.#table.put(cellId(keyString, pane.start), pane.end, JSON.stringify(snapshot))
       }
     }
-    const changes = { upserts, deletes: this.#deleted }
     this.#dirty = new Map()
-    this.#deleted = []
-    return changes
+    this.#deletedEnds = []
   }
 
-  *encodedEntries(): Generator<readonly [string, unknown]> {
-    for (const pane of this.#panes.values()) {
-      for (const keyString of pane.accs.keys())
-        yield [cellId(keyString, pane.start), this.#encode(pane, keyString)]
+  afterCommit(): void {
+    if (this.#cached > this.#cacheEntries) {
+      for (const pane of this.#panes.values()) {
+        const hot = this.#hot.get(pane)
+        for (const keyString of pane.accs.keys()) {
+          if (hot?.has(keyString)) continue
+          pane.accs.delete(keyString)
+          pane.numbers?.delete(keyString)
+          this.#cached--
+        }
+      }
+      if (this.#cached > this.#cacheEntries) {
+        for (const pane of this.#panes.values()) {
+          pane.accs.clear()
+          pane.numbers = undefined
+        }
+        this.#cached = 0
+      }
     }
+    this.#hot = new Map()
   }
 
-  load(entries: Iterable<readonly [string, unknown]>): void {
+  afterRestore(): void {
     this.#panes.clear()
     this.#size = 0
-    for (const [, encoded] of entries) {
-      const cell = encoded as WindowCellSnapshot
-      const pane = this.pane(cell.start, cell.end)
-      const keyString = typeof cell.key === 'string' ? cell.key : String(cell.key)
-      if (!pane.accs.has(keyString)) this.#size++
-      if (typeof cell.key === 'number') numbersOf(pane).set(keyString, cell.key)
-      pane.accs.set(keyString, this.#codec.decode(cell.acc))
-    }
+    this.#cached = 0
     this.#dirty = new Map()
-    this.#deleted = []
-  }
-
-  approximateBytes(): number {
-    let sampled = 0
-    let bytes = 0
-    outer: for (const pane of this.#panes.values()) {
-      for (const keyString of pane.accs.keys()) {
-        bytes += keyString.length * 2 + JSON.stringify(this.#encode(pane, keyString).acc).length * 2 + 48
-        if (++sampled >= 32) break outer
-      }
-    }
-    return sampled === 0 ? 0 : Math.round((bytes / sampled) * this.#size)
-  }
-
-  #encode(pane: Pane<A>, keyString: string): WindowCellSnapshot {
-    return {
-      key: this.keyOf(pane, keyString),
-      start: pane.start,
-      end: pane.end,
-      acc: this.#codec.encode(pane.accs.get(keyString) as A),
+    this.#deletedEnds = []
+    this.#hot = new Map()
+    for (const { time, rows, sample } of this.#table.times()) {
+      const start = (JSON.parse(sample) as WindowCellSnapshot).start
+      this.#panes.set(start, { start, end: time, accs: new Map(), numbers: undefined, size: rows })
+      this.#size += rows
     }
   }
 }
@@ -158,7 +208,16 @@ function numbersOf(pane: Pane<unknown>): Map<string, number> {
   return pane.numbers
 }
 
-/** The id a (key, window) has in checkpoint files. */
+function addTo<K>(map: Map<K, Set<string>>, pane: K, keyString: string): void {
+  let keys = map.get(pane)
+  if (keys === undefined) {
+    keys = new Set()
+    map.set(pane, keys)
+  }
+  keys.add(keyString)
+}
+
+/** The id a (key, window) has in the store. */
 function cellId(keyString: string, start: number): string {
   return `${keyString}\u0000${start}`
 }

@@ -3,6 +3,7 @@ import type { BatchOutput } from '../runtime/processor.ts'
 import { BatchProcessor } from '../runtime/processor.ts'
 import type { DeadLetter } from '../runtime/sink.ts'
 import type { SourceRecord } from '../runtime/source.ts'
+import { StateDatabase } from '../state/state-database.ts'
 
 export interface SendOptions {
   /** Input partition; the watermark is the minimum over partitions. Default "p0". */
@@ -10,6 +11,16 @@ export interface SendOptions {
   readonly key?: string
   /** Record timestamp (ms), used as the source timestamp; default: the driver's clock. */
   readonly timestamp?: number
+}
+
+export interface TestDriverOptions {
+  /** The driver's clock at the start (ms). Default 0. */
+  readonly startTime?: number
+  /**
+   * Decoded state entries each operator keeps in memory between batches (RunOptions.stateCacheEntries).
+   * A small number makes a test read its state back from the store, as a large state does in production.
+   */
+  readonly stateCacheEntries?: number
 }
 
 /**
@@ -27,6 +38,9 @@ export interface SendOptions {
 export class TestDriver<T> {
   #processor: BatchProcessor
   readonly #pipeline: Pipeline<T>
+  /** An in-memory state store, committed after every batch as a checkpoint would. */
+  readonly #database = StateDatabase.open(':memory:')
+  readonly #cacheEntries: number | undefined
   #now: number
   #pending: SourceRecord[] = []
   readonly #offsets = new Map<string, number>()
@@ -34,19 +48,24 @@ export class TestDriver<T> {
   readonly #rows: T[] = []
   readonly #deadLetters: DeadLetter[] = []
 
-  private constructor(pipeline: Pipeline<T>, startTime: number) {
+  private constructor(pipeline: Pipeline<T>, options: TestDriverOptions) {
     this.#pipeline = pipeline
-    this.#processor = new BatchProcessor(pipeline.plan)
-    this.#now = startTime
+    this.#cacheEntries = options.stateCacheEntries
+    this.#processor = this.#newProcessor()
+    this.#now = options.startTime ?? 0
   }
 
-  static async create<T>(
-    pipeline: Pipeline<T>,
-    options: { startTime?: number } = {},
-  ): Promise<TestDriver<T>> {
-    const driver = new TestDriver(pipeline, options.startTime ?? 0)
+  static async create<T>(pipeline: Pipeline<T>, options: TestDriverOptions = {}): Promise<TestDriver<T>> {
+    const driver = new TestDriver(pipeline, options)
     await driver.#loadTables()
     return driver
+  }
+
+  #newProcessor(): BatchProcessor {
+    return new BatchProcessor(this.#pipeline.plan, {
+      database: this.#database,
+      ...(this.#cacheEntries !== undefined ? { stateCacheEntries: this.#cacheEntries } : {}),
+    })
   }
 
   async #loadTables(): Promise<void> {
@@ -101,9 +120,12 @@ export class TestDriver<T> {
     const records = this.#pending
     this.#pending = []
     const watermark = this.#processor.watermarks.advance(this.#now)
-    const output = this.#processor.process(
-      { batchId: this.#batchId++, records, watermark, batchTime: this.#now },
-      this.#now,
+    const batchId = this.#batchId++
+    const output = this.#processor.process({ batchId, records, watermark, batchTime: this.#now }, this.#now)
+    this.#database.commit(
+      batchId,
+      this.#processor.states.values(),
+      this.#processor.watermarks.snapshot().partitions,
     )
     this.#rows.push(...(output.rows as T[]))
     this.#deadLetters.push(...output.deadLetters)
@@ -111,27 +133,22 @@ export class TestDriver<T> {
   }
 
   /**
-   * Simulates a restart: encodes every operator's state and event-time progress as a checkpoint would, builds
-   * a fresh processor and loads them back. A pipeline whose results change across restart() has state that
-   * does not survive a checkpoint.
+   * Simulates a restart: a fresh processor over the committed state store (as after a crash between batches),
+   * with the event-time progress committed with the last batch. A pipeline whose results change across
+   * restart() has state that does not survive a checkpoint.
    */
   async restart(): Promise<void> {
-    const old = this.#processor
-    const encoded = new Map(
-      [...old.states].map(([id, state]) => [id, JSON.parse(JSON.stringify([...state.encodedEntries()]))]),
-    )
-    const time = JSON.parse(JSON.stringify(old.watermarks.snapshot())) as {
-      watermark: number | null
-      partitions: Record<string, number>
-    }
-    const fresh = new BatchProcessor(this.#pipeline.plan)
-    for (const [id, state] of fresh.states) state.load(encoded.get(id) ?? [])
-    fresh.afterRestore()
-    fresh.watermarks.restore(
-      { watermark: time.watermark ?? Number.NEGATIVE_INFINITY, partitions: time.partitions },
-      this.#now,
-    )
+    const watermark = this.#processor.watermarks.watermark
+    const fresh = this.#newProcessor()
+    const partitions = this.#batchId > 0 ? this.#database.restore(this.#batchId - 1) : {}
+    for (const state of fresh.states.values()) state.afterRestore()
+    fresh.watermarks.restore({ watermark, partitions }, this.#now)
     this.#processor = fresh
     await this.#loadTables()
+  }
+
+  /** Closes the in-memory state store. */
+  close(): void {
+    this.#database.close()
   }
 }

@@ -58,7 +58,9 @@ describe('checkpoint files per batch', () => {
     withDir(async (dir) => {
       const checkpoint = await Checkpoint.open(dir, stateless)
       await checkpoint.planBatch(entry(0))
-      await checkpoint.saveState(0, new BatchProcessor(stateless).states, {})
+      checkpoint.saveState(0, new BatchProcessor(stateless).states, {})
+      assert.equal(checkpoint.stateDatabase, undefined)
+      assert.equal(existsSync(join(dir, 'state.db')), false)
       assert.equal(existsSync(join(dir, 'progress')), false)
       // Crash before the commit marker: batch 0 is pending, and a sink that committed it can be trusted.
       const recovery = await checkpoint.recover()
@@ -72,12 +74,25 @@ describe('checkpoint files per batch', () => {
   test('a stateful plan has state for a batch only once saveState finished', () =>
     withDir(async (dir) => {
       const checkpoint = await Checkpoint.open(dir, stateful)
-      const processor = new BatchProcessor(stateful)
+      const database = checkpoint.stateDatabase
+      assert.ok(database)
+      const processor = new BatchProcessor(stateful, { database })
       await checkpoint.planBatch(entry(0))
       assert.equal(checkpoint.hasState(0), false)
-      await checkpoint.saveState(0, processor.states, { p: 5 })
+      checkpoint.saveState(0, processor.states, { p: 5 })
       assert.equal(checkpoint.hasState(0), true)
-      assert.deepEqual(await checkpoint.loadState(0, processor.states), { p: 5 })
+      assert.deepEqual(checkpoint.loadState(0, processor.states), { p: 5 })
+      checkpoint.close()
+    }))
+
+  test('a checkpoint with JSON state files from an earlier version is refused with what to do', () =>
+    withDir(async (dir) => {
+      await mkdir(join(dir, 'state', 'window-1'), { recursive: true })
+      await assert.rejects(Checkpoint.open(dir, stateful), (error: Error) => {
+        assert.match(error.message, /JSON files \(state\/\), written by an earlier Sluice/)
+        assert.match(error.message, /new checkpoint location/)
+        return true
+      })
     }))
 
   test('a lost commit marker (power cut) leaves the batch pending, with the previous one committed', () =>

@@ -165,7 +165,8 @@ describe('runtime against a real broker', () => {
     const commits = () => readdirSync(join(checkpoint, 'commits')).length
     for (let attempt = 0; attempt < 5; attempt++) {
       const child = spawn(process.execPath, [script, input, output, checkpoint, 'continuous'], {
-        env: { ...env, BATCH_RECORDS: '2000' },
+        // A state cache of 10 entries for 50 keys: most look-ups and every restore go through the store on disk.
+        env: { ...env, BATCH_RECORDS: '2000', STATE_CACHE: '10' },
         stdio: ['ignore', 'ignore', 'pipe'],
       })
       let stderr = ''

@@ -1,5 +1,6 @@
 import type { DedupeNode } from '../../plan/nodes.ts'
 import { KeyedState } from '../../state/keyed-state.ts'
+import type { StateTable } from '../../state/state-database.ts'
 import { type BatchScope, type Emit, errorMessage } from './context.ts'
 
 const numberCodec = { encode: (v: number) => v, decode: (s: unknown) => Number(s) }
@@ -14,11 +15,18 @@ export class DedupeOperator {
   readonly #scope: () => BatchScope
   readonly #next: Emit
 
-  constructor(node: DedupeNode, scope: () => BatchScope, next: Emit) {
+  constructor(
+    node: DedupeNode,
+    scope: () => BatchScope,
+    next: Emit,
+    table: StateTable,
+    cacheEntries: number,
+  ) {
     this.#node = node
     this.#scope = scope
     this.#next = next
-    this.state = new KeyedState(node.id, numberCodec)
+    // An entry's time is the event time it was seen at; flush() deletes by it through the store's index.
+    this.state = new KeyedState(table, { codec: numberCodec, timeOf: (seen) => seen, cacheEntries })
   }
 
   readonly push: Emit = (value, context) => {
@@ -56,6 +64,6 @@ export class DedupeOperator {
   flush(watermark: number): void {
     const horizon = watermark - this.#node.withinMs
     if (!Number.isFinite(horizon)) return
-    for (const [k, t] of this.state.entries()) if (t < horizon) this.state.delete(k)
+    this.state.deleteExpired(horizon)
   }
 }

@@ -1,5 +1,6 @@
 import type { KeyedProcessContext, KeyedProcessNode } from '../../plan/nodes.ts'
 import { KeyedState } from '../../state/keyed-state.ts'
+import type { StateTable } from '../../state/state-database.ts'
 import { type BatchScope, type Emit, errorMessage, type RecordContext } from './context.ts'
 
 /** One key's user state and the event time it was last updated at (for the time-to-live). */
@@ -29,11 +30,18 @@ export class KeyedProcessOperator {
   readonly #scope: () => BatchScope
   readonly #next: Emit
 
-  constructor(node: KeyedProcessNode, scope: () => BatchScope, next: Emit) {
+  constructor(
+    node: KeyedProcessNode,
+    scope: () => BatchScope,
+    next: Emit,
+    table: StateTable,
+    cacheEntries: number,
+  ) {
     this.#node = node
     this.#scope = scope
     this.#next = next
-    this.state = new KeyedState(node.id, entryCodec)
+    // An entry's time is its last update, so the time-to-live deletes through the store's index.
+    this.state = new KeyedState(table, { codec: entryCodec, timeOf: (entry) => entry.time, cacheEntries })
   }
 
   readonly push: Emit = (value, context) => {
@@ -64,8 +72,7 @@ export class KeyedProcessOperator {
   flush(watermark: number): void {
     const ttl = this.#node.ttlMs
     if (ttl === undefined || !Number.isFinite(watermark)) return
-    const horizon = watermark - ttl
-    for (const [key, entry] of this.state.entries()) if (entry.time < horizon) this.state.delete(key)
+    this.state.deleteExpired(watermark - ttl)
   }
 }
 

@@ -1,6 +1,7 @@
 import type { Aggregator } from '../../aggregate/index.ts'
 import type { WindowAggregateNode } from '../../plan/nodes.ts'
 import { KeyedState } from '../../state/keyed-state.ts'
+import type { StateTable } from '../../state/state-database.ts'
 import { addToSessions, type Session, takeClosedSessions } from '../../window/index.ts'
 import { type BatchScope, derivedContext, type Emit } from './context.ts'
 import { compareKeys, isPlainObject } from './window.ts'
@@ -8,18 +9,6 @@ import { compareKeys, isPlainObject } from './window.ts'
 interface KeySessions {
   readonly key: unknown
   readonly sessions: Session<unknown>[]
-  /** The end-index bucket the key is filed under (not persisted: rebuilt after a restore). */
-  bucket?: number
-}
-
-/**
- * Width of the end-index buckets, in event time. A key moves to a later bucket when its first session's
- * end crosses into one, so a minute means one index write per active key per minute of event time.
- */
-const BUCKET_MS = 60_000
-
-function bucketOf(end: number): number {
-  return Math.ceil(end / BUCKET_MS) * BUCKET_MS
 }
 
 function codec(aggregator: Aggregator<unknown, unknown, unknown>) {
@@ -51,21 +40,27 @@ export class SessionWindowOperator {
   readonly #scope: () => BatchScope
   readonly #next: Emit
   #touched = new Map<string, Set<Session<unknown>>>()
-  /**
-   * Keys by the bucket of their first session's end (bucket b holds ends in (b − BUCKET_MS, b]), so that a
-   * watermark visits only the keys with a session that may close, not every key. Entries go stale when a
-   * key moves on; a visit drops them.
-   */
-  readonly #byEnd = new Map<number, Set<string>>()
 
-  constructor(node: WindowAggregateNode, scope: () => BatchScope, next: Emit) {
+  constructor(
+    node: WindowAggregateNode,
+    scope: () => BatchScope,
+    next: Emit,
+    table: StateTable,
+    cacheEntries: number,
+  ) {
     if (node.window.kind !== 'session')
       throw new Error('internal: SessionWindowOperator needs a session window')
     this.#node = node
     this.#gap = node.window.gap
     this.#scope = scope
     this.#next = next
-    this.state = new KeyedState(node.id, codec(node.aggregator))
+    // A key's time is its first session's end, so a watermark finds the keys with a session to close
+    // through the store's index instead of visiting every key.
+    this.state = new KeyedState(table, {
+      codec: codec(node.aggregator),
+      timeOf: (cell) => cell.sessions[0]?.end,
+      cacheEntries,
+    })
   }
 
   readonly push: Emit = (value, context) => {
@@ -85,7 +80,6 @@ export class SessionWindowOperator {
       this.state.touch(context.keyString)
     }
     const update = addToSessions(cell.sessions, context.eventTime, this.#gap, this.#node.aggregator, value)
-    this.#index(context.keyString, cell)
     if (this.#node.outputMode === 'update') {
       let touched = this.#touched.get(context.keyString)
       if (!touched) {
@@ -94,29 +88,6 @@ export class SessionWindowOperator {
       }
       touched.add(update.session)
     }
-  }
-
-  /** After a restore: file every key under its first session's end. */
-  afterRestore(): void {
-    this.#byEnd.clear()
-    for (const [keyString, cell] of this.state.entries()) {
-      cell.bucket = undefined
-      this.#index(keyString, cell)
-    }
-  }
-
-  #index(keyString: string, cell: KeySessions): void {
-    const first = cell.sessions[0]
-    if (!first) return
-    const bucket = bucketOf(first.end)
-    if (cell.bucket === bucket) return
-    cell.bucket = bucket
-    let keys = this.#byEnd.get(bucket)
-    if (!keys) {
-      keys = new Set()
-      this.#byEnd.set(bucket, keys)
-    }
-    keys.add(keyString)
   }
 
   flush(watermark: number): void {
@@ -131,29 +102,12 @@ export class SessionWindowOperator {
       this.#touched = new Map()
     }
     if (Number.isFinite(watermark)) {
-      for (const [bucket, keys] of this.#byEnd) {
-        if (bucket - BUCKET_MS >= watermark) continue
-        for (const keyString of keys) {
-          const cell = this.state.get(keyString)
-          if (cell?.bucket !== bucket) {
-            keys.delete(keyString) // stale: the key moved to another bucket or is gone
-            continue
-          }
-          const first = cell.sessions[0]
-          if (!first || first.end > watermark) continue
-          const closed = takeClosedSessions(cell.sessions, watermark)
-          if (this.#node.outputMode === 'append')
-            for (const s of closed) emit.push({ key: cell.key, session: s })
-          keys.delete(keyString)
-          cell.bucket = undefined
-          if (cell.sessions.length === 0) {
-            this.state.delete(keyString)
-          } else {
-            this.state.touch(keyString)
-            this.#index(keyString, cell)
-          }
-        }
-        if (keys.size === 0) this.#byEnd.delete(bucket)
+      for (const [keyString, cell] of this.state.expiring(watermark, true)) {
+        const closed = takeClosedSessions(cell.sessions, watermark)
+        if (this.#node.outputMode === 'append')
+          for (const s of closed) emit.push({ key: cell.key, session: s })
+        if (cell.sessions.length === 0) this.state.delete(keyString)
+        else this.state.touch(keyString)
       }
     }
     emit.sort((a, b) => a.session.start - b.session.start || compareKeys(a.key, b.key))

@@ -1,12 +1,13 @@
 import type { WindowAggregateNode } from '../../plan/nodes.ts'
-import { type Pane, WindowState } from '../../state/window-state.ts'
+import type { StateTable } from '../../state/state-database.ts'
+import { MISSING, type Pane, type WindowCell, WindowState } from '../../state/window-state.ts'
 import { assignWindows } from '../../window/index.ts'
 import { type BatchScope, derivedContext, type Emit } from './context.ts'
 
 /** A (key, window) to emit. */
 interface Emitted {
   readonly pane: Pane<unknown>
-  readonly keyString: string
+  readonly cell: WindowCell<unknown>
 }
 
 /**
@@ -21,11 +22,17 @@ export class WindowOperator {
   /** Update mode: the keys whose accumulators changed this batch, per window. */
   #changed = new Map<Pane<unknown>, Set<string>>()
 
-  constructor(node: WindowAggregateNode, scope: () => BatchScope, next: Emit) {
+  constructor(
+    node: WindowAggregateNode,
+    scope: () => BatchScope,
+    next: Emit,
+    table: StateTable,
+    cacheEntries: number,
+  ) {
     this.#node = node
     this.#scope = scope
     this.#next = next
-    this.state = new WindowState(node.id, node.aggregator)
+    this.state = new WindowState(table, node.aggregator, cacheEntries)
   }
 
   readonly push: Emit = (value, context) => {
@@ -42,13 +49,16 @@ export class WindowOperator {
     const update = this.#node.outputMode === 'update'
     for (const bounds of assignWindows(this.#node.window, context.eventTime)) {
       const pane = this.state.pane(bounds.start, bounds.end)
-      let acc = pane.accs.get(keyString)
-      const fresh = acc === undefined && !pane.accs.has(keyString)
-      if (fresh) acc = aggregator.init()
-      const next = aggregator.add(acc, value, context.eventTime)
-      // add() mutates objects in place and returns them: only new keys and new values need a map write.
-      if (fresh || next !== acc) this.state.set(pane, context.key as string | number, keyString, next)
-      else this.state.touch(pane, keyString)
+      const acc = this.state.lookup(pane, keyString)
+      if (acc === MISSING) {
+        const key = context.key as string | number
+        this.state.create(pane, key, keyString, aggregator.add(aggregator.init(), value, context.eventTime))
+      } else {
+        const next = aggregator.add(acc, value, context.eventTime)
+        // add() mutates objects in place and returns them: only new values need a map write.
+        if (next !== acc) this.state.update(pane, keyString, next)
+        else this.state.touch(pane, keyString)
+      }
       if (update) {
         let keys = this.#changed.get(pane)
         if (keys === undefined) {
@@ -65,30 +75,32 @@ export class WindowOperator {
     const mode = this.#node.outputMode
     const emit: Emitted[] = []
     if (mode === 'update') {
-      for (const [pane, keys] of this.#changed) for (const keyString of keys) emit.push({ pane, keyString })
+      // Changed cells were written this batch, so they are still in memory.
+      for (const [pane, keys] of this.#changed)
+        for (const keyString of keys)
+          emit.push({
+            pane,
+            cell: { keyString, key: this.state.keyOf(pane, keyString), acc: pane.accs.get(keyString) },
+          })
     } else if (mode === 'complete') {
       for (const pane of this.state.panes())
-        for (const keyString of pane.accs.keys()) emit.push({ pane, keyString })
+        for (const cell of this.state.cells(pane)) emit.push({ pane, cell })
     }
     const closed: Pane<unknown>[] = []
     for (const pane of this.state.panes()) if (pane.end <= watermark) closed.push(pane)
     for (const pane of closed) {
-      if (mode === 'append') for (const keyString of pane.accs.keys()) emit.push({ pane, keyString })
+      if (mode === 'append') for (const cell of this.state.cells(pane)) emit.push({ pane, cell })
       if (mode !== 'complete') this.state.deletePane(pane)
     }
     this.#changed = new Map()
-    emit.sort(
-      (a, b) =>
-        a.pane.start - b.pane.start ||
-        compareKeys(this.state.keyOf(a.pane, a.keyString), this.state.keyOf(b.pane, b.keyString)),
-    )
+    emit.sort((a, b) => a.pane.start - b.pane.start || compareKeys(a.cell.key, b.cell.key))
     const batchId = this.#scope().batchId
-    for (const { pane, keyString } of emit) this.#emitCell(pane, keyString, batchId)
+    for (const { pane, cell } of emit) this.#emitCell(pane, cell, batchId)
   }
 
-  #emitCell(pane: Pane<unknown>, keyString: string, batchId: number): void {
-    const key = this.state.keyOf(pane, keyString)
-    const result = this.#node.aggregator.result(pane.accs.get(keyString))
+  #emitCell(pane: Pane<unknown>, cell: WindowCell<unknown>, batchId: number): void {
+    const { key, keyString } = cell
+    const result = this.#node.aggregator.result(cell.acc)
     const row = {
       key,
       window_start: new Date(pane.start).toISOString(),

@@ -1,0 +1,307 @@
+import { DatabaseSync, type StatementSync } from 'node:sqlite'
+import { CheckpointCorruptError } from '../checkpoint/errors.ts'
+
+/** One stored entry: its encoded value and the event time it expires by (null: never). */
+export interface StoredEntry {
+  readonly key: string
+  readonly time: number | null
+  readonly value: string
+}
+
+/** What the database needs of each operator's state around a commit. */
+export interface StateStore {
+  /** The operator id: the store's rows are filed under it. */
+  readonly id: string
+  /** Live entries, in memory and on disk. */
+  readonly size: number
+  /** Writes what changed in memory since the last write into the open batch. */
+  writeChanges(): void
+  /** After the batch committed: trims the in-memory cache to its bound. */
+  afterCommit(): void
+  /** After the store was rolled back or reopened: forgets what memory holds and recounts. */
+  afterRestore(): void
+}
+
+/** The per-batch progress stored with the state. */
+export type EventTimes = Record<string, number>
+
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS entries (
+    op TEXT NOT NULL, key TEXT NOT NULL, time REAL, value TEXT NOT NULL, PRIMARY KEY (op, key)
+  ) WITHOUT ROWID;
+  CREATE INDEX IF NOT EXISTS entries_by_time ON entries (op, time) WHERE time IS NOT NULL;
+  CREATE TABLE IF NOT EXISTS undo (
+    op TEXT NOT NULL, key TEXT NOT NULL, time REAL, value TEXT, PRIMARY KEY (op, key)
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS batches (batch INTEGER PRIMARY KEY, event_times TEXT NOT NULL);
+`
+
+/**
+ * The durable local store of a pipeline's keyed state: one SQLite database in the checkpoint directory
+ * (`state.db`), shared by every stateful operator, with an in-memory cache in front of it per operator
+ * (KeyedState, WindowState). Replaces per-batch JSON delta and snapshot files: a batch's changes are one
+ * transaction, so a batch's state is on disk exactly when its commit returned, for every operator at once,
+ * and no full snapshot of a large state is ever rewritten.
+ *
+ * A batch may have to be undone: its state is saved before the sink commits, and when the process dies in
+ * between, recovery restores the state before the batch and replays it. Every key a batch writes first
+ * copies its previous row into `undo` (first write only), so rolling back the newest batch is one pass over
+ * the rows it touched. Only the newest batch can be undone; older undo rows are dropped as the next batch starts.
+ */
+export class StateDatabase {
+  readonly location: string
+  readonly #db: DatabaseSync
+  readonly #statements = new Map<string, StatementSync>()
+  #batch: number | undefined
+  #latest: number | undefined
+
+  private constructor(location: string, db: DatabaseSync) {
+    this.location = location
+    this.#db = db
+    this.#latest = this.#readLatest()
+  }
+
+  /** Opens (creating) the store at `file`, or an in-memory one (the test driver). */
+  static open(file: string | ':memory:'): StateDatabase {
+    let db: DatabaseSync
+    try {
+      db = new DatabaseSync(file)
+      db.exec('PRAGMA journal_mode = WAL')
+      // FULL: a commit returns after the WAL is fsync'ed, so the sink may commit on the strength of it.
+      db.exec('PRAGMA synchronous = FULL')
+      db.exec('PRAGMA cache_size = -16384') // 16 MiB of pages; the decoded cache lives in the operators
+      db.exec('PRAGMA busy_timeout = 0')
+      db.exec(SCHEMA)
+    } catch (error) {
+      throw new CheckpointCorruptError(
+        `Cannot open the state store ${file}: ${error instanceof Error ? error.message : String(error)}. ` +
+          'If another process runs this pipeline with the same checkpoint, stop it first.',
+        error,
+      )
+    }
+    return new StateDatabase(file, db)
+  }
+
+  /** The newest batch whose state is committed, if any. */
+  get latestBatch(): number | undefined {
+    return this.#latest
+  }
+
+  /** Starts batch `batchId`'s transaction: writes until commit() are that batch's. */
+  begin(batchId: number): void {
+    if (this.#batch !== undefined) this.#db.exec('ROLLBACK')
+    this.#db.exec('BEGIN IMMEDIATE')
+    this.#statement('DELETE FROM undo').run()
+    this.#batch = batchId
+  }
+
+  /** Writes every store's remaining changes and the batch's event-time progress, then commits durably. */
+  commit(batchId: number, stores: Iterable<StateStore>, eventTimes: EventTimes): void {
+    if (this.#batch !== batchId) this.begin(batchId)
+    const list = [...stores]
+    for (const store of list) store.writeChanges()
+    this.#statement('INSERT OR REPLACE INTO batches (batch, event_times) VALUES (?, ?)').run(
+      batchId,
+      JSON.stringify(eventTimes),
+    )
+    this.#statement('DELETE FROM batches WHERE batch < ?').run(batchId - 1)
+    this.#db.exec('COMMIT')
+    this.#batch = undefined
+    this.#latest = batchId
+    for (const store of list) store.afterCommit()
+  }
+
+  /**
+   * Brings the store to the state after `batchId` (undoing the newest batch when it is `batchId + 1`) and
+   * returns that batch's event-time progress. Stores must then call afterRestore().
+   */
+  restore(batchId: number): EventTimes {
+    if (this.#batch !== undefined) {
+      this.#db.exec('ROLLBACK')
+      this.#batch = undefined
+    }
+    const latest = this.#latest
+    if (latest === batchId + 1) this.#undoLatest(latest)
+    else if (latest !== batchId)
+      throw new CheckpointCorruptError(
+        `The state store ${this.location} holds the state after batch ${latest ?? '(none)'}, but the checkpoint ` +
+          `needs the state after batch ${batchId}. The store was replaced or deleted: start from a new checkpoint location.`,
+      )
+    const row = this.#statement('SELECT event_times FROM batches WHERE batch = ?').get(batchId) as
+      | { event_times: string }
+      | undefined
+    return row ? (JSON.parse(row.event_times) as EventTimes) : {}
+  }
+
+  /** Bytes the store takes on disk (its pages), for progress reports. */
+  sizeBytes(): number {
+    const pages = this.#statement('PRAGMA page_count').get() as { page_count: number }
+    const size = this.#statement('PRAGMA page_size').get() as { page_size: number }
+    return pages.page_count * size.page_size
+  }
+
+  close(): void {
+    if (!this.#db.isOpen) return
+    if (this.#batch !== undefined) this.#db.exec('ROLLBACK')
+    this.#batch = undefined
+    this.#db.close()
+  }
+
+  /** The rows of one operator. */
+  table(op: string): StateTable {
+    return new StateTable(op, this)
+  }
+
+  /** A cached prepared statement (internal to the state package). */
+  statement(sql: string): StatementSync {
+    return this.#statement(sql)
+  }
+
+  /** Throws unless a batch is open: state is only written inside one. */
+  assertWriting(op: string): void {
+    if (this.#batch === undefined)
+      throw new Error(`internal: state of ${op} written outside a batch (call begin() first)`)
+  }
+
+  #statement(sql: string): StatementSync {
+    let statement = this.#statements.get(sql)
+    if (statement === undefined) {
+      statement = this.#db.prepare(sql)
+      this.#statements.set(sql, statement)
+    }
+    return statement
+  }
+
+  #readLatest(): number | undefined {
+    const row = this.#statement('SELECT max(batch) AS batch FROM batches').get() as { batch: number | null }
+    return row.batch ?? undefined
+  }
+
+  #undoLatest(latest: number): void {
+    this.#db.exec('BEGIN IMMEDIATE')
+    try {
+      this.#statement(
+        'DELETE FROM entries WHERE (op, key) IN (SELECT op, key FROM undo WHERE value IS NULL)',
+      ).run()
+      this.#statement(
+        'INSERT OR REPLACE INTO entries (op, key, time, value) SELECT op, key, time, value FROM undo WHERE value IS NOT NULL',
+      ).run()
+      this.#statement('DELETE FROM undo').run()
+      this.#statement('DELETE FROM batches WHERE batch >= ?').run(latest)
+      this.#db.exec('COMMIT')
+    } catch (error) {
+      this.#db.exec('ROLLBACK')
+      throw error
+    }
+    this.#latest = this.#readLatest()
+  }
+}
+
+/**
+ * One operator's rows. Writes record the row they replace in `undo` first (INSERT OR IGNORE: the first
+ * write of a key in a batch keeps the value from before the batch).
+ */
+export class StateTable {
+  readonly op: string
+  readonly #database: StateDatabase
+
+  constructor(op: string, database: StateDatabase) {
+    this.op = op
+    this.#database = database
+  }
+
+  get(key: string): StoredEntry | undefined {
+    return this.#database
+      .statement('SELECT key, time, value FROM entries WHERE op = ? AND key = ?')
+      .get(this.op, key) as StoredEntry | undefined
+  }
+
+  count(): number {
+    const row = this.#database.statement('SELECT count(*) AS n FROM entries WHERE op = ?').get(this.op) as {
+      n: number
+    }
+    return row.n
+  }
+
+  put(key: string, time: number | null, value: string): void {
+    this.#saveForUndo(key)
+    this.#database
+      .statement('INSERT OR REPLACE INTO entries (op, key, time, value) VALUES (?, ?, ?, ?)')
+      .run(this.op, key, time, value)
+  }
+
+  delete(key: string): void {
+    this.#saveForUndo(key)
+    this.#database.statement('DELETE FROM entries WHERE op = ? AND key = ?').run(this.op, key)
+  }
+
+  /** Deletes every row whose time is exactly `time` (a whole window). */
+  deleteAt(time: number): void {
+    this.#database.assertWriting(this.op)
+    this.#database
+      .statement(
+        `INSERT OR IGNORE INTO undo (op, key, time, value)
+         SELECT op, key, time, value FROM entries WHERE op = ? AND time = ?`,
+      )
+      .run(this.op, time)
+    this.#database.statement('DELETE FROM entries WHERE op = ? AND time = ?').run(this.op, time)
+  }
+
+  /** Deletes the rows whose time is below `bound` (or at it, when `inclusive`) and returns their keys. */
+  deleteExpiring(bound: number, inclusive: boolean): string[] {
+    this.#database.assertWriting(this.op)
+    const op = inclusive ? '<=' : '<'
+    const keys = this.#database
+      .statement(`SELECT key FROM entries WHERE op = ? AND time ${op} ?`)
+      .all(this.op, bound) as unknown as { key: string }[]
+    if (keys.length === 0) return []
+    this.#database
+      .statement(
+        `INSERT OR IGNORE INTO undo (op, key, time, value)
+         SELECT op, key, time, value FROM entries WHERE op = ? AND time ${op} ?`,
+      )
+      .run(this.op, bound)
+    this.#database.statement(`DELETE FROM entries WHERE op = ? AND time ${op} ?`).run(this.op, bound)
+    return keys.map((row) => row.key)
+  }
+
+  /** Rows whose time is below `bound` (or at it, when `inclusive`), oldest first. */
+  expiring(bound: number, inclusive: boolean): StoredEntry[] {
+    const sql = `SELECT key, time, value FROM entries WHERE op = ? AND time ${inclusive ? '<=' : '<'} ? ORDER BY time, key`
+    return this.#database.statement(sql).all(this.op, bound) as unknown as StoredEntry[]
+  }
+
+  /** Rows whose time is exactly `time`. */
+  at(time: number): StoredEntry[] {
+    return this.#database
+      .statement('SELECT key, time, value FROM entries WHERE op = ? AND time = ?')
+      .all(this.op, time) as unknown as StoredEntry[]
+  }
+
+  /** Every row, in key order. */
+  all(): IterableIterator<StoredEntry> {
+    return this.#database
+      .statement('SELECT key, time, value FROM entries WHERE op = ? ORDER BY key')
+      .iterate(this.op) as IterableIterator<StoredEntry>
+  }
+
+  /** The distinct times, each with its row count and one of its values (windows rebuild their list from them). */
+  times(): { time: number; rows: number; sample: string }[] {
+    return this.#database
+      .statement(
+        'SELECT time, count(*) AS rows, min(value) AS sample FROM entries WHERE op = ? AND time IS NOT NULL GROUP BY time',
+      )
+      .all(this.op) as unknown as { time: number; rows: number; sample: string }[]
+  }
+
+  #saveForUndo(key: string): void {
+    this.#database.assertWriting(this.op)
+    this.#database
+      .statement(
+        `INSERT OR IGNORE INTO undo (op, key, time, value) VALUES (?1, ?2,
+           (SELECT time FROM entries WHERE op = ?1 AND key = ?2),
+           (SELECT value FROM entries WHERE op = ?1 AND key = ?2))`,
+      )
+      .run(this.op, key)
+  }
+}
