@@ -14,6 +14,7 @@ import { cpus, loadavg, release, tmpdir, totalmem, type } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { SLUICE_NODE_FLAGS } from '../src/cli/node-flags.ts'
 import {
   abortBrokerStart,
   type BenchBroker,
@@ -52,7 +53,8 @@ const USAGE = `usage: node bench/run.ts [options]
   --timeout S       a workload still running after this long is killed and reported (default 600)
   --profile         also run the etl workload under --cpu-prof and summarise the profile
   --out FILE        where to write the JSON results (default bench/results/<date>-<commit>.json)
-  --node-arg ARG    pass ARG to every workload process's node (repeatable), e.g. --node-arg=--max-old-space-size=512
+  --node-arg ARG    pass ARG to every workload process's node (repeatable, after Sluice's own flags from
+                    src/cli/node-flags.ts, so it can override them), e.g. --node-arg=--max-semi-space-size=32
   --verbose         forward the workload processes' stderr
   --compare A B     print per-workload ratios B/A of two result files, run nothing`
 
@@ -242,7 +244,7 @@ async function runOne(
   say(`Running ${name} (load average ${loadAverageBefore.join(' ')})…`)
   const child = startChild(script, config, {
     timeoutMs,
-    nodeArgs: [...(values['node-arg'] ?? []), ...nodeArgs],
+    nodeArgs: [...SLUICE_NODE_FLAGS, ...(values['node-arg'] ?? []), ...nodeArgs],
     label: name,
     verbose: values.verbose,
     brokerPid: broker?.pid,
@@ -414,7 +416,7 @@ try {
       lingerMs: lingerMs ?? 'engine default',
       validator,
       timeoutMs,
-      nodeArgs: values['node-arg'] ?? [],
+      nodeArgs: [...SLUICE_NODE_FLAGS, ...(values['node-arg'] ?? [])],
       partitions: 4,
       malformedFraction: 0.005,
     },

@@ -1,4 +1,5 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=8
+// V8 flags: src/cli/node-flags.ts says why (and the npm scripts repeat them).
 // Runs the TypeScript sources directly: Node 22.18+ and 24 strip types natively, so there is no build step.
 const [major, minor] = process.versions.node.split('.').map(Number)
 if (major < 22 || (major === 22 && minor < 22) || (major === 24 && minor < 6) || major === 23) {

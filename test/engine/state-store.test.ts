@@ -148,7 +148,10 @@ describe('a state cache smaller than the state gives the same results', () => {
       .withWatermark('at', '30s')
       .keyBy((c) => c.page)
       .window(tumbling('2m'))
-      .aggregate(sum((c: { id: number }) => c.id), { outputMode: 'update' })
+      .aggregate(
+        sum((c: { id: number }) => c.id),
+        { outputMode: 'update' },
+      )
       .to(memory())
 
   const totals = () =>
