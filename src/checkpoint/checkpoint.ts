@@ -82,9 +82,9 @@ export class Checkpoint {
     const log = await OffsetsLog.open<OffsetsEntry>(join(dir, 'offsets.log'))
     if (isStateless(plan)) return new Checkpoint(dir, undefined, log)
     const databaseFile = join(dir, 'state.db')
-    if (!existsSync(databaseFile) && existsSync(join(dir, 'state')))
+    if (!existsSync(databaseFile) && (existsSync(join(dir, 'state')) || existsSync(join(dir, 'progress'))))
       throw new CheckpointCorruptError(
-        `The checkpoint in ${dir} keeps its state in JSON files (state/), written by an earlier Sluice; this ` +
+        `The checkpoint in ${dir} keeps its state in JSON files (state/, progress/), written by an earlier Sluice; this ` +
           'version keeps state in state.db and cannot read them. Finish that run with the earlier version, or ' +
           'start from a new checkpoint location (state and progress start over).',
       )

@@ -202,10 +202,9 @@ class PipelineRun {
     }
     let watermark = Number.NEGATIVE_INFINITY
     let eventTimes: Record<string, number> = {}
-    const restoreFrom = replay ? replay.batchId - 1 : committed?.batchId
-    if (restoreFrom !== undefined && restoreFrom >= 0) {
-      eventTimes = { ...checkpoint.loadState(restoreFrom, processor.states) }
-    }
+    // -1: the state before batch 0, which a replay of batch 0 must start from even though its state was saved.
+    const restoreFrom = replay ? replay.batchId - 1 : (committed?.batchId ?? -1)
+    eventTimes = { ...checkpoint.loadState(restoreFrom, processor.states) }
     if (committed) watermark = watermarkFromLog(committed.watermark)
     processor.watermarks.restore({ watermark, partitions: eventTimes }, this.#clock.now())
 

@@ -113,7 +113,8 @@ export class StateDatabase {
 
   /**
    * Brings the store to the state after `batchId` (undoing the newest batch when it is `batchId + 1`) and
-   * returns that batch's event-time progress. Stores must then call afterRestore().
+   * returns that batch's event-time progress; -1 is the empty state before batch 0. Stores must then call
+   * afterRestore().
    */
   restore(batchId: number): EventTimes {
     if (this.#batch !== undefined) {
@@ -122,7 +123,7 @@ export class StateDatabase {
     }
     const latest = this.#latest
     if (latest === batchId + 1) this.#undoLatest(latest)
-    else if (latest !== batchId)
+    else if (latest !== batchId && !(batchId === -1 && latest === undefined))
       throw new CheckpointCorruptError(
         `The state store ${this.location} holds the state after batch ${latest ?? '(none)'}, but the checkpoint ` +
           `needs the state after batch ${batchId}. The store was replaced or deleted: start from a new checkpoint location.`,

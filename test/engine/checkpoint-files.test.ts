@@ -89,7 +89,7 @@ describe('checkpoint files per batch', () => {
     withDir(async (dir) => {
       await mkdir(join(dir, 'state', 'window-1'), { recursive: true })
       await assert.rejects(Checkpoint.open(dir, stateful), (error: Error) => {
-        assert.match(error.message, /JSON files \(state\/\), written by an earlier Sluice/)
+        assert.match(error.message, /JSON files \(state\/, progress\/\), written by an earlier Sluice/)
         assert.match(error.message, /new checkpoint location/)
         return true
       })

@@ -11,6 +11,7 @@ import { memory } from '../../src/connectors/testing/memory.ts'
 import { memorySource } from '../../src/connectors/testing/memory-source.ts'
 import { pipeline } from '../../src/dsl/stream.ts'
 import { run } from '../../src/runtime/run.ts'
+import type { SinkSpec } from '../../src/runtime/sink.ts'
 import { tumbling } from '../../src/window/index.ts'
 
 const dirs: string[] = []
@@ -30,7 +31,7 @@ const rows = Array.from({ length: 1000 }, (_, i) => ({
   partition: `p${i % 2}`,
 }))
 
-function windowed(size: string, agg: 'count' | 'sum', sink = memory()) {
+function windowed(size: string, agg: 'count' | 'sum', sink: SinkSpec<unknown> = memory()) {
   return pipeline('ckpt')
     .from(memorySource('rows', rows))
     .parse(Row)
@@ -125,4 +126,25 @@ describe('checkpoints', () => {
       rows.length,
     )
   })
+
+  for (const failing of [0, 3])
+    test(`a stateful batch ${failing} whose sink failed after its state was saved is replayed from the state before it`, async () => {
+      const committed: unknown[] = []
+      let fail = true
+      const flaky = foreachBatch<unknown>((batch) => {
+        if (fail && batch.batchId === failing) {
+          fail = false
+          throw new Error('sink down')
+        }
+        committed.push(...batch.rows)
+      })
+      const straight = memory()
+      const options = { trigger: { kind: 'availableNow' }, maxBatchRecords: 100 } as const
+      await run(windowed('1m', 'count', straight), { ...options, checkpoint: await tempDir() })
+      const checkpoint = await tempDir()
+      await assert.rejects(run(windowed('1m', 'count', flaky), { ...options, checkpoint }), /sink down/)
+      await run(windowed('1m', 'count', flaky), { ...options, checkpoint })
+      assert.ok(straight.rows.length > 10)
+      assert.deepEqual(committed, straight.rows)
+    })
 })
