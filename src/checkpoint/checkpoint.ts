@@ -33,20 +33,22 @@ const VERSION = 1
  * The one owner of the commit protocol. For batch N:
  *   1. planBatch(N):   the offsets log records start and end positions, the watermark and batch time
  *                      (write-ahead; offsets.log, format in offsets-log.ts);
- *   2. the runtime processes N and commits its state with saveState(N) (the state store's transaction: every
- *                      operator's changed keys and the event-time progress, see StateDatabase);
+ *   2. the runtime processes N; its state changes go into the state store's open transaction;
  *   3. the sink writes and commits N (with the source positions, where it can);
- *   4. commitBatch(N): commits/N marks N done.
- * On restart: N committed → restore state N, continue at end(N). N planned but not committed → if the sink
- * already committed N (it holds the positions), restore state N and mark it; otherwise restore N−1 and replay
- * exactly [start(N), end(N)) with N's watermark and time, so the replay produces the same output.
- * Step 1 is one frame appended to offsets.log and fdatasync'ed; step 2 is one SQLite transaction whose commit
- * fsyncs the store's write-ahead log: the sink commits on the strength of them. Restoring N−1 when state N
- * was saved undoes batch N in the store. Checkpoints written
- * before the log (one offsets/N.json per batch) are still read; their new batches go to the log. Step 4 is only a marker whose name counts, written without fsync: a power cut
- * may lose it, and recovery then treats N as pending, which step 3's sink answers (or an at-least-once sink
- * replays with the same batch id), so the marker's durability buys nothing but a few milliseconds a batch.
- * A plan with no state and no event time (parse, map, filter, …) writes no step-2 file at all.
+ *   4. saveState(N) commits N's state (every operator's changed keys and the event-time progress, one
+ *                      SQLite transaction, see StateDatabase), then commitBatch(N) marks N done (commits/N).
+ * On restart: N committed → restore state N, continue at end(N). N planned but not committed:
+ *   - the store holds N's state → the sink committed N before it: mark N;
+ *   - the sink says it committed N (it holds the positions) → replay N from state N−1 without writing it
+ *     (the replay rebuilds N's state), then save and mark N;
+ *   - otherwise restore N−1 and replay exactly [start(N), end(N)) with N's watermark and time, so the replay
+ *     produces the same output.
+ * Step 1 is one frame appended to offsets.log and fdatasync'ed, before anything is visible. Step 4's state
+ * commit fsyncs the store's write-ahead log; the marker is only a file whose name counts, written without
+ * fsync: a power cut may lose it, and recovery then finds N pending, which the rules above answer (an
+ * at-least-once sink that cannot tell replays with the same batch id). Checkpoints written before the log
+ * (one offsets/N.json per batch) are still read; their new batches go to the log. A plan with no state and no
+ * event time (parse, map, filter, …) has no state store.
  */
 export class Checkpoint {
   readonly location: string
@@ -115,7 +117,7 @@ export class Checkpoint {
     await this.#log.append(entry)
   }
 
-  /** Commits batch `batchId`'s state (its open transaction in the store) with its event-time progress. */
+  /** Commits batch `batchId`'s state (its open transaction in the store) with its event-time progress: after the sink committed the batch. */
   saveState(
     batchId: number,
     states: ReadonlyMap<string, StateStore>,
@@ -132,9 +134,9 @@ export class Checkpoint {
     return eventTimes
   }
 
-  /** True when saveState(batchId) completed (the state a sink-committed batch needs is there). */
+  /** True when the plan keeps state and saveState(batchId) completed (so the sink committed the batch). */
   hasState(batchId: number): boolean {
-    return this.stateDatabase === undefined || this.stateDatabase.latestBatch === batchId
+    return this.stateDatabase !== undefined && this.stateDatabase.latestBatch === batchId
   }
 
   close(): void {

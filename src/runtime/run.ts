@@ -191,18 +191,30 @@ class PipelineRun {
       committed = { batchId, start: positions, end: positions, watermark: null, batchTime: this.#clock.now() }
       replay = undefined
     }
-    if (replay && checkpoint.hasState(replay.batchId) && (await sink.hasCommitted?.(replay))) {
-      this.#logger.info(
-        { batchId: replay.batchId },
-        'the sink committed the last batch before the crash; marking it',
-      )
+    // A batch the sink committed but whose state was not saved is replayed without writing it (state only).
+    let rebuild = false
+    if (replay && checkpoint.hasState(replay.batchId)) {
+      // State is saved after the sink committed: the batch is complete but for its marker.
+      this.#logger.info({ batchId: replay.batchId }, 'the last batch before the crash completed; marking it')
       await checkpoint.commitBatch(replay.batchId)
       committed = replay
       replay = undefined
+    } else if (replay && (await sink.hasCommitted?.(replay))) {
+      if (checkpoint.stateDatabase) {
+        rebuild = true
+      } else {
+        this.#logger.info(
+          { batchId: replay.batchId },
+          'the sink committed the last batch before the crash; marking it',
+        )
+        await checkpoint.commitBatch(replay.batchId)
+        committed = replay
+        replay = undefined
+      }
     }
     let watermark = Number.NEGATIVE_INFINITY
     let eventTimes: Record<string, number> = {}
-    // -1: the state before batch 0, which a replay of batch 0 must start from even though its state was saved.
+    // -1: the empty state before batch 0.
     const restoreFrom = replay ? replay.batchId - 1 : (committed?.batchId ?? -1)
     eventTimes = { ...checkpoint.loadState(restoreFrom, processor.states) }
     if (committed) watermark = watermarkFromLog(committed.watermark)
@@ -212,7 +224,12 @@ class PipelineRun {
     let batchId = replay?.batchId ?? (committed ? committed.batchId + 1 : 0)
     await source.open(Object.keys(position).length > 0 ? position : undefined)
     if (replay)
-      this.#logger.info({ batchId, start: replay.start, end: replay.end }, 'replaying the unfinished batch')
+      this.#logger.info(
+        { batchId, start: replay.start, end: replay.end },
+        rebuild
+          ? 'the sink committed the last batch before the crash; replaying it to rebuild its state, without writing it'
+          : 'replaying the unfinished batch',
+      )
 
     const trigger = this.#options.trigger ?? { kind: 'processingTime', intervalMs: 1000 }
     // Bounded runs stop at the end positions seen now: availableNow, or a source that is bounded itself.
@@ -228,6 +245,8 @@ class PipelineRun {
       let entry: OffsetsEntry
       let records: SourceRecord[]
       const wasReplay = replay !== undefined
+      const writeOutput = !(wasReplay && rebuild)
+      rebuild = false
       const pollStart = performance.now()
       if (replay) {
         entry = replay
@@ -270,8 +289,8 @@ class PipelineRun {
       const pollMs = performance.now() - pollStart
       watermark = watermarkFromLog(entry.watermark)
 
-      // Steps 1 and 2 of the checkpoint must be durable before the sink commits, not before the batch is
-      // processed or its rows are sent: their fsyncs run meanwhile, and only the rest is waited for.
+      // Step 1 of the checkpoint must be durable before the sink commits, not before the batch is processed
+      // or its rows are sent: its fdatasync runs meanwhile, and only the rest is waited for.
       const checkpointStart = performance.now()
       const planned = checkpoint.planBatch(entry)
       planned.catch(() => {}) // awaited below, before the sink commits
@@ -285,21 +304,17 @@ class PipelineRun {
       )
       const processMs = performance.now() - processStart
 
-      const saveStart = performance.now()
-      // The state commit runs now (synchronous SQLite, one WAL fsync); a failure rejects `durable`.
-      const saved = (async () =>
-        checkpoint.saveState(entry.batchId, processor.states, processor.watermarks.snapshot().partitions))()
-      const durable = Promise.all([planned, saved])
-      durable.catch(() => {}) // awaited below, before the sink commits
-      checkpointMs += performance.now() - saveStart
-
       const sinkStart = performance.now()
       const batch: OutputBatch<unknown> = {
         batchId: entry.batchId,
         rows: output.rows,
         deadLetters: output.deadLetters,
       }
-      if (output.deadLetters.length > 0 && !sinkKeepsDeadLetters(sinkNode(plan).sink.options)) {
+      if (
+        writeOutput &&
+        output.deadLetters.length > 0 &&
+        !sinkKeepsDeadLetters(sinkNode(plan).sink.options)
+      ) {
         for (const d of output.deadLetters.slice(0, 20)) {
           this.#logger.warn(
             { operator: d.operator, source: `${d.partition}@${d.offset}`, reason: d.reason },
@@ -307,30 +322,35 @@ class PipelineRun {
           )
         }
       }
-      const writing = startWrite(sink, batch, durable)
+      const writing = writeOutput ? startWrite(sink, batch, planned) : Promise.resolve()
       writing.catch(() => {}) // awaited below
       const durableStart = performance.now()
       try {
-        await durable
+        await planned
       } catch (error) {
         await writing.catch(() => {})
-        await sink.abort?.(batch).catch(() => {})
+        if (writeOutput) await sink.abort?.(batch).catch(() => {})
         throw error
       }
       const durableMs = performance.now() - durableStart
       checkpointMs += durableMs
-      try {
-        await writing
-        await sink.commit(batch, { next: entry.end, records, source })
-      } catch (error) {
-        this.#options.onSinkError?.(error, { pipelineId: plan.pipelineId, batchId: entry.batchId })
-        await sink.abort?.(batch).catch(() => {})
-        throw error
+      if (writeOutput) {
+        try {
+          await writing
+          await sink.commit(batch, { next: entry.end, records, source })
+        } catch (error) {
+          this.#options.onSinkError?.(error, { pipelineId: plan.pipelineId, batchId: entry.batchId })
+          await sink.abort?.(batch).catch(() => {})
+          throw error
+        }
       }
       const sinkMs = performance.now() - sinkStart - durableMs
       const latency = batchLatency(records, this.#clock.now())
 
+      // Step 4: the state commit (synchronous SQLite, one WAL fsync) and the marker. A crash before the state
+      // commit leaves a batch the sink has and the store does not: recovery rebuilds it (see Checkpoint).
       const commitStart = performance.now()
+      checkpoint.saveState(entry.batchId, processor.states, processor.watermarks.snapshot().partitions)
       await checkpoint.commitBatch(entry.batchId)
       if (entry.batchId % 10 === 0) await checkpoint.prune(entry.batchId)
       checkpointMs += performance.now() - commitStart
@@ -338,7 +358,7 @@ class PipelineRun {
       ran++
       position = entry.end
       batchId = entry.batchId + 1
-      if (output.deadLetters.length > 0)
+      if (writeOutput && output.deadLetters.length > 0)
         this.#options.onDeadLetters?.(output.deadLetters, {
           pipelineId: plan.pipelineId,
           batchId: entry.batchId,

@@ -107,8 +107,8 @@ export async function sinkAheadOfCheckpoint(
 }
 
 /**
- * Starts writing a batch while the checkpoint makes its offsets entry and state durable. An exactly-once
- * sink's write stays invisible until its commit, so it overlaps those fsyncs. An at-least-once sink's write is
+ * Starts writing a batch while the checkpoint makes its offsets entry durable. An exactly-once sink's write
+ * stays invisible until its commit, so it overlaps that fsync. An at-least-once sink's write is
  * seen at once (foreachBatch, console, Kafka without a Kafka source): it starts only once `durable` resolved,
  * or a crash could plan the same batch id again with other rows after these were seen.
  */

@@ -30,9 +30,6 @@ const SCHEMA = `
     op TEXT NOT NULL, key TEXT NOT NULL, time REAL, value TEXT NOT NULL, PRIMARY KEY (op, key)
   ) WITHOUT ROWID;
   CREATE INDEX IF NOT EXISTS entries_by_time ON entries (op, time) WHERE time IS NOT NULL;
-  CREATE TABLE IF NOT EXISTS undo (
-    op TEXT NOT NULL, key TEXT NOT NULL, time REAL, value TEXT, PRIMARY KEY (op, key)
-  ) WITHOUT ROWID;
   CREATE TABLE IF NOT EXISTS batches (batch INTEGER PRIMARY KEY, event_times TEXT NOT NULL);
 `
 
@@ -43,10 +40,10 @@ const SCHEMA = `
  * transaction, so a batch's state is on disk exactly when its commit returned, for every operator at once,
  * and no full snapshot of a large state is ever rewritten.
  *
- * A batch may have to be undone: its state is saved before the sink commits, and when the process dies in
- * between, recovery restores the state before the batch and replays it. Every key a batch writes first
- * copies its previous row into `undo` (first write only), so rolling back the newest batch is one pass over
- * the rows it touched. Only the newest batch can be undone; older undo rows are dropped as the next batch starts.
+ * The transaction opens when the batch starts and commits after the sink committed the batch (see
+ * Checkpoint), so the store never holds a batch the sink may not have: nothing ever has to be undone. A crash
+ * between the two leaves the store one batch behind the sink, and recovery rebuilds that batch's state by
+ * replaying it without writing it again.
  */
 export class StateDatabase {
   readonly location: string
@@ -91,7 +88,6 @@ export class StateDatabase {
   begin(batchId: number): void {
     if (this.#batch !== undefined) this.#db.exec('ROLLBACK')
     this.#db.exec('BEGIN IMMEDIATE')
-    this.#statement('DELETE FROM undo').run()
     this.#batch = batchId
   }
 
@@ -112,9 +108,8 @@ export class StateDatabase {
   }
 
   /**
-   * Brings the store to the state after `batchId` (undoing the newest batch when it is `batchId + 1`) and
-   * returns that batch's event-time progress; -1 is the empty state before batch 0. Stores must then call
-   * afterRestore().
+   * Discards an open batch and returns the event-time progress committed with `batchId`, which must be the
+   * store's newest batch (-1: the empty state before batch 0). Stores must then call afterRestore().
    */
   restore(batchId: number): EventTimes {
     if (this.#batch !== undefined) {
@@ -122,8 +117,7 @@ export class StateDatabase {
       this.#batch = undefined
     }
     const latest = this.#latest
-    if (latest === batchId + 1) this.#undoLatest(latest)
-    else if (latest !== batchId && !(batchId === -1 && latest === undefined))
+    if (latest !== batchId && !(batchId === -1 && latest === undefined))
       throw new CheckpointCorruptError(
         `The state store ${this.location} holds the state after batch ${latest ?? '(none)'}, but the checkpoint ` +
           `needs the state after batch ${batchId}. The store was replaced or deleted: start from a new checkpoint location.`,
@@ -177,31 +171,9 @@ export class StateDatabase {
     const row = this.#statement('SELECT max(batch) AS batch FROM batches').get() as { batch: number | null }
     return row.batch ?? undefined
   }
-
-  #undoLatest(latest: number): void {
-    this.#db.exec('BEGIN IMMEDIATE')
-    try {
-      this.#statement(
-        'DELETE FROM entries WHERE (op, key) IN (SELECT op, key FROM undo WHERE value IS NULL)',
-      ).run()
-      this.#statement(
-        'INSERT OR REPLACE INTO entries (op, key, time, value) SELECT op, key, time, value FROM undo WHERE value IS NOT NULL',
-      ).run()
-      this.#statement('DELETE FROM undo').run()
-      this.#statement('DELETE FROM batches WHERE batch >= ?').run(latest)
-      this.#db.exec('COMMIT')
-    } catch (error) {
-      this.#db.exec('ROLLBACK')
-      throw error
-    }
-    this.#latest = this.#readLatest()
-  }
 }
 
-/**
- * One operator's rows. Writes record the row they replace in `undo` first (INSERT OR IGNORE: the first
- * write of a key in a batch keeps the value from before the batch).
- */
+/** One operator's rows; writes go into the open batch's transaction. */
 export class StateTable {
   readonly op: string
   readonly #database: StateDatabase
@@ -225,26 +197,20 @@ export class StateTable {
   }
 
   put(key: string, time: number | null, value: string): void {
-    this.#saveForUndo(key)
+    this.#database.assertWriting(this.op)
     this.#database
       .statement('INSERT OR REPLACE INTO entries (op, key, time, value) VALUES (?, ?, ?, ?)')
       .run(this.op, key, time, value)
   }
 
   delete(key: string): void {
-    this.#saveForUndo(key)
+    this.#database.assertWriting(this.op)
     this.#database.statement('DELETE FROM entries WHERE op = ? AND key = ?').run(this.op, key)
   }
 
   /** Deletes every row whose time is exactly `time` (a whole window). */
   deleteAt(time: number): void {
     this.#database.assertWriting(this.op)
-    this.#database
-      .statement(
-        `INSERT OR IGNORE INTO undo (op, key, time, value)
-         SELECT op, key, time, value FROM entries WHERE op = ? AND time = ?`,
-      )
-      .run(this.op, time)
     this.#database.statement('DELETE FROM entries WHERE op = ? AND time = ?').run(this.op, time)
   }
 
@@ -256,12 +222,6 @@ export class StateTable {
       .statement(`SELECT key FROM entries WHERE op = ? AND time ${op} ?`)
       .all(this.op, bound) as unknown as { key: string }[]
     if (keys.length === 0) return []
-    this.#database
-      .statement(
-        `INSERT OR IGNORE INTO undo (op, key, time, value)
-         SELECT op, key, time, value FROM entries WHERE op = ? AND time ${op} ?`,
-      )
-      .run(this.op, bound)
     this.#database.statement(`DELETE FROM entries WHERE op = ? AND time ${op} ?`).run(this.op, bound)
     return keys.map((row) => row.key)
   }
@@ -293,16 +253,5 @@ export class StateTable {
         'SELECT time, count(*) AS rows, min(value) AS sample FROM entries WHERE op = ? AND time IS NOT NULL GROUP BY time',
       )
       .all(this.op) as unknown as { time: number; rows: number; sample: string }[]
-  }
-
-  #saveForUndo(key: string): void {
-    this.#database.assertWriting(this.op)
-    this.#database
-      .statement(
-        `INSERT OR IGNORE INTO undo (op, key, time, value) VALUES (?1, ?2,
-           (SELECT time FROM entries WHERE op = ?1 AND key = ?2),
-           (SELECT value FROM entries WHERE op = ?1 AND key = ?2))`,
-      )
-      .run(this.op, key)
   }
 }

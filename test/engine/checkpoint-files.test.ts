@@ -54,7 +54,7 @@ async function withDir(run: (dir: string) => Promise<void>): Promise<void> {
 }
 
 describe('checkpoint files per batch', () => {
-  test('a stateless plan writes offsets and a commit marker only, and its state always counts as saved', () =>
+  test('a stateless plan writes offsets and a commit marker only, and has no state store', () =>
     withDir(async (dir) => {
       const checkpoint = await Checkpoint.open(dir, stateless)
       await checkpoint.planBatch(entry(0))
@@ -62,10 +62,10 @@ describe('checkpoint files per batch', () => {
       assert.equal(checkpoint.stateDatabase, undefined)
       assert.equal(existsSync(join(dir, 'state.db')), false)
       assert.equal(existsSync(join(dir, 'progress')), false)
-      // Crash before the commit marker: batch 0 is pending, and a sink that committed it can be trusted.
+      // Crash before the commit marker: batch 0 is pending, and only the sink can say whether it committed it.
       const recovery = await checkpoint.recover()
       assert.equal(recovery.pending?.batchId, 0)
-      assert.equal(checkpoint.hasState(0), true)
+      assert.equal(checkpoint.hasState(0), false)
       await checkpoint.commitBatch(0)
       assert.deepEqual(await readdir(join(dir, 'commits')), ['0.json'])
       assert.equal((await checkpoint.recover()).lastCommitted?.batchId, 0)

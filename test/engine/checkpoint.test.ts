@@ -147,4 +147,43 @@ describe('checkpoints', () => {
       assert.ok(straight.rows.length > 10)
       assert.deepEqual(committed, straight.rows)
     })
+
+  test('a batch the sink committed just before the process died (state not saved) is rebuilt, not written again', async () => {
+    // An exactly-once sink in memory: it keeps rows per committed batch id and answers hasCommitted from them.
+    const committed = new Map<number, unknown[]>()
+    const writes: number[] = []
+    let dieAfterCommitOf: number | undefined = 4
+    const sink: SinkSpec<unknown> = {
+      type: 'test',
+      options: {},
+      create: () => ({
+        description: 'exactly-once test sink',
+        guarantee: 'exactly-once',
+        async open() {},
+        async write(batch) {
+          writes.push(batch.batchId)
+        },
+        async commit(batch) {
+          committed.set(batch.batchId, [...batch.rows])
+          if (batch.batchId === dieAfterCommitOf) {
+            dieAfterCommitOf = undefined
+            throw new Error('process died after the sink committed') // before the state commit
+          }
+        },
+        async hasCommitted(batch) {
+          return committed.has(batch.batchId)
+        },
+        async close() {},
+      }),
+    }
+    const straight = memory()
+    const options = { trigger: { kind: 'availableNow' }, maxBatchRecords: 100 } as const
+    await run(windowed('1m', 'count', straight), { ...options, checkpoint: await tempDir() })
+    const checkpoint = await tempDir()
+    await assert.rejects(run(windowed('1m', 'count', sink), { ...options, checkpoint }), /process died/)
+    await run(windowed('1m', 'count', sink), { ...options, checkpoint })
+    assert.equal(writes.filter((id) => id === 4).length, 1, 'batch 4 was written once, then only rebuilt')
+    const rows = [...committed.entries()].sort(([a], [b]) => a - b).flatMap(([, r]) => r)
+    assert.deepEqual(rows, straight.rows)
+  })
 })

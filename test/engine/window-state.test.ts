@@ -78,7 +78,7 @@ describe('window state grouped by window, over the state store', () => {
     assert.equal(state.cachedEntries, 1, 'the cell the batch used stays in memory')
   })
 
-  test('restore rebuilds the windows from the store, undoing the newest batch when asked for the one before', () => {
+  test('restore rebuilds the windows from the store and forgets an uncommitted batch', () => {
     const { database, state } = withState(100)
     database.begin(0)
     state.create(state.pane(0, 60_000), 'a', 'a', 1)
@@ -88,7 +88,7 @@ describe('window state grouped by window, over the state store', () => {
     assert.equal(state.lookup(first, 'a'), 1)
     state.update(first, 'a', 5)
     state.create(state.pane(60_000, 120_000), 'b', 'b', 7)
-    database.commit(1, [state], { p0: 70 })
+    state.writeChanges()
     assert.equal(state.size, 2)
 
     assert.deepEqual(database.restore(0), { p0: 10 })
