@@ -138,8 +138,18 @@ export class KeyedState<V> implements StateStore {
   afterCommit(): void {
     const limit = this.#options.cacheEntries
     if (this.#cache.size > limit) {
-      for (const key of this.#cache.keys()) if (!this.#hot.has(key)) this.#cache.delete(key)
-      if (this.#cache.size > limit) this.#cache.clear()
+      // Down to 90 % of the bound, so that a full cache is not trimmed after every batch: first what the batch
+      // did not use, oldest first (a Map iterates in insertion order), then, if the batch alone used more than
+      // the bound, the oldest of the rest.
+      const target = Math.floor(limit * 0.9)
+      for (const key of this.#cache.keys()) {
+        if (this.#cache.size <= target) break
+        if (!this.#hot.has(key)) this.#cache.delete(key)
+      }
+      for (const key of this.#cache.keys()) {
+        if (this.#cache.size <= limit) break
+        this.#cache.delete(key)
+      }
     }
     this.#hot = new Set()
     this.#absent = new Set()

@@ -168,24 +168,26 @@ export class WindowState<A> implements StateStore {
 
   afterCommit(): void {
     if (this.#cached > this.#cacheEntries) {
-      for (const pane of this.#panes.values()) {
-        const hot = this.#hot.get(pane)
-        for (const keyString of pane.accs.keys()) {
-          if (hot?.has(keyString)) continue
-          pane.accs.delete(keyString)
-          pane.numbers?.delete(keyString)
-          this.#cached--
-        }
-      }
-      if (this.#cached > this.#cacheEntries) {
-        for (const pane of this.#panes.values()) {
-          pane.accs.clear()
-          pane.numbers = undefined
-        }
-        this.#cached = 0
-      }
+      // As KeyedState: down to 90 % of the bound, cells the batch did not use first, oldest windows first;
+      // then, if the batch alone used more than the bound, any cell.
+      const target = Math.floor(this.#cacheEntries * 0.9)
+      this.#evict(target, true)
+      this.#evict(this.#cacheEntries, false)
     }
     this.#hot = new Map()
+  }
+
+  #evict(target: number, sparingHot: boolean): void {
+    for (const pane of this.#panes.values()) {
+      const hot = sparingHot ? this.#hot.get(pane) : undefined
+      for (const keyString of pane.accs.keys()) {
+        if (this.#cached <= target) return
+        if (hot?.has(keyString)) continue
+        pane.accs.delete(keyString)
+        pane.numbers?.delete(keyString)
+        this.#cached--
+      }
+    }
   }
 
   afterRestore(): void {
