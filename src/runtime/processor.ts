@@ -101,7 +101,7 @@ export class BatchProcessor {
     this.#tables.set(nodeId, table)
   }
 
-  /** Runs one batch. Its state changes stay in the store's open transaction until database.commit(). */
+  /** Runs one batch. Its state changes stay in memory or the store's open transaction until database.commit(). */
   process(input: BatchInput, now: number): BatchOutput {
     this.database?.begin(input.batchId)
     const scope = new MutableScope(input, this.watermarks, now)
@@ -114,6 +114,7 @@ export class BatchProcessor {
         else this.#entry(record.value, context)
       }
       for (const op of this.#stateful) op.flush(input.watermark)
+      for (const op of this.#stateful) op.state.afterBatch()
     } finally {
       this.#scope = undefined
     }

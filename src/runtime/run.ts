@@ -1,5 +1,6 @@
 import { join } from 'node:path'
 import { Checkpoint, type OffsetsEntry, watermarkFromLog } from '../checkpoint/checkpoint.ts'
+import { CheckpointCorruptError } from '../checkpoint/errors.ts'
 import type { Pipeline } from '../dsl/stream.ts'
 import { describeError, SluiceError } from '../errors.ts'
 import { type Logger, silentLogger } from '../log.ts'
@@ -51,6 +52,18 @@ export interface RunOptions {
    * the rest stays in the checkpoint's state store on disk and is read when a record needs it.
    */
   readonly stateCacheEntries?: number
+  /**
+   * How often keyed state is committed to the checkpoint's store (default 1000 ms; 0: after every batch).
+   * Between commits a key changed by many batches is written once; after a crash the batches since the last
+   * commit, which the sink already has, are replayed without writing them to rebuild the state.
+   */
+  readonly stateCommitIntervalMs?: number
+}
+
+/** A batch recovery replays: exactly its logged input, written to the sink or only rebuilding state. */
+interface Replay {
+  readonly entry: OffsetsEntry
+  readonly write: boolean
 }
 
 export interface BatchRef {
@@ -175,9 +188,9 @@ class PipelineRun {
     // Recovery: find where the checkpoint (and the sink, where it holds positions) says we are.
     const recovery = await checkpoint.recover()
     let committed = recovery.lastCommitted
-    let replay = recovery.pending
+    let pending = recovery.pending
     // A sink that keeps its position with the data may be ahead of a deleted or older checkpoint: start there.
-    const ahead = await sinkAheadOfCheckpoint(sink, replay?.batchId ?? committed?.batchId ?? -1, {
+    const ahead = await sinkAheadOfCheckpoint(sink, pending?.batchId ?? committed?.batchId ?? -1, {
       pipelineId: plan.pipelineId,
       checkpoint: checkpoint.location,
       stateful: processor.hasState,
@@ -189,47 +202,51 @@ class PipelineRun {
       )
       const { batchId, positions } = ahead
       committed = { batchId, start: positions, end: positions, watermark: null, batchTime: this.#clock.now() }
-      replay = undefined
+      pending = undefined
     }
-    // A batch the sink committed but whose state was not saved is replayed without writing it (state only).
-    let rebuild = false
-    if (replay && checkpoint.hasState(replay.batchId)) {
+    if (pending && checkpoint.hasState(pending.batchId)) {
       // State is saved after the sink committed: the batch is complete but for its marker.
-      this.#logger.info({ batchId: replay.batchId }, 'the last batch before the crash completed; marking it')
-      await checkpoint.commitBatch(replay.batchId)
-      committed = replay
-      replay = undefined
-    } else if (replay && (await sink.hasCommitted?.(replay))) {
-      if (checkpoint.stateDatabase) {
-        rebuild = true
-      } else {
+      this.#logger.info({ batchId: pending.batchId }, 'the last batch before the crash completed; marking it')
+      await checkpoint.commitBatch(pending.batchId)
+      committed = pending
+      pending = undefined
+    }
+    const replays = ahead ? [] : await this.#rebuilds(checkpoint, committed)
+    if (pending) {
+      const sinkHasIt = (await sink.hasCommitted?.(pending)) === true
+      if (sinkHasIt && !checkpoint.stateDatabase) {
         this.#logger.info(
-          { batchId: replay.batchId },
+          { batchId: pending.batchId },
           'the sink committed the last batch before the crash; marking it',
         )
-        await checkpoint.commitBatch(replay.batchId)
-        committed = replay
-        replay = undefined
+        await checkpoint.commitBatch(pending.batchId)
+        committed = pending
+      } else {
+        // The sink has it: replay to rebuild its state only. It does not: replay it all, exactly.
+        replays.push({ entry: pending, write: !sinkHasIt })
       }
     }
     let watermark = Number.NEGATIVE_INFINITY
-    let eventTimes: Record<string, number> = {}
-    // -1: the empty state before batch 0.
-    const restoreFrom = replay ? replay.batchId - 1 : (committed?.batchId ?? -1)
-    eventTimes = { ...checkpoint.loadState(restoreFrom, processor.states) }
+    // The store's newest state (-1: empty); the batches after it are replayed first.
+    let stateSavedThrough = ahead ? -1 : (checkpoint.stateDatabase?.latestBatch ?? -1)
+    const eventTimes = ahead ? {} : { ...checkpoint.loadState(stateSavedThrough, processor.states) }
     if (committed) watermark = watermarkFromLog(committed.watermark)
     processor.watermarks.restore({ watermark, partitions: eventTimes }, this.#clock.now())
 
-    let position: Positions = replay?.start ?? committed?.end ?? {}
-    let batchId = replay?.batchId ?? (committed ? committed.batchId + 1 : 0)
+    const first = replays[0]?.entry
+    let position: Positions = first?.start ?? committed?.end ?? {}
+    let batchId = first?.batchId ?? (committed ? committed.batchId + 1 : 0)
     await source.open(Object.keys(position).length > 0 ? position : undefined)
-    if (replay)
+    for (const { entry, write } of replays)
       this.#logger.info(
-        { batchId, start: replay.start, end: replay.end },
-        rebuild
-          ? 'the sink committed the last batch before the crash; replaying it to rebuild its state, without writing it'
-          : 'replaying the unfinished batch',
+        { batchId: entry.batchId, start: entry.start, end: entry.end },
+        write
+          ? 'replaying the unfinished batch'
+          : 'replaying a batch the sink committed, to rebuild its state (without writing it)',
       )
+    const stateCommitMs = this.#options.stateCommitIntervalMs ?? 1000
+    let stateCommittedAt = performance.now()
+    let lastBatchId = batchId - 1
 
     const trigger = this.#options.trigger ?? { kind: 'processingTime', intervalMs: 1000 }
     // Bounded runs stop at the end positions seen now: availableNow, or a source that is bounded itself.
@@ -240,18 +257,17 @@ class PipelineRun {
     this.#lastBatchEnd = this.#clock.now()
 
     while (!this.#options.signal?.aborted) {
-      if (this.#options.maxBatches !== undefined && ran >= this.#options.maxBatches) return
+      if (this.#options.maxBatches !== undefined && ran >= this.#options.maxBatches) break
       const started = this.#clock.now()
       let entry: OffsetsEntry
       let records: SourceRecord[]
+      const replay = replays.shift()
       const wasReplay = replay !== undefined
-      const writeOutput = !(wasReplay && rebuild)
-      rebuild = false
+      const writeOutput = replay?.write ?? true
       const pollStart = performance.now()
       if (replay) {
-        entry = replay
-        records = await this.#readExactly(source, replay, maxRecords)
-        replay = undefined
+        entry = replay.entry
+        records = await this.#readExactly(source, entry, maxRecords)
       } else {
         let exhausted = until !== undefined && reached(position, until)
         // The watermark for this batch comes from what earlier batches observed: computed before polling, so
@@ -274,13 +290,13 @@ class PipelineRun {
         if (until && records.length === 0 && source.caughtUp?.(until)) exhausted = true
         // With no records, a batch still runs when the watermark moved and windows may close (a no-data batch).
         if (records.length === 0 && !(stateful && next > watermark)) {
-          if (exhausted || (trigger.kind === 'once' && ran > 0)) return
+          if (exhausted || (trigger.kind === 'once' && ran > 0)) break
           await this.#waitForTrigger(trigger, started)
           continue
         }
         entry = {
           batchId,
-          start: position,
+          start: startOf(position, records),
           end: advance(position, records),
           watermark: Number.isFinite(next) ? next : null,
           batchTime: this.#clock.now(),
@@ -347,12 +363,18 @@ class PipelineRun {
       const sinkMs = performance.now() - sinkStart - durableMs
       const latency = batchLatency(records, this.#clock.now())
 
-      // Step 4: the state commit (synchronous SQLite, one WAL fsync) and the marker. A crash before the state
-      // commit leaves a batch the sink has and the store does not: recovery rebuilds it (see Checkpoint).
+      // Step 4: the state commit (synchronous SQLite, one WAL fsync), about once per stateCommitIntervalMs, and
+      // the marker. The batches the sink has and the store does not are rebuilt after a crash (see Checkpoint).
       const commitStart = performance.now()
-      checkpoint.saveState(entry.batchId, processor.states, processor.watermarks.snapshot().partitions)
+      lastBatchId = entry.batchId
+      if (checkpoint.stateDatabase && commitStart - stateCommittedAt >= stateCommitMs) {
+        checkpoint.saveState(entry.batchId, processor.states, processor.watermarks.snapshot().partitions)
+        stateSavedThrough = entry.batchId
+        stateCommittedAt = performance.now()
+      }
       await checkpoint.commitBatch(entry.batchId)
-      if (entry.batchId % 10 === 0) await checkpoint.prune(entry.batchId)
+      // Offsets entries stay for the batches after the saved state (and 20 more): recovery replays them.
+      if (entry.batchId % 10 === 0) await checkpoint.prune(Math.min(entry.batchId, stateSavedThrough + 21))
       checkpointMs += performance.now() - commitStart
 
       ran++
@@ -376,9 +398,39 @@ class PipelineRun {
         trigger.kind === 'once' &&
         !(stateful && processor.watermarks.advance(this.#clock.now()) > watermark)
       )
-        return
+        break
       await this.#waitForTrigger(trigger, started)
     }
+    // Stopping: the state of the last batch is committed, so the next start has nothing to rebuild.
+    if (checkpoint.stateDatabase && lastBatchId > stateSavedThrough)
+      checkpoint.saveState(lastBatchId, processor.states, processor.watermarks.snapshot().partitions)
+  }
+
+  /**
+   * The batches the sink committed after the state store's newest state: they are replayed, without writing,
+   * to rebuild the state (the store commits about once a second, the sink every batch).
+   */
+  async #rebuilds(checkpoint: Checkpoint, committed: OffsetsEntry | undefined): Promise<Replay[]> {
+    const database = checkpoint.stateDatabase
+    if (!database) return []
+    const saved = database.latestBatch ?? -1
+    const last = committed?.batchId ?? -1
+    if (saved > last)
+      throw new CheckpointCorruptError(
+        `The state store of ${checkpoint.location} holds batch ${saved}, but the checkpoint's last batch is ${last}: ` +
+          'the offsets log or commit markers were removed. Start from a new checkpoint location.',
+      )
+    const replays: Replay[] = []
+    for (let id = saved + 1; id <= last; id++) {
+      const entry = await checkpoint.offsets(id).catch((error: unknown) => {
+        throw new CheckpointCorruptError(
+          `Batch ${id} of ${checkpoint.location} is needed to rebuild state after batch ${saved}, but its offsets entry is gone.`,
+          error,
+        )
+      })
+      replays.push({ entry, write: false })
+    }
+    return replays
   }
 
   /** Re-reads exactly the logged range of an unfinished batch. */
@@ -500,6 +552,21 @@ function sinkKeepsDeadLetters(options: Readonly<Record<string, unknown>>): boole
 
 function round(ms: number): number {
   return Math.round(ms * 10) / 10
+}
+
+/**
+ * Where a batch starts: `position`, plus, for partitions it has none for (a first batch, a new partition), the
+ * first offset the batch read there, so a replay can seek to it whatever the consumer group has committed.
+ */
+function startOf(position: Positions, records: readonly SourceRecord[]): Positions {
+  let start: Record<string, number> | undefined
+  for (const r of records) {
+    if (position[r.partition] !== undefined) continue
+    start ??= { ...position }
+    const seen = start[r.partition]
+    if (seen === undefined || r.offset < seen) start[r.partition] = r.offset
+  }
+  return start ?? position
 }
 
 /** Positions after `records`: each partition's last offset + 1. */

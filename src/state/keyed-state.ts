@@ -95,27 +95,47 @@ export class KeyedState<V> implements StateStore {
 
   /** Deletes every entry whose time is below `bound` (or at it, when `inclusive`); returns how many. */
   deleteExpired(bound: number, inclusive = false): number {
-    this.writeChanges()
-    const keys = this.#table.deleteExpiring(bound, inclusive)
-    for (const key of keys) {
+    let removed = 0
+    // Changed in memory: their own times decide (the stored rows may be older).
+    for (const key of [...this.#dirty]) {
+      if (this.#expires(this.#cache.get(key) as V, bound, inclusive)) {
+        this.delete(key)
+        removed++
+      }
+    }
+    // Stored rows of keys not changed since: deleted at once. A changed key whose stored row goes with them
+    // is written again with its value when the changes are.
+    for (const key of this.#table.deleteExpiring(bound, inclusive)) {
+      if (this.#dirty.has(key) || this.#deleted.has(key)) continue
       this.#cache.delete(key)
       this.#hot.delete(key)
+      this.#size--
+      removed++
     }
-    this.#size -= keys.length
-    return keys.length
+    return removed
   }
 
-  /** The entries whose time is below `bound` (or at it, when `inclusive`), oldest first, decoded. */
+  /** The entries whose time is below `bound` (or at it, when `inclusive`), by time then key, decoded. */
   expiring(bound: number, inclusive = false): [string, V][] {
-    this.writeChanges()
-    return this.#table.expiring(bound, inclusive).map((row) => {
+    const found: { key: string; time: number; value: V }[] = []
+    for (const key of this.#dirty) {
+      const value = this.#cache.get(key) as V
+      if (this.#expires(value, bound, inclusive))
+        found.push({ key, time: this.#options.timeOf(value) as number, value })
+    }
+    for (const row of this.#table.expiring(bound, inclusive)) {
+      if (this.#dirty.has(row.key) || this.#deleted.has(row.key)) continue
       let value = this.#cache.get(row.key)
       if (value === undefined) {
-        value = this.#options.codec.decode(JSON.parse(row.value))
+        value = this.#options.codec.decode(JSON.parse(row.value)) as V
         this.#cache.set(row.key, value)
       }
-      this.#hot.add(row.key)
-      return [row.key, value]
+      found.push({ key: row.key, time: row.time as number, value })
+    }
+    found.sort((a, b) => a.time - b.time || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    return found.map(({ key, value }) => {
+      this.#hot.add(key)
+      return [key, value]
     })
   }
 
@@ -135,7 +155,19 @@ export class KeyedState<V> implements StateStore {
     this.#deleted = new Set()
   }
 
+  afterBatch(): void {
+    if (this.#dirty.size + this.#deleted.size <= this.#options.cacheEntries) return
+    this.writeChanges()
+    this.#trim()
+  }
+
   afterCommit(): void {
+    this.#trim()
+    this.#hot = new Set()
+    this.#absent = new Set()
+  }
+
+  #trim(): void {
     const limit = this.#options.cacheEntries
     if (this.#cache.size > limit) {
       // Down to 90 % of the bound, so that a full cache is not trimmed after every batch: first what the batch
@@ -151,8 +183,6 @@ export class KeyedState<V> implements StateStore {
         this.#cache.delete(key)
       }
     }
-    this.#hot = new Set()
-    this.#absent = new Set()
   }
 
   afterRestore(): void {
@@ -162,6 +192,12 @@ export class KeyedState<V> implements StateStore {
     this.#hot = new Set()
     this.#absent = new Set()
     this.#size = this.#table.count()
+  }
+
+  #expires(value: V, bound: number, inclusive: boolean): boolean {
+    const time = this.#options.timeOf(value)
+    if (time === undefined || Number.isNaN(time)) return false
+    return inclusive ? time <= bound : time < bound
   }
 
   #exists(key: string): boolean {

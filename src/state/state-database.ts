@@ -14,9 +14,14 @@ export interface StateStore {
   readonly id: string
   /** Live entries, in memory and on disk. */
   readonly size: number
-  /** Writes what changed in memory since the last write into the open batch. */
+  /** Writes what changed in memory since the last write into the open transaction. */
   writeChanges(): void
-  /** After the batch committed: trims the in-memory cache to its bound. */
+  /**
+   * After each batch: when changes kept in memory exceed the cache bound, writes them into the open
+   * transaction and trims the cache, so memory stays bounded however long the transaction stays open.
+   */
+  afterBatch(): void
+  /** After the transaction committed: trims the in-memory cache to its bound. */
   afterCommit(): void
   /** After the store was rolled back or reopened: forgets what memory holds and recounts. */
   afterRestore(): void
@@ -40,10 +45,10 @@ const SCHEMA = `
  * transaction, so a batch's state is on disk exactly when its commit returned, for every operator at once,
  * and no full snapshot of a large state is ever rewritten.
  *
- * The transaction opens when the batch starts and commits after the sink committed the batch (see
- * Checkpoint), so the store never holds a batch the sink may not have: nothing ever has to be undone. A crash
- * between the two leaves the store one batch behind the sink, and recovery rebuilds that batch's state by
- * replaying it without writing it again.
+ * A transaction opens when a batch starts and commits after the sink committed a batch (see Checkpoint), so
+ * the store never holds a batch the sink may not have: nothing ever has to be undone. It commits about once a
+ * second, not every batch, so a key changed by many batches is written once; after a crash the store is
+ * behind the sink by the batches since, and recovery rebuilds their state by replaying them without writing.
  */
 export class StateDatabase {
   readonly location: string
@@ -84,23 +89,28 @@ export class StateDatabase {
     return this.#latest
   }
 
-  /** Starts batch `batchId`'s transaction: writes until commit() are that batch's. */
+  /**
+   * Batch `batchId` starts: opens a transaction unless one is open. A transaction spans the batches since the
+   * last commit (Checkpoint decides how often to commit state).
+   */
   begin(batchId: number): void {
-    if (this.#batch !== undefined) this.#db.exec('ROLLBACK')
-    this.#db.exec('BEGIN IMMEDIATE')
+    if (this.#batch === undefined) this.#db.exec('BEGIN IMMEDIATE')
     this.#batch = batchId
   }
 
-  /** Writes every store's remaining changes and the batch's event-time progress, then commits durably. */
+  /**
+   * Writes every store's remaining changes and the event-time progress after batch `batchId`, then commits
+   * durably: the state after `batchId`, for every batch since the last commit.
+   */
   commit(batchId: number, stores: Iterable<StateStore>, eventTimes: EventTimes): void {
-    if (this.#batch !== batchId) this.begin(batchId)
+    if (this.#batch === undefined) this.begin(batchId)
     const list = [...stores]
     for (const store of list) store.writeChanges()
     this.#statement('INSERT OR REPLACE INTO batches (batch, event_times) VALUES (?, ?)').run(
       batchId,
       JSON.stringify(eventTimes),
     )
-    this.#statement('DELETE FROM batches WHERE batch < ?').run(batchId - 1)
+    this.#statement('DELETE FROM batches WHERE batch < ?').run(batchId)
     this.#db.exec('COMMIT')
     this.#batch = undefined
     this.#latest = batchId
@@ -108,8 +118,8 @@ export class StateDatabase {
   }
 
   /**
-   * Discards an open batch and returns the event-time progress committed with `batchId`, which must be the
-   * store's newest batch (-1: the empty state before batch 0). Stores must then call afterRestore().
+   * Discards uncommitted batches and returns the event-time progress committed with `batchId`, which must be
+   * the store's newest batch (-1: the empty state before batch 0). Stores must then call afterRestore().
    */
   restore(batchId: number): EventTimes {
     if (this.#batch !== undefined) {

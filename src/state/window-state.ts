@@ -34,8 +34,9 @@ export const MISSING: unique symbol = Symbol('missing')
  * The state of tumbling and hopping windows, grouped by window: per window start, a Map from key to
  * accumulator, so a closing window is found and dropped as one, with no per-cell object in memory. The maps
  * are a cache in front of the operator's rows in the state store (one row per (key, window), id
- * "key\0start", time = window end): after a commit, windows keep in memory at most `cacheEntries` cells,
- * preferring what the batch used; a window whose cells are all in memory answers look-ups without the store.
+ * "key\0start", time = window end): changed cells stay in memory until the state commits (or until there are
+ * more than `cacheEntries` of them), then windows keep at most `cacheEntries` cells, preferring recently
+ * used ones; a window whose cells are all in memory answers look-ups without the store.
  */
 export class WindowState<A> implements StateStore {
   readonly id: string
@@ -47,6 +48,7 @@ export class WindowState<A> implements StateStore {
   #cached = 0
   /** Keys changed since the last write, per window. */
   #dirty = new Map<Pane<A>, Set<string>>()
+  #dirtyCells = 0
   /** Windows dropped since the last write, by end. */
   #deletedEnds: number[] = []
   /** Keys used this batch, per window: kept in memory when the cache is trimmed. */
@@ -112,7 +114,7 @@ export class WindowState<A> implements StateStore {
 
   /** Marks a key of a window changed (its accumulator was mutated in place). */
   touch(pane: Pane<A>, keyString: string): void {
-    addTo(this.#dirty, pane, keyString)
+    if (addTo(this.#dirty, pane, keyString)) this.#dirtyCells++
     addTo(this.#hot, pane, keyString)
   }
 
@@ -144,6 +146,7 @@ export class WindowState<A> implements StateStore {
     this.#panes.delete(pane.start)
     this.#size -= pane.size
     this.#cached -= pane.accs.size
+    this.#dirtyCells -= this.#dirty.get(pane)?.size ?? 0
     this.#dirty.delete(pane)
     this.#hot.delete(pane)
     this.#deletedEnds.push(pane.end)
@@ -163,10 +166,22 @@ export class WindowState<A> implements StateStore {
       }
     }
     this.#dirty = new Map()
+    this.#dirtyCells = 0
     this.#deletedEnds = []
   }
 
+  afterBatch(): void {
+    if (this.#dirtyCells <= this.#cacheEntries) return
+    this.writeChanges()
+    this.#trim()
+  }
+
   afterCommit(): void {
+    this.#trim()
+    this.#hot = new Map()
+  }
+
+  #trim(): void {
     if (this.#cached > this.#cacheEntries) {
       // As KeyedState: down to 90 % of the bound, cells the batch did not use first, oldest windows first;
       // then, if the batch alone used more than the bound, any cell.
@@ -174,7 +189,6 @@ export class WindowState<A> implements StateStore {
       this.#evict(target, true)
       this.#evict(this.#cacheEntries, false)
     }
-    this.#hot = new Map()
   }
 
   #evict(target: number, sparingHot: boolean): void {
@@ -195,6 +209,7 @@ export class WindowState<A> implements StateStore {
     this.#size = 0
     this.#cached = 0
     this.#dirty = new Map()
+    this.#dirtyCells = 0
     this.#deletedEnds = []
     this.#hot = new Map()
     for (const { time, rows, sample } of this.#table.times()) {
@@ -210,13 +225,16 @@ function numbersOf(pane: Pane<unknown>): Map<string, number> {
   return pane.numbers
 }
 
-function addTo<K>(map: Map<K, Set<string>>, pane: K, keyString: string): void {
+/** Adds a key to a window's set; true when it was not there. */
+function addTo<K>(map: Map<K, Set<string>>, pane: K, keyString: string): boolean {
   let keys = map.get(pane)
   if (keys === undefined) {
     keys = new Set()
     map.set(pane, keys)
   }
+  const before = keys.size
   keys.add(keyString)
+  return keys.size !== before
 }
 
 /** The id a (key, window) has in the store. */
