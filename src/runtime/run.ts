@@ -374,7 +374,10 @@ class PipelineRun {
       }
       await checkpoint.commitBatch(entry.batchId)
       // Offsets entries stay for the batches after the saved state (and 20 more): recovery replays them.
-      if (entry.batchId % 10 === 0) await checkpoint.prune(Math.min(entry.batchId, stateSavedThrough + 21))
+      if (entry.batchId % 10 === 0)
+        await checkpoint.prune(
+          checkpoint.stateDatabase ? Math.min(entry.batchId, stateSavedThrough + 21) : entry.batchId,
+        )
       checkpointMs += performance.now() - commitStart
 
       ran++
@@ -387,7 +390,10 @@ class PipelineRun {
         })
       await this.#publish(
         entry,
-        output.counters,
+        // A rebuilt batch was written before the crash: its rows and dead letters are not counted again.
+        writeOutput
+          ? output.counters
+          : { ...output.counters, outputRows: 0, deadLettered: 0, lateRows: 0, duplicateRows: 0 },
         { pollMs, processMs, checkpointMs, sinkMs },
         processor,
         records.length,

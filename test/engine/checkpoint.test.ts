@@ -9,7 +9,7 @@ import { CheckpointIncompatibleError } from '../../src/checkpoint/errors.ts'
 import { foreachBatch } from '../../src/connectors/testing/foreach-batch.ts'
 import { memory } from '../../src/connectors/testing/memory.ts'
 import { memorySource } from '../../src/connectors/testing/memory-source.ts'
-import { pipeline } from '../../src/dsl/stream.ts'
+import { type Pipeline, pipeline } from '../../src/dsl/stream.ts'
 import { run } from '../../src/runtime/run.ts'
 import type { SinkSpec } from '../../src/runtime/sink.ts'
 import { tumbling } from '../../src/window/index.ts'
@@ -128,7 +128,7 @@ describe('checkpoints', () => {
   })
 
   for (const failing of [0, 3])
-    test(`a stateful batch ${failing} whose sink failed after its state was saved is replayed from the state before it`, async () => {
+    test(`a stateful batch ${failing} whose sink failed is replayed from the state before it`, async () => {
       const committed: unknown[] = []
       let fail = true
       const flaky = foreachBatch<unknown>((batch) => {
@@ -185,5 +185,32 @@ describe('checkpoints', () => {
     assert.equal(writes.filter((id) => id === 4).length, 1, 'batch 4 was written once, then only rebuilt')
     const rows = [...committed.entries()].sort(([a], [b]) => a - b).flatMap(([, r]) => r)
     assert.deepEqual(rows, straight.rows)
+  })
+
+  test('old batches are pruned: stateless, and stateful up to the batches after the saved state', async () => {
+    const stateless: Pipeline<unknown> = pipeline('prune')
+      .from(memorySource('rows', rows))
+      .parse(Row)
+      .to(memory())
+    for (const [name, p, stateCommitIntervalMs] of [
+      ['stateless', stateless, 0],
+      ['stateful, state every batch', windowed('1m', 'count') as Pipeline<unknown>, 0],
+      ['stateful, state at the end only', windowed('1m', 'count') as Pipeline<unknown>, 3_600_000],
+    ] as const) {
+      const checkpoint = await tempDir()
+      await run(p, {
+        checkpoint,
+        trigger: { kind: 'availableNow' },
+        maxBatchRecords: 10,
+        stateCommitIntervalMs,
+      })
+      const markers = (await readdir(join(checkpoint, 'commits'))).length
+      if (stateCommitIntervalMs > 0)
+        assert.ok(
+          markers >= 100,
+          `${name}: ${markers} commit markers kept, all 100 batches expected (a rebuild needs them)`,
+        )
+      else assert.ok(markers <= 31, `${name}: ${markers} commit markers kept, at most 31 expected`)
+    }
   })
 })
