@@ -106,7 +106,7 @@ export class PipelineMetrics {
       'partition',
     ])
     this.#stateRows = gauge('sluice_state_rows', 'Keys held in operator state.', pipeline)
-    this.#stateBytes = gauge('sluice_state_bytes', 'Estimated size of operator state.', pipeline)
+    this.#stateBytes = gauge('sluice_state_bytes', 'Size of the state store (state.db) on disk.', pipeline)
 
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry })
   }

@@ -22,8 +22,9 @@ export interface BatchProgress {
   }
   /** Watermark in force for the batch (ISO), null before the first event time. */
   readonly watermark: string | null
+  /** Live keyed-state entries (in memory and in the state store). */
   readonly stateRows: number
-  /** Estimated state size, refreshed every 10 batches (the estimate walks the state). */
+  /** The state store's size on disk (state.db pages), refreshed every 10 batches; 0 without state. */
   readonly stateBytes: number
   /** Records still to read per partition, when the source can tell (refreshed every few seconds). */
   readonly sourceLag: Readonly<Record<string, number>> | undefined
