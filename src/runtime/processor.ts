@@ -1,5 +1,5 @@
 import type { LookupTable, Plan, PlanNode, WatermarkNode } from '../plan/nodes.ts'
-import { StateDatabase, type StateStore } from '../state/state-database.ts'
+import { StateDatabase, type StateSlot, type StateStore } from '../state/state-database.ts'
 import {
   type BatchCounters,
   type BatchScope,
@@ -127,9 +127,9 @@ export class BatchProcessor {
       if (!this.#scope) throw new Error('internal: operator called outside a batch')
       return this.#scope
     }
-    const table = (id: string) => {
+    const slot = (id: string): StateSlot => {
       if (!this.database) throw new Error('internal: a stateful operator in a plan without state')
-      return this.database.table(id)
+      return { table: this.database.table(id), cacheEntries: this.#cacheEntries }
     }
     let next: Emit = (value) => {
       scope().rows.push(value)
@@ -173,13 +173,13 @@ export class BatchProcessor {
           break
         }
         case 'dedupe': {
-          const op = new DedupeOperator(node, scope, next, table(node.id), this.#cacheEntries)
+          const op = new DedupeOperator(node, scope, next, slot(node.id))
           this.#stateful.unshift(op)
           next = op.push
           break
         }
         case 'process': {
-          const op = new KeyedProcessOperator(node, scope, next, table(node.id), this.#cacheEntries)
+          const op = new KeyedProcessOperator(node, scope, next, slot(node.id))
           this.#stateful.unshift(op)
           next = op.push
           break
@@ -187,8 +187,8 @@ export class BatchProcessor {
         case 'window': {
           const op =
             node.window.kind === 'session'
-              ? new SessionWindowOperator(node, scope, next, table(node.id), this.#cacheEntries)
-              : new WindowOperator(node, scope, next, table(node.id), this.#cacheEntries)
+              ? new SessionWindowOperator(node, scope, next, slot(node.id))
+              : new WindowOperator(node, scope, next, slot(node.id))
           this.#stateful.unshift(op as Stateful)
           next = op.push
           break

@@ -1,4 +1,4 @@
-import type { StateStore, StateTable } from './state-database.ts'
+import type { StateSlot, StateStore, StateTable } from './state-database.ts'
 
 /** How a state value is written to and read from the store (JSON-able). */
 export interface StateCodec<V> {
@@ -10,8 +10,6 @@ export interface KeyedStateOptions<V> {
   readonly codec: StateCodec<V>
   /** The event time an entry expires by (deleteExpired, expiring); undefined or NaN: never. */
   readonly timeOf: (value: V) => number | undefined
-  /** Decoded entries kept in memory between batches; the rest is read from the store when used. */
-  readonly cacheEntries: number
 }
 
 /**
@@ -24,6 +22,8 @@ export class KeyedState<V> implements StateStore {
   readonly id: string
   readonly #table: StateTable
   readonly #options: KeyedStateOptions<V>
+  /** Decoded entries kept in memory between commits; the rest is read from the store when used. */
+  readonly #cacheEntries: number
   readonly #cache = new Map<string, V>()
   /** Changed since the last write (their values are in the cache). */
   #dirty = new Set<string>()
@@ -35,11 +35,12 @@ export class KeyedState<V> implements StateStore {
   #absent = new Set<string>()
   #size: number
 
-  constructor(table: StateTable, options: KeyedStateOptions<V>) {
-    this.id = table.op
-    this.#table = table
+  constructor(slot: StateSlot, options: KeyedStateOptions<V>) {
+    this.id = slot.table.op
+    this.#table = slot.table
+    this.#cacheEntries = slot.cacheEntries
     this.#options = options
-    this.#size = table.count()
+    this.#size = slot.table.count()
   }
 
   get size(): number {
@@ -156,7 +157,7 @@ export class KeyedState<V> implements StateStore {
   }
 
   afterBatch(): void {
-    if (this.#dirty.size + this.#deleted.size <= this.#options.cacheEntries) return
+    if (this.#dirty.size + this.#deleted.size <= this.#cacheEntries) return
     this.writeChanges()
     this.#trim()
   }
@@ -168,7 +169,7 @@ export class KeyedState<V> implements StateStore {
   }
 
   #trim(): void {
-    const limit = this.#options.cacheEntries
+    const limit = this.#cacheEntries
     if (this.#cache.size > limit) {
       // Down to 90 % of the bound, so that a full cache is not trimmed after every batch: first what the batch
       // did not use, oldest first (a Map iterates in insertion order), then, if the batch alone used more than

@@ -27,6 +27,12 @@ export interface StateStore {
   afterRestore(): void
 }
 
+/** Where one operator's state lives: its rows in the store, and how many it may keep decoded in memory. */
+export interface StateSlot {
+  readonly table: StateTable
+  readonly cacheEntries: number
+}
+
 /** The per-batch progress stored with the state. */
 export type EventTimes = Record<string, number>
 

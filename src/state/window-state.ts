@@ -1,5 +1,5 @@
 import type { StateCodec } from './keyed-state.ts'
-import type { StateStore, StateTable } from './state-database.ts'
+import type { StateSlot, StateStore, StateTable } from './state-database.ts'
 
 /** One window's accumulators in memory, by key (the key's string form): all of them, or some (the rest is on disk). */
 export interface Pane<A> {
@@ -54,11 +54,11 @@ export class WindowState<A> implements StateStore {
   /** Keys used this batch, per window: kept in memory when the cache is trimmed. */
   #hot = new Map<Pane<A>, Set<string>>()
 
-  constructor(table: StateTable, codec: StateCodec<A>, cacheEntries: number) {
-    this.id = table.op
-    this.#table = table
+  constructor(slot: StateSlot, codec: StateCodec<A>) {
+    this.id = slot.table.op
+    this.#table = slot.table
     this.#codec = codec
-    this.#cacheEntries = cacheEntries
+    this.#cacheEntries = slot.cacheEntries
     this.afterRestore()
   }
 

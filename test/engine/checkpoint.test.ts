@@ -42,6 +42,21 @@ function windowed(size: string, agg: 'count' | 'sum', sink: SinkSpec<unknown> = 
     .to(sink)
 }
 
+/**
+ * Runs the windowed count into `sink` until it fails with `failure`, then again from the same checkpoint; returns
+ * the rows an uninterrupted run gives, to compare what the sink committed with.
+ */
+async function failThenResume(sink: SinkSpec<unknown>, failure: RegExp): Promise<readonly unknown[]> {
+  const straight = memory()
+  const options = { trigger: { kind: 'availableNow' }, maxBatchRecords: 100 } as const
+  await run(windowed('1m', 'count', straight), { ...options, checkpoint: await tempDir() })
+  const checkpoint = await tempDir()
+  await assert.rejects(run(windowed('1m', 'count', sink), { ...options, checkpoint }), failure)
+  await run(windowed('1m', 'count', sink), { ...options, checkpoint })
+  assert.ok(straight.rows.length > 10)
+  return straight.rows
+}
+
 describe('checkpoints', () => {
   test('a run stopped after a few batches and restarted gives the same output as one uninterrupted run', async () => {
     const straight = memory()
@@ -138,14 +153,8 @@ describe('checkpoints', () => {
         }
         committed.push(...batch.rows)
       })
-      const straight = memory()
-      const options = { trigger: { kind: 'availableNow' }, maxBatchRecords: 100 } as const
-      await run(windowed('1m', 'count', straight), { ...options, checkpoint: await tempDir() })
-      const checkpoint = await tempDir()
-      await assert.rejects(run(windowed('1m', 'count', flaky), { ...options, checkpoint }), /sink down/)
-      await run(windowed('1m', 'count', flaky), { ...options, checkpoint })
-      assert.ok(straight.rows.length > 10)
-      assert.deepEqual(committed, straight.rows)
+      const straight = await failThenResume(flaky, /sink down/)
+      assert.deepEqual(committed, straight)
     })
 
   test('a batch the sink committed just before the process died (state not saved) is rebuilt, not written again', async () => {
@@ -176,15 +185,10 @@ describe('checkpoints', () => {
         async close() {},
       }),
     }
-    const straight = memory()
-    const options = { trigger: { kind: 'availableNow' }, maxBatchRecords: 100 } as const
-    await run(windowed('1m', 'count', straight), { ...options, checkpoint: await tempDir() })
-    const checkpoint = await tempDir()
-    await assert.rejects(run(windowed('1m', 'count', sink), { ...options, checkpoint }), /process died/)
-    await run(windowed('1m', 'count', sink), { ...options, checkpoint })
+    const straight = await failThenResume(sink, /process died/)
     assert.equal(writes.filter((id) => id === 4).length, 1, 'batch 4 was written once, then only rebuilt')
     const rows = [...committed.entries()].sort(([a], [b]) => a - b).flatMap(([, r]) => r)
-    assert.deepEqual(rows, straight.rows)
+    assert.deepEqual(rows, straight)
   })
 
   test('old batches are pruned: stateless, and stateful up to the batches after the saved state', async () => {

@@ -17,7 +17,7 @@ import { session, tumbling } from '../../src/window/index.ts'
 const numbers = { encode: (n: number) => n, decode: (s: unknown) => s as number }
 
 function keyed(database: StateDatabase, cacheEntries = 100) {
-  return new KeyedState(database.table('op'), { codec: numbers, timeOf: (n) => n, cacheEntries })
+  return new KeyedState({ table: database.table('op'), cacheEntries }, { codec: numbers, timeOf: (n) => n })
 }
 
 function contents(state: KeyedState<number>, keys: readonly string[]): Record<string, number | undefined> {

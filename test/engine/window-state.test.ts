@@ -15,7 +15,7 @@ const at = (s: number) => new Date(T0 + s * 1000).toISOString()
 
 function withState(cacheEntries: number) {
   const database = StateDatabase.open(':memory:')
-  const state = new WindowState<number>(database.table('w'), sumCodec, cacheEntries)
+  const state = new WindowState<number>({ table: database.table('w'), cacheEntries }, sumCodec)
   return { database, state }
 }
 

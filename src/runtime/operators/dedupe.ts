@@ -1,6 +1,6 @@
 import type { DedupeNode } from '../../plan/nodes.ts'
 import { KeyedState } from '../../state/keyed-state.ts'
-import type { StateTable } from '../../state/state-database.ts'
+import type { StateSlot } from '../../state/state-database.ts'
 import { type BatchScope, type Emit, errorMessage } from './context.ts'
 
 const numberCodec = { encode: (v: number) => v, decode: (s: unknown) => Number(s) }
@@ -15,18 +15,12 @@ export class DedupeOperator {
   readonly #scope: () => BatchScope
   readonly #next: Emit
 
-  constructor(
-    node: DedupeNode,
-    scope: () => BatchScope,
-    next: Emit,
-    table: StateTable,
-    cacheEntries: number,
-  ) {
+  constructor(node: DedupeNode, scope: () => BatchScope, next: Emit, slot: StateSlot) {
     this.#node = node
     this.#scope = scope
     this.#next = next
     // An entry's time is the event time it was seen at; flush() deletes by it through the store's index.
-    this.state = new KeyedState(table, { codec: numberCodec, timeOf: (seen) => seen, cacheEntries })
+    this.state = new KeyedState(slot, { codec: numberCodec, timeOf: (seen) => seen })
   }
 
   readonly push: Emit = (value, context) => {

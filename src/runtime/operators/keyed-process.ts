@@ -1,6 +1,6 @@
 import type { KeyedProcessContext, KeyedProcessNode } from '../../plan/nodes.ts'
 import { KeyedState } from '../../state/keyed-state.ts'
-import type { StateTable } from '../../state/state-database.ts'
+import type { StateSlot } from '../../state/state-database.ts'
 import { type BatchScope, type Emit, errorMessage, type RecordContext } from './context.ts'
 
 /** One key's user state and the event time it was last updated at (for the time-to-live). */
@@ -30,18 +30,12 @@ export class KeyedProcessOperator {
   readonly #scope: () => BatchScope
   readonly #next: Emit
 
-  constructor(
-    node: KeyedProcessNode,
-    scope: () => BatchScope,
-    next: Emit,
-    table: StateTable,
-    cacheEntries: number,
-  ) {
+  constructor(node: KeyedProcessNode, scope: () => BatchScope, next: Emit, slot: StateSlot) {
     this.#node = node
     this.#scope = scope
     this.#next = next
     // An entry's time is its last update, so the time-to-live deletes through the store's index.
-    this.state = new KeyedState(table, { codec: entryCodec, timeOf: (entry) => entry.time, cacheEntries })
+    this.state = new KeyedState(slot, { codec: entryCodec, timeOf: (entry) => entry.time })
   }
 
   readonly push: Emit = (value, context) => {

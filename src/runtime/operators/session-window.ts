@@ -1,7 +1,7 @@
 import type { Aggregator } from '../../aggregate/index.ts'
 import type { WindowAggregateNode } from '../../plan/nodes.ts'
 import { KeyedState } from '../../state/keyed-state.ts'
-import type { StateTable } from '../../state/state-database.ts'
+import type { StateSlot } from '../../state/state-database.ts'
 import { addToSessions, type Session, takeClosedSessions } from '../../window/index.ts'
 import { type BatchScope, derivedContext, type Emit } from './context.ts'
 import { compareKeys, isPlainObject } from './window.ts'
@@ -41,13 +41,7 @@ export class SessionWindowOperator {
   readonly #next: Emit
   #touched = new Map<string, Set<Session<unknown>>>()
 
-  constructor(
-    node: WindowAggregateNode,
-    scope: () => BatchScope,
-    next: Emit,
-    table: StateTable,
-    cacheEntries: number,
-  ) {
+  constructor(node: WindowAggregateNode, scope: () => BatchScope, next: Emit, slot: StateSlot) {
     if (node.window.kind !== 'session')
       throw new Error('internal: SessionWindowOperator needs a session window')
     this.#node = node
@@ -56,10 +50,9 @@ export class SessionWindowOperator {
     this.#next = next
     // A key's time is its first session's end, so a watermark finds the keys with a session to close
     // through the store's index instead of visiting every key.
-    this.state = new KeyedState(table, {
+    this.state = new KeyedState(slot, {
       codec: codec(node.aggregator),
       timeOf: (cell) => cell.sessions[0]?.end,
-      cacheEntries,
     })
   }
 

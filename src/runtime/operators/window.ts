@@ -1,5 +1,5 @@
 import type { WindowAggregateNode } from '../../plan/nodes.ts'
-import type { StateTable } from '../../state/state-database.ts'
+import type { StateSlot } from '../../state/state-database.ts'
 import { MISSING, type Pane, type WindowCell, WindowState } from '../../state/window-state.ts'
 import { assignWindows } from '../../window/index.ts'
 import { type BatchScope, derivedContext, type Emit } from './context.ts'
@@ -22,17 +22,11 @@ export class WindowOperator {
   /** Update mode: the keys whose accumulators changed this batch, per window. */
   #changed = new Map<Pane<unknown>, Set<string>>()
 
-  constructor(
-    node: WindowAggregateNode,
-    scope: () => BatchScope,
-    next: Emit,
-    table: StateTable,
-    cacheEntries: number,
-  ) {
+  constructor(node: WindowAggregateNode, scope: () => BatchScope, next: Emit, slot: StateSlot) {
     this.#node = node
     this.#scope = scope
     this.#next = next
-    this.state = new WindowState(table, node.aggregator, cacheEntries)
+    this.state = new WindowState(slot, node.aggregator)
   }
 
   readonly push: Emit = (value, context) => {
