@@ -6,7 +6,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -111,7 +111,17 @@ async function privateServer(options: MariaDbOptions): Promise<MariaDb> {
   const port = await freePort()
   // As root the server must be told to stay root; as anyone else it runs as that user.
   const asUser = process.getuid?.() === 0 ? ['--user=root'] : []
-  const common = ['--no-defaults', `--datadir=${dataDir}`, '--innodb-log-file-size=16M', ...asUser]
+  // Its own tmpdir: two servers bootstrapping at once in the shared /tmp collided on a temporary table name
+  // ("Could not remove temporary table '/tmp/#sql-temptable-…'", then mariadb-install-db aborted; seen once).
+  const tmp = join(dir, 'tmp')
+  await mkdir(tmp)
+  const common = [
+    '--no-defaults',
+    `--datadir=${dataDir}`,
+    `--tmpdir=${tmp}`,
+    '--innodb-log-file-size=16M',
+    ...asUser,
+  ]
   try {
     await run(
       installDb,
