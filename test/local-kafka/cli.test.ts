@@ -140,6 +140,11 @@ describe('sluice kafka', () => {
     await consumer.close()
     assert.equal(seen, 30)
     const stopped = await runCli(['kafka', 'stop', '--data-dir', dataDir])
-    assert.match(stopped.stderr, /Stopped 3 node/)
+    assert.equal(stopped.code, 0, stopped.stderr)
+    // All three end. On a loaded machine one node of three stopping at once has outlived the 30 s grace
+    // (Kafka's own shutdown waiting on a quorum that was going away) and was killed: the stop still ends them all.
+    const [, terminated, killed] = /Stopped (\d+) node\(s\)(?:, killed (\d+))?/.exec(stopped.stderr) ?? []
+    assert.equal(Number(terminated) + Number(killed ?? 0), 3, stopped.stderr)
+    assert.ok(Number(terminated) >= 2, stopped.stderr)
   })
 })
