@@ -101,7 +101,8 @@ export async function sinkAheadOfCheckpoint(
     `Pipeline "${context.pipelineId}": ${sink.description} committed batch ${position.batchId}, but the ` +
       `checkpoint ${context.checkpoint} ${where}. The pipeline keeps state (windows, dedupe) that only the ` +
       'checkpoint holds and that cannot be rebuilt from the position the sink stored. Restore the checkpoint ' +
-      "directory, or start over: delete the pipeline's rows and its offsets row from the sink, and the checkpoint.",
+      "directory, or start over: delete the pipeline's output and the position the sink stored (its offsets " +
+      'row in a database, the consumer group with a Kafka sink), and the checkpoint.',
     { domain: 'user', exitCode: 2 },
   )
 }

@@ -108,6 +108,15 @@ export class KafkaAdmin {
 
   /** Committed offsets of a consumer group on a topic (-1 where it never committed). */
   async committedOffsets(groupId: string, topic: string): Promise<Map<number, bigint>> {
+    const committed = await this.committedOffsetsAndMetadata(groupId, topic)
+    return new Map([...committed].map(([partition, c]) => [partition, c.offset]))
+  }
+
+  /** Committed offsets of a consumer group on a topic, with the metadata string committed beside each. */
+  async committedOffsetsAndMetadata(
+    groupId: string,
+    topic: string,
+  ): Promise<Map<number, { offset: bigint; metadata: string | null }>> {
     const count = (await this.partitionCount(topic)) ?? 0
     const [group] = await this.#call(() =>
       this.#admin.listConsumerGroupOffsets({
@@ -116,7 +125,9 @@ export class KafkaAdmin {
       }),
     )
     const partitions = group?.topics.find((t) => t.name === topic)?.partitions ?? []
-    return new Map(partitions.map((p) => [p.partitionIndex, p.committedOffset]))
+    return new Map(
+      partitions.map((p) => [p.partitionIndex, { offset: p.committedOffset, metadata: p.metadata ?? null }]),
+    )
   }
 
   /** What the group still has to read, per partition: the same figure `kafka-consumer-groups --describe` prints. */

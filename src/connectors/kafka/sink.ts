@@ -1,5 +1,6 @@
 import { UsageError } from '../../errors.ts'
 import type {
+  CommittedPosition,
   DeadLetter,
   OutputBatch,
   SinkCommitContext,
@@ -55,6 +56,9 @@ export function deadLetterRecord(topic: string, letter: DeadLetter): OutgoingRec
  * rows, the dead letters and the source group's offsets, so output and progress commit together or not at
  * all. Without a Kafka source it is at-least-once (a replayed batch is written again).
  */
+/** Prefix of the metadata committed with the group's offsets in a transaction: "sluice-batch=<batch id>". */
+const BATCH_METADATA = 'sluice-batch='
+
 class KafkaSinkWriter<T> implements SinkWriter<T> {
   readonly description: string
   guarantee: 'exactly-once' | 'at-least-once' = 'at-least-once'
@@ -125,15 +129,32 @@ class KafkaSinkWriter<T> implements SinkWriter<T> {
     await this.#tx.send(records)
   }
 
-  async commit(_batch: OutputBatch<T>, context: SinkCommitContext): Promise<void> {
+  async commit(batch: OutputBatch<T>, context: SinkCommitContext): Promise<void> {
     if (!this.#source || !this.#tx) {
       await context.source.acknowledge?.(context.next, context.records)
       return
     }
     const tx = this.#tx
     this.#tx = undefined
-    await this.#source.commitInTransaction(tx, context.records)
+    await this.#source.commitInTransaction(tx, context.records, `${BATCH_METADATA}${batch.batchId}`)
     await tx.commit()
+  }
+
+  /**
+   * With a Kafka source: the last batch whose transaction committed (its id is stored beside the group's
+   * offsets) and the group's positions after it, so that a restart can trust the group when the checkpoint
+   * is behind (see sinkAheadOfCheckpoint).
+   */
+  async committedPosition(): Promise<CommittedPosition | undefined> {
+    if (!this.#source) return undefined
+    const { positions, metadata } = await this.#source.committedWithMetadata()
+    let batchId: number | undefined
+    for (const m of metadata) {
+      if (!m.startsWith(BATCH_METADATA)) continue
+      const id = Number(m.slice(BATCH_METADATA.length))
+      if (Number.isInteger(id) && (batchId === undefined || id > batchId)) batchId = id
+    }
+    return batchId === undefined ? undefined : { batchId, positions }
   }
 
   async abort(): Promise<void> {

@@ -237,25 +237,41 @@ export class KafkaSourceReader implements SourceReader {
     await this.consumer.commit(records.map((r) => (r as KafkaSourceRecord).message))
   }
 
-  /** Transactional sinks: the group's offsets commit atomically with the batch's output. */
-  async commitInTransaction(tx: KafkaTransaction, records: readonly SourceRecord[]): Promise<void> {
+  /**
+   * Transactional sinks: the group's offsets commit atomically with the batch's output, each with `metadata`
+   * (the sink stores the batch id there: committedBatch() reads it back).
+   */
+  async commitInTransaction(
+    tx: KafkaTransaction,
+    records: readonly SourceRecord[],
+    metadata: string | null = null,
+  ): Promise<void> {
     await tx.commitOffsets(
       this.consumer,
       records.map((r) => (r as KafkaSourceRecord).message),
+      metadata,
     )
   }
 
   /** The group's committed offsets per partition ("topic:partition" → next offset). */
   async committedPositions(): Promise<Record<string, number>> {
+    return (await this.committedWithMetadata()).positions
+  }
+
+  /** The group's committed offsets per partition, and the metadata strings committed with them. */
+  async committedWithMetadata(): Promise<{ positions: Record<string, number>; metadata: string[] }> {
     const admin = new KafkaAdmin(this.#options)
     try {
-      const out: Record<string, number> = {}
+      const positions: Record<string, number> = {}
+      const metadata: string[] = []
       for (const topic of this.#topics) {
-        for (const [partition, offset] of await admin.committedOffsets(this.groupId, topic)) {
-          if (offset >= 0n) out[`${topic}:${partition}`] = Number(offset)
+        for (const [partition, c] of await admin.committedOffsetsAndMetadata(this.groupId, topic)) {
+          if (c.offset < 0n) continue
+          positions[`${topic}:${partition}`] = Number(c.offset)
+          if (c.metadata) metadata.push(c.metadata)
         }
       }
-      return out
+      return { positions, metadata }
     } finally {
       await admin.close()
     }

@@ -42,9 +42,14 @@ export class KafkaTransaction {
   /**
    * Commits, inside this transaction, the consumer group position just after the last of `records` on each
    * partition. The records must come from `consumer`: they carry the group generation the broker fences on.
-   * All partitions go in one TxnOffsetCommit request (txn-offset-commit.ts), not one request each.
+   * All partitions go in one TxnOffsetCommit request (txn-offset-commit.ts), not one request each, with
+   * `metadata` stored beside each offset (OffsetFetch returns it).
    */
-  commitOffsets(consumer: KafkaConsumer, records: Iterable<ConsumedRecord>): Promise<void> {
+  commitOffsets(
+    consumer: KafkaConsumer,
+    records: Iterable<ConsumedRecord>,
+    metadata: string | null = null,
+  ): Promise<void> {
     const last = new Map<string, ConsumedRecord>()
     for (const record of records) {
       const key = partitionKey(record.topic, record.partition)
@@ -55,7 +60,7 @@ export class KafkaTransaction {
     return this.#serial('commit offsets', async () => {
       await this.#tx.addConsumer(rawConsumer(consumer))
       if (this.#tx.completed) throw new Error('the transaction is already completed')
-      await commitOffsetsInOneRequest(this.#producer, this.#tx.id, [...last.values()] as Message[])
+      await commitOffsetsInOneRequest(this.#producer, this.#tx.id, [...last.values()] as Message[], metadata)
     })
   }
 

@@ -50,6 +50,7 @@ export async function commitOffsetsInOneRequest(
   producer: Producer,
   transactionalId: string,
   lastPerPartition: readonly Message[],
+  metadata: string | null = null,
 ): Promise<void> {
   const producerId = producer.producerId
   const producerEpoch = producer.producerEpoch
@@ -69,8 +70,8 @@ export async function commitOffsetsInOneRequest(
   for (const { identity, messages } of byGeneration.values()) {
     await withRetry(producer, async () => {
       const topics = [...new Set(messages.map((m) => m.topic))]
-      const metadata = await call<ClusterMetadata>((cb) => producer[kMetadata]({ topics }, cb))
-      const broker = metadata.brokers.get(identity.coordinatorId)
+      const cluster = await call<ClusterMetadata>((cb) => producer[kMetadata]({ topics }, cb))
+      const broker = cluster.brokers.get(identity.coordinatorId)
       if (!broker)
         throw new Error(`group coordinator ${identity.coordinatorId} is not in the cluster metadata`)
       const connection = await call<Connection>((cb) => producer[kGetConnection](broker, cb))
@@ -87,7 +88,8 @@ export async function commitOffsetsInOneRequest(
         topic.partitions.push({
           partitionIndex: m.partition,
           committedOffset: m.offset + 1n,
-          committedLeaderEpoch: metadata.topics.get(m.topic)?.partitions[m.partition]?.leaderEpoch ?? -1,
+          committedLeaderEpoch: cluster.topics.get(m.topic)?.partitions[m.partition]?.leaderEpoch ?? -1,
+          committedMetadata: metadata,
         })
       }
       await call((cb) =>
