@@ -16,6 +16,7 @@ import { kafka } from '../../src/connectors/kafka/source.ts'
 import { pipeline } from '../../src/dsl/stream.ts'
 import type { BatchProgress } from '../../src/runtime/progress.ts'
 import { run } from '../../src/runtime/run.ts'
+import { runNode } from '../helpers/cli.ts'
 import { brokers, freshTopic, uniqueGroup } from '../helpers/kafka.ts'
 
 const dirs: string[] = []
@@ -267,21 +268,12 @@ async function killFiveTimesThenFinish(
     })
     if (!exited) kills++
   }
-  const final = spawn(process.execPath, [script, input, output, checkpoint, 'availableNow'], {
+  const final = await runNode(script, [input, output, checkpoint, 'availableNow'], {
     env,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    timeoutMs: 300_000,
   })
-  let finalErr = ''
-  let finalOut = ''
-  final.stderr.on('data', (d: Buffer) => {
-    finalErr += d.toString()
-  })
-  final.stdout.on('data', (d: Buffer) => {
-    finalOut += d.toString()
-  })
-  const code = await new Promise<number | null>((resolve) => final.on('close', resolve))
-  assert.equal(code, 0, finalErr)
+  assert.equal(final.code, 0, final.stderr)
   assert.equal(kills, 5)
-  const finalSummary = JSON.parse(finalOut) as { inputRows: number }
+  const finalSummary = JSON.parse(final.stdout) as { inputRows: number }
   assert.ok(finalSummary.inputRows > 0, 'the kills interrupted the run before the end of the input')
 }

@@ -14,8 +14,17 @@ export function runCli(
   args: readonly string[],
   options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
 ): Promise<CliResult> {
+  return runNode(SLUICE_BIN, args, options)
+}
+
+/** Runs a script in a child process with the test's Node and returns its exit code and output. */
+export function runNode(
+  script: string,
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SLUICE_BIN, ...args], {
+    const child = spawn(process.execPath, [script, ...args], {
       env: { ...process.env, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
