@@ -47,9 +47,9 @@ const SCHEMA = `
 /**
  * The durable local store of a pipeline's keyed state: one SQLite database in the checkpoint directory
  * (`state.db`), shared by every stateful operator, with an in-memory cache in front of it per operator
- * (KeyedState, WindowState). Replaces per-batch JSON delta and snapshot files: a batch's changes are one
- * transaction, so a batch's state is on disk exactly when its commit returned, for every operator at once,
- * and no full snapshot of a large state is ever rewritten.
+ * (KeyedState, WindowState). Replaces per-batch JSON delta and snapshot files: the changes since the last
+ * commit are one transaction, so a batch's state is on disk exactly when its commit returned, for every
+ * operator at once, and no full snapshot of a large state is ever rewritten.
  *
  * A transaction opens when a batch starts and commits after the sink committed a batch (see Checkpoint), so
  * the store never holds a batch the sink may not have: nothing ever has to be undone. It commits about once a
@@ -75,7 +75,8 @@ export class StateDatabase {
     try {
       db = new DatabaseSync(file)
       db.exec('PRAGMA journal_mode = WAL')
-      // FULL: a commit returns after the WAL is fsync'ed, so the sink may commit on the strength of it.
+      // FULL: a commit returns after the WAL is fsync'ed, so the batches it covers survive a power cut and
+      // their offsets entries may be pruned.
       db.exec('PRAGMA synchronous = FULL')
       db.exec('PRAGMA cache_size = -16384') // 16 MiB of pages; the decoded cache lives in the operators
       db.exec('PRAGMA busy_timeout = 0')
