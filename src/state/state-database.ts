@@ -1,5 +1,6 @@
 import { DatabaseSync, type StatementSync } from 'node:sqlite'
 import { CheckpointCorruptError } from '../checkpoint/errors.ts'
+import { SluiceError } from '../errors.ts'
 
 /** One stored entry: its encoded value and the event time it expires by (null: never). */
 export interface StoredEntry {
@@ -31,6 +32,21 @@ export interface StateStore {
 export interface StateSlot {
   readonly table: StateTable
   readonly cacheEntries: number
+}
+
+/** SQLite's result code when another connection holds the write lock. */
+const SQLITE_BUSY = 5
+
+/** Another process writes the same checkpoint's state: two runs of one pipeline on one checkpoint. */
+export class StateStoreInUseError extends SluiceError {
+  constructor(location: string, cause: unknown) {
+    super(
+      'SLUICE_CHECKPOINT_IN_USE',
+      `The state store ${location} is being written by another process: is this pipeline already running with ` +
+        'the same checkpoint? Stop the other run, or give this one its own checkpoint location.',
+      { domain: 'user', exitCode: 2, cause },
+    )
+  }
 }
 
 /** The per-batch progress stored with the state. */
@@ -83,8 +99,7 @@ export class StateDatabase {
       db.exec(SCHEMA)
     } catch (error) {
       throw new CheckpointCorruptError(
-        `Cannot open the state store ${file}: ${error instanceof Error ? error.message : String(error)}. ` +
-          'If another process runs this pipeline with the same checkpoint, stop it first.',
+        `Cannot open the state store ${file}: ${error instanceof Error ? error.message : String(error)}.`,
         error,
       )
     }
@@ -101,7 +116,15 @@ export class StateDatabase {
    * last commit (Checkpoint decides how often to commit state).
    */
   begin(batchId: number): void {
-    if (this.#batch === undefined) this.#db.exec('BEGIN IMMEDIATE')
+    if (this.#batch === undefined) {
+      try {
+        this.#db.exec('BEGIN IMMEDIATE')
+      } catch (error) {
+        if ((error as { errcode?: number }).errcode === SQLITE_BUSY)
+          throw new StateStoreInUseError(this.location, error)
+        throw error
+      }
+    }
     this.#batch = batchId
   }
 

@@ -10,7 +10,7 @@ import { memory } from '../../src/connectors/testing/memory.ts'
 import { memorySource } from '../../src/connectors/testing/memory-source.ts'
 import { pipeline } from '../../src/dsl/stream.ts'
 import { KeyedState } from '../../src/state/keyed-state.ts'
-import { StateDatabase } from '../../src/state/state-database.ts'
+import { StateDatabase, StateStoreInUseError } from '../../src/state/state-database.ts'
 import { TestDriver } from '../../src/testing/test-driver.ts'
 import { session, tumbling } from '../../src/window/index.ts'
 
@@ -87,6 +87,28 @@ describe('state store (SQLite) behind keyed state', () => {
     database.commit(1, [state], {})
     assert.equal(database.table('op').count(), 5)
     database.close()
+  })
+
+  test('a second process writing the same checkpoint is told so, and the first is not disturbed', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-state-db-'))
+    try {
+      const file = join(dir, 'state.db')
+      const running = StateDatabase.open(file)
+      running.begin(0)
+      const second = StateDatabase.open(file)
+      assert.throws(
+        () => second.begin(0),
+        (error: Error) =>
+          error instanceof StateStoreInUseError &&
+          /being written by another process: is this pipeline already running/.test(error.message),
+      )
+      second.close()
+      running.commit(0, [], { p: 1 })
+      assert.equal(running.latestBatch, 0)
+      running.close()
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 
   test('committed state survives closing and reopening the file; an open batch does not', async () => {
