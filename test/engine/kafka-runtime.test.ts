@@ -169,7 +169,7 @@ describe('runtime against a real broker', () => {
     for (const [k, n] of expected) assert.equal(got.get(k), n, k)
   })
 
-  test('a stateless run whose last offsets entry was lost after its transaction committed resumes from the group, without duplicates', async () => {
+  test('a stateless run whose checkpoint lacks the last batch the transaction committed (an older copy) resumes from the group, without duplicates', async () => {
     const input = await freshTopic('lost-entry-in', 2)
     const output = await freshTopic('lost-entry-out', 1)
     await produceJson(
@@ -183,8 +183,8 @@ describe('runtime against a real broker', () => {
     const checkpoint = await tempDir()
     const options = { checkpoint, trigger: { kind: 'availableNow' }, maxBatchRecords: 1000 } as const
     await run(p, { ...options, maxBatches: 3 })
-    // What a crash between the transaction's commit and the log's fdatasync leaves: batch 2 committed in Kafka,
-    // its offsets entry torn (dropped on open) and no marker.
+    // Batch 2 committed in Kafka, but the checkpoint ends at batch 1: its entry torn (dropped on open), no
+    // marker, as in a copy taken before batch 2 or a disk that lost the last write.
     const log = join(checkpoint, 'offsets.log')
     await truncate(log, (await stat(log)).size - 3)
     await rm(join(checkpoint, 'commits', '2.json'))
@@ -197,8 +197,6 @@ describe('runtime against a real broker', () => {
   })
 
   test('SIGKILL at random points of a stateless 200k-event run: every input once in the output', async () => {
-    // Stateless into Kafka: the sink commits without waiting for the offsets log (the group's offsets, with the
-    // batch id beside them, say where to resume), so a kill can leave the log behind the output.
     const input = await freshTopic('crash-map-in', 4)
     const output = await freshTopic('crash-map-out', 2)
     const N = 200_000
