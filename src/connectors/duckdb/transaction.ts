@@ -203,7 +203,11 @@ export function wrapError(location: string, error: unknown): unknown {
   if (error instanceof DataError)
     return new SluiceError('SLUICE_DUCKDB', error.message, { domain: 'external' })
   const message = duckdbMessage(error)
-  const retryable = isConflict(error) || /^IO Error/.test(message)
+  // "Current transaction is aborted": the connection's transaction state went bad under us (seen once in a
+  // full test run, in the bad-row probes' createAppender); a restart from the checkpoint, with a new
+  // connection, writes the batch again.
+  const retryable =
+    isConflict(error) || /^IO Error/.test(message) || /Current transaction is aborted/.test(message)
   return new SluiceError('SLUICE_DUCKDB', `DuckDB ${location}: ${message}`, {
     domain: 'external',
     retryable,
