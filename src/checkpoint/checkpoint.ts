@@ -143,6 +143,33 @@ export class Checkpoint {
     this.stateDatabase?.close()
   }
 
+  /**
+   * The offsets entries of the batches the sink committed (up to `lastCommitted`) after the state store's
+   * newest state: recovery replays them without writing to rebuild the state (the store commits about once a
+   * second, the sink every batch). Empty for a plan without state.
+   */
+  async committedSinceState(lastCommitted: number): Promise<OffsetsEntry[]> {
+    if (!this.stateDatabase) return []
+    const saved = this.stateDatabase.latestBatch ?? -1
+    if (saved > lastCommitted)
+      throw new CheckpointCorruptError(
+        `The state store of ${this.location} holds batch ${saved}, but the checkpoint's last batch is ${lastCommitted}: ` +
+          'the offsets log or commit markers were removed. Start from a new checkpoint location.',
+      )
+    const entries: OffsetsEntry[] = []
+    for (let id = saved + 1; id <= lastCommitted; id++) {
+      entries.push(
+        await this.offsets(id).catch((error: unknown) => {
+          throw new CheckpointCorruptError(
+            `Batch ${id} of ${this.location} is needed to rebuild state after batch ${saved}, but its offsets entry is gone.`,
+            error,
+          )
+        }),
+      )
+    }
+    return entries
+  }
+
   async commitBatch(batchId: number): Promise<void> {
     await writeFileReplacing(
       join(this.location, 'commits', `${batchId}.json`),

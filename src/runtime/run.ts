@@ -1,11 +1,11 @@
 import { join } from 'node:path'
 import { Checkpoint, type OffsetsEntry, watermarkFromLog } from '../checkpoint/checkpoint.ts'
-import { CheckpointCorruptError } from '../checkpoint/errors.ts'
 import type { Pipeline } from '../dsl/stream.ts'
 import { describeError, SluiceError } from '../errors.ts'
 import { type Logger, silentLogger } from '../log.ts'
 import type { LookupTable, Plan, SinkNode, SourceNode } from '../plan/nodes.ts'
 import { batchLatency } from './latency.ts'
+import { advance, reached, startOf } from './positions.ts'
 import { BatchProcessor } from './processor.ts'
 import type { BatchLatency, BatchProgress } from './progress.ts'
 import {
@@ -211,7 +211,12 @@ class PipelineRun {
       committed = pending
       pending = undefined
     }
-    const replays = ahead ? [] : await this.#rebuilds(checkpoint, committed)
+    const replays: Replay[] = ahead
+      ? []
+      : (await checkpoint.committedSinceState(committed?.batchId ?? -1)).map((entry) => ({
+          entry,
+          write: false,
+        }))
     if (pending) {
       const sinkHasIt = (await sink.hasCommitted?.(pending)) === true
       if (sinkHasIt && !checkpoint.stateDatabase) {
@@ -412,33 +417,6 @@ class PipelineRun {
       checkpoint.saveState(lastBatchId, processor.states, processor.watermarks.snapshot().partitions)
   }
 
-  /**
-   * The batches the sink committed after the state store's newest state: they are replayed, without writing,
-   * to rebuild the state (the store commits about once a second, the sink every batch).
-   */
-  async #rebuilds(checkpoint: Checkpoint, committed: OffsetsEntry | undefined): Promise<Replay[]> {
-    const database = checkpoint.stateDatabase
-    if (!database) return []
-    const saved = database.latestBatch ?? -1
-    const last = committed?.batchId ?? -1
-    if (saved > last)
-      throw new CheckpointCorruptError(
-        `The state store of ${checkpoint.location} holds batch ${saved}, but the checkpoint's last batch is ${last}: ` +
-          'the offsets log or commit markers were removed. Start from a new checkpoint location.',
-      )
-    const replays: Replay[] = []
-    for (let id = saved + 1; id <= last; id++) {
-      const entry = await checkpoint.offsets(id).catch((error: unknown) => {
-        throw new CheckpointCorruptError(
-          `Batch ${id} of ${checkpoint.location} is needed to rebuild state after batch ${saved}, but its offsets entry is gone.`,
-          error,
-        )
-      })
-      replays.push({ entry, write: false })
-    }
-    return replays
-  }
-
   /** Re-reads exactly the logged range of an unfinished batch. */
   async #readExactly(source: SourceReader, entry: OffsetsEntry, maxRecords: number): Promise<SourceRecord[]> {
     const out: SourceRecord[] = []
@@ -558,38 +536,4 @@ function sinkKeepsDeadLetters(options: Readonly<Record<string, unknown>>): boole
 
 function round(ms: number): number {
   return Math.round(ms * 10) / 10
-}
-
-/**
- * Where a batch starts: `position`, plus, for partitions it has none for (a first batch, a new partition), the
- * first offset the batch read there, so a replay can seek to it whatever the consumer group has committed.
- */
-function startOf(position: Positions, records: readonly SourceRecord[]): Positions {
-  let start: Record<string, number> | undefined
-  for (const r of records) {
-    if (position[r.partition] !== undefined) continue
-    start ??= { ...position }
-    const seen = start[r.partition]
-    if (seen === undefined || r.offset < seen) start[r.partition] = r.offset
-  }
-  return start ?? position
-}
-
-/** Positions after `records`: each partition's last offset + 1. */
-function advance(position: Positions, records: readonly SourceRecord[]): Positions {
-  if (records.length === 0) return position
-  const next: Record<string, number> = { ...position }
-  for (const r of records) {
-    const after = r.offset + 1
-    if ((next[r.partition] ?? Number.NEGATIVE_INFINITY) < after) next[r.partition] = after
-  }
-  return next
-}
-
-/** True when every partition of `end` has been read up to its end position. */
-function reached(position: Positions, end: Positions): boolean {
-  for (const [partition, target] of Object.entries(end)) {
-    if (target > 0 && (position[partition] ?? 0) < target) return false
-  }
-  return true
 }
