@@ -233,6 +233,72 @@ describe('Kafka client wrapper against a real broker', () => {
     }
   })
 
+  // The client (2.12.1) keeps one aborted range per producer id and lets an aborted transaction through when
+  // its abort marker is not in the same fetch response: read_committed then showed aborted records or hid
+  // committed ones (found by the stateless SIGKILL test: a pipeline restarted after a kill, same producer id).
+  test('trap: read-committed hides every aborted transaction of a producer and shows every committed one', async () => {
+    const topic = await freshTopic('many-aborts')
+    const producer = new KafkaProducer({ brokers: brokers(), transactionalId: uniqueGroup('many-aborts-id') })
+    try {
+      for (const [value, commit] of [
+        ['c1', true],
+        ['a1', false],
+        ['c2', true],
+        ['a2', false],
+        ['c3', true],
+      ] as const) {
+        const tx = await producer.beginTransaction()
+        await tx.send([{ topic, value }])
+        await (commit ? tx.commit() : tx.abort())
+      }
+    } finally {
+      await producer.close()
+    }
+    const reader = new KafkaConsumer({
+      brokers: brokers(),
+      groupId: uniqueGroup('many-aborts'),
+      topics: [topic],
+    })
+    try {
+      const values = (await readAtLeast(reader, 3, 5_000)).map((r) => r.value?.toString())
+      assert.deepEqual(values, ['c1', 'c2', 'c3'])
+    } finally {
+      await reader.close()
+    }
+  })
+
+  test('trap: read-committed hides an aborted transaction whose abort marker comes in a later fetch', async () => {
+    const topic = await freshTopic('split-abort')
+    const producer = new KafkaProducer({
+      brokers: brokers(),
+      transactionalId: uniqueGroup('split-abort-id'),
+      compression: 'none',
+    })
+    try {
+      const aborted = await producer.beginTransaction()
+      // One produce request each: separate record batches, so small fetches end before the abort marker.
+      for (let i = 0; i < 20; i++) await aborted.send([{ topic, value: `aborted-${i}-${'x'.repeat(400)}` }])
+      await aborted.abort()
+      const kept = await producer.beginTransaction()
+      await kept.send([{ topic, value: 'committed' }])
+      await kept.commit()
+    } finally {
+      await producer.close()
+    }
+    const reader = new KafkaConsumer({
+      brokers: brokers(),
+      groupId: uniqueGroup('split-abort'),
+      topics: [topic],
+      maxBytesPerPartition: 1024,
+    })
+    try {
+      const values = (await readAtLeast(reader, 1, 5_000)).map((r) => r.value?.toString().slice(0, 12))
+      assert.deepEqual(values, ['committed'])
+    } finally {
+      await reader.close()
+    }
+  })
+
   test('trap: a restarted transactional producer takes over from a crashed one and aborts its open transaction', async () => {
     const output = await freshTopic('takeover')
     const transactionalId = uniqueGroup('takeover-id')

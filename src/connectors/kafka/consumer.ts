@@ -11,6 +11,7 @@ import { describeError, KafkaError } from '../../errors.ts'
 import { KafkaAdmin } from './admin.ts'
 import { baseClientOptions, type KafkaConnection } from './connection.ts'
 import { registerRawConsumer } from './raw.ts'
+import { filterAbortedTransactions } from './read-committed.ts'
 import { type ConsumedRecord, partitionKey } from './records.ts'
 
 /** Where a consumer starts on partitions the group has no committed offset for (or ignoring commits). */
@@ -112,6 +113,8 @@ export class KafkaConsumer {
             rebalanceTimeout: 20_000,
           }),
     })
+    // The client's own read_committed filter lets aborted records through and hides committed ones.
+    filterAbortedTransactions(this.#consumer)
     registerRawConsumer(this, this.#consumer)
   }
 
