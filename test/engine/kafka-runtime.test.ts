@@ -196,6 +196,38 @@ describe('runtime against a real broker', () => {
     assert.equal(ids.length, 5000)
   })
 
+  test('a restarted Kafka sink takes over at once from a crashed one whose transaction holds group offsets', async () => {
+    const input = await freshTopic('takeover-in', 1)
+    const output = await freshTopic('takeover-out', 1)
+    await produceJson(input, [{ key: 'a', value: { id: 1 } }])
+    const groupId = uniqueGroup('takeover')
+    const pipelineId = `takeover-${groupId}`
+    // The crashed process: its transaction holds the output and the group's offsets, and is never ended.
+    const consumer = new KafkaConsumer({ brokers: brokers(), groupId, topics: [input] })
+    const crashed = new KafkaProducer({
+      brokers: brokers(),
+      transactionalId: `sluice-${pipelineId}-${output}`,
+    })
+    const source = kafka({ topics: input, groupId, brokers: brokers() }).create({ pipelineId, now: Date.now })
+    const sink = kafkaSink({ topic: output, brokers: brokers() }).create()
+    try {
+      const [record] = await consumer.poll({ maxRecords: 1, lingerMs: 0, idleMs: 10_000 })
+      assert.ok(record)
+      const open = await crashed.beginTransaction()
+      await open.send([{ topic: output, value: 'from the crashed process' }])
+      await open.commitOffsets(consumer, [record])
+      // Until that transaction ends the group's offsets are unstable: reading them fails (it used to, for
+      // the 5 s of the transaction timeout plus up to 10 s of the broker's abort sweep).
+      await sink.open({ pipelineId, source })
+      assert.equal(await sink.hasCommitted?.({ batchId: 0, end: { [`${input}:0`]: 1 } }), false)
+      assert.deepEqual(await readAll(output, 0), [], "the crashed process's output was aborted")
+    } finally {
+      await sink.close()
+      await consumer.close()
+      await crashed.close().catch(() => {})
+    }
+  })
+
   // This test once failed about one run in four: not the pipeline's output (a Java consumer would have read
   // it right) but the client's read_committed filter, which hid committed records and showed aborted ones
   // after a restart (see src/connectors/kafka/read-committed.ts and the client tests).

@@ -90,6 +90,17 @@ export class KafkaProducer {
     }
   }
 
+  /**
+   * Takes over the transactional id now instead of at the first transaction: InitProducerId fences a
+   * previous instance with the same id (a process that crashed) and has the coordinator abort its open
+   * transaction. Until then that transaction's pending offset commit makes the group's offsets unreadable
+   * (UNSTABLE_OFFSET_COMMIT) for the transaction timeout plus the broker's abort sweep, up to ~15 s.
+   */
+  async takeOver(): Promise<void> {
+    const tx = await this.beginTransaction()
+    await tx.discard()
+  }
+
   async close(): Promise<void> {
     await this.#producer.close()
   }

@@ -95,6 +95,8 @@ class KafkaSinkWriter<T> implements SinkWriter<T> {
       ...(this.#source ? { transactionalId: `sluice-${context.pipelineId}-${this.#options.topic}` } : {}),
       ...(this.#options.compression ? { compression: this.#options.compression } : {}),
     })
+    // Before recovery reads the group's offsets: a crashed run's open transaction is aborted now.
+    if (this.#source) await this.#producer.takeOver()
   }
 
   #records(batch: OutputBatch<T>): OutgoingRecord[] {

@@ -75,6 +75,11 @@ export class KafkaTransaction {
     })
   }
 
+  /** Forgets a transaction that sent nothing, without a request (the coordinator never knew of it). */
+  discard(): Promise<void> {
+    return this.#serial('discard', () => this.#tx.cancel())
+  }
+
   #serial(what: string, operation: () => Promise<void>): Promise<void> {
     const next = this.#queue.then(operation).catch((error: unknown) => {
       const description = describeError(error)
