@@ -249,6 +249,12 @@ class PipelineRun {
           ? 'replaying the unfinished batch'
           : 'replaying a batch the sink committed, to rebuild its state (without writing it)',
       )
+    // A stateless plan into an exactly-once sink that stores its position (a Kafka transaction's group offsets,
+    // a SQL offsets row) need not wait for the offsets log before the sink commits: if the entry is lost in a
+    // crash, the sink is ahead of the checkpoint on restart and the run continues from the sink's position
+    // (sinkAheadOfCheckpoint). Stateful plans wait: rebuilding their state needs every batch's entry.
+    const sinkKeepsPosition =
+      !checkpoint.stateDatabase && sink.guarantee === 'exactly-once' && sink.committedPosition !== undefined
     const stateCommitMs = this.#options.stateCommitIntervalMs ?? 1000
     let stateCommittedAt = performance.now()
     let lastBatchId = batchId - 1
@@ -347,7 +353,7 @@ class PipelineRun {
       writing.catch(() => {}) // awaited below
       const durableStart = performance.now()
       try {
-        await planned
+        if (!sinkKeepsPosition) await planned
       } catch (error) {
         await writing.catch(() => {})
         if (writeOutput) await sink.abort?.(batch).catch(() => {})
@@ -371,6 +377,7 @@ class PipelineRun {
       // Step 4: the state commit (synchronous SQLite, one WAL fsync), about once per stateCommitIntervalMs, and
       // the marker. The batches the sink has and the store does not are rebuilt after a crash (see Checkpoint).
       const commitStart = performance.now()
+      if (sinkKeepsPosition) await planned // the entry before the marker, always
       lastBatchId = entry.batchId
       if (checkpoint.stateDatabase && commitStart - stateCommittedAt >= stateCommitMs) {
         checkpoint.saveState(entry.batchId, processor.states, processor.watermarks.snapshot().partitions)
