@@ -55,7 +55,7 @@ test('a transaction still finishing on the coordinator is retried within millise
     new ProtocolError('CONCURRENT_TRANSACTIONS'),
   ])
   const delays = [1, 2, 3, 4, 5, 6, 10].map((attempt) => producerRetryDelay(null, 'op', attempt, 10, busy))
-  assert.deepEqual(delays, [10, 20, 40, 80, 160, 250, 250])
+  assert.deepEqual(delays, [2, 4, 8, 16, 32, 64, 250])
   assert.equal(producerRetryDelay(null, 'op', 1, 10, new ProtocolError('NOT_LEADER_OR_FOLLOWER')), 250)
   assert.equal(producerRetryDelay(null, 'op', 1, 10, new Error('socket hang up')), 250)
 })
