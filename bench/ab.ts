@@ -26,7 +26,7 @@ const { values } = parseArgs({
     events: { type: 'string', default: '500000' },
     rounds: { type: 'string', default: '3' },
     'state-keys': { type: 'string', default: '1000000' },
-    'max-batch': { type: 'string', default: '50000' },
+    'max-batch': { type: 'string', default: '20000' },
     trigger: { type: 'string', default: 'continuous' },
     rate: { type: 'string', default: '20000' },
     duration: { type: 'string', default: '20' },

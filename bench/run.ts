@@ -47,7 +47,7 @@ const USAGE = `usage: node bench/run.ts [options]
   --duration S      how long the latency workload produces, seconds (default 30)
   --warmup S        seconds at the start of the latency run left out of the figures (default 5)
   --state-keys N    distinct keys of the state workload (default 1000000)
-  --max-batch N     maxBatchRecords of the pipelines and poll size of the ceiling (default 50000)
+  --max-batch N     maxBatchRecords of the pipelines and poll size of the ceiling (default 20000, the engine's)
   --validator V     how the etl pipelines validate: zod (default) or json-schema (ajv, the repository schema)
   --linger MS       lingerMs of the pipelines (RunOptions; default: the engine's, 20 ms)
   --timeout S       a workload still running after this long is killed and reported (default 600)
@@ -69,7 +69,7 @@ const { values, positionals } = parseArgs({
     duration: { type: 'string', default: '30' },
     warmup: { type: 'string', default: '5' },
     'state-keys': { type: 'string', default: '1000000' },
-    'max-batch': { type: 'string', default: '50000' },
+    'max-batch': { type: 'string', default: '20000' },
     linger: { type: 'string' },
     validator: { type: 'string', default: 'zod' },
     timeout: { type: 'string', default: '600' },

@@ -30,7 +30,12 @@ export interface RunOptions {
   readonly checkpoint?: string
   /** Default: a batch every second. */
   readonly trigger?: Trigger
-  /** Upper bound of records per batch (memory bound together with the client's fetch buffer). */
+  /**
+   * Upper bound of records per batch (memory bound together with the client's fetch buffer). Default 20,000:
+   * a batch's records outlive the young generation and are promoted, so the batch size sets how high the old
+   * generation grows between full GCs (bench, 1M live window keys: peak RSS 506–517 MB at 20k, 595–679 MB
+   * at 50k, the same CPU per event; window and sessions ~4 % more CPU per event at 20k).
+   */
   readonly maxBatchRecords?: number
   /**
    * How long a batch waits for more records once the first arrived. Default by trigger (`defaultLingerMs`):
@@ -262,7 +267,7 @@ class PipelineRun {
     const trigger = this.#options.trigger ?? { kind: 'processingTime', intervalMs: 1000 }
     // Bounded runs stop at the end positions seen now: availableNow, or a source that is bounded itself.
     const until = trigger.kind === 'availableNow' || source.bounded ? await source.endPositions() : undefined
-    const maxRecords = this.#options.maxBatchRecords ?? 50_000
+    const maxRecords = this.#options.maxBatchRecords ?? 20_000
     const stateful = processor.hasState
     let ran = 0
     this.#lastBatchEnd = this.#clock.now()
