@@ -5,6 +5,7 @@ import { mkdtemp, rm, stat, truncate } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
 import { KafkaAdmin } from '../../src/connectors/kafka/admin.ts'
@@ -228,6 +229,45 @@ describe('runtime against a real broker', () => {
     }
   })
 
+  test('the same stateless pipeline started twice (one group, two checkpoints) still writes every input once', async () => {
+    const input = await freshTopic('twice-in', 4)
+    const output = await freshTopic('twice-out', 2)
+    const N = 150_000
+    await produceJson(
+      input,
+      Array.from({ length: N }, (_, i) => ({ key: `k${i % 50}`, value: { id: i, key: `k${i % 50}`, t: i } })),
+    )
+    const script = fileURLToPath(new URL('../fixtures/crash-pipeline.ts', import.meta.url))
+    const env = { ...process.env, KAFKA_BROKERS: brokers(), PIPELINE: 'stateless', BATCH_RECORDS: '2000' }
+    const [first, second] = [await tempDir(), await tempDir()]
+    const start = (checkpoint: string, instance: string) => {
+      const child = spawn(process.execPath, [script, input, output, checkpoint, 'continuous'], {
+        env: { ...env, INSTANCE: instance },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      })
+      let stderr = ''
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString()
+      })
+      return { child, stderr: () => stderr, exited: new Promise((resolve) => child.on('exit', resolve)) }
+    }
+    // Each start takes the transactional id over and fences the other, whose next transaction fails: it
+    // restarts from its checkpoint, finds the sink ahead of it and continues from the group's offsets.
+    const a = start(first, 'twice-a')
+    await until(() => existsSync(join(first, 'commits')) && readdirSync(join(first, 'commits')).length >= 1)
+    const b = start(second, 'twice-b')
+    await sleep(6_000)
+    b.child.kill('SIGKILL')
+    a.child.kill('SIGKILL')
+    await Promise.all([a.exited, b.exited])
+    assert.match(b.stderr(), /the checkpoint is behind the sink/, 'the second started while the first ran')
+    const final = await runNode(script, [input, output, first, 'availableNow'], { env, timeoutMs: 120_000 })
+    assert.equal(final.code, 0, final.stderr)
+    const ids = (await readAll(output, N)).map((r) => (JSON.parse(r.value!.toString()) as { id: number }).id)
+    assert.equal(new Set(ids).size, ids.length, 'no duplicates')
+    assert.equal(ids.length, N)
+  })
+
   // This test once failed about one run in four: not the pipeline's output (a Java consumer would have read
   // it right) but the client's read_committed filter, which hid committed records and showed aborted ones
   // after a restart (see src/connectors/kafka/read-committed.ts and the client tests).
@@ -309,4 +349,12 @@ async function killFiveTimesThenFinish(
   assert.equal(kills, 5)
   const finalSummary = JSON.parse(final.stdout) as { inputRows: number }
   assert.ok(finalSummary.inputRows > 0, 'the kills interrupted the run before the end of the input')
+}
+
+async function until(condition: () => boolean, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting')
+    await sleep(20)
+  }
 }
