@@ -41,6 +41,25 @@ async function readAtLeast(
   return seen
 }
 
+/** The values a fresh read-committed reader sees on `topic`, read until it has `n` of them or for 5 s. */
+async function committedValues(
+  topic: string,
+  n: number,
+  options: { maxBytesPerPartition?: number } = {},
+): Promise<(string | undefined)[]> {
+  const reader = new KafkaConsumer({
+    brokers: brokers(),
+    groupId: uniqueGroup('read-committed'),
+    topics: [topic],
+    ...options,
+  })
+  try {
+    return (await readAtLeast(reader, n, 5_000)).map((r) => r.value?.toString())
+  } finally {
+    await reader.close()
+  }
+}
+
 async function committed(groupId: string, topic: string): Promise<Map<number, bigint>> {
   const admin = new KafkaAdmin({ brokers: brokers() })
   try {
@@ -254,17 +273,7 @@ describe('Kafka client wrapper against a real broker', () => {
     } finally {
       await producer.close()
     }
-    const reader = new KafkaConsumer({
-      brokers: brokers(),
-      groupId: uniqueGroup('many-aborts'),
-      topics: [topic],
-    })
-    try {
-      const values = (await readAtLeast(reader, 3, 5_000)).map((r) => r.value?.toString())
-      assert.deepEqual(values, ['c1', 'c2', 'c3'])
-    } finally {
-      await reader.close()
-    }
+    assert.deepEqual(await committedValues(topic, 3), ['c1', 'c2', 'c3'])
   })
 
   test('trap: read-committed hides an aborted transaction whose abort marker comes in a later fetch', async () => {
@@ -285,18 +294,11 @@ describe('Kafka client wrapper against a real broker', () => {
     } finally {
       await producer.close()
     }
-    const reader = new KafkaConsumer({
-      brokers: brokers(),
-      groupId: uniqueGroup('split-abort'),
-      topics: [topic],
-      maxBytesPerPartition: 1024,
-    })
-    try {
-      const values = (await readAtLeast(reader, 1, 5_000)).map((r) => r.value?.toString().slice(0, 12))
-      assert.deepEqual(values, ['committed'])
-    } finally {
-      await reader.close()
-    }
+    const values = await committedValues(topic, 1, { maxBytesPerPartition: 1024 })
+    assert.deepEqual(
+      values.map((v) => v?.slice(0, 12)),
+      ['committed'],
+    )
   })
 
   test('trap: a restarted transactional producer takes over from a crashed one and aborts its open transaction', async () => {

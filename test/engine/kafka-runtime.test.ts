@@ -79,6 +79,24 @@ async function readAll(topic: string, n: number): Promise<ConsumedRecord[]> {
   return out
 }
 
+/**
+ * A fresh 4-partition input topic of `n` events `{ id, key, t }` (id i on partition i % 4, so id = 4 × offset +
+ * partition) for the stateless crash pipeline, and a fresh 2-partition output topic.
+ */
+async function idTopics(prefix: string, n: number): Promise<{ input: string; output: string }> {
+  const input = await freshTopic(`${prefix}-in`, 4)
+  const output = await freshTopic(`${prefix}-out`, 2)
+  await produceJson(
+    input,
+    Array.from({ length: n }, (_, i) => ({
+      key: `k${i % 50}`,
+      value: { id: i, key: `k${i % 50}`, t: i },
+      partition: i % 4,
+    })),
+  )
+  return { input, output }
+}
+
 describe('runtime against a real broker', () => {
   test('parse, transform and write exactly once; dead letters in the same transaction; group offsets follow', async () => {
     const input = await freshTopic('rt-in', 3)
@@ -230,13 +248,8 @@ describe('runtime against a real broker', () => {
   })
 
   test('the same stateless pipeline started twice (one group, two checkpoints) still writes every input once', async () => {
-    const input = await freshTopic('twice-in', 4)
-    const output = await freshTopic('twice-out', 2)
     const N = 150_000
-    await produceJson(
-      input,
-      Array.from({ length: N }, (_, i) => ({ key: `k${i % 50}`, value: { id: i, key: `k${i % 50}`, t: i } })),
-    )
+    const { input, output } = await idTopics('twice', N)
     const script = fileURLToPath(new URL('../fixtures/crash-pipeline.ts', import.meta.url))
     const env = { ...process.env, KAFKA_BROKERS: brokers(), PIPELINE: 'stateless', BATCH_RECORDS: '2000' }
     const [first, second] = [await tempDir(), await tempDir()]
@@ -272,17 +285,8 @@ describe('runtime against a real broker', () => {
   // it right) but the client's read_committed filter, which hid committed records and showed aborted ones
   // after a restart (see src/connectors/kafka/read-committed.ts and the client tests).
   test('SIGKILL at random points of a stateless 200k-event run: every input once in the output', async () => {
-    const input = await freshTopic('crash-map-in', 4)
-    const output = await freshTopic('crash-map-out', 2)
     const N = 200_000
-    await produceJson(
-      input,
-      Array.from({ length: N }, (_, i) => ({
-        key: `k${i % 50}`,
-        value: { id: i, key: `k${i % 50}`, t: i },
-        partition: i % 4,
-      })),
-    )
+    const { input, output } = await idTopics('crash-map', N)
     await killFiveTimesThenFinish(input, output, { PIPELINE: 'stateless' })
     const out = await readAll(output, N)
     const seen = new Set<number>()
