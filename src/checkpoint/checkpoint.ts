@@ -6,6 +6,7 @@ import type { Positions } from '../runtime/source.ts'
 import type { WatermarkState } from '../runtime/watermark-tracker.ts'
 import { StateDatabase, type StateStore } from '../state/state-database.ts'
 import { writeFileAtomic, writeFileReplacing } from './atomic-file.ts'
+import { CheckpointLock } from './checkpoint-lock.ts'
 import { CheckpointCorruptError, CheckpointIncompatibleError } from './errors.ts'
 import { fingerprint, incompatibilities, type PlanFingerprint } from './fingerprint.ts'
 import { OffsetsLog } from './offsets-log.ts'
@@ -57,8 +58,16 @@ export class Checkpoint {
   readonly stateDatabase: StateDatabase | undefined
   readonly #log: OffsetsLog<OffsetsEntry>
 
-  private constructor(location: string, database: StateDatabase | undefined, log: OffsetsLog<OffsetsEntry>) {
+  readonly #lock: CheckpointLock
+
+  private constructor(
+    location: string,
+    lock: CheckpointLock,
+    database: StateDatabase | undefined,
+    log: OffsetsLog<OffsetsEntry>,
+  ) {
     this.location = location
+    this.#lock = lock
     this.stateDatabase = database
     this.#log = log
   }
@@ -68,6 +77,16 @@ export class Checkpoint {
     const dir = resolve(location)
     await mkdir(join(dir, 'offsets'), { recursive: true })
     await mkdir(join(dir, 'commits'), { recursive: true })
+    const lock = CheckpointLock.acquire(join(dir, 'lock.db'), dir)
+    try {
+      return await Checkpoint.#openLocked(dir, lock, plan)
+    } catch (error) {
+      lock.release()
+      throw error
+    }
+  }
+
+  static async #openLocked(dir: string, lock: CheckpointLock, plan: Plan): Promise<Checkpoint> {
     const metadataFile = join(dir, 'metadata.json')
     const current = fingerprint(plan)
     if (existsSync(metadataFile)) {
@@ -83,7 +102,7 @@ export class Checkpoint {
       )
     }
     const log = await OffsetsLog.open<OffsetsEntry>(join(dir, 'offsets.log'))
-    if (isStateless(plan)) return new Checkpoint(dir, undefined, log)
+    if (isStateless(plan)) return new Checkpoint(dir, lock, undefined, log)
     const databaseFile = join(dir, 'state.db')
     if (!existsSync(databaseFile) && (existsSync(join(dir, 'state')) || existsSync(join(dir, 'progress'))))
       throw new CheckpointCorruptError(
@@ -91,7 +110,7 @@ export class Checkpoint {
           'version keeps state in state.db and cannot read them. Finish that run with the earlier version, or ' +
           'start from a new checkpoint location (state and progress start over).',
       )
-    return new Checkpoint(dir, StateDatabase.open(databaseFile), log)
+    return new Checkpoint(dir, lock, StateDatabase.open(databaseFile), log)
   }
 
   async recover(): Promise<Recovery> {
@@ -142,6 +161,7 @@ export class Checkpoint {
 
   close(): void {
     this.stateDatabase?.close()
+    this.#lock.release()
   }
 
   /**

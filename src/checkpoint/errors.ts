@@ -20,3 +20,15 @@ export class CheckpointCorruptError extends SluiceError {
     super('SLUICE_CHECKPOINT_CORRUPT', message, { domain: 'external', cause })
   }
 }
+
+/** Another run holds the checkpoint: two runs of one pipeline on one checkpoint location. */
+export class CheckpointInUseError extends SluiceError {
+  constructor(location: string, cause?: unknown) {
+    super(
+      'SLUICE_CHECKPOINT_IN_USE',
+      `The checkpoint ${location} is in use by another run: is this pipeline already running with the same ` +
+        'checkpoint? Stop the other run, or give this one its own checkpoint location.',
+      { domain: 'user', exitCode: 2, cause },
+    )
+  }
+}

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { existsSync } from 'node:fs'
 import {
   appendFile,
@@ -14,10 +16,11 @@ import {
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
+import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
 import { count } from '../../src/aggregate/index.ts'
 import { Checkpoint } from '../../src/checkpoint/checkpoint.ts'
-import { CheckpointCorruptError } from '../../src/checkpoint/errors.ts'
+import { CheckpointCorruptError, CheckpointInUseError } from '../../src/checkpoint/errors.ts'
 import { OffsetsLog } from '../../src/checkpoint/offsets-log.ts'
 import { memory } from '../../src/connectors/testing/memory.ts'
 import { memorySource } from '../../src/connectors/testing/memory-source.ts'
@@ -69,6 +72,7 @@ describe('checkpoint files per batch', () => {
       await checkpoint.commitBatch(0)
       assert.deepEqual(await readdir(join(dir, 'commits')), ['0.json'])
       assert.equal((await checkpoint.recover()).lastCommitted?.batchId, 0)
+      checkpoint.close()
     }))
 
   test('a stateful plan has state for a batch only once saveState finished', () =>
@@ -106,6 +110,7 @@ describe('checkpoint files per batch', () => {
       const recovery = await checkpoint.recover()
       assert.equal(recovery.lastCommitted?.batchId, 0)
       assert.deepEqual(recovery.pending, entry(1))
+      checkpoint.close()
     }))
 
   test('a torn last frame of the offsets log (crash during the append) is dropped and cut off', () =>
@@ -118,11 +123,15 @@ describe('checkpoint files per batch', () => {
       await checkpoint.planBatch(entry(1))
       const after = (await stat(log)).size
       await truncate(log, after - 3) // the crash: batch 1's frame only partly on disk
+      checkpoint.close() // the process is gone (its lock with it)
       const reopened = await Checkpoint.open(dir, stateless)
       assert.deepEqual(await reopened.recover(), { lastCommitted: entry(0), pending: undefined })
       assert.equal((await stat(log)).size, before, 'the torn tail is cut before the next append')
       await reopened.planBatch(entry(1))
-      assert.deepEqual((await (await Checkpoint.open(dir, stateless)).recover()).pending, entry(1))
+      reopened.close()
+      const again = await Checkpoint.open(dir, stateless)
+      assert.deepEqual((await again.recover()).pending, entry(1))
+      again.close()
     }))
 
   test('a last frame whose checksum does not match is dropped; garbage after it is never read', () =>
@@ -136,13 +145,15 @@ describe('checkpoint files per batch', () => {
       bytes[bytes.length - 2] = bytes[bytes.length - 2]! ^ 0xff // a flipped byte in batch 1's payload
       await writeFile(log, bytes)
       await appendFile(log, Buffer.from([1, 2, 3, 4, 5, 6, 7, 8, 9]))
-      const recovery = await (await Checkpoint.open(dir, stateless)).recover()
-      assert.deepEqual(recovery, { lastCommitted: entry(0), pending: undefined })
+      checkpoint.close()
+      const reopened = await Checkpoint.open(dir, stateless)
+      assert.deepEqual(await reopened.recover(), { lastCommitted: entry(0), pending: undefined })
+      reopened.close()
     }))
 
   test('a checkpoint from before the log (offsets/N.json) resumes, and its next batches go to the log', () =>
     withDir(async (dir) => {
-      await Checkpoint.open(dir, stateless) // metadata.json, as the old version also wrote it
+      ;(await Checkpoint.open(dir, stateless)).close() // metadata.json, as the old version also wrote it
       await rm(join(dir, 'offsets.log'))
       await mkdir(join(dir, 'offsets'), { recursive: true })
       for (const id of [0, 1])
@@ -154,17 +165,40 @@ describe('checkpoint files per batch', () => {
       await old.planBatch(entry(2))
       assert.deepEqual(await old.recover(), { lastCommitted: entry(1), pending: entry(2) })
       assert.deepEqual(await readdir(join(dir, 'offsets')), ['0.json', '1.json'])
+      old.close()
     }))
 
   test('an offsets log without the version 1 header is a corrupt checkpoint, not an empty one', () =>
     withDir(async (dir) => {
-      await Checkpoint.open(dir, stateless)
+      ;(await Checkpoint.open(dir, stateless)).close()
       await writeFile(join(dir, 'offsets.log'), '{"batchId":0}\n')
       await assert.rejects(Checkpoint.open(dir, stateless), (error: unknown) => {
         assert.ok(error instanceof CheckpointCorruptError)
         assert.match(error.message, /SLOFFS01/)
         return true
       })
+    }))
+
+  test('a second run on the same checkpoint is refused at once; the lock goes with the process, even on SIGKILL', () =>
+    withDir(async (dir) => {
+      const inUse = (error: unknown) =>
+        error instanceof CheckpointInUseError &&
+        error.exitCode === 2 &&
+        /in use by another run: is this pipeline already running/.test(error.message)
+      const first = await Checkpoint.open(dir, stateless)
+      await assert.rejects(Checkpoint.open(dir, stateful), inUse, 'another run in this process')
+      first.close()
+      const script = fileURLToPath(new URL('../fixtures/hold-checkpoint.ts', import.meta.url))
+      const holder = spawn(process.execPath, [script, dir], { stdio: ['ignore', 'pipe', 'inherit'] })
+      try {
+        await once(holder.stdout, 'data')
+        await assert.rejects(Checkpoint.open(dir, stateless), inUse, 'another process')
+      } finally {
+        holder.kill('SIGKILL')
+        await once(holder, 'exit')
+      }
+      const after = await Checkpoint.open(dir, stateless)
+      after.close()
     }))
 
   test('pruning rewrites the offsets log with the retained batches only once enough have accumulated', () =>
