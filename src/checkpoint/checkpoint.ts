@@ -44,13 +44,14 @@ const VERSION = 1
  *     (the replay rebuilds N's state), then save and mark N;
  *   - otherwise restore N−1 and replay exactly [start(N), end(N)) with N's watermark and time, so the replay
  *     produces the same output.
- * Step 1 is one frame appended to offsets.log and fdatasync'ed before the sink commits (a stateless plan whose
- * sink stores its position only waits for it before step 4: a lost entry finds the sink ahead on restart). Step 4's state
- * commit fsyncs the store's write-ahead log; the marker is only a file whose name counts, written without
- * fsync: a power cut may lose it, and recovery then finds N pending, which the rules above answer (an
- * at-least-once sink that cannot tell replays with the same batch id). Checkpoints written before the log
- * (one offsets/N.json per batch) are still read; their new batches go to the log. A plan with no state and no
- * event time (parse, map, filter, …) has no state store.
+ * Step 1 is one frame appended to offsets.log and fdatasync'ed before the sink commits (a stateless plan
+ * whose sink stores its position only waits for it before step 4: a lost entry finds the sink ahead on
+ * restart). Step 4's state commit fsyncs the store's write-ahead log; the marker is only a file whose name
+ * counts, written without fsync: a power cut may lose it, and recovery then finds N pending, which the rules
+ * above answer (an at-least-once sink that cannot tell replays with the same batch id). Checkpoints written
+ * before the log (one offsets/N.json per batch) are still read; their new batches go to the log. A plan with
+ * no state and no event time (parse, map, filter, …) has no state store. One run at a time holds a
+ * checkpoint (CheckpointLock, lock.db).
  */
 export class Checkpoint {
   readonly location: string
