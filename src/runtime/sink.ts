@@ -100,9 +100,11 @@ export async function sinkAheadOfCheckpoint(
     'SLUICE_CHECKPOINT_BEHIND_SINK',
     `Pipeline "${context.pipelineId}": ${sink.description} committed batch ${position.batchId}, but the ` +
       `checkpoint ${context.checkpoint} ${where}. The pipeline keeps state (windows, dedupe) that only the ` +
-      'checkpoint holds and that cannot be rebuilt from the position the sink stored. Restore the checkpoint ' +
-      "directory, or start over: delete the pipeline's output and the position the sink stored (its offsets " +
-      'row in a database, the consumer group with a Kafka sink), and the checkpoint.',
+      'checkpoint holds and that cannot be rebuilt from the position the sink stored. If another run of this ' +
+      'pipeline is going on with another checkpoint, stop one of them: a pipeline runs as one process for now. ' +
+      "Otherwise restore the checkpoint directory, or start over: delete the pipeline's output and the " +
+      'position the sink stored (its offsets row in a database, the consumer group with a Kafka sink), and ' +
+      'the checkpoint.',
     { domain: 'user', exitCode: 2 },
   )
 }

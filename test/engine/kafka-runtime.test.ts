@@ -281,6 +281,33 @@ describe('runtime against a real broker', () => {
     assert.equal(ids.length, N)
   })
 
+  test('a stateful pipeline started a second time with another checkpoint stops with what to do', async () => {
+    const { input, output } = await idTopics('twice-stateful', 20_000)
+    const script = fileURLToPath(new URL('../fixtures/crash-pipeline.ts', import.meta.url))
+    const env = { ...process.env, KAFKA_BROKERS: brokers(), BATCH_RECORDS: '2000' }
+    const first = await tempDir()
+    const running = spawn(process.execPath, [script, input, output, first, 'continuous'], {
+      env: { ...env, INSTANCE: 'stateful-a' },
+      stdio: 'ignore',
+    })
+    try {
+      await until(() => existsSync(join(first, 'commits')) && readdirSync(join(first, 'commits')).length >= 1)
+      const second = await runNode(script, [input, output, await tempDir(), 'availableNow'], {
+        env: { ...env, INSTANCE: 'stateful-b' },
+        timeoutMs: 60_000,
+      })
+      // The fixture is a plain script: the error ends it (the CLI would exit 2 with the message).
+      assert.notEqual(second.code, 0)
+      assert.match(second.stderr, /SLUICE_CHECKPOINT_BEHIND_SINK/)
+      assert.match(
+        second.stderr,
+        /If another run of this pipeline is going on with another checkpoint, stop one/,
+      )
+    } finally {
+      running.kill('SIGKILL')
+    }
+  })
+
   // This test once failed about one run in four: not the pipeline's output (a Java consumer would have read
   // it right) but the client's read_committed filter, which hid committed records and showed aborted ones
   // after a restart (see src/connectors/kafka/read-committed.ts and the client tests).
