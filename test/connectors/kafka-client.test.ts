@@ -301,6 +301,22 @@ describe('Kafka client wrapper against a real broker', () => {
     )
   })
 
+  test('a transaction open for longer than 15 s (a big batch to a slow cluster) still commits', async () => {
+    const topic = await freshTopic('long-tx')
+    const producer = new KafkaProducer({ brokers: brokers(), transactionalId: uniqueGroup('long-tx-id') })
+    try {
+      const tx = await producer.beginTransaction()
+      await tx.send([{ topic, value: 'slow' }])
+      // Past a 5 s transaction timeout and the broker's abort sweep (every 10 s): with the client's default
+      // timeout the coordinator aborted the transaction and every replay of such a batch would fail alike.
+      await new Promise((resolve) => setTimeout(resolve, 16_000))
+      await tx.commit()
+    } finally {
+      await producer.close()
+    }
+    assert.deepEqual(await committedValues(topic, 1), ['slow'])
+  })
+
   test('trap: a restarted transactional producer takes over from a crashed one and aborts its open transaction', async () => {
     const output = await freshTopic('takeover')
     const transactionalId = uniqueGroup('takeover-id')

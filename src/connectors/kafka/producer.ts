@@ -43,6 +43,11 @@ export class KafkaProducer {
       producerId: -1n,
       producerEpoch: -1,
       partitioner: compatibilityPartitioner,
+      // The client sends `timeout` as the transaction timeout (and as the brokers' wait for acks). Its 5 s
+      // default had the coordinator abort a transaction whose batch took longer to write, a big batch to a slow
+      // cluster: every replay of it would fail the same way. 30 s, like the request timeout; a run restarted
+      // after a crash does not wait for it (KafkaProducer.takeOver aborts the old transaction at once).
+      ...(options.transactionalId ? { timeout: 30_000 } : {}),
       retries: 10,
       retryDelay: producerRetryDelay,
       ...(this.#compression !== 'none' ? { compression: this.#compression } : {}),
