@@ -153,8 +153,14 @@ export class KafkaAdmin {
   async #waitForLeaders(topic: string, partitions: number): Promise<void> {
     const deadline = Date.now() + 15_000
     while (Date.now() < deadline) {
-      const metadata = await this.#call(() => this.#admin.metadata({ topics: [topic], forceUpdate: true }))
-      const t = metadata.topics.get(topic)
+      const metadata = await this.#call(() =>
+        this.#admin.metadata({ topics: [topic], forceUpdate: true }).catch((error: unknown) => {
+          // A broker still loading its logs (just restarted) may not know the topic it just created yet.
+          if (/Unknown topic/.test(describeError(error))) return undefined
+          throw error
+        }),
+      )
+      const t = metadata?.topics.get(topic)
       if (t && t.partitionsCount === partitions && t.partitions.every((p) => p && p.leader >= 0)) return
       await new Promise((resolve) => setTimeout(resolve, 100))
     }
