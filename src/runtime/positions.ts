@@ -33,3 +33,16 @@ export function reached(position: Positions, end: Positions): boolean {
   }
   return true
 }
+
+/**
+ * True when a sink's committed positions are exactly `target`: equal on every partition of `target` and on no
+ * other partition. For a batch's start, a partition the sink never committed counts as equal (nothing of it
+ * was written yet).
+ */
+export function sinkAt(sink: Positions, target: Positions, isStart: boolean): boolean {
+  for (const [partition, offset] of Object.entries(target)) {
+    const committed = sink[partition]
+    if (committed !== offset && !(isStart && committed === undefined)) return false
+  }
+  return Object.keys(sink).every((partition) => partition in target)
+}

@@ -5,10 +5,11 @@ import { describeError, SluiceError } from '../errors.ts'
 import { type Logger, silentLogger } from '../log.ts'
 import type { LookupTable, Plan, SinkNode, SourceNode } from '../plan/nodes.ts'
 import { batchLatency } from './latency.ts'
-import { advance, reached, startOf } from './positions.ts'
+import { advance, reached, sinkAt, startOf } from './positions.ts'
 import { BatchProcessor } from './processor.ts'
 import type { BatchLatency, BatchProgress } from './progress.ts'
 import {
+  type CommittedPosition,
   type DeadLetter,
   type OutputBatch,
   type SinkWriter,
@@ -194,18 +195,42 @@ class PipelineRun {
     const recovery = await checkpoint.recover()
     let committed = recovery.lastCommitted
     let pending = recovery.pending
-    // A sink that keeps its position with the data may be ahead of a deleted or older checkpoint: start there.
-    const ahead = await sinkAheadOfCheckpoint(sink, pending?.batchId ?? committed?.batchId ?? -1, {
-      pipelineId: plan.pipelineId,
-      checkpoint: checkpoint.location,
-      stateful: processor.hasState,
-    })
+    // A stateless plan into an exactly-once sink that stores its position with the data (a Kafka transaction's
+    // group offsets, a SQL offsets row) resumes where the sink is whenever that is not where the checkpoint
+    // left it (the pending batch's start or end, or the last batch's end): the checkpoint was lost or is an
+    // older copy, or another run of the pipeline wrote meanwhile, and replaying the pending batch from its
+    // logged start would write again what that run wrote. Batch boundaries need no exact replay here.
+    const sinkKeepsPosition =
+      !checkpoint.stateDatabase && sink.guarantee === 'exactly-once' && sink.committedPosition !== undefined
+    const loggedThrough = pending?.batchId ?? committed?.batchId ?? -1
+    let ahead: CommittedPosition | undefined
+    if (sinkKeepsPosition) {
+      const position = await sink.committedPosition?.()
+      const where = position?.positions
+      const asLogged =
+        where !== undefined &&
+        (pending
+          ? sinkAt(where, pending.start, true) || sinkAt(where, pending.end, false)
+          : committed !== undefined && sinkAt(where, committed.end, false))
+      if (position && !asLogged) ahead = position
+    } else {
+      // Otherwise the sink counts only when its batch id is ahead; a plan with state then stops.
+      ahead = await sinkAheadOfCheckpoint(sink, loggedThrough, {
+        pipelineId: plan.pipelineId,
+        checkpoint: checkpoint.location,
+        stateful: processor.hasState,
+      })
+    }
     if (ahead) {
       this.#logger.warn(
         { batchId: ahead.batchId, positions: ahead.positions },
-        'the checkpoint is behind the sink; starting from the position the sink committed',
+        ahead.batchId > loggedThrough
+          ? 'the checkpoint is behind the sink; starting from the position the sink committed'
+          : 'the sink is not where the checkpoint left it (did another run write?); starting from its position',
       )
-      const { batchId, positions } = ahead
+      // Batch ids keep growing past every id the checkpoint has logged.
+      const batchId = Math.max(ahead.batchId, loggedThrough)
+      const positions = ahead.positions
       committed = { batchId, start: positions, end: positions, watermark: null, batchTime: this.#clock.now() }
       pending = undefined
     }
@@ -254,12 +279,9 @@ class PipelineRun {
           ? 'replaying the unfinished batch'
           : 'replaying a batch the sink committed, to rebuild its state (without writing it)',
       )
-    // A stateless plan into an exactly-once sink that stores its position (a Kafka transaction's group offsets,
-    // a SQL offsets row) need not wait for the offsets log before the sink commits: if the entry is lost in a
-    // crash, the sink is ahead of the checkpoint on restart and the run continues from the sink's position
-    // (sinkAheadOfCheckpoint). Stateful plans wait: rebuilding their state needs every batch's entry.
-    const sinkKeepsPosition =
-      !checkpoint.stateDatabase && sink.guarantee === 'exactly-once' && sink.committedPosition !== undefined
+    // With a sink that keeps its position (above), the offsets log need not be durable before the sink
+    // commits: a lost entry does not matter, the run resumes from the sink. Stateful plans wait: rebuilding
+    // their state needs every batch's entry.
     const stateCommitMs = this.#options.stateCommitIntervalMs ?? 1000
     let stateCommittedAt = performance.now()
     let lastBatchId = batchId - 1
