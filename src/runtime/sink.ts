@@ -43,10 +43,11 @@ export interface SinkWriter<T> {
    */
   hasCommitted?(batch: { readonly batchId: number; readonly end: Positions }): Promise<boolean>
   /**
-   * Sinks that store the source position with the data (the SQL sinks' offsets table): the last batch they
-   * committed and the positions after it, undefined before the first. Asked once after open(): when it is
-   * ahead of the checkpoint (deleted, or an older copy), a stateless pipeline starts from it, so a lost
-   * checkpoint neither loses nor duplicates rows (see `sinkAheadOfCheckpoint`).
+   * Sinks that store the source position with the data (the SQL sinks' offsets table, a Kafka transaction's
+   * group offsets): the last batch they committed and the positions after it, undefined before the first.
+   * Asked once after open(): a stateless pipeline starts from it whenever it is not where the checkpoint left
+   * off (a lost or older checkpoint, another run), so it neither loses nor duplicates rows; a stateful one
+   * stops when it is ahead (see planRecovery in recovery.ts and `sinkAheadOfCheckpoint`).
    */
   committedPosition?(): Promise<CommittedPosition | undefined>
   close(): Promise<void>

@@ -145,7 +145,7 @@ class KafkaSinkWriter<T> implements SinkWriter<T> {
   /**
    * With a Kafka source: the last batch whose transaction committed (its id is stored beside the group's
    * offsets) and the group's positions after it, so that a restart can trust the group when the checkpoint
-   * is behind (see sinkAheadOfCheckpoint).
+   * is behind, or another run moved the group (see planRecovery).
    */
   async committedPosition(): Promise<CommittedPosition | undefined> {
     if (!this.#source) return undefined
