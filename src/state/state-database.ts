@@ -1,6 +1,6 @@
+import { dirname } from 'node:path'
 import { DatabaseSync, type StatementSync } from 'node:sqlite'
-import { CheckpointCorruptError } from '../checkpoint/errors.ts'
-import { SluiceError } from '../errors.ts'
+import { CheckpointCorruptError, CheckpointInUseError } from '../checkpoint/errors.ts'
 
 /** One stored entry: its encoded value and the event time it expires by (null: never). */
 export interface StoredEntry {
@@ -36,18 +36,6 @@ export interface StateSlot {
 
 /** SQLite's result code when another connection holds the write lock. */
 const SQLITE_BUSY = 5
-
-/** Another process writes the same checkpoint's state: two runs of one pipeline on one checkpoint. */
-export class StateStoreInUseError extends SluiceError {
-  constructor(location: string, cause: unknown) {
-    super(
-      'SLUICE_CHECKPOINT_IN_USE',
-      `The state store ${location} is being written by another process: is this pipeline already running with ` +
-        'the same checkpoint? Stop the other run, or give this one its own checkpoint location.',
-      { domain: 'user', exitCode: 2, cause },
-    )
-  }
-}
 
 /** The per-batch progress stored with the state. */
 export type EventTimes = Record<string, number>
@@ -121,7 +109,7 @@ export class StateDatabase {
         this.#db.exec('BEGIN IMMEDIATE')
       } catch (error) {
         if ((error as { errcode?: number }).errcode === SQLITE_BUSY)
-          throw new StateStoreInUseError(this.location, error)
+          throw new CheckpointInUseError(dirname(this.location), error)
         throw error
       }
     }

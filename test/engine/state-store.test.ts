@@ -5,12 +5,12 @@ import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import { z } from 'zod'
 import { count, sum } from '../../src/aggregate/index.ts'
-import { CheckpointCorruptError } from '../../src/checkpoint/errors.ts'
+import { CheckpointCorruptError, CheckpointInUseError } from '../../src/checkpoint/errors.ts'
 import { memory } from '../../src/connectors/testing/memory.ts'
 import { memorySource } from '../../src/connectors/testing/memory-source.ts'
 import { pipeline } from '../../src/dsl/stream.ts'
 import { KeyedState } from '../../src/state/keyed-state.ts'
-import { StateDatabase, StateStoreInUseError } from '../../src/state/state-database.ts'
+import { StateDatabase } from '../../src/state/state-database.ts'
 import { TestDriver } from '../../src/testing/test-driver.ts'
 import { session, tumbling } from '../../src/window/index.ts'
 
@@ -99,8 +99,9 @@ describe('state store (SQLite) behind keyed state', () => {
       assert.throws(
         () => second.begin(0),
         (error: Error) =>
-          error instanceof StateStoreInUseError &&
-          /being written by another process: is this pipeline already running/.test(error.message),
+          error instanceof CheckpointInUseError &&
+          error.exitCode === 2 &&
+          /in use by another run: is this pipeline already running/.test(error.message),
       )
       second.close()
       running.commit(0, [], { p: 1 })
