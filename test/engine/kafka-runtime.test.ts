@@ -19,6 +19,7 @@ import type { BatchProgress } from '../../src/runtime/progress.ts'
 import { run } from '../../src/runtime/run.ts'
 import { runNode } from '../helpers/cli.ts'
 import { brokers, freshTopic, uniqueGroup } from '../helpers/kafka.ts'
+import { waitFor } from '../helpers/wait.ts'
 
 const dirs: string[] = []
 async function tempDir(): Promise<string> {
@@ -267,7 +268,11 @@ describe('runtime against a real broker', () => {
     // Each start takes the transactional id over and fences the other, whose next transaction fails: it
     // restarts from its checkpoint, finds the sink ahead of it and continues from the group's offsets.
     const a = start(first, 'twice-a')
-    await until(() => existsSync(join(first, 'commits')) && readdirSync(join(first, 'commits')).length >= 1)
+    await waitFor(
+      () => existsSync(join(first, 'commits')) && readdirSync(join(first, 'commits')).length >= 1,
+      60_000,
+      'the first run to commit a batch',
+    )
     const b = start(second, 'twice-b')
     await sleep(6_000)
     b.child.kill('SIGKILL')
@@ -291,7 +296,11 @@ describe('runtime against a real broker', () => {
       stdio: 'ignore',
     })
     try {
-      await until(() => existsSync(join(first, 'commits')) && readdirSync(join(first, 'commits')).length >= 1)
+      await waitFor(
+        () => existsSync(join(first, 'commits')) && readdirSync(join(first, 'commits')).length >= 1,
+        60_000,
+        'the first run to commit a batch',
+      )
       const second = await runNode(script, [input, output, await tempDir(), 'availableNow'], {
         env: { ...env, INSTANCE: 'stateful-b' },
         timeoutMs: 60_000,
@@ -380,12 +389,4 @@ async function killFiveTimesThenFinish(
   assert.equal(kills, 5)
   const finalSummary = JSON.parse(final.stdout) as { inputRows: number }
   assert.ok(finalSummary.inputRows > 0, 'the kills interrupted the run before the end of the input')
-}
-
-async function until(condition: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting')
-    await sleep(20)
-  }
 }

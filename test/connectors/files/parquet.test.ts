@@ -9,15 +9,7 @@ import { memorySource } from '../../../src/connectors/testing/memory-source.ts'
 import { pipeline } from '../../../src/dsl/stream.ts'
 import { run } from '../../../src/runtime/run.ts'
 import { clickstream, type Row, sortRows } from '../lake/helpers.ts'
-import { context, drain, tempDir } from './helpers.ts'
-
-async function until(check: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out')
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
+import { context, drain, tempDir, waitFor } from './helpers.ts'
 
 /** Plain Parquet files written by DuckDB (not by lake()): what another tool would leave in a folder. */
 async function duckParquet(path: string, sql: string): Promise<void> {
@@ -136,9 +128,13 @@ describe('files() over Parquet and lake tables', () => {
       trigger: { kind: 'processingTime', intervalMs: 30 },
       signal: stop.signal,
     })
-    await until(() => streaming.sink.rows.length === expected(first).length)
+    await waitFor(() => streaming.sink.rows.length === expected(first).length, 20_000, 'the rows')
     await write(table, dir, 'w2', second)
-    await until(() => streaming.sink.rows.length === expected([...first, ...second]).length)
+    await waitFor(
+      () => streaming.sink.rows.length === expected([...first, ...second]).length,
+      20_000,
+      'the rows',
+    )
     stop.abort()
     await reading
     assert.deepEqual(sortRows(streaming.sink.rows), sortRows(expected([...first, ...second])))

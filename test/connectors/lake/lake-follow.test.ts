@@ -6,15 +6,8 @@ import { memory } from '../../../src/connectors/testing/memory.ts'
 import { memorySource } from '../../../src/connectors/testing/memory-source.ts'
 import { pipeline } from '../../../src/dsl/stream.ts'
 import { run } from '../../../src/runtime/run.ts'
+import { waitFor } from '../../helpers/wait.ts'
 import { clickstream, type Row, tempDir } from './helpers.ts'
-
-async function until(check: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out')
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
 
 describe('lakeTable follow mode', () => {
   test('the same pipeline reads a table as a batch or follows new commits as a stream', async () => {
@@ -47,9 +40,13 @@ describe('lakeTable follow mode', () => {
       signal: stop.signal,
     })
     await write('w1', first)
-    await until(() => streaming.sink.rows.length === expected(first).length)
+    await waitFor(() => streaming.sink.rows.length === expected(first).length, 20_000, 'the rows')
     await write('w2', second)
-    await until(() => streaming.sink.rows.length === expected([...first, ...second]).length)
+    await waitFor(
+      () => streaming.sink.rows.length === expected([...first, ...second]).length,
+      20_000,
+      'the rows',
+    )
     stop.abort()
     await reading
     assert.deepEqual(streaming.sink.rows, expected([...first, ...second]))
@@ -85,7 +82,7 @@ describe('lakeTable follow mode', () => {
         trigger: { kind: 'availableNow' },
       },
     )
-    await until(() => out.rows.length === rows.length)
+    await waitFor(() => out.rows.length === rows.length, 20_000, 'the rows')
     stop.abort()
     await reading
     assert.deepEqual(out.rows, rows)
