@@ -16,8 +16,11 @@ export interface OffsetsEntry {
   readonly batchId: number
   readonly start: Positions
   readonly end: Positions
-  /** Watermark in force for this batch; null for "none yet" (-Infinity). */
-  readonly watermark: number | null
+  /**
+   * Watermark in force for this batch: null for "none yet" (-Infinity), 'end' once a bounded input ended
+   * (+Infinity: every window is final). JSON carries neither infinity.
+   */
+  readonly watermark: number | null | 'end'
   readonly batchTime: number
 }
 
@@ -246,6 +249,12 @@ function isStateless(plan: Plan): boolean {
   return plan.nodes.every((node) => STATELESS_KINDS.has(node.kind))
 }
 
-export function watermarkFromLog(value: number | null): number {
-  return value === null ? Number.NEGATIVE_INFINITY : value
+export function watermarkFromLog(value: number | null | 'end'): number {
+  if (value === null) return Number.NEGATIVE_INFINITY
+  return value === 'end' ? Number.POSITIVE_INFINITY : value
+}
+
+export function watermarkToLog(watermark: number): number | null | 'end' {
+  if (watermark === Number.POSITIVE_INFINITY) return 'end'
+  return Number.isFinite(watermark) ? watermark : null
 }

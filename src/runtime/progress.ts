@@ -20,8 +20,10 @@ export interface BatchProgress {
     readonly sink: number
     readonly total: number
   }
-  /** Watermark in force for the batch (ISO), null before the first event time. */
+  /** Watermark in force for the batch (ISO), null before the first event time and once the input ended. */
   readonly watermark: string | null
+  /** The batch that closed every window because a bounded input ended (watermark +Infinity). */
+  readonly endOfInput?: true
   /** Live keyed-state entries (in memory and in the state store). */
   readonly stateRows: number
   /** The state store's size on disk (state.db pages), refreshed every 10 batches; 0 without state. */

@@ -1,5 +1,5 @@
 import { join } from 'node:path'
-import { Checkpoint, type OffsetsEntry, watermarkFromLog } from '../checkpoint/checkpoint.ts'
+import { Checkpoint, type OffsetsEntry, watermarkFromLog, watermarkToLog } from '../checkpoint/checkpoint.ts'
 import type { Pipeline } from '../dsl/stream.ts'
 import { describeError, SluiceError } from '../errors.ts'
 import { type Logger, silentLogger } from '../log.ts'
@@ -224,7 +224,7 @@ class PipelineRun {
         let exhausted = until !== undefined && reached(position, until)
         // The watermark for this batch comes from what earlier batches observed: computed before polling, so
         // partitions whose first records arrive in this batch still count as pending.
-        const next = processor.watermarks.advance(this.#clock.now(), source.pendingPartitions?.())
+        let next = await this.#nextWatermark(processor, source)
         // A processing-time batch covers the log as it was when the trigger fired.
         const upTo =
           trigger.kind === 'processingTime' && !exhausted ? await source.latestPositions?.() : undefined
@@ -240,6 +240,8 @@ class PipelineRun {
               ...(this.#options.signal ? { signal: this.#options.signal } : {}),
             })
         if (until && records.length === 0 && source.caughtUp?.(until)) exhausted = true
+        // A bounded source read to its end: one last batch closes every window and session.
+        if (exhausted && source.bounded && records.length === 0) next = processor.watermarks.endOfInput()
         // With no records, a batch still runs when the watermark moved and windows may close (a no-data batch).
         if (records.length === 0 && !(stateful && next > watermark)) {
           if (exhausted || (trigger.kind === 'once' && ran > 0)) break
@@ -250,7 +252,7 @@ class PipelineRun {
           batchId,
           start: startOf(position, records),
           end: advance(position, records),
-          watermark: Number.isFinite(next) ? next : null,
+          watermark: watermarkToLog(next),
           batchTime: this.#clock.now(),
         }
       }
@@ -366,6 +368,17 @@ class PipelineRun {
       checkpoint.saveState(lastBatchId, processor.states, processor.watermarks.snapshot().partitions)
   }
 
+  /**
+   * The watermark the next batch runs under. Partitions quiet for the idle timeout are idle only when the
+   * source has nothing unread for them: a slowly read backlog must not fall behind the clock and turn late.
+   */
+  async #nextWatermark(processor: BatchProcessor, source: SourceReader): Promise<number> {
+    const pending = source.pendingPartitions?.()
+    const quiet = processor.watermarks.idleCandidates(this.#clock.now(), pending)
+    const unread = quiet.length > 0 ? await source.unread?.(quiet) : undefined
+    return processor.watermarks.advance(this.#clock.now(), pending, unread)
+  }
+
   /** Re-reads exactly the logged range of an unfinished batch. */
   async #readExactly(source: SourceReader, entry: OffsetsEntry, maxRecords: number): Promise<SourceRecord[]> {
     const out: SourceRecord[] = []
@@ -450,7 +463,8 @@ class PipelineRun {
         sink: round(times.sinkMs),
         total: round(total),
       },
-      watermark: entry.watermark === null ? null : new Date(entry.watermark).toISOString(),
+      watermark: typeof entry.watermark === 'number' ? new Date(entry.watermark).toISOString() : null,
+      ...(entry.watermark === 'end' ? { endOfInput: true } : {}),
       stateRows,
       stateBytes,
       sourceLag: this.#lag,

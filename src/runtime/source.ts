@@ -51,7 +51,12 @@ export interface SourceReader {
    */
   open(resumeFrom: Positions | undefined): Promise<void>
   poll(options: PollOptions): Promise<SourceRecord[]>
-  /** True when the source itself ends (files in batch mode, Kafka with endingOffsets: 'latest'). */
+  /**
+   * True when the source itself ends (files in batch mode, Kafka with endingOffsets: 'latest'). Reading a
+   * bounded source to its end ends the input: the watermark goes to +Infinity and every open window and
+   * session is emitted, so a batch run writes what a stream over the same records writes. (availableNow
+   * over an unbounded source only stops: its open windows wait in the checkpoint for the next run.)
+   */
   readonly bounded: boolean
   /**
    * The positions that count as "the end" for a bounded run (availableNow or a bounded source): the log end
@@ -70,6 +75,13 @@ export interface SourceReader {
    * so they hold the watermark back (until the idle timeout, when one is set).
    */
   pendingPartitions?(): ReadonlySet<string>
+  /**
+   * Of `partitions`, those with records this reader has not delivered yet, as far as it can tell now (a
+   * backlog, a file not read to its end). The runtime asks only about partitions that have been quiet for
+   * the watermark's idle timeout: one it names is behind, not idle, and the clock never moves the watermark
+   * past it. A source without it counts quiet partitions as idle.
+   */
+  unread?(partitions: readonly string[]): Promise<ReadonlySet<string>>
   /** Positions still to read per partition (lag), when the source can tell. */
   lag?(): Promise<Readonly<Record<string, number>> | undefined>
   /** Acknowledge a finished batch outside any transaction (e.g. commit a consumer group's offsets). */

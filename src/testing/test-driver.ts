@@ -133,6 +133,16 @@ export class TestDriver<T> {
   }
 
   /**
+   * Ends the input, as a bounded source does when read to its end: runs one last batch over what was sent
+   * with the watermark at +Infinity, so every open window and session is emitted (append) or final (update).
+   * Records sent after it are late.
+   */
+  endInput(): BatchOutput {
+    this.#processor.watermarks.endOfInput()
+    return this.runBatch()
+  }
+
+  /**
    * Simulates a restart: a fresh processor over the committed state store (as after a crash between batches),
    * with the event-time progress committed with the last batch. A pipeline whose results change across
    * restart() has state that does not survive a checkpoint.

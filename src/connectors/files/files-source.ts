@@ -208,6 +208,17 @@ export class FilesSourceReader implements SourceReader {
     return pending
   }
 
+  /** Files not read to their end (as of the last listing, in watch mode). */
+  async unread(partitions: readonly string[]): Promise<ReadonlySet<string>> {
+    const unread = new Set<string>()
+    for (const partition of partitions) {
+      const state = this.#files.get(partition)
+      if (!state || state.stalledAt !== undefined) continue
+      if ((state.cursor ?? state.resume) < this.#limit(state)) unread.add(partition)
+    }
+    return unread
+  }
+
   /** Bytes still to read per file. */
   async lag(): Promise<Readonly<Record<string, number>>> {
     return Object.fromEntries(

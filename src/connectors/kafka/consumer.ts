@@ -77,6 +77,10 @@ export class KafkaConsumer {
   #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined
   #ownedFrom: GroupAssignment[] | null | undefined
   #owned = new Set<string>()
+  /** Per partition, the offset after the last record the client put in the stream's buffer. */
+  readonly #buffered = new Map<string, bigint>()
+  /** Per partition, the offset after the last record poll() took from the buffer. */
+  readonly #taken = new Map<string, bigint>()
   #failure: Error | undefined
   #ended = false
 
@@ -130,6 +134,7 @@ export class KafkaConsumer {
     try {
       const positioning = await this.#positioning(start, topics)
       this.#stream = await this.#consumer.consume({ topics, ...positioning })
+      this.#trackBuffered(this.#stream)
     } catch (error) {
       if (error instanceof KafkaError) throw error
       throw new KafkaError(`Could not subscribe to ${topics.join(', ')}: ${describeError(error)}`, {
@@ -190,7 +195,9 @@ export class KafkaConsumer {
       while (batch.length < options.maxRecords) {
         const message: Message<Buffer, Buffer, Buffer, Buffer> | null = stream.read()
         if (message === null) break
-        if (owned.has(partitionKey(message.topic, message.partition))) batch.push(message)
+        const key = partitionKey(message.topic, message.partition)
+        this.#taken.set(key, message.offset + 1n)
+        if (owned.has(key)) batch.push(message)
       }
       if (batch.length >= options.maxRecords || this.#ended || options.signal?.aborted) return batch
       if (batch.length > 0 && !lingering) {
@@ -249,6 +256,38 @@ export class KafkaConsumer {
       if (offset > 0n && (next.get(key) ?? 0n) < offset) return false
     }
     return true
+  }
+
+  /**
+   * Of `partitions`, those with records not yet handed out by poll(): fetched records still in the buffer,
+   * or a fetch position below `end` (the log end), whatever lies there. Partitions this member does not own
+   * have nothing to deliver here.
+   */
+  unread(partitions: Iterable<string>, end: ReadonlyMap<string, bigint>): Set<string> {
+    const unread = new Set<string>()
+    const next = this.#stream?.offsetsToFetch
+    const owned = this.ownedPartitions()
+    for (const key of partitions) {
+      if (!owned.has(key)) continue
+      const buffered = this.#buffered.get(key) ?? -1n
+      const fetchFrom = next?.get(key) ?? 0n
+      if (buffered > (this.#taken.get(key) ?? -1n) || fetchFrom < (end.get(key) ?? 0n)) unread.add(key)
+    }
+    return unread
+  }
+
+  /**
+   * Records which partitions the buffer holds records of. The client pushes each record into the stream
+   * with Readable#push (the stream contract); what sits there per partition is not visible otherwise, and a
+   * partition whose records wait in the buffer behind others' is behind, not idle.
+   */
+  #trackBuffered(stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>): void {
+    const push = stream.push.bind(stream)
+    stream.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
+      const message = chunk as Message<Buffer, Buffer, Buffer, Buffer> | null
+      if (message) this.#buffered.set(partitionKey(message.topic, message.partition), message.offset + 1n)
+      return push(chunk, encoding)
+    }
   }
 
   /** Commits, for each partition, the position after the last of `records` (outside any transaction). */

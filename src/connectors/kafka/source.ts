@@ -182,6 +182,13 @@ export class KafkaSourceReader implements SourceReader {
     return new Set([...this.#pending].filter((p) => owned.has(p)))
   }
 
+  /** Partitions with records still buffered, held back by poll(), or beyond the fetch position. */
+  async unread(partitions: readonly string[]): Promise<ReadonlySet<string>> {
+    const unread = this.consumer.unread(partitions, await this.consumer.logEnd())
+    for (const record of this.#held) unread.add(record.partition)
+    return unread
+  }
+
   async endPositions(): Promise<Positions> {
     if (!this.#end) {
       const admin = new KafkaAdmin(this.#options)

@@ -294,6 +294,12 @@ export class LakeTableReader implements SourceReader {
     return new Set(!this.#delivered && this.#index < this.#versions.length ? [LAKE_PARTITION] : [])
   }
 
+  /** The table's one partition, while commits are left to read (as of the last refresh). */
+  async unread(partitions: readonly string[]): Promise<ReadonlySet<string>> {
+    const behind = partitions.includes(LAKE_PARTITION) && this.#next < (await this.#total())
+    return new Set(behind ? [LAKE_PARTITION] : [])
+  }
+
   async lag(): Promise<Readonly<Record<string, number>>> {
     return { [LAKE_PARTITION]: Math.max(0, (await this.#total()) - this.#next) }
   }

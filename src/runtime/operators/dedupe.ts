@@ -57,7 +57,8 @@ export class DedupeOperator {
   /** Forgets keys the watermark has moved past by more than the window. */
   flush(watermark: number): void {
     const horizon = watermark - this.#node.withinMs
-    if (!Number.isFinite(horizon)) return
+    // +Infinity (the input ended) forgets every key.
+    if (!(horizon > Number.NEGATIVE_INFINITY)) return
     this.state.deleteExpired(horizon)
   }
 }

@@ -94,7 +94,8 @@ export class SessionWindowOperator {
       }
       this.#touched = new Map()
     }
-    if (Number.isFinite(watermark)) {
+    // +Infinity (the input ended) closes every session.
+    if (watermark > Number.NEGATIVE_INFINITY) {
       for (const [keyString, cell] of this.state.expiring(watermark, true)) {
         const closed = takeClosedSessions(cell.sessions, watermark)
         if (this.#node.outputMode === 'append')
