@@ -44,6 +44,8 @@ export class JsonLimitsChecker {
       }
       return false
     }
+    // Bytes in an in-process object are one value, not a field per byte.
+    if (ArrayBuffer.isView(value)) return false
     let fields = 0
     for (const key in value) {
       if (++fields > this.#maxFields) return true
@@ -73,6 +75,7 @@ export class JsonLimitsChecker {
       }
       return undefined
     }
+    if (ArrayBuffer.isView(value)) return undefined
     let fields = 0
     for (const key in value) {
       if (++fields > this.#maxFields) return { kind: 'fields', value: this.#maxFields, path: [] }

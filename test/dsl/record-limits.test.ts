@@ -98,8 +98,9 @@ describe('record limits', () => {
         '{"a":{"b":1},"f1":1,"f2":2}',
         '{"a":1,"f1":1,"f2":2,"f3":3}',
         { a: { b: [1] } }, // an in-process object: the same limits
+        { a: Buffer.alloc(10) }, // whose bytes are one value, not ten fields
       ])
-      assert.equal(output.length, 1, p.plan.pipelineId)
+      assert.equal(output.length, 2, p.plan.pipelineId)
       assert.deepEqual(
         reasons.map((r) => r.replace(/^parse-1: /, '')),
         [
