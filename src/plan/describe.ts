@@ -42,5 +42,10 @@ export function describePlan(plan: Plan): string {
       .join(' ')
     lines.push(`  ${node.kind.padEnd(9)} ${node.id}${details ? `  ${details}` : ''}`)
   }
+  const limits = plan.recordLimits
+  if (limits)
+    lines.push(
+      `  limits    maxBytes=${limits.maxBytes} maxDepth=${limits.maxDepth} maxFields=${limits.maxFields}`,
+    )
   return lines.join('\n')
 }

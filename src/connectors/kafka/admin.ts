@@ -1,4 +1,4 @@
-import { Admin, ListOffsetTimestamps } from '@platformatic/kafka'
+import { Admin, ConfigResourceTypes, ListOffsetTimestamps } from '@platformatic/kafka'
 import { describeError, KafkaError, UsageError } from '../../errors.ts'
 import { baseClientOptions, type KafkaConnection, resolveBrokers } from './connection.ts'
 
@@ -59,6 +59,28 @@ export class KafkaAdmin {
       )
     }
     return this.createTopic(topic, spec)
+  }
+
+  /**
+   * The largest record batch the topic takes (max.message.bytes, which defaults to the broker's
+   * message.max.bytes), or undefined when the cluster does not say (no DescribeConfigs permission).
+   */
+  async maxMessageBytes(topic: string): Promise<number | undefined> {
+    try {
+      const [described] = await this.#admin.describeConfigs({
+        resources: [
+          {
+            resourceType: ConfigResourceTypes.TOPIC,
+            resourceName: topic,
+            configurationKeys: ['max.message.bytes'],
+          },
+        ],
+      })
+      const value = Number(described?.configs.find((c) => c.name === 'max.message.bytes')?.value)
+      return Number.isSafeInteger(value) && value > 0 ? value : undefined
+    } catch {
+      return undefined
+    }
   }
 
   async createTopic(topic: string, spec: TopicSpec = {}): Promise<number> {

@@ -1,7 +1,6 @@
 import { UsageError } from '../../errors.ts'
 import type {
   CommittedPosition,
-  DeadLetter,
   OutputBatch,
   SinkCommitContext,
   SinkOpenContext,
@@ -11,6 +10,7 @@ import type {
 import type { Positions } from '../../runtime/source.ts'
 import { KafkaAdmin } from './admin.ts'
 import type { KafkaConnection } from './connection.ts'
+import { DEFAULT_MAX_MESSAGE_BYTES, deadLetterRecord } from './dead-letter-record.ts'
 import { KafkaProducer } from './producer.ts'
 import type { Compression, OutgoingRecord } from './records.ts'
 import { KafkaSourceReader } from './source.ts'
@@ -37,20 +37,6 @@ function defaultKey(row: unknown): string | undefined {
   return undefined
 }
 
-export function deadLetterRecord(topic: string, letter: DeadLetter): OutgoingRecord {
-  return {
-    topic,
-    key: letter.key ?? undefined,
-    value: letter.raw,
-    timestamp: letter.timestamp,
-    headers: {
-      'sluice-dlq-reason': letter.reason,
-      'sluice-dlq-operator': letter.operator,
-      'sluice-dlq-source': `${letter.partition}@${letter.offset}`,
-    },
-  }
-}
-
 /**
  * Writes rows to a topic. With a Kafka source it is exactly-once: one transaction per batch carries the
  * rows, the dead letters and the source group's offsets, so output and progress commit together or not at
@@ -66,6 +52,8 @@ class KafkaSinkWriter<T> implements SinkWriter<T> {
   #producer: KafkaProducer | undefined
   #source: KafkaSourceReader | undefined
   #tx: KafkaTransaction | undefined
+  /** The dead-letter topic's max.message.bytes: a bigger dead letter is cut to fit. */
+  #deadLetterMaxBytes = DEFAULT_MAX_MESSAGE_BYTES
 
   constructor(options: KafkaSinkOptions<T>) {
     this.#options = options
@@ -83,6 +71,9 @@ class KafkaSinkWriter<T> implements SinkWriter<T> {
           partitions: this.#options.createPartitions ?? 1,
         })
       }
+      if (this.#options.deadLetterTopic)
+        this.#deadLetterMaxBytes =
+          (await admin.maxMessageBytes(this.#options.deadLetterTopic)) ?? DEFAULT_MAX_MESSAGE_BYTES
     } finally {
       await admin.close()
     }
@@ -116,7 +107,9 @@ class KafkaSinkWriter<T> implements SinkWriter<T> {
       }
     }
     const dlq = this.#options.deadLetterTopic
-    if (dlq) for (const letter of batch.deadLetters) out.push(deadLetterRecord(dlq, letter))
+    if (dlq)
+      for (const letter of batch.deadLetters)
+        out.push(deadLetterRecord(dlq, letter, this.#deadLetterMaxBytes))
     return out
   }
 
