@@ -32,7 +32,7 @@ export {
 } from './connectors/files/index.ts'
 export type { KafkaConnection } from './connectors/kafka/connection.ts'
 export { type KafkaDeadLettersOptions, withKafkaDeadLetters } from './connectors/kafka/dead-letters.ts'
-export { type KafkaSinkOptions, kafkaSink } from './connectors/kafka/sink.ts'
+export { type KafkaSinkOptions, kafkaSink, recordValue } from './connectors/kafka/sink.ts'
 export { type KafkaSourceOptions, kafka } from './connectors/kafka/source.ts'
 export { type TopicTableOptions, topicTable } from './connectors/kafka/topic-table.ts'
 export {

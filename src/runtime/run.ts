@@ -9,6 +9,7 @@ import { advance, reached, startOf } from './positions.ts'
 import { BatchProcessor } from './processor.ts'
 import type { BatchLatency, BatchProgress } from './progress.ts'
 import { planRecovery } from './recovery.ts'
+import { boundedTrigger, gaveUp, Restarts, restartMessage } from './restarts.ts'
 import { type DeadLetter, type OutputBatch, type SinkWriter, startWrite } from './sink.ts'
 import type { Positions, SourceReader, SourceRecord } from './source.ts'
 import { defaultLingerMs, type Trigger } from './trigger.ts'
@@ -58,6 +59,14 @@ export interface RunOptions {
    * commit, which the sink already has, are replayed without writing them to rebuild the state.
    */
   readonly stateCommitIntervalMs?: number
+  /**
+   * How long a run keeps restarting after failures that retrying can fix (a broker it cannot reach) before it
+   * gives up and throws SLUICE_RETRY_TIMEOUT, counted from the first failure since the last committed batch.
+   * Default: 2 minutes for a bounded run (availableNow, once, or a bounded source: a batch job must end),
+   * for ever for a streaming one (a service waits for its broker). Every restart logs one warning with the
+   * cause and the wait.
+   */
+  readonly retryTimeoutMs?: number
 }
 
 export interface BatchRef {
@@ -94,9 +103,12 @@ export async function run<T>(pipeline: Pipeline<T>, options: RunOptions = {}): P
     duplicateRows: 0,
     restarts: 0,
   }
-  let backoffMs = 500
+  const restarts = new Restarts(options.retryTimeoutMs)
+  const triggerBounded = boundedTrigger(options.trigger ?? { kind: 'processingTime', intervalMs: 1000 })
+  let sourceBounded: boolean | undefined
   for (;;) {
     const attempt = new PipelineRun(pipeline.plan, options, logger, totals)
+    const batchesBefore = totals.batches
     try {
       await attempt.execute()
       await attempt.dispose()
@@ -105,13 +117,15 @@ export async function run<T>(pipeline: Pipeline<T>, options: RunOptions = {}): P
       await attempt.dispose()
       if (options.signal?.aborted) return { ...totals }
       if (!(error instanceof SluiceError) || !error.retryable) throw error
+      sourceBounded = attempt.sourceBounded ?? sourceBounded
+      const decision = restarts.next(totals.batches > batchesBefore, triggerBounded || sourceBounded === true)
+      if (!decision.restart) throw gaveUp(pipeline.plan.pipelineId, error, decision)
       totals.restarts++
       logger.warn(
-        { err: describeError(error), retryInMs: backoffMs },
-        'pipeline failed; restarting from the checkpoint',
+        { retry: { cause: describeError(error), waitMs: decision.waitMs, restart: decision.attempt } },
+        restartMessage(error, decision),
       )
-      await sleep(backoffMs, options.signal)
-      backoffMs = Math.min(backoffMs * 2, 30_000)
+      await sleep(decision.waitMs, options.signal)
     }
   }
 }
@@ -482,6 +496,11 @@ class PipelineRun {
       `batch ${entry.batchId}: ${inputRows} in, ${counters.outputRows} out`,
     )
     this.#options.onProgress?.(progress)
+  }
+
+  /** Whether the source ends by itself (undefined before this attempt created it). */
+  get sourceBounded(): boolean | undefined {
+    return this.#source?.bounded
   }
 
   async dispose(): Promise<void> {

@@ -8,7 +8,6 @@ import { DuckDBInstance } from '@duckdb/node-api'
 import { defaultOutputs, revenueAlerts } from '../../src/app/demo-pipelines.ts'
 import { ClickstreamGenerator } from '../../src/clickstream/generator.ts'
 import { type ClickEventRecord, clickEventSchema } from '../../src/clickstream/zod-schema.ts'
-import { KafkaAdmin } from '../../src/connectors/kafka/admin.ts'
 import { KafkaConsumer } from '../../src/connectors/kafka/consumer.ts'
 import { generator } from '../../src/connectors/testing/generator-source.ts'
 import { memory } from '../../src/connectors/testing/memory.ts'
@@ -19,7 +18,7 @@ import { run } from '../../src/runtime/run.ts'
 import type { SourceSpec } from '../../src/runtime/source.ts'
 import { readTable } from '../connectors/lake/helpers.ts'
 import { runCli } from '../helpers/cli.ts'
-import { brokers, uniqueGroup } from '../helpers/kafka.ts'
+import { brokers, topicExists, uniqueGroup } from '../helpers/kafka.ts'
 
 /**
  * `sluice run` end to end: the example YAML pipelines run with --available-now against the real broker over
@@ -39,15 +38,6 @@ async function exists(path: string): Promise<boolean> {
     () => true,
     () => false,
   )
-}
-
-async function topicExists(topic: string): Promise<boolean> {
-  const admin = new KafkaAdmin({ brokers: brokers() })
-  try {
-    return (await admin.partitionCount(topic)) !== undefined
-  } finally {
-    await admin.close()
-  }
 }
 
 /** The values on a topic (read committed), read until `n` records and then quiet, or quiet for 3 s. */

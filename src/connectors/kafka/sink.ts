@@ -20,13 +20,42 @@ export interface KafkaSinkOptions<T> extends KafkaConnection {
   readonly topic: string
   /** Record key; default: the row's `key` field when it has one. */
   readonly key?: (row: T) => string | number | null | undefined
-  /** Rows become JSON by default. */
-  readonly serialize?: (row: T) => Buffer | string
+  /**
+   * The record value of a row; null for a null value (a tombstone). Default `recordValue`: a string or bytes as
+   * they are, null as a null value, anything else as JSON.
+   */
+  readonly serialize?: (row: T) => Buffer | string | null
   /** Dead letters go here, in the same transaction as the rows, with their raw bytes and the reason in headers. */
   readonly deadLetterTopic?: string
   /** Create missing topics with this many partitions (default: fail when missing). */
   readonly createPartitions?: number
   readonly compression?: Compression
+}
+
+/**
+ * A row's record value when the sink has no `serialize`: a string as its UTF-8 bytes and a Buffer (or any other
+ * Uint8Array) as its bytes, both exactly as they are, so a pipeline copying lines or records passes them through
+ * untouched; null or undefined as a null value (on a compacted topic, a tombstone for the key); objects, arrays,
+ * numbers and booleans as JSON. Anything JSON cannot represent (a bigint, a function) needs `serialize`.
+ */
+export function recordValue(row: unknown): Buffer | string | null {
+  if (typeof row === 'string' || Buffer.isBuffer(row)) return row
+  if (row instanceof Uint8Array) return Buffer.from(row.buffer, row.byteOffset, row.byteLength)
+  if (row === null || row === undefined) return null
+  let json: string | undefined
+  try {
+    json = JSON.stringify(row)
+  } catch (error) {
+    throw new UsageError(
+      `kafkaSink(): a row cannot be written as JSON (${(error as Error).message}): give kafkaSink a serialize function.`,
+      error,
+    )
+  }
+  if (json === undefined)
+    throw new UsageError(
+      `kafkaSink(): a row of type ${typeof row} has no JSON form: give kafkaSink a serialize function.`,
+    )
+  return json
 }
 
 function defaultKey(row: unknown): string | undefined {
@@ -92,7 +121,7 @@ class KafkaSinkWriter<T> implements SinkWriter<T> {
 
   #records(batch: OutputBatch<T>): OutgoingRecord[] {
     const keyOf = this.#options.key ?? (defaultKey as (row: T) => string | undefined)
-    const serialize = this.#options.serialize ?? ((row: T) => JSON.stringify(row))
+    const serialize = this.#options.serialize ?? recordValue
     const out: OutgoingRecord[] = new Array(batch.rows.length)
     // One headers object for the whole batch: the producer converts it once (see toMessage).
     const headers = { 'sluice-batch': String(batch.batchId) }
