@@ -101,6 +101,8 @@ async function runOn(brokers: string, options: MainJobOptions): Promise<MainJobS
   })
   const pipelines = demoPipelines(outputs)
   for (const p of pipelines) options.monitor?.describe(p)
+  // A pipeline that fails (e.g. refused by its consumer group: another plan runs under its id) stops the job.
+  let failure: { error: unknown } | undefined
   const running = pipelines.map((p) =>
     run(p, {
       checkpoint: join(options.dataDir, 'checkpoints', p.plan.pipelineId),
@@ -110,22 +112,28 @@ async function runOn(brokers: string, options: MainJobOptions): Promise<MainJobS
       ...(options.monitor?.hooks.onDeadLetters ? { onDeadLetters: options.monitor.hooks.onDeadLetters } : {}),
       ...(options.monitor?.hooks.onSinkError ? { onSinkError: options.monitor.hooks.onSinkError } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    }).catch((error: unknown) => {
+      failure ??= { error }
+      stopProducing.abort()
+      stopPipelines.abort()
+      return undefined
     }),
   )
   try {
     const produced = await producing
     // Let the pipelines catch up with the last events before stopping them (not after Ctrl-C).
-    if (!options.signal.aborted) {
+    if (!options.signal.aborted && !failure) {
       await drained(
         connection,
         outputs.topics.events,
         pipelines.map((p) => `sluice-${p.plan.pipelineId}`),
         DRAIN_TIMEOUT_MS,
-        options.signal,
+        AbortSignal.any([options.signal, stopPipelines.signal]),
       )
     }
     stopPipelines.abort()
     const results = await Promise.all(running)
+    if (failure) throw failure.error
     const summaries: Record<string, RunSummary> = {}
     for (const [i, p] of pipelines.entries()) summaries[p.plan.pipelineId] = results[i]!
     return {

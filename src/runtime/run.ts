@@ -172,6 +172,7 @@ class PipelineRun {
     }
     const source = sourceNode(plan).source.create({
       pipelineId: plan.pipelineId,
+      plan,
       now: () => this.#clock.now(),
     })
     this.#source = source

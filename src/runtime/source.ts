@@ -1,3 +1,5 @@
+import type { Plan } from '../plan/nodes.ts'
+
 /**
  * The source contract. A source is a set of partitions, each an ordered log with numeric positions, so that a
  * batch can be named by its start and end position per partition and replayed exactly after a crash.
@@ -91,6 +93,8 @@ export interface SourceSpec<T = unknown> {
 
 export interface SourceContext {
   readonly pipelineId: string
+  /** The plan being run (a consumer-group source shows it to the group's other members). */
+  readonly plan?: Plan
   /** Injected clock: tests drive time by hand. */
   readonly now: () => number
 }
