@@ -5,7 +5,7 @@ import { describeWarehouse } from '../app/warehouse.ts'
 import { createLogger } from '../log.ts'
 import type { BatchProgress } from '../runtime/progress.ts'
 import { type Monitor, startMonitor } from '../ui/monitor.ts'
-import { parseDuration, port, positiveInt } from './options.ts'
+import { parseDuration, parseDurationOrZero, port, positiveInt } from './options.ts'
 import { interruptSignal } from './signals.ts'
 
 interface StartFlags {
@@ -14,6 +14,7 @@ interface StartFlags {
   port: number
   rate: number
   duration?: number
+  history: number
   namespace?: string
   ui: boolean
   uiPort?: number
@@ -28,6 +29,12 @@ export function startCommand(): Command {
     .option('--port <port>', 'port of the local broker', port, 9092)
     .option('--rate <n>', 'clickstream events per second', positiveInt, 200)
     .option('--duration <time>', 'stop after this long (e.g. 60s) and print a summary', parseDuration)
+    .option(
+      '--history <time>',
+      "on a first run (empty events topic), begin with this much of the shop's past, produced at once (0: none)",
+      parseDurationOrZero,
+      5 * 60_000,
+    )
     .option('--namespace <prefix>', 'prefix of topics and pipeline ids, to run several demos on one broker')
     .option('--no-ui', 'serve neither the dashboard nor /metrics')
     .option(
@@ -62,6 +69,7 @@ export function startCommand(): Command {
           ...(monitor ? { monitor } : {}),
           port: flags.port,
           rate: flags.rate,
+          historyMs: flags.history,
           ...(flags.duration ? { durationMs: flags.duration } : {}),
           signal,
           logger,

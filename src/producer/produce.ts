@@ -37,6 +37,11 @@ export interface ProduceOptions {
   readonly durationMs?: number
   /** Records per second; 0 or absent: as fast as the destination takes them. */
   readonly rate?: number
+  /**
+   * Records whose event time is before this (ms since the epoch) go out at once, unpaced: with `startTime`
+   * before now, the simulation's past is produced as a backlog, then the pace sets in.
+   */
+  readonly backfillUntil?: number
   /** Most records per Kafka request (default 2000). */
   readonly batchSize?: number
   /** Most value bytes per Kafka request (default 1 MiB, below the broker's default message.max.bytes). */
@@ -199,20 +204,25 @@ export async function produceClickstream(options: ProduceOptions): Promise<Produ
     performance.now() >= deadline
   try {
     while (!stopped()) {
-      // A batch due at or after the deadline belongs to the time after it: --duration 2s at --rate 5000 is 10000.
-      if (pacer.nextDue() >= deadline) break
-      await pacer.wait(options.signal, deadline)
-      if (stopped()) break
+      const backfill = options.backfillUntil !== undefined && generator.now < options.backfillUntil
+      if (!backfill) {
+        // A batch due at or after the deadline belongs to the time after it: --duration 2s at --rate 5000 is 10000.
+        if (pacer.nextDue() >= deadline) break
+        await pacer.wait(options.signal, deadline)
+        if (stopped()) break
+      }
       const batch: GeneratedRecord[] = []
       let bytes = 0
-      const size = Math.min(maxBatch, count - counts.sent)
+      const size = Math.min(backfill ? DEFAULTS.batchSize : maxBatch, count - counts.sent)
       while (batch.length < size && bytes < maxBytes) {
         const record = generator.next()
         batch.push(record)
         bytes += record.value.length
+        if (backfill && generator.now >= (options.backfillUntil ?? 0)) break
       }
       counts.sent += batch.length
-      pacer.sent(batch.length)
+      // The backlog is not paced: the pace counts from its end (the pacer catches up at most a second).
+      if (!backfill) pacer.sent(batch.length)
       await sink.write(batch)
     }
     // The last paced batch covers the time up to the deadline: a --duration run lasts its duration.

@@ -266,10 +266,11 @@ class PipelineRun {
       let checkpointMs = performance.now() - checkpointStart
 
       const processStart = performance.now()
+      const busyFrom = this.#clock.now()
       for (const table of this.#tables) await table.refresh?.()
       const output = processor.process(
         { batchId: entry.batchId, records, watermark, batchTime: entry.batchTime },
-        this.#clock.now(),
+        busyFrom,
       )
       const processMs = performance.now() - processStart
 
@@ -355,6 +356,7 @@ class PipelineRun {
         wasReplay,
         latency,
       )
+      processor.watermarks.excludeBusyTime(this.#clock.now() - busyFrom)
       if (
         trigger.kind === 'once' &&
         !(stateful && processor.watermarks.advance(this.#clock.now()) > watermark)

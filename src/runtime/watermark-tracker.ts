@@ -45,6 +45,17 @@ export class WatermarkTracker {
   }
 
   /**
+   * Time the pipeline spent busy with a batch (processing, writing, committing) is not time its partitions
+   * were quiet: the source was not asked. Without this, a backlog read in batches that each take longer than
+   * the idle timeout made every partition look idle, the watermark jump to the clock, and the rest of the
+   * backlog late.
+   */
+  excludeBusyTime(ms: number): void {
+    if (!(ms > 0)) return
+    for (const [partition, last] of this.#lastActive) this.#lastActive.set(partition, last + ms)
+  }
+
+  /**
    * Computes the next watermark at `now` (monotonic) and returns it. `pending` names partitions that have
    * unread records but delivered none yet: they hold the watermark back (their event times are unknown), so
    * a batch that happens to start with one partition's backlog does not make the others' records late.
