@@ -6,6 +6,7 @@ import { createLogger } from '../log.ts'
 import type { BatchProgress } from '../runtime/progress.ts'
 import { type Monitor, startMonitor } from '../ui/monitor.ts'
 import { parseDuration, parseDurationOrZero, port, positiveInt } from './options.ts'
+import { formatLag } from './run-progress.ts'
 import { interruptSignal } from './signals.ts'
 
 interface StartFlags {
@@ -106,7 +107,8 @@ export function startCommand(): Command {
 
 function statusLine(p: BatchProgress): string {
   const lag = p.sourceLag ? Object.values(p.sourceLag).reduce((a, b) => a + b, 0) : undefined
-  return `${p.pipelineId.padEnd(13)} batch ${p.batchId}  ${p.inputRowsPerSecond} in/s  ${p.outputRows} out  watermark ${p.watermark?.slice(11, 19) ?? '-'}  state ${p.stateRows}${lag === undefined ? '' : `  lag ${lag}`}`
+  const lagText = lag === undefined ? '' : `  lag ${p.sourceUnit === 'bytes' ? formatLag(lag, 'bytes') : lag}`
+  return `${p.pipelineId.padEnd(13)} batch ${p.batchId}  ${p.inputRowsPerSecond} in/s  ${p.outputRows} out  watermark ${p.watermark?.slice(11, 19) ?? '-'}  state ${p.stateRows}${lagText}`
 }
 
 function summaryText(summary: MainJobSummary): string {

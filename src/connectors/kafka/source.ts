@@ -106,7 +106,7 @@ export class KafkaSourceReader implements SourceReader {
       const admin = new KafkaAdmin(this.#options)
       try {
         const self = this.#consumer.memberId
-        await checkGroupPlan(admin, this.groupId, this.#plan, self ? { self, settleMs: 5_000 } : {})
+        await checkGroupPlan(admin, this.groupId, this.#plan, self ? { self, settleMs: 2_000 } : {})
       } finally {
         await admin.close()
       }
