@@ -1,4 +1,4 @@
-import { Command } from 'commander'
+import { Command, Option } from 'commander'
 import { TABLES } from '../app/demo-pipelines.ts'
 import { type MainJobSummary, runMainJob } from '../app/main-job.ts'
 import { describeWarehouse } from '../app/warehouse.ts'
@@ -30,11 +30,13 @@ export function startCommand(): Command {
     .option('--port <port>', 'port of the local broker', port, 9092)
     .option('--rate <n>', 'clickstream events per second', positiveInt, 200)
     .option('--duration <time>', 'stop after this long (e.g. 60s) and print a summary', parseDuration)
-    .option(
-      '--history <time>',
-      "on a first run (empty events topic), begin with this much of the shop's past, produced at once (0: none)",
-      parseDurationOrZero,
-      5 * 60_000,
+    .addOption(
+      new Option(
+        '--history <time>',
+        "on a first run (empty events topic), begin with this much of the shop's past, produced at once (0: none)",
+      )
+        .argParser(parseDurationOrZero)
+        .default(5 * 60_000, '5m'),
     )
     .option('--namespace <prefix>', 'prefix of topics and pipeline ids, to run several demos on one broker')
     .option('--no-ui', 'serve neither the dashboard nor /metrics')

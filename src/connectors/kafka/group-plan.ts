@@ -33,7 +33,11 @@ export interface MemberPlan {
 /** This process's plan for `plan`: its fingerprint, its steps, and the command running it. */
 export function memberPlan(plan: Plan): MemberPlan {
   const [script, ...args] = process.argv.slice(1)
-  const command = [script ? relative(process.cwd(), script) || script : 'node', ...args]
+  // The script and the arguments before the first flag ("bin/sluice.js run pipeline.yaml"): flags may carry
+  // values nobody else should read, and every client of the cluster may describe the group.
+  const firstFlag = args.findIndex((a) => a.startsWith('-'))
+  const positional = firstFlag < 0 ? args : args.slice(0, firstFlag)
+  const command = [script ? relative(process.cwd(), script) || script : 'node', ...positional]
     .join(' ')
     .slice(0, 200)
   return {
