@@ -32,6 +32,11 @@ export interface ProduceCommonOptions {
   readonly durationMs?: number
   /** Records per second; 0 or absent: as fast as the destination takes them. */
   readonly rate?: number
+  /**
+   * Records whose event time is before this (ms since the epoch) go out at once, unpaced: with `startTime`
+   * before now, the simulation's past is produced as a backlog, then the pace sets in.
+   */
+  readonly backfillUntil?: number
   /** Most records per Kafka request (default 2000). */
   readonly batchSize?: number
   /** Most value bytes per Kafka request (default 1 MiB, below the broker's default message.max.bytes). */
@@ -132,6 +137,8 @@ export const DEFAULTS = {
 /** Where records come from: `take` returns the next ones (at most `max`, about `maxBytes`), none at the end. */
 interface RecordSource {
   take(max: number, maxBytes: number): ProducedRecord[] | Promise<ProducedRecord[]>
+  /** The next records are a backlog, produced at once, unpaced (a batch from take() never straddles its end). */
+  backfilling?(): boolean
 }
 
 function validateCommon(options: ProduceCommonOptions): void {
@@ -169,17 +176,22 @@ function validate(options: ProduceOptions): void {
 export async function produceClickstream(options: ProduceOptions): Promise<ProduceSummary> {
   validate(options)
   const generator = new ClickstreamGenerator(options)
+  const backfillUntil = options.backfillUntil
+  const backfilling = () => backfillUntil !== undefined && generator.now < backfillUntil
   const source: RecordSource = {
     take: (max, maxBytes) => {
+      const backlog = backfilling()
       const batch: ProducedRecord[] = []
       let bytes = 0
       while (batch.length < max && bytes < maxBytes) {
         const record = generator.next()
         batch.push(record)
         bytes += record.value.length
+        if (backlog && !backfilling()) break
       }
       return batch
     },
+    backfilling,
   }
   return produce(source, options, options.destination)
 }
@@ -348,13 +360,17 @@ async function produce(
     performance.now() >= deadline
   try {
     while (!stopped()) {
-      // A batch due at or after the deadline belongs to the time after it: --duration 2s at --rate 5000 is 10000.
-      if (pacer.nextDue() >= deadline) break
-      await pacer.wait(options.signal, deadline)
-      if (stopped()) break
+      const backfill = source.backfilling?.() === true
+      if (!backfill) {
+        // A batch due at or after the deadline belongs to the time after it: --duration 2s at --rate 5000 is 10000.
+        if (pacer.nextDue() >= deadline) break
+        await pacer.wait(options.signal, deadline)
+        if (stopped()) break
+      }
       let batch: ProducedRecord[]
       try {
-        batch = await source.take(Math.min(maxBatch, count - counts.sent), maxBytes)
+        const size = Math.min(backfill ? DEFAULTS.batchSize : maxBatch, count - counts.sent)
+        batch = await source.take(size, maxBytes)
       } catch (error) {
         // The input failed (a file changed while it was read): what was sent is still flushed and counted.
         sourceFailure = error
@@ -365,7 +381,8 @@ async function produce(
         break
       }
       counts.sent += batch.length
-      pacer.sent(batch.length)
+      // The backlog is not paced: the pace counts from its end (the pacer catches up at most a second).
+      if (!backfill) pacer.sent(batch.length)
       await sink.write(batch)
     }
     // The last paced batch covers the time up to the deadline: a --duration run lasts its duration.

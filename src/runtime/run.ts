@@ -186,6 +186,7 @@ class PipelineRun {
     }
     const source = sourceNode(plan).source.create({
       pipelineId: plan.pipelineId,
+      plan,
       now: () => this.#clock.now(),
     })
     this.#source = source
@@ -366,7 +367,7 @@ class PipelineRun {
           : { ...output.counters, outputRows: 0, deadLettered: 0, lateRows: 0, duplicateRows: 0 },
         { pollMs, processMs, checkpointMs, sinkMs },
         processor,
-        records.length,
+        records,
         wasReplay,
         latency,
       )
@@ -442,12 +443,13 @@ class PipelineRun {
     },
     times: { pollMs: number; processMs: number; checkpointMs: number; sinkMs: number },
     processor: BatchProcessor,
-    inputRows: number,
+    records: readonly SourceRecord[],
     replayed: boolean,
     latency: BatchLatency | null,
   ): Promise<void> {
+    const inputRows = records.length
     const now = this.#clock.now()
-    if (this.#source?.lag && now - this.#lagCheckedAt > 5_000) {
+    if (this.#source?.lag && now - this.#lagCheckedAt >= (this.#source.lagIntervalMs ?? 5_000)) {
       this.#lagCheckedAt = now
       this.#lag = await this.#source.lag().catch(() => undefined)
     }
@@ -482,6 +484,8 @@ class PipelineRun {
       stateRows,
       stateBytes,
       sourceLag: this.#lag,
+      sourceUnit: this.#source?.lagUnit ?? 'records',
+      sourceRead: sourceRead(records),
       replayed,
       latency,
     }
@@ -514,6 +518,13 @@ class PipelineRun {
 /** Sinks that store dead letters themselves (a topic or a table) need no warning per letter in the log. */
 function sinkKeepsDeadLetters(options: Readonly<Record<string, unknown>>): boolean {
   return 'deadLetterTopic' in options || 'deadLetterTable' in options
+}
+
+/** How far records move their source along, in its lag unit (records count 1 unless they say). */
+function sourceRead(records: readonly SourceRecord[]): number {
+  let n = 0
+  for (const r of records) n += r.size ?? 1
+  return n
 }
 
 function round(ms: number): number {
