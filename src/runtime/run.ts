@@ -9,7 +9,7 @@ import { advance, reached, startOf } from './positions.ts'
 import { BatchProcessor } from './processor.ts'
 import type { BatchLatency, BatchProgress } from './progress.ts'
 import { planRecovery } from './recovery.ts'
-import { type DeadLetter, type OutputBatch, type SinkWriter, startWrite } from './sink.ts'
+import { type DeadLetter, type OutputBatch, openSink, type SinkWriter, startWrite } from './sink.ts'
 import type { Positions, SourceReader, SourceRecord } from './source.ts'
 import { defaultLingerMs, type Trigger } from './trigger.ts'
 import { sleep } from './wait.ts'
@@ -177,14 +177,19 @@ class PipelineRun {
     this.#source = source
     const sink = sinkNode(plan).sink.create()
     this.#sink = sink
-    await sink.open({ pipelineId: plan.pipelineId, source })
+    const contract = await openSink(sink, { pipelineId: plan.pipelineId, source })
 
-    const { committed, replays, fromSink, sinkKeepsPosition } = await planRecovery(checkpoint, sink, {
-      pipelineId: plan.pipelineId,
-      stateful: processor.hasState,
-      logger: this.#logger,
-      now: () => this.#clock.now(),
-    })
+    const { committed, replays, fromSink, sinkKeepsPosition } = await planRecovery(
+      checkpoint,
+      sink,
+      contract,
+      {
+        pipelineId: plan.pipelineId,
+        stateful: processor.hasState,
+        logger: this.#logger,
+        now: () => this.#clock.now(),
+      },
+    )
     let watermark = Number.NEGATIVE_INFINITY
     // The store's newest state (-1: empty); the batches after it are replayed first.
     let stateSavedThrough = fromSink ? -1 : (checkpoint.stateDatabase?.latestBatch ?? -1)
@@ -280,11 +285,7 @@ class PipelineRun {
         rows: output.rows,
         deadLetters: output.deadLetters,
       }
-      if (
-        writeOutput &&
-        output.deadLetters.length > 0 &&
-        !sinkKeepsDeadLetters(sinkNode(plan).sink.options)
-      ) {
+      if (writeOutput && output.deadLetters.length > 0 && !contract.storesDeadLetters) {
         for (const d of output.deadLetters.slice(0, 20)) {
           this.#logger.warn(
             { operator: d.operator, source: `${d.partition}@${d.offset}`, reason: d.reason },
@@ -292,7 +293,7 @@ class PipelineRun {
           )
         }
       }
-      const writing = writeOutput ? startWrite(sink, batch, planned) : Promise.resolve()
+      const writing = writeOutput ? startWrite(sink, contract, batch, planned) : Promise.resolve()
       writing.catch(() => {}) // awaited below
       const durableStart = performance.now()
       try {
@@ -308,7 +309,8 @@ class PipelineRun {
       if (writeOutput) {
         try {
           await writing
-          await sink.commit(batch, { next: entry.end, records, source })
+          await sink.commit(batch, { next: entry.end, records })
+          if (!contract.commitsSourceOffsets) await source.acknowledge?.(entry.end, records)
         } catch (error) {
           this.#options.onSinkError?.(error, { pipelineId: plan.pipelineId, batchId: entry.batchId })
           await sink.abort?.(batch).catch(() => {})
@@ -490,11 +492,6 @@ class PipelineRun {
     for (const table of this.#tables) await table.close?.().catch(() => {})
     this.#checkpoint?.close()
   }
-}
-
-/** Sinks that store dead letters themselves (a topic or a table) need no warning per letter in the log. */
-function sinkKeepsDeadLetters(options: Readonly<Record<string, unknown>>): boolean {
-  return 'deadLetterTopic' in options || 'deadLetterTable' in options
 }
 
 function round(ms: number): number {
