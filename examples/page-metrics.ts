@@ -1,6 +1,8 @@
 /**
- * Page metrics from the clickstream: views, clicks, revenue and unique users per page and minute,
+ * Page metrics from the clickstream, per page and minute: page views, clicks, order revenue and unique users,
  * exactly once into a Kafka topic. Run it with `npx sluice run examples/page-metrics.ts` or `node` directly.
+ * Its id is its own: pipelines sharing an id share a consumer group and a checkpoint folder (`npm start` runs
+ * a different `page-metrics`).
  */
 
 import {
@@ -28,7 +30,7 @@ const ClickEvent = z.object({
 })
 type ClickEvent = z.infer<typeof ClickEvent>
 
-export const pageMetrics = pipeline('page-metrics')
+export const pageMetrics = pipeline('page-metrics-ts')
   .from(kafka({ topics: 'events', startingOffsets: 'earliest' }))
   .parse(ClickEvent) // bad records go to the dead-letter topic below, with the reason
   .withWatermark('event_time', '30s', { idleTimeout: '1m' })
@@ -37,20 +39,30 @@ export const pageMetrics = pipeline('page-metrics')
   .window(tumbling('1m'))
   .aggregate(
     aggregates({
-      views: count<ClickEvent>(),
-      clicks: sum((e: ClickEvent) => (e.event_type === 'click' ? 1 : 0)),
-      revenue: sum((e: ClickEvent) => e.order?.total ?? 0),
-      users: approxCountDistinct((e: ClickEvent) => e.user_id),
+      page_views: count((e: ClickEvent) => e.event_type === 'page_view'),
+      clicks: count((e: ClickEvent) => e.event_type === 'click'),
+      order_revenue: sum((e: ClickEvent) => e.order?.total ?? 0), // only purchases carry an order
+      // HyperLogLog: an estimate with a 0.8 % standard error (16 KiB per page and window).
+      approx_unique_users: approxCountDistinct((e: ClickEvent) => e.user_id),
     }),
     { outputMode: 'update' },
   )
-  .to(kafkaSink({ topic: 'page-metrics', deadLetterTopic: 'events.dlq', createPartitions: 3 }))
+  // Window rows are { key, window_start, window_end, ...the aggregates }: here the key is the page.
+  .map(({ key, ...metrics }) => ({ page: key, ...metrics }))
+  .to(
+    kafkaSink({
+      topic: 'page-metrics',
+      key: (row) => row.page,
+      deadLetterTopic: 'events.dlq',
+      createPartitions: 3,
+    }),
+  )
 
 if (import.meta.main) {
   const stop = new AbortController()
   process.once('SIGINT', () => stop.abort())
   await run(pageMetrics, {
-    checkpoint: 'data/checkpoints/page-metrics',
+    checkpoint: 'data/checkpoints/page-metrics-ts',
     trigger: triggers.processingTime('1s'),
     signal: stop.signal,
     onProgress: (p) =>

@@ -32,7 +32,7 @@ export {
 } from './connectors/files/index.ts'
 export type { KafkaConnection } from './connectors/kafka/connection.ts'
 export { type KafkaDeadLettersOptions, withKafkaDeadLetters } from './connectors/kafka/dead-letters.ts'
-export { type KafkaSinkOptions, kafkaSink } from './connectors/kafka/sink.ts'
+export { type KafkaSinkOptions, kafkaSink, recordValue } from './connectors/kafka/sink.ts'
 export { type KafkaSourceOptions, kafka } from './connectors/kafka/source.ts'
 export { type TopicTableOptions, topicTable } from './connectors/kafka/topic-table.ts'
 export {
@@ -79,6 +79,7 @@ export {
   type KeyedProcessOptions,
   KeyedStream,
   Pipeline,
+  type PipelineOptions,
   pipeline,
   type StepOptions,
   Stream,
@@ -89,6 +90,7 @@ export {
 export * from './errors.ts'
 export { describePlan } from './plan/describe.ts'
 export type { KeyedProcessContext, OutputMode, Plan, PlanNode } from './plan/nodes.ts'
+export { DEFAULT_RECORD_LIMITS, type RecordLimits } from './plan/record-limits.ts'
 export type { BatchProgress } from './runtime/progress.ts'
 export { type Clock, type RunOptions, type RunSummary, run } from './runtime/run.ts'
 export type { DeadLetter, OutputBatch, SinkSpec, SinkWriter } from './runtime/sink.ts'

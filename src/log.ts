@@ -5,7 +5,8 @@ export type { Logger }
 
 /**
  * The project's logger: structured (pino), human-readable on a terminal and JSON lines otherwise, always on
- * stderr so stdout stays free for data (records, rows, bootstrap addresses).
+ * stderr so stdout stays free for data (records, rows, bootstrap addresses). On a terminal a line bound to a
+ * pipeline (`logger.child({ pipeline })`) starts with its id.
  */
 export function createLogger(options: { level?: string; name?: string } = {}): Logger {
   const level = options.level ?? process.env.SLUICE_LOG_LEVEL ?? 'info'
@@ -16,7 +17,9 @@ export function createLogger(options: { level?: string; name?: string } = {}): L
       pretty({
         destination: 2,
         colorize: true,
-        ignore: 'pid,hostname',
+        // The pipeline a line is about leads the message; a restart's `retry` fields repeat its message.
+        ignore: 'pid,hostname,pipeline,retry',
+        messageFormat: '{if pipeline}{pipeline}: {end}{msg}',
         translateTime: 'HH:MM:ss.l',
         sync: true,
       }),

@@ -1,12 +1,15 @@
 import type { Aggregator } from './aggregator.ts'
 import { decodeNumber } from './codec.ts'
 
-/** Counts rows, including rows whose fields are null: it has no selector to look at. */
-export function count<In = unknown>(): Aggregator<In, number, number> {
+/**
+ * Counts rows, or with `where` the rows it accepts: `count((e) => e.event_type === 'page_view')`. Without
+ * `where` every row counts, including rows whose fields are null.
+ */
+export function count<In = unknown>(where?: (row: In) => boolean): Aggregator<In, number, number> {
   return {
     kind: 'count',
     init: () => 0,
-    add: (acc) => acc + 1,
+    add: where ? (acc, input) => (where(input) ? acc + 1 : acc) : (acc) => acc + 1,
     merge: (a, b) => a + b,
     result: (acc) => acc,
     encode: (acc) => acc,

@@ -21,6 +21,11 @@ export interface MainJobOptions {
   readonly port: number
   /** Clickstream events per second. */
   readonly rate: number
+  /**
+   * On a first run (the events topic is empty), the simulation starts this long before now and its past is
+   * produced at once, so windows and alerts have history from the start. Default 5 minutes; 0 for none.
+   */
+  readonly historyMs?: number
   readonly durationMs?: number
   readonly signal: AbortSignal
   readonly logger: Logger
@@ -73,9 +78,11 @@ async function runOn(brokers: string, options: MainJobOptions): Promise<MainJobS
   const connection = { brokers }
   const outputs = defaultOutputs(options.dataDir, connection, options)
   const admin = new KafkaAdmin(connection)
+  let firstRun: boolean
   try {
     for (const topic of Object.values(outputs.topics))
       await admin.ensureTopic(topic, { create: true, partitions: 3 })
+    firstRun = [...(await admin.offsets(outputs.topics.events)).values()].every((offset) => offset === 0n)
   } finally {
     await admin.close()
   }
@@ -87,11 +94,17 @@ async function runOn(brokers: string, options: MainJobOptions): Promise<MainJobS
   options.signal.addEventListener('abort', onStop, { once: true })
   const timer = options.durationMs ? setTimeout(onStop, options.durationMs) : undefined
 
+  // The shop was open before the demo started: a first run begins with its recent past (the first minutes of
+  // a simulation are quiet, as sessions take a minute or two to reach the checkout), produced at once. A later
+  // run does not: its past would be behind the watermarks the pipelines' checkpoints keep, so late.
+  const now = Date.now()
+  const historyMs = firstRun ? (options.historyMs ?? DEFAULT_HISTORY_MS) : 0
   const producing = produceClickstream({
-    seed: Date.now() % 1_000_000,
+    seed: now % 1_000_000,
     // A hundred users per event per second keeps the simulated clock on the wall clock (the watermark too).
     users: Math.max(1_000, options.rate * 100),
-    startTime: Date.now(),
+    startTime: now - historyMs,
+    ...(historyMs > 0 ? { backfillUntil: now } : {}),
     rate: options.rate,
     bad: 0.01,
     late: 0.005,
@@ -101,6 +114,8 @@ async function runOn(brokers: string, options: MainJobOptions): Promise<MainJobS
   })
   const pipelines = demoPipelines(outputs)
   for (const p of pipelines) options.monitor?.describe(p)
+  // A pipeline that fails (e.g. refused by its consumer group: another plan runs under its id) stops the job.
+  let failure: { error: unknown } | undefined
   const running = pipelines.map((p) =>
     run(p, {
       checkpoint: join(options.dataDir, 'checkpoints', p.plan.pipelineId),
@@ -110,22 +125,28 @@ async function runOn(brokers: string, options: MainJobOptions): Promise<MainJobS
       ...(options.monitor?.hooks.onDeadLetters ? { onDeadLetters: options.monitor.hooks.onDeadLetters } : {}),
       ...(options.monitor?.hooks.onSinkError ? { onSinkError: options.monitor.hooks.onSinkError } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    }).catch((error: unknown) => {
+      failure ??= { error }
+      stopProducing.abort()
+      stopPipelines.abort()
+      return undefined
     }),
   )
   try {
     const produced = await producing
     // Let the pipelines catch up with the last events before stopping them (not after Ctrl-C).
-    if (!options.signal.aborted) {
+    if (!options.signal.aborted && !failure) {
       await drained(
         connection,
         outputs.topics.events,
         pipelines.map((p) => `sluice-${p.plan.pipelineId}`),
         DRAIN_TIMEOUT_MS,
-        options.signal,
+        AbortSignal.any([options.signal, stopPipelines.signal]),
       )
     }
     stopPipelines.abort()
     const results = await Promise.all(running)
+    if (failure) throw failure.error
     const summaries: Record<string, RunSummary> = {}
     for (const [i, p] of pipelines.entries()) summaries[p.plan.pipelineId] = results[i]!
     return {
@@ -143,6 +164,7 @@ async function runOn(brokers: string, options: MainJobOptions): Promise<MainJobS
 }
 
 const DRAIN_TIMEOUT_MS = 30_000
+const DEFAULT_HISTORY_MS = 5 * 60_000
 
 /** Waits until every group has committed up to the end of the events topic, or the timeout. */
 async function drained(

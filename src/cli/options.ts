@@ -43,6 +43,11 @@ export function parseDuration(value: string): number {
   return Math.round(ms)
 }
 
+/** Like parseDuration, and "0" (or "0s") for none. */
+export function parseDurationOrZero(value: string): number {
+  return /^\s*0+(?:\.0*)?\s*(ms|s|m|min|h)?\s*$/.test(value) ? 0 : parseDuration(value)
+}
+
 export function isoTime(value: string): number {
   const ms = Date.parse(value)
   if (Number.isNaN(ms))

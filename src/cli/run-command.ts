@@ -1,12 +1,16 @@
 import { join } from 'node:path'
-import { Command } from 'commander'
+import { Command, InvalidArgumentError } from 'commander'
 import { loadPipelines } from '../config/index.ts'
+import { overrideBrokers } from '../connectors/kafka/connection.ts'
 import type { Pipeline } from '../dsl/stream.ts'
 import { UsageError } from '../errors.ts'
 import { createLogger } from '../log.ts'
 import { describePlan } from '../plan/describe.ts'
+import { BOUNDED_RETRY_TIMEOUT_MS } from '../runtime/restarts.ts'
 import { type RunSummary, run } from '../runtime/run.ts'
 import { parseTrigger, type Trigger } from '../runtime/trigger.ts'
+import { formatDuration } from '../window/duration.ts'
+import { parseDuration } from './options.ts'
 import { RunProgress } from './run-progress.ts'
 import { interruptSignal } from './signals.ts'
 
@@ -16,6 +20,17 @@ interface RunFlags {
   availableNow?: boolean
   dryRun?: boolean
   brokers?: string
+  retryTimeout?: number
+}
+
+/** A duration, or "forever" (Infinity). */
+function retryTimeout(value: string): number {
+  if (value.trim().toLowerCase() === 'forever') return Number.POSITIVE_INFINITY
+  try {
+    return parseDuration(value)
+  } catch {
+    throw new InvalidArgumentError(`expected a duration such as 30s or 10m, or "forever", got "${value}".`)
+  }
 }
 
 export function runCommand(): Command {
@@ -26,23 +41,37 @@ export function runCommand(): Command {
     .option('--checkpoint <dir>', 'checkpoint directory (default data/checkpoints/<pipeline id>)')
     .option('--available-now', 'process what is there now, then stop (a batch job); shows a progress bar')
     .option('--dry-run', 'print the plan and start nothing')
-    .option('--brokers <list>', "Kafka brokers (default: the file's brokers, then $KAFKA_BROKERS)")
+    .option(
+      '--brokers <list>',
+      "Kafka brokers for every connector of the file (default: the file's brokers, then $KAFKA_BROKERS)",
+    )
+    .option(
+      '--retry-timeout <time>',
+      `how long to keep restarting after failures such as an unreachable broker before giving up (exit 1): a duration or "forever" (default ${formatDuration(BOUNDED_RETRY_TIMEOUT_MS)} for --available-now, --trigger once or a bounded source; forever otherwise)`,
+      retryTimeout,
+    )
     .action(async (file: string, flags: RunFlags) => {
       const trigger = resolveTrigger(flags)
-      const pipelines = await loadPipelines(
-        file,
-        flags.brokers === undefined ? {} : { brokers: flags.brokers },
-      )
-      if (flags.dryRun) {
-        for (const p of pipelines) {
-          process.stdout.write(`${describePlan(p.plan)}\n`)
-          process.stdout.write(
-            `  checkpoint ${checkpointDir(flags, p, pipelines.length)}  trigger ${describeTrigger(trigger)}\n`,
-          )
+      // Before the file loads: a module may create Kafka clients as it is imported.
+      overrideBrokers(flags.brokers)
+      try {
+        const pipelines = await loadPipelines(
+          file,
+          flags.brokers === undefined ? {} : { brokers: flags.brokers },
+        )
+        if (flags.dryRun) {
+          for (const p of pipelines) {
+            process.stdout.write(`${describePlan(p.plan)}\n`)
+            process.stdout.write(
+              `  checkpoint ${checkpointDir(flags, p, pipelines.length)}  trigger ${describeTrigger(trigger)}\n`,
+            )
+          }
+          return
         }
-        return
+        await runAll(pipelines, trigger, flags)
+      } finally {
+        overrideBrokers(undefined)
       }
-      await runAll(pipelines, trigger, flags)
     })
 }
 
@@ -94,6 +123,7 @@ async function runAll(
             signal: stop,
             logger: logger.child({ pipeline: p.plan.pipelineId }),
             onProgress: (batch) => progress.update(batch),
+            ...(flags.retryTimeout !== undefined ? { retryTimeoutMs: flags.retryTimeout } : {}),
           })
           summaries.set(p.plan.pipelineId, summary)
         } catch (error) {

@@ -1,11 +1,13 @@
 import type { BatchProgress } from '../runtime/progress.ts'
 import type { RunSummary } from '../runtime/run.ts'
+import type { LagUnit } from '../runtime/source.ts'
 
 /**
  * What `sluice run` shows while pipelines run, on stderr. A bounded run (--available-now) gets a bar with
- * records done, the total and an ETA, from each batch's input count and the source's lag (the records still
- * to read, refreshed by the runtime every few seconds and counted down between refreshes); a streaming run
- * gets a status line with rates, lag and watermark. On a terminal the line is redrawn in place; otherwise a
+ * what was read, the total and an ETA, from how far each batch moved the source and the source's lag (what
+ * is still to read, refreshed by the runtime and counted down between refreshes); a streaming run gets a
+ * status line with rates, lag and watermark. Both are in the source's unit: records (Kafka, Parquet), or
+ * bytes for files (whose positions are byte offsets). On a terminal the line is redrawn in place; otherwise a
  * line is printed every `intervalMs`, so logs and CI output stay readable.
  */
 export interface ProgressOptions {
@@ -24,10 +26,14 @@ interface PipelineState {
   deadLettered: number
   batches: number
   watermark: string | null
-  /** The last lag report, and how many records had been read when it came. */
+  /** What the source's lag and `read` count. */
+  unit: LagUnit
+  /** How far the source was read, in `unit` (equal to `records` when that is records). */
+  read: number
+  /** The last lag report, and how much had been read when it came. */
   lagReport: Readonly<Record<string, number>> | undefined
   lagAtReport: number
-  recordsAtReport: number
+  readAtReport: number
 }
 
 export class RunProgress {
@@ -51,6 +57,8 @@ export class RunProgress {
     const s = this.#pipelines.get(p.pipelineId) ?? this.#state(p.pipelineId)
     this.#pipelines.set(p.pipelineId, s)
     s.records += p.inputRows
+    s.unit = p.sourceUnit
+    s.read += p.sourceRead
     s.outputRows += p.outputRows
     s.deadLettered += p.deadLetteredRows
     s.batches++
@@ -58,7 +66,7 @@ export class RunProgress {
     if (p.sourceLag && p.sourceLag !== s.lagReport) {
       s.lagReport = p.sourceLag
       s.lagAtReport = Object.values(p.sourceLag).reduce((a, b) => a + b, 0)
-      s.recordsAtReport = s.records
+      s.readAtReport = s.read
     }
     const now = this.#now()
     if (this.#options.tty) {
@@ -98,31 +106,36 @@ export class RunProgress {
       deadLettered: 0,
       batches: 0,
       watermark: null,
+      unit: 'records',
+      read: 0,
       lagReport: undefined,
       lagAtReport: 0,
-      recordsAtReport: 0,
+      readAtReport: 0,
     }
   }
 
   #describe(s: PipelineState): string {
     const seconds = Math.max(0.001, (this.#now() - s.started) / 1000)
     const rate = s.records / seconds
+    const readRate = s.read / seconds
     const remaining =
-      s.lagReport === undefined ? undefined : Math.max(0, s.lagAtReport - (s.records - s.recordsAtReport))
+      s.lagReport === undefined ? undefined : Math.max(0, s.lagAtReport - (s.read - s.readAtReport))
     const parts = [s.id]
     if (this.#options.bar && remaining !== undefined) {
-      const total = s.records + remaining
-      const done = total === 0 ? 1 : s.records / total
+      const total = s.read + remaining
+      const done = total === 0 ? 1 : s.read / total
       parts.push(
         bar(done),
         `${Math.floor(done * 100)}%`,
-        `${s.records.toLocaleString('en-US')}/${total.toLocaleString('en-US')} records`,
-        `${compact(rate)}/s`,
-        `ETA ${remaining === 0 ? '0:00' : rate > 0 ? clock(remaining / rate) : '?'}`,
+        s.unit === 'bytes'
+          ? `${bytes(s.read)}/${bytes(total)}`
+          : `${s.read.toLocaleString('en-US')}/${total.toLocaleString('en-US')} records`,
+        `${compact(rate)} records/s`,
+        `ETA ${remaining === 0 ? '0:00' : readRate > 0 ? clock(remaining / readRate) : '?'}`,
       )
     } else {
       parts.push(`${s.records.toLocaleString('en-US')} records`, `${compact(rate)}/s`)
-      if (remaining !== undefined) parts.push(`lag ${remaining.toLocaleString('en-US')}`)
+      if (remaining !== undefined) parts.push(`lag ${formatLag(remaining, s.unit)}`)
       if (s.watermark) parts.push(`watermark ${s.watermark.slice(11, 19)}`)
     }
     parts.push(`${s.outputRows} out`)
@@ -143,6 +156,19 @@ function compact(n: number): string {
   if (n >= 1_000_000) return `${(n / 1_000_000).toFixed(1)}M`
   if (n >= 1_000) return `${(n / 1_000).toFixed(1)}k`
   return String(Math.round(n))
+}
+
+/** 1234567 → "1.2 MB" (decimal units, as file sizes are usually shown). */
+export function bytes(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(1)} GB`
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} kB`
+  return `${Math.round(n)} B`
+}
+
+/** A lag in its unit: "1,234 records" or "1.2 MB". */
+export function formatLag(n: number, unit: LagUnit): string {
+  return unit === 'bytes' ? bytes(n) : `${n.toLocaleString('en-US')} records`
 }
 
 /** Seconds as m:ss, or h:mm:ss. */

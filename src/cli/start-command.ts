@@ -1,11 +1,12 @@
-import { Command } from 'commander'
+import { Command, Option } from 'commander'
 import { TABLES } from '../app/demo-pipelines.ts'
 import { type MainJobSummary, runMainJob } from '../app/main-job.ts'
 import { describeWarehouse } from '../app/warehouse.ts'
 import { createLogger } from '../log.ts'
 import type { BatchProgress } from '../runtime/progress.ts'
 import { type Monitor, startMonitor } from '../ui/monitor.ts'
-import { parseDuration, port, positiveInt } from './options.ts'
+import { parseDuration, parseDurationOrZero, port, positiveInt } from './options.ts'
+import { formatLag } from './run-progress.ts'
 import { interruptSignal } from './signals.ts'
 
 interface StartFlags {
@@ -14,6 +15,7 @@ interface StartFlags {
   port: number
   rate: number
   duration?: number
+  history: number
   namespace?: string
   ui: boolean
   uiPort?: number
@@ -28,6 +30,14 @@ export function startCommand(): Command {
     .option('--port <port>', 'port of the local broker', port, 9092)
     .option('--rate <n>', 'clickstream events per second', positiveInt, 200)
     .option('--duration <time>', 'stop after this long (e.g. 60s) and print a summary', parseDuration)
+    .addOption(
+      new Option(
+        '--history <time>',
+        "on a first run (empty events topic), begin with this much of the shop's past, produced at once (0: none)",
+      )
+        .argParser(parseDurationOrZero)
+        .default(5 * 60_000, '5m'),
+    )
     .option('--namespace <prefix>', 'prefix of topics and pipeline ids, to run several demos on one broker')
     .option('--no-ui', 'serve neither the dashboard nor /metrics')
     .option(
@@ -62,6 +72,7 @@ export function startCommand(): Command {
           ...(monitor ? { monitor } : {}),
           port: flags.port,
           rate: flags.rate,
+          historyMs: flags.history,
           ...(flags.duration ? { durationMs: flags.duration } : {}),
           signal,
           logger,
@@ -98,7 +109,8 @@ export function startCommand(): Command {
 
 function statusLine(p: BatchProgress): string {
   const lag = p.sourceLag ? Object.values(p.sourceLag).reduce((a, b) => a + b, 0) : undefined
-  return `${p.pipelineId.padEnd(13)} batch ${p.batchId}  ${p.inputRowsPerSecond} in/s  ${p.outputRows} out  watermark ${p.watermark?.slice(11, 19) ?? '-'}  state ${p.stateRows}${lag === undefined ? '' : `  lag ${lag}`}`
+  const lagText = lag === undefined ? '' : `  lag ${p.sourceUnit === 'bytes' ? formatLag(lag, 'bytes') : lag}`
+  return `${p.pipelineId.padEnd(13)} batch ${p.batchId}  ${p.inputRowsPerSecond} in/s  ${p.outputRows} out  watermark ${p.watermark?.slice(11, 19) ?? '-'}  state ${p.stateRows}${lagText}`
 }
 
 function summaryText(summary: MainJobSummary): string {

@@ -1,8 +1,9 @@
 import { resolve } from 'node:path'
 import type { z } from 'zod'
 import { isJsonSchemaParser } from '../dsl/parse.ts'
-import { type Pipeline, pipeline, type Stream } from '../dsl/stream.ts'
+import { type Pipeline, type PipelineOptions, pipeline, type Stream } from '../dsl/stream.ts'
 import { UsageError } from '../errors.ts'
+import type { RecordLimits } from '../plan/record-limits.ts'
 import type { SinkSpec } from '../runtime/sink.ts'
 import type { SourceSpec } from '../runtime/source.ts'
 import { hopping, session, tumbling, type WindowSpec } from '../window/index.ts'
@@ -43,6 +44,16 @@ export interface CompileContext {
 
 type AnyStream = Stream<unknown>
 
+/** The file's `recordLimits`, without the fields it left out (exactOptionalPropertyTypes). */
+function withLimits(given: PipelineDocument['recordLimits']): PipelineOptions {
+  if (!given) return {}
+  return {
+    recordLimits: Object.fromEntries(
+      Object.entries(given).filter(([, v]) => v !== undefined),
+    ) as Partial<RecordLimits>,
+  }
+}
+
 /** The file's records have no static type: every step's stream is a Stream<unknown>. */
 function erase<T>(stream: Stream<T>): AnyStream {
   return stream as unknown as AnyStream
@@ -69,7 +80,7 @@ export class DocumentCompiler {
       () => this.#context.overrides?.source ?? buildSource(doc.source, this.#connectors),
     )
     // A broken source still lets the steps compile, so that all the file's problems are reported at once.
-    const start = pipeline(doc.pipeline).from(source ?? unusable)
+    const start = pipeline(doc.pipeline, withLimits(doc.recordLimits)).from(source ?? unusable)
     const options = { schemaName: schema.name }
     let stream: AnyStream = erase(
       isJsonSchemaParser(schema.schema)

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { MAX_DEPTH_CEILING } from '../plan/record-limits.ts'
 import { brokers, sink, source, table, watermark } from './document-connectors.ts'
 import { duration, expression, fieldName, fields, oneOf } from './schema-helpers.ts'
 
@@ -115,6 +116,13 @@ const step = oneOf(
   { id: z.string().min(1).optional() },
 )
 
+/** `recordLimits:`, the DSL's pipeline(id, { recordLimits }); each field optional, the defaults otherwise. */
+const recordLimits = fields('recordLimits', {
+  maxBytes: z.number().int().positive().optional(),
+  maxDepth: z.number().int().positive().max(MAX_DEPTH_CEILING).optional(),
+  maxFields: z.number().int().positive().optional(),
+})
+
 export const pipelineDocument = fields('pipeline file', {
   pipeline: z
     .string({ error: 'expected the pipeline id (letters, digits, ".", "_" and "-")' })
@@ -125,6 +133,7 @@ export const pipelineDocument = fields('pipeline file', {
   brokers: brokers.optional(),
   source,
   schema: schema.optional(),
+  recordLimits: recordLimits.optional(),
   watermark: watermark.optional(),
   steps: z.array(step, { error: 'expected a list of steps' }).optional(),
   sink,

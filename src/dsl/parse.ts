@@ -5,41 +5,69 @@ import { Ajv2020 } from 'ajv/dist/2020.js'
 import formats from 'ajv-formats'
 import type { z } from 'zod'
 import { UsageError } from '../errors.ts'
+import { DEFAULT_RECORD_LIMITS, type RecordLimits } from '../plan/record-limits.ts'
+import { JsonLimitsChecker } from './json-limits.ts'
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
 
 export type Validation = { ok: true; value: unknown } | { ok: false; reason: string }
 
-/** Bytes or text to a JSON value; objects pass through. Reasons name what was wrong with the input. */
-export function decodeJson(raw: unknown): Validation {
-  let text: string
-  if (Buffer.isBuffer(raw) || raw instanceof Uint8Array) {
-    try {
-      text = strictUtf8.decode(raw)
-    } catch {
-      return { ok: false, reason: 'invalid UTF-8' }
+/**
+ * Bytes or text to a JSON value; objects pass through. Either way the value is checked against the record
+ * limits (depth, fields per object, numbers a double cannot hold). Reasons name what was wrong with the input.
+ */
+export function jsonDecoder(limits: RecordLimits = DEFAULT_RECORD_LIMITS): (raw: unknown) => Validation {
+  const checker = new JsonLimitsChecker(limits)
+  return (raw) => {
+    let text: string
+    if (Buffer.isBuffer(raw) || raw instanceof Uint8Array) {
+      try {
+        text = strictUtf8.decode(raw)
+      } catch {
+        return { ok: false, reason: 'invalid UTF-8' }
+      }
+    } else if (typeof raw === 'string') {
+      text = raw
+    } else if (raw === null || raw === undefined) {
+      return { ok: false, reason: 'empty value (null)' }
+    } else {
+      const problem = checker.check(raw)
+      return problem === undefined ? { ok: true, value: raw } : { ok: false, reason: problem }
     }
-  } else if (typeof raw === 'string') {
-    text = raw
-  } else if (raw === null || raw === undefined) {
-    return { ok: false, reason: 'empty value (null)' }
-  } else {
-    return { ok: true, value: raw }
+    let value: unknown
+    try {
+      value = JSON.parse(text)
+    } catch (error) {
+      return { ok: false, reason: `malformed JSON: ${(error as Error).message}` }
+    }
+    const problem = checker.check(value, text)
+    return problem === undefined ? { ok: true, value } : { ok: false, reason: problem }
   }
-  try {
-    return { ok: true, value: JSON.parse(text) }
-  } catch (error) {
-    return { ok: false, reason: `malformed JSON: ${(error as Error).message}` }
+}
+
+/** One decoder per limits object: a parser's validate is called with the pipeline's limits on every record. */
+const decoders = new WeakMap<RecordLimits, (raw: unknown) => Validation>()
+
+function decoderFor(limits: RecordLimits): (raw: unknown) => Validation {
+  let decoder = decoders.get(limits)
+  if (!decoder) {
+    decoder = jsonDecoder(limits)
+    decoders.set(limits, decoder)
   }
+  return decoder
 }
 
 /** How many problems a dead letter's reason lists at most. */
 const MAX_ISSUES = 5
 
 /** A validator that decodes JSON and checks it against a Zod schema, with every issue in the reason. */
-export function zodValidator(schema: z.ZodType): (raw: unknown) => Validation {
+export function zodValidator(
+  schema: z.ZodType,
+  limits: RecordLimits = DEFAULT_RECORD_LIMITS,
+): (raw: unknown) => Validation {
+  const decode = jsonDecoder(limits)
   return (raw) => {
-    const decoded = decodeJson(raw)
+    const decoded = decode(raw)
     if (!decoded.ok) return decoded
     const result = schema.safeParse(decoded.value)
     if (result.success) return { ok: true, value: result.data }
@@ -61,7 +89,8 @@ export interface JsonSchemaParser<T> {
   readonly kind: 'json-schema'
   /** For describe() and checkpoint fingerprints: the schema's title or $id, or the name given. */
   readonly name: string
-  readonly validate: (raw: unknown) => Validation
+  /** Decodes (within the record limits, the defaults unless given) and validates. */
+  readonly validate: (raw: unknown, limits?: RecordLimits) => Validation
   /** Phantom: the type the schema describes. */
   readonly __type?: T
 }
@@ -91,8 +120,8 @@ export function fromJsonSchema<T>(
   // The hot path stops at the first error; the rare failing value is checked again to list its problems.
   const fast = compile(schema, { allErrors: false })
   const thorough = compile(schema, { allErrors: true })
-  const validate = (raw: unknown): Validation => {
-    const decoded = decodeJson(raw)
+  const validate = (raw: unknown, limits: RecordLimits = DEFAULT_RECORD_LIMITS): Validation => {
+    const decoded = decoderFor(limits)(raw)
     if (!decoded.ok || fast(decoded.value)) return decoded
     thorough(decoded.value)
     const issues = (thorough.errors ?? fast.errors ?? []).slice(0, MAX_ISSUES).map(describeIssue)

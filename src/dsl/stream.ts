@@ -2,6 +2,7 @@ import type { z } from 'zod'
 import type { Aggregator } from '../aggregate/index.ts'
 import { UsageError } from '../errors.ts'
 import type { KeyedProcessContext, OutputMode, Plan, PlanNode, TableSpec } from '../plan/nodes.ts'
+import { DEFAULT_RECORD_LIMITS, type RecordLimits, resolveRecordLimits } from '../plan/record-limits.ts'
 import type { SinkSpec } from '../runtime/sink.ts'
 import type { SourceSpec } from '../runtime/source.ts'
 import { type Duration, parseDuration } from '../window/duration.ts'
@@ -14,7 +15,12 @@ export interface StepOptions {
   readonly name?: string
 }
 
-type Draft = { readonly pipelineId: string; readonly nodes: readonly PlanNode[] }
+type Draft = {
+  readonly pipelineId: string
+  readonly nodes: readonly PlanNode[]
+  /** Given to pipeline(); undefined means the defaults. */
+  readonly recordLimits: RecordLimits | undefined
+}
 
 function nextId(draft: Draft, kind: string, options?: StepOptions): string {
   const id = options?.name ?? `${kind}-${draft.nodes.length}`
@@ -24,7 +30,7 @@ function nextId(draft: Draft, kind: string, options?: StepOptions): string {
 }
 
 function append(draft: Draft, node: PlanNode): Draft {
-  return { pipelineId: draft.pipelineId, nodes: Object.freeze([...draft.nodes, Object.freeze(node)]) }
+  return { ...draft, nodes: Object.freeze([...draft.nodes, Object.freeze(node)]) }
 }
 
 /** Keys a stream can be grouped by: they become state keys, so they must be plain values. */
@@ -54,11 +60,12 @@ export class Stream<T> {
     options?: StepOptions & { schemaName?: string },
   ): Stream<unknown> {
     const json = isJsonSchemaParser(schema)
+    const limits = this.#draft.recordLimits ?? DEFAULT_RECORD_LIMITS
     return this.#then({
       kind: 'parse',
       id: nextId(this.#draft, 'parse', options),
       schemaName: options?.schemaName ?? (json ? schema.name : ((schema as z.ZodType).description ?? 'zod')),
-      validate: json ? schema.validate : zodValidator(schema as z.ZodType),
+      validate: json ? (raw) => schema.validate(raw, limits) : zodValidator(schema as z.ZodType, limits),
     })
   }
 
@@ -194,7 +201,11 @@ export class Stream<T> {
       id: nextId(this.#draft, 'sink', options),
       sink: sink as SinkSpec<unknown>,
     })
-    return new Pipeline<T>({ pipelineId: draft.pipelineId, nodes: draft.nodes })
+    return new Pipeline<T>({
+      pipelineId: draft.pipelineId,
+      nodes: draft.nodes,
+      ...(draft.recordLimits ? { recordLimits: draft.recordLimits } : {}),
+    })
   }
 }
 
@@ -314,16 +325,33 @@ export class Pipeline<T> {
   }
 }
 
-/** Starts a pipeline definition: `pipeline('page-metrics').from(kafka({ … }))`. */
-export function pipeline(id: string): { from<T>(source: SourceSpec<T>, options?: StepOptions): Stream<T> } {
+/** Options of a whole pipeline. */
+export interface PipelineOptions {
+  /**
+   * What one input record may be (raw bytes, nesting depth, fields per object) before any step or sink sees
+   * it; a record over a limit is a dead letter with the reason. Defaults: 1 MiB, 128 levels, 1,000 fields.
+   */
+  readonly recordLimits?: Partial<RecordLimits>
+}
+
+/**
+ * Starts a pipeline definition: `pipeline('page-metrics').from(kafka({ … }))`, or with options,
+ * `pipeline('wide-events', { recordLimits: { maxFields: 5000 } })`.
+ */
+export function pipeline(
+  id: string,
+  options: PipelineOptions = {},
+): { from<T>(source: SourceSpec<T>, options?: StepOptions): Stream<T> } {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(id)) {
     throw new UsageError(
       `Invalid pipeline id "${id}": use letters, digits, '.', '_' and '-' (it names topics and folders).`,
     )
   }
+  const recordLimits =
+    options.recordLimits === undefined ? undefined : resolveRecordLimits(options.recordLimits)
   return {
     from<T>(source: SourceSpec<T>, options?: StepOptions): Stream<T> {
-      const draft: Draft = { pipelineId: id, nodes: [] }
+      const draft: Draft = { pipelineId: id, nodes: [], recordLimits }
       return new Stream<T>(
         append(draft, {
           kind: 'source',

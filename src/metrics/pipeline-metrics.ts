@@ -40,6 +40,7 @@ export class PipelineMetrics {
   readonly #watermark: Gauge<'pipeline'>
   readonly #watermarkDelay: Gauge<'pipeline'>
   readonly #lag: Gauge<'pipeline' | 'partition'>
+  readonly #lagBytes: Gauge<'pipeline' | 'partition'>
   readonly #stateRows: Gauge<'pipeline'>
   readonly #stateBytes: Gauge<'pipeline'>
 
@@ -105,6 +106,11 @@ export class PipelineMetrics {
       'pipeline',
       'partition',
     ])
+    this.#lagBytes = gauge(
+      'sluice_source_lag_bytes',
+      'Bytes still to read per source partition, for sources whose positions are bytes (files).',
+      ['pipeline', 'partition'],
+    )
     this.#stateRows = gauge('sluice_state_rows', 'Keys held in operator state.', pipeline)
     this.#stateBytes = gauge('sluice_state_bytes', 'Size of the state store (state.db) on disk.', pipeline)
 
@@ -148,7 +154,8 @@ export class PipelineMetrics {
       this.#watermark.set(labels, watermark / 1000)
       this.#watermarkDelay.set(labels, (Date.parse(progress.timestamp) - watermark) / 1000)
     }
-    if (progress.sourceLag) this.#setLag(id, progress.sourceLag)
+    if (progress.sourceLag)
+      this.#setLag(id, progress.sourceUnit === 'bytes' ? this.#lagBytes : this.#lag, progress.sourceLag)
     this.#stateRows.set(labels, progress.stateRows)
     this.#stateBytes.set(labels, progress.stateBytes)
   }
@@ -162,14 +169,18 @@ export class PipelineMetrics {
   }
 
   /** Partitions no longer reported (revoked from this instance) are removed, not left at a stale value. */
-  #setLag(pipelineId: string, lag: Readonly<Record<string, number>>): void {
+  #setLag(
+    pipelineId: string,
+    gauge: Gauge<'pipeline' | 'partition'>,
+    lag: Readonly<Record<string, number>>,
+  ): void {
     const previous = this.#lagPartitions.get(pipelineId) ?? new Set<string>()
     const current = new Set(Object.keys(lag))
     for (const partition of previous) {
-      if (!current.has(partition)) this.#lag.remove({ pipeline: pipelineId, partition })
+      if (!current.has(partition)) gauge.remove({ pipeline: pipelineId, partition })
     }
-    for (const [partition, records] of Object.entries(lag)) {
-      this.#lag.set({ pipeline: pipelineId, partition }, records)
+    for (const [partition, value] of Object.entries(lag)) {
+      gauge.set({ pipeline: pipelineId, partition }, value)
     }
     this.#lagPartitions.set(pipelineId, current)
   }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import type { Plan, PlanNode } from './nodes.ts'
 
 /** What a node contributes to describe() and to the checkpoint fingerprint (no functions, JSON only). */
@@ -32,15 +33,35 @@ export function nodeDetails(node: PlanNode): Record<string, unknown> {
   }
 }
 
-/** A readable, one-line-per-operator rendering of a plan (`sluice run --dry-run`). */
+/** A readable, one-line-per-operator rendering of a plan (`sluice run --dry-run`), with its record limits. */
 export function describePlan(plan: Plan): string {
-  const lines = [`pipeline ${plan.pipelineId}`]
-  for (const node of plan.nodes) {
+  const lines = [`pipeline ${plan.pipelineId}`, ...planSteps(plan).map((line) => `  ${line}`)]
+  const limits = plan.recordLimits
+  if (limits)
+    lines.push(
+      `  limits    maxBytes=${limits.maxBytes} maxDepth=${limits.maxDepth} maxFields=${limits.maxFields}`,
+    )
+  return lines.join('\n')
+}
+
+/** One line per step: "kind id  details" (the lines of describePlan). */
+export function planSteps(plan: Plan): string[] {
+  return plan.nodes.map((node) => {
     const details = Object.entries(nodeDetails(node))
       .filter(([, v]) => v !== undefined)
       .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
       .join(' ')
-    lines.push(`  ${node.kind.padEnd(9)} ${node.id}${details ? `  ${details}` : ''}`)
-  }
-  return lines.join('\n')
+    return `${node.kind.padEnd(9)} ${node.id}${details ? `  ${details}` : ''}`
+  })
+}
+
+/**
+ * 16 hex digits of the SHA-256 of the pipeline id and its steps as described: what a pipeline's instances
+ * compare in its consumer group (src/connectors/kafka/group-plan.ts). Two plans differ when a step, its id, or
+ * a detail describe() shows (a window, an aggregate's kind, a source or sink option) differs; the bodies of
+ * user functions are not part of it, so a fix inside a map() can be rolled out one instance at a time.
+ */
+export function planFingerprint(plan: Plan): string {
+  const text = [plan.pipelineId, ...planSteps(plan)].join('\n')
+  return createHash('sha256').update(text).digest('hex').slice(0, 16)
 }

@@ -2,6 +2,7 @@ import type { Aggregator } from '../aggregate/aggregator.ts'
 import type { SinkSpec } from '../runtime/sink.ts'
 import type { SourceSpec } from '../runtime/source.ts'
 import type { WindowSpec } from '../window/spec.ts'
+import type { RecordLimits } from './record-limits.ts'
 
 /**
  * The logical plan: a chain of frozen nodes from one source to one sink. Nodes hold the user's functions
@@ -126,4 +127,6 @@ export interface LookupTable {
 export interface Plan {
   readonly pipelineId: string
   readonly nodes: readonly PlanNode[]
+  /** What one input record may be; the defaults (record-limits.ts) when the pipeline gave none. */
+  readonly recordLimits?: RecordLimits
 }

@@ -1,13 +1,21 @@
 import type { Writable } from 'node:stream'
 import { finished } from 'node:stream/promises'
-import { type GeneratedRecord, INJECTED_HEADER } from '../clickstream/generator.ts'
+import { INJECTED_HEADER, type Injection } from '../clickstream/generator.ts'
 import { KafkaProducer, type KafkaProducerOptions } from '../connectors/kafka/producer.ts'
 import type { OutgoingRecord } from '../connectors/kafka/records.ts'
+import type { OutageEvent } from './produce.ts'
+
+/** A record to produce: a generated event (keyed by user id, maybe injected) or a line of a file. */
+export interface ProducedRecord {
+  readonly key: string | Buffer | undefined
+  readonly value: Buffer
+  readonly injected?: Injection | undefined
+}
 
 /** Where produced records go. `write` may return before the records are delivered; `flush` waits for all. */
 export interface RecordSink {
   /** Hands a batch over; resolves once another batch may be handed over. */
-  write(batch: readonly GeneratedRecord[]): Promise<void>
+  write(batch: readonly ProducedRecord[]): Promise<void>
   /** Waits for every batch handed over to be delivered or to fail. */
   flush(): Promise<void>
   close(): Promise<void>
@@ -17,29 +25,56 @@ export interface RecordSink {
   readonly closed: boolean
 }
 
-export type DeliveryListener = (batch: readonly GeneratedRecord[]) => void
+export type DeliveryListener = (batch: readonly ProducedRecord[]) => void
 
-/** Idempotent Kafka producer with a bounded number of batches in flight; `onDelivered` runs on acknowledgement. */
+/**
+ * Idempotent Kafka producer with a bounded number of batches in flight; `onDelivered` runs on acknowledgement.
+ * Through an outage the producer retries each batch (same sequence numbers, so no duplicates) for up to the
+ * delivery timeout; `onOutage` hears when retrying starts and when Kafka acknowledges again.
+ */
 export class KafkaSink implements RecordSink {
   readonly #producer: KafkaProducer
   readonly #topic: string
   readonly #maxInFlight: number
   readonly #onDelivered: DeliveryListener
   readonly #onFailed: DeliveryListener
+  readonly #onOutage: ((event: OutageEvent) => void) | undefined
+  readonly #deliveryTimeoutMs: number
   readonly #inFlight = new Set<Promise<void>>()
   #failure: unknown
+  /** When the current outage began (the first retry since the last acknowledgement), and whether it was told. */
+  #retryingSince: number | undefined
+  #announced = false
 
   constructor(
-    options: KafkaProducerOptions & { topic: string; maxInFlight: number },
+    options: KafkaProducerOptions & {
+      topic: string
+      maxInFlight: number
+      deliveryTimeoutMs: number
+      onOutage?: (event: OutageEvent) => void
+    },
     onDelivered: DeliveryListener,
     onFailed: DeliveryListener,
   ) {
-    const { topic, maxInFlight, ...producerOptions } = options
-    this.#producer = new KafkaProducer({ clientId: 'sluice-produce', ...producerOptions })
+    const { topic, maxInFlight, onOutage, ...producerOptions } = options
+    this.#producer = new KafkaProducer({
+      clientId: 'sluice-produce',
+      ...producerOptions,
+      onRetry: ({ error }) => {
+        const now = performance.now()
+        this.#retryingSince ??= now
+        // A retry or two is routine (a coordinator still loading, a leader moving): an outage is a second of them.
+        if (this.#announced || this.#failure !== undefined || now - this.#retryingSince < 1000) return
+        this.#announced = true
+        this.#onOutage?.({ kind: 'retrying', error, deliveryTimeoutMs: this.#deliveryTimeoutMs })
+      },
+    })
     this.#topic = topic
     this.#maxInFlight = maxInFlight
     this.#onDelivered = onDelivered
     this.#onFailed = onFailed
+    this.#onOutage = onOutage
+    this.#deliveryTimeoutMs = options.deliveryTimeoutMs
   }
 
   get failure(): unknown {
@@ -50,12 +85,20 @@ export class KafkaSink implements RecordSink {
     return false
   }
 
-  async write(batch: readonly GeneratedRecord[]): Promise<void> {
+  async write(batch: readonly ProducedRecord[]): Promise<void> {
     while (this.#inFlight.size >= this.#maxInFlight) await Promise.race(this.#inFlight)
     if (this.#failure !== undefined || batch.length === 0) return
     const records = batch.map((r) => this.#outgoing(r))
     const sending: Promise<void> = this.#producer.send(records).then(
-      () => this.#onDelivered(batch),
+      () => {
+        if (this.#retryingSince !== undefined) {
+          const afterMs = performance.now() - this.#retryingSince
+          this.#retryingSince = undefined
+          if (this.#announced) this.#onOutage?.({ kind: 'recovered', afterMs })
+          this.#announced = false
+        }
+        this.#onDelivered(batch)
+      },
       (error: unknown) => {
         this.#failure ??= error
         this.#onFailed(batch)
@@ -74,7 +117,7 @@ export class KafkaSink implements RecordSink {
     await this.#producer.close()
   }
 
-  #outgoing(record: GeneratedRecord): OutgoingRecord {
+  #outgoing(record: ProducedRecord): OutgoingRecord {
     return record.injected === undefined
       ? { topic: this.#topic, key: record.key, value: record.value }
       : {
@@ -119,7 +162,7 @@ export class StreamSink implements RecordSink {
     return this.#closed
   }
 
-  async write(batch: readonly GeneratedRecord[]): Promise<void> {
+  async write(batch: readonly ProducedRecord[]): Promise<void> {
     if (this.#failure !== undefined || this.#closed || batch.length === 0) return
     const parts: Buffer[] = []
     for (const record of batch) parts.push(record.value, NEWLINE)

@@ -1,4 +1,5 @@
 import type { LookupTable, Plan, PlanNode, WatermarkNode } from '../plan/nodes.ts'
+import { bytesOver, DEFAULT_RECORD_LIMITS } from '../plan/record-limits.ts'
 import { StateDatabase, type StateSlot, type StateStore } from '../state/state-database.ts'
 import {
   type BatchCounters,
@@ -67,6 +68,7 @@ export class BatchProcessor {
   /** The state store; undefined for a plan without state. */
   readonly database: StateDatabase | undefined
   readonly #cacheEntries: number
+  readonly #maxBytes: number
   readonly #entry: Emit
   readonly #stateful: Stateful[] = []
   readonly #tables = new Map<string, LookupTable>()
@@ -78,6 +80,7 @@ export class BatchProcessor {
       options.database ??
       (plan.nodes.some((n) => STATEFUL_KINDS.has(n.kind)) ? StateDatabase.open(':memory:') : undefined)
     this.#cacheEntries = options.stateCacheEntries ?? DEFAULT_STATE_CACHE_ENTRIES
+    this.#maxBytes = (plan.recordLimits ?? DEFAULT_RECORD_LIMITS).maxBytes
     const watermarkNode = plan.nodes.find((n): n is WatermarkNode => n.kind === 'watermark')
     this.watermarks = new WatermarkTracker(watermarkNode?.delayMs ?? 0, watermarkNode?.idleTimeoutMs)
     this.#entry = this.#compile(plan.nodes)
@@ -110,7 +113,18 @@ export class BatchProcessor {
       for (const record of input.records) {
         scope.counters.inputRows++
         const context: RecordContext = { record, eventTime: Number.NaN, key: undefined, keyString: '' }
-        if (record.invalid !== undefined) scope.deadLetter(context, 'source', record.invalid)
+        if (record.invalid !== undefined) {
+          scope.deadLetter(context, 'source', record.invalid)
+          continue
+        }
+        // Before any step: a parse step would decode it all, a sink without one would store it all.
+        const bytes = bytesOver(record.value, this.#maxBytes)
+        if (bytes !== undefined)
+          scope.deadLetter(
+            context,
+            'source',
+            `record of ${bytes} bytes is larger than ${this.#maxBytes} (recordLimits.maxBytes)`,
+          )
         else this.#entry(record.value, context)
       }
       for (const op of this.#stateful) op.flush(input.watermark)

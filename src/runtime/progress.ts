@@ -1,3 +1,5 @@
+import type { LagUnit } from './source.ts'
+
 /** Published after every batch: what the operator's view (logs, metrics, dashboard) is built from. */
 export interface BatchProgress {
   readonly pipelineId: string
@@ -28,8 +30,15 @@ export interface BatchProgress {
   readonly stateRows: number
   /** The state store's size on disk (state.db pages), refreshed every 10 batches; 0 without state. */
   readonly stateBytes: number
-  /** Records still to read per partition, when the source can tell (refreshed every few seconds). */
+  /**
+   * Still to read per partition, in `sourceUnit`, when the source can tell (refreshed every few seconds, or
+   * after every batch for sources that know it in memory, such as files).
+   */
   readonly sourceLag: Readonly<Record<string, number>> | undefined
+  /** What sourceLag and sourceRead count: 'records', or 'bytes' (files). */
+  readonly sourceUnit: LagUnit
+  /** How far this batch moved the source along, in `sourceUnit` (its input rows when that is records). */
+  readonly sourceRead: number
   /** True when the batch was replayed after a restart. */
   readonly replayed: boolean
   /** Source timestamp (Kafka: producer time) to this batch's commit, over its input records. */

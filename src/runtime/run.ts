@@ -10,6 +10,7 @@ import { advance, reached, startOf } from './positions.ts'
 import { BatchProcessor } from './processor.ts'
 import type { BatchLatency, BatchProgress } from './progress.ts'
 import { planRecovery } from './recovery.ts'
+import { boundedTrigger, gaveUp, Restarts, restartMessage } from './restarts.ts'
 import { type DeadLetter, openSink, type SinkWriter } from './sink.ts'
 import type { Positions, SourceReader, SourceRecord } from './source.ts'
 import { defaultLingerMs, type Trigger } from './trigger.ts'
@@ -59,6 +60,14 @@ export interface RunOptions {
    * commit, which the sink already has, are replayed without writing them to rebuild the state.
    */
   readonly stateCommitIntervalMs?: number
+  /**
+   * How long a run keeps restarting after failures that retrying can fix (a broker it cannot reach) before it
+   * gives up and throws SLUICE_RETRY_TIMEOUT, counted from the first failure since the last committed batch.
+   * Default: 2 minutes for a bounded run (availableNow, once, or a bounded source: a batch job must end),
+   * for ever for a streaming one (a service waits for its broker). Every restart logs one warning with the
+   * cause and the wait.
+   */
+  readonly retryTimeoutMs?: number
 }
 
 export interface BatchRef {
@@ -95,9 +104,12 @@ export async function run<T>(pipeline: Pipeline<T>, options: RunOptions = {}): P
     duplicateRows: 0,
     restarts: 0,
   }
-  let backoffMs = 500
+  const restarts = new Restarts(options.retryTimeoutMs)
+  const triggerBounded = boundedTrigger(options.trigger ?? { kind: 'processingTime', intervalMs: 1000 })
+  let sourceBounded: boolean | undefined
   for (;;) {
     const attempt = new PipelineRun(pipeline.plan, options, logger, totals)
+    const batchesBefore = totals.batches
     try {
       await attempt.execute()
       await attempt.dispose()
@@ -106,13 +118,15 @@ export async function run<T>(pipeline: Pipeline<T>, options: RunOptions = {}): P
       await attempt.dispose()
       if (options.signal?.aborted) return { ...totals }
       if (!(error instanceof SluiceError) || !error.retryable) throw error
+      sourceBounded = attempt.sourceBounded ?? sourceBounded
+      const decision = restarts.next(totals.batches > batchesBefore, triggerBounded || sourceBounded === true)
+      if (!decision.restart) throw gaveUp(pipeline.plan.pipelineId, error, decision)
       totals.restarts++
       logger.warn(
-        { err: describeError(error), retryInMs: backoffMs },
-        'pipeline failed; restarting from the checkpoint',
+        { retry: { cause: describeError(error), waitMs: decision.waitMs, restart: decision.attempt } },
+        restartMessage(error, decision),
       )
-      await sleep(backoffMs, options.signal)
-      backoffMs = Math.min(backoffMs * 2, 30_000)
+      await sleep(decision.waitMs, options.signal)
     }
   }
 }
@@ -173,6 +187,7 @@ class PipelineRun {
     }
     const source = sourceNode(plan).source.create({
       pipelineId: plan.pipelineId,
+      plan,
       now: () => this.#clock.now(),
     })
     this.#source = source
@@ -309,7 +324,7 @@ class PipelineRun {
           : { ...output.counters, outputRows: 0, deadLettered: 0, lateRows: 0, duplicateRows: 0 },
         { pollMs, processMs, checkpointMs, sinkMs },
         processor,
-        records.length,
+        records,
         wasReplay,
         latency,
       )
@@ -383,12 +398,13 @@ class PipelineRun {
     },
     times: { pollMs: number; processMs: number; checkpointMs: number; sinkMs: number },
     processor: BatchProcessor,
-    inputRows: number,
+    records: readonly SourceRecord[],
     replayed: boolean,
     latency: BatchLatency | null,
   ): Promise<void> {
+    const inputRows = records.length
     const now = this.#clock.now()
-    if (this.#source?.lag && now - this.#lagCheckedAt > 5_000) {
+    if (this.#source?.lag && now - this.#lagCheckedAt >= (this.#source.lagIntervalMs ?? 5_000)) {
       this.#lagCheckedAt = now
       this.#lag = await this.#source.lag().catch(() => undefined)
     }
@@ -423,6 +439,8 @@ class PipelineRun {
       stateRows,
       stateBytes,
       sourceLag: this.#lag,
+      sourceUnit: this.#source?.lagUnit ?? 'records',
+      sourceRead: sourceRead(records),
       replayed,
       latency,
     }
@@ -439,12 +457,24 @@ class PipelineRun {
     this.#options.onProgress?.(progress)
   }
 
+  /** Whether the source ends by itself (undefined before this attempt created it). */
+  get sourceBounded(): boolean | undefined {
+    return this.#source?.bounded
+  }
+
   async dispose(): Promise<void> {
     await this.#sink?.close().catch(() => {})
     await this.#source?.close().catch(() => {})
     for (const table of this.#tables) await table.close?.().catch(() => {})
     this.#checkpoint?.close()
   }
+}
+
+/** How far records move their source along, in its lag unit (records count 1 unless they say). */
+function sourceRead(records: readonly SourceRecord[]): number {
+  let n = 0
+  for (const r of records) n += r.size ?? 1
+  return n
 }
 
 function round(ms: number): number {

@@ -1,3 +1,5 @@
+import type { Plan } from '../plan/nodes.ts'
+
 /**
  * The source contract. A source is a set of partitions, each an ordered log with numeric positions, so that a
  * batch can be named by its start and end position per partition and replayed exactly after a crash.
@@ -19,7 +21,15 @@ export interface SourceRecord {
    * this reason (operator "source") before any step sees it; `value` is then the raw input.
    */
   readonly invalid?: string
+  /**
+   * How far the record moves its partition along, in the source's `lagUnit` (bytes for files(): from this
+   * record's start to the next one's); 1 when absent, as for sources that count records.
+   */
+  readonly size?: number
 }
+
+/** What a source's lag and progress count: records (Kafka offsets, rows), or bytes (positions in files). */
+export type LagUnit = 'records' | 'bytes'
 
 /** Next position to read, per partition. */
 export type Positions = Readonly<Record<string, number>>
@@ -82,8 +92,15 @@ export interface SourceReader {
    * past it. A source without it counts quiet partitions as idle.
    */
   unread?(partitions: readonly string[]): Promise<ReadonlySet<string>>
-  /** Positions still to read per partition (lag), when the source can tell. */
+  /** Positions still to read per partition (lag), when the source can tell, in `lagUnit`. */
   lag?(): Promise<Readonly<Record<string, number>> | undefined>
+  /** The unit of lag() and of records' `size`; default 'records'. */
+  readonly lagUnit?: LagUnit
+  /**
+   * How often the runtime may ask lag(): default every 5 s (it may cost the source requests); 0 after every
+   * batch, for a source that knows it in memory.
+   */
+  readonly lagIntervalMs?: number
   /** Acknowledge a finished batch outside any transaction (e.g. commit a consumer group's offsets). */
   acknowledge?(next: Positions, records: readonly SourceRecord[]): Promise<void>
   close(): Promise<void>
@@ -103,6 +120,8 @@ export interface SourceSpec<T = unknown> {
 
 export interface SourceContext {
   readonly pipelineId: string
+  /** The plan being run (a consumer-group source shows it to the group's other members). */
+  readonly plan?: Plan
   /** Injected clock: tests drive time by hand. */
   readonly now: () => number
 }

@@ -3,6 +3,7 @@ import type { Plan, PlanNodeKind } from '../plan/nodes.ts'
 import type { BatchProgress } from '../runtime/progress.ts'
 import type { BatchRef } from '../runtime/run.ts'
 import type { DeadLetter } from '../runtime/sink.ts'
+import type { LagUnit } from '../runtime/source.ts'
 
 /*
  * What the dashboard shows, as JSON for the page: kept here, in the process, so that a page opened late still
@@ -37,7 +38,9 @@ export interface PipelineView {
     readonly watermark: string | null
     readonly inputRowsPerSecond: number
     readonly stateRows: number
+    /** Still to read, all partitions, in `lagUnit`. */
     readonly lag: number | null
+    readonly lagUnit: LagUnit
   } | null
 }
 
@@ -49,8 +52,10 @@ export interface Point {
   /** End-to-end latency of the latest batch in the last few seconds, ms. */
   readonly p50: number | null
   readonly p99: number | null
-  /** Records still to read, all partitions. */
+  /** Records still to read, all partitions (sources that count records). */
   readonly lag: number | null
+  /** Bytes still to read, all partitions (sources whose positions are bytes: files). */
+  readonly lagBytes: number | null
   /** Wall clock minus watermark, seconds: negative when event times run ahead of this machine's clock. */
   readonly watermarkDelay: number | null
 }
@@ -142,6 +147,7 @@ export class DashboardState {
       inputRowsPerSecond: progress.inputRowsPerSecond,
       stateRows: progress.stateRows,
       lag: progress.sourceLag ? sum(Object.values(progress.sourceLag)) : null,
+      lagUnit: progress.sourceUnit,
     }
     entry.recent.push({
       at: now,
@@ -195,7 +201,8 @@ export class DashboardState {
         output: round(sum(entry.recent.map((r) => r.output)) / seconds),
         p50: latest?.p50 ?? null,
         p99: latest?.p99 ?? null,
-        lag: entry.view.last?.lag ?? null,
+        lag: entry.view.last?.lagUnit === 'records' ? (entry.view.last.lag ?? null) : null,
+        lagBytes: entry.view.last?.lagUnit === 'bytes' ? (entry.view.last.lag ?? null) : null,
         watermarkDelay: watermark ? round((now - Date.parse(watermark)) / 1000) : null,
       }
     }

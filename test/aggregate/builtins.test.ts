@@ -48,6 +48,17 @@ describe('count', () => {
     checkLaws(count(), [], 0, [{}, 0])
     assert.equal(count().kind, 'count')
   })
+  test('with a predicate, counts the rows it accepts', () => {
+    const ann = count((s: Sale) => s.user === 'ann')
+    checkLaws(ann, sales, 2)
+    checkOrderInsensitive(ann, sales)
+    checkLaws(ann, [], 0, sales[0])
+    assert.equal(
+      ann.kind,
+      'count',
+      'the same state as count(): a predicate changes what counts, not the format',
+    )
+  })
 })
 
 describe('sum', () => {

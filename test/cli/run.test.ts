@@ -8,7 +8,6 @@ import { DuckDBInstance } from '@duckdb/node-api'
 import { defaultOutputs, revenueAlerts } from '../../src/app/demo-pipelines.ts'
 import { ClickstreamGenerator } from '../../src/clickstream/generator.ts'
 import { type ClickEventRecord, clickEventSchema } from '../../src/clickstream/zod-schema.ts'
-import { KafkaAdmin } from '../../src/connectors/kafka/admin.ts'
 import { KafkaConsumer } from '../../src/connectors/kafka/consumer.ts'
 import { generator } from '../../src/connectors/testing/generator-source.ts'
 import { memory } from '../../src/connectors/testing/memory.ts'
@@ -19,7 +18,7 @@ import { run } from '../../src/runtime/run.ts'
 import type { SourceSpec } from '../../src/runtime/source.ts'
 import { readTable } from '../connectors/lake/helpers.ts'
 import { runCli } from '../helpers/cli.ts'
-import { brokers, uniqueGroup } from '../helpers/kafka.ts'
+import { brokers, topicExists, uniqueGroup } from '../helpers/kafka.ts'
 
 /**
  * `sluice run` end to end: the example YAML pipelines run with --available-now against the real broker over
@@ -39,15 +38,6 @@ async function exists(path: string): Promise<boolean> {
     () => true,
     () => false,
   )
-}
-
-async function topicExists(topic: string): Promise<boolean> {
-  const admin = new KafkaAdmin({ brokers: brokers() })
-  try {
-    return (await admin.partitionCount(topic)) !== undefined
-  } finally {
-    await admin.close()
-  }
 }
 
 /** The values on a topic (read committed), read until `n` records and then quiet, or quiet for 3 s. */
@@ -158,13 +148,13 @@ test('--dry-run prints the plan of a YAML file and of a TypeScript module, and s
   assert.equal(yaml.code, 0, yaml.stderr)
   assert.match(
     yaml.stdout,
-    /^pipeline dry-page-metrics\n {2}source {4}source-0 {2}type=kafka topics=\["dry-events"\]/,
+    /^pipeline dry-page-metrics-yaml\n {2}source {4}source-0 {2}type=kafka topics=\["dry-events"\]/,
   )
   assert.match(yaml.stdout, /window {4}window-5 {2}window=\{"kind":"tumbling","size":60000\}/)
   assert.match(yaml.stdout, /checkpoint .*dry {2}trigger every 1000 ms/)
   const ts = await runCli(['run', 'examples/page-metrics.ts', '--dry-run', '--trigger', 'availableNow'])
   assert.equal(ts.code, 0, ts.stderr)
-  assert.match(ts.stdout, /^pipeline page-metrics\n/)
+  assert.match(ts.stdout, /^pipeline page-metrics-ts\n/)
   assert.match(ts.stdout, /trigger availableNow/)
   assert.equal(await exists(join(dir, 'dry')), false)
 })
@@ -204,7 +194,7 @@ describe('the example YAML pipelines over a bounded clickstream in Kafka', () =>
       { env: { SLUICE_NAMESPACE: ns, SLUICE_DATA_DIR: dir }, timeoutMs: 120_000 },
     )
     assert.equal(r.code, 0, r.stderr)
-    const line = r.stderr.split('\n').find((l) => l.startsWith(`${ns}${name}: `))
+    const line = r.stderr.split('\n').find((l) => l.startsWith(`${ns}${name}-yaml: `))
     assert.ok(line, `a summary line in:\n${r.stderr}`)
     const [, records, out, dead] =
       /: (\d+) records in .* (\d+) rows out, (\d+) dead-lettered/.exec(line) ?? []
@@ -248,7 +238,7 @@ describe('the example YAML pipelines over a bounded clickstream in Kafka', () =>
 
   test('clean-events: every valid event in the lake, enriched from the catalogue; the bad ones dead-lettered', async () => {
     const { rowsOut } = await runExample('clean-events')
-    const rows = await readTable(join(dir, 'lake', 'events'))
+    const rows = await readTable(join(dir, 'lake', 'events-yaml'))
     assert.equal(rows.length, valid.length)
     assert.equal(rowsOut, valid.length)
     const withProduct = rows.filter((r) => r.product_id !== null)

@@ -46,6 +46,8 @@ function progress(overrides: Partial<BatchProgress> = {}): BatchProgress {
     stateRows: 7,
     stateBytes: 4096,
     sourceLag: { 'events:0': 10, 'events:1': 5 },
+    sourceUnit: 'records',
+    sourceRead: 100,
     replayed: false,
     latency: null,
     ...overrides,

@@ -4,10 +4,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { ClickstreamGenerator, INJECTED_HEADER } from '../../src/clickstream/index.ts'
-import { KafkaAdmin } from '../../src/connectors/kafka/admin.ts'
 import { KafkaConsumer } from '../../src/connectors/kafka/consumer.ts'
 import { decodePayload } from '../../src/listener/render.ts'
-import { brokers, uniqueGroup } from '../helpers/kafka.ts'
+import { brokers, endOffsetsSum, uniqueGroup } from '../helpers/kafka.ts'
 import { runSluice, Sluice } from './cli.ts'
 
 const N = 2000
@@ -47,15 +46,6 @@ function tally(values: Iterable<string>): Map<string, number> {
   const counts = new Map<string, number>()
   for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1)
   return counts
-}
-
-async function endOffsetsSum(topic: string): Promise<number> {
-  const admin = new KafkaAdmin({ brokers: brokers() })
-  try {
-    return [...(await admin.offsets(topic)).values()].reduce((sum, o) => sum + Number(o), 0)
-  } finally {
-    await admin.close()
-  }
 }
 
 interface ListenedRecord {

@@ -48,6 +48,7 @@ test('ticks: rates over the last seconds, gaps when there is nothing, a bounded 
     p50: null,
     p99: null,
     lag: null,
+    lagBytes: null,
     watermarkDelay: null,
   })
   for (let i = 0; i < 10; i++) state.tick(t0 + 2000 + i)

@@ -58,6 +58,8 @@ function progress(overrides: Partial<BatchProgress> = {}): BatchProgress {
     stateRows: 0,
     stateBytes: 0,
     sourceLag: { 'events:0': 42 },
+    sourceUnit: 'records',
+    sourceRead: 100,
     replayed: false,
     latency: batchLatency(
       [{ partition: 'events:0', offset: 0, key: null, value: null, timestamp: now - 80 }],

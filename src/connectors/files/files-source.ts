@@ -118,6 +118,10 @@ interface FileState {
 export class FilesSourceReader implements SourceReader {
   readonly description: string
   readonly bounded: boolean
+  /** Positions are byte offsets: lag and progress are in bytes (counting lines would mean reading ahead). */
+  readonly lagUnit = 'bytes'
+  /** The lag is known in memory (file sizes and cursors): asked after every batch. */
+  readonly lagIntervalMs = 0
   readonly #options: FilesOptions
   readonly #root: string
   readonly #extensions: readonly string[]
@@ -263,13 +267,20 @@ export class FilesSourceReader implements SourceReader {
           maxBytes: Math.max(1, options.maxBytes - bytes),
           maxRecordBytes: this.#maxRecordBytes,
         }
-        return this.#readRecords(handle, state.path, state.cursor, limits)
+        const from = state.cursor
+        return { from, ...(await this.#readRecords(handle, state.path, from, limits)) }
       })
       if (!result) continue
       state.cursor = result.next
       state.stalledAt = result.stalled ? state.size : undefined
-      for (const framed of result.records) {
-        out.push(this.#toRecord(state, framed))
+      const framedRecords = result.records
+      for (let i = 0; i < framedRecords.length; i++) {
+        const framed = framedRecords[i]!
+        // Each record accounts for the bytes from the end of the one before to its own end (blank lines and
+        // line breaks included), so the records of a file add up to the bytes read and the lag reaches 0.
+        const start = i === 0 ? result.from : framed.offset
+        const end = i + 1 < framedRecords.length ? framedRecords[i + 1]!.offset : result.next
+        out.push(this.#toRecord(state, framed, end - start))
         bytes += framed.bytes.length
       }
       if (result.records.length > 0) state.delivered = true
@@ -366,7 +377,7 @@ export class FilesSourceReader implements SourceReader {
     }
   }
 
-  #toRecord(state: FileState, framed: FramedRecord): FileRecord {
+  #toRecord(state: FileState, framed: FramedRecord, size: number): FileRecord {
     let bytes = framed.bytes
     if (framed.offset === 0 && bytes.subarray(0, 3).equals(UTF8_BOM)) bytes = bytes.subarray(3)
     const record = (value: FileValue, invalid?: string): FileRecord => ({
@@ -375,6 +386,7 @@ export class FilesSourceReader implements SourceReader {
       key: null,
       value,
       timestamp: Math.trunc(state.mtimeMs),
+      size,
       ...(invalid === undefined ? {} : { invalid }),
     })
     const utf8 = isUtf8(bytes)

@@ -32,6 +32,8 @@ interface ParquetState {
  * Rows come back as objects (files written by lake() exactly as written).
  */
 export class ParquetFilesReader implements SourceReader {
+  /** Rows still to read are known from the files' footers: asked after every batch. */
+  readonly lagIntervalMs = 0
   readonly description: string
   readonly bounded: boolean
   readonly #options: ParquetFilesOptions

@@ -1,4 +1,4 @@
-import { Admin, ListOffsetTimestamps } from '@platformatic/kafka'
+import { Admin, ConfigResourceTypes, ListOffsetTimestamps } from '@platformatic/kafka'
 import { describeError, KafkaError, UsageError } from '../../errors.ts'
 import { baseClientOptions, type KafkaConnection, resolveBrokers } from './connection.ts'
 
@@ -16,6 +16,25 @@ export interface PartitionLag {
   /** Last stable offset (read_committed log end). */
   readonly end: bigint
   readonly lag: bigint
+}
+
+/** A consumer group member as DescribeGroups shows it. */
+export interface GroupMemberInfo {
+  readonly memberId: string
+  readonly groupInstanceId: string | null
+  readonly clientId: string
+  readonly clientHost: string
+  /**
+   * The userData of the member's subscription. The broker shows subscriptions only while the group is stable:
+   * undefined during a rebalance (and for members of KIP-848 groups).
+   */
+  readonly userData: Buffer | undefined
+}
+
+export interface GroupDescription {
+  /** 'Stable', 'Empty', 'PreparingRebalance', 'CompletingRebalance', 'Dead', … */
+  readonly state: string
+  readonly members: readonly GroupMemberInfo[]
 }
 
 /** Topic and group administration: the only place Sluice talks to Kafka's admin APIs. */
@@ -59,6 +78,28 @@ export class KafkaAdmin {
       )
     }
     return this.createTopic(topic, spec)
+  }
+
+  /**
+   * The largest record batch the topic takes (max.message.bytes, which defaults to the broker's
+   * message.max.bytes), or undefined when the cluster does not say (no DescribeConfigs permission).
+   */
+  async maxMessageBytes(topic: string): Promise<number | undefined> {
+    try {
+      const [described] = await this.#admin.describeConfigs({
+        resources: [
+          {
+            resourceType: ConfigResourceTypes.TOPIC,
+            resourceName: topic,
+            configurationKeys: ['max.message.bytes'],
+          },
+        ],
+      })
+      const value = Number(described?.configs.find((c) => c.name === 'max.message.bytes')?.value)
+      return Number.isSafeInteger(value) && value > 0 ? value : undefined
+    } catch {
+      return undefined
+    }
   }
 
   async createTopic(topic: string, spec: TopicSpec = {}): Promise<number> {
@@ -128,6 +169,26 @@ export class KafkaAdmin {
     return new Map(
       partitions.map((p) => [p.partitionIndex, { offset: p.committedOffset, metadata: p.metadata ?? null }]),
     )
+  }
+
+  /** The group's state and members; an unknown group is 'Dead' without members. */
+  async describeGroup(groupId: string): Promise<GroupDescription> {
+    const groups = await this.#call(() => this.#admin.describeGroups({ groups: [groupId] }))
+    const group = groups.get(groupId)
+    if (!group) return { state: 'Dead', members: [] }
+    return {
+      state: group.state,
+      members: [...group.members.values()].map((m) => {
+        const userData = m.metadata?.metadata
+        return {
+          memberId: m.id,
+          groupInstanceId: m.groupInstanceId ?? null,
+          clientId: m.clientId,
+          clientHost: m.clientHost,
+          userData: typeof userData === 'string' ? Buffer.from(userData) : (userData ?? undefined),
+        }
+      }),
+    }
   }
 
   /** What the group still has to read, per partition: the same figure `kafka-consumer-groups --describe` prints. */

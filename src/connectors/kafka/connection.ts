@@ -18,9 +18,22 @@ export interface KafkaConnection {
 
 export const DEFAULT_BROKERS = '127.0.0.1:9092'
 
-/** Broker list from the option, the KAFKA_BROKERS environment variable, or the local default, validated. */
+let brokersOverride: readonly string[] | string | undefined
+
+/**
+ * Makes every Kafka client this process creates from now on connect to `brokers`, whatever its own options say
+ * (undefined lifts it). For `sluice run --brokers`: a TypeScript pipeline's connectors are built by the module
+ * with its own choice (often none, meaning $KAFKA_BROKERS), and the flag must win over it as it wins over a
+ * YAML file's `brokers`.
+ */
+export function overrideBrokers(brokers: readonly string[] | string | undefined): void {
+  if (brokers !== undefined) resolveBrokers(brokers) // validated now: a bad list is a usage error at once
+  brokersOverride = brokers
+}
+
+/** Broker list from the override, the option, $KAFKA_BROKERS, or the local default, validated. */
 export function resolveBrokers(brokers?: readonly string[] | string): string[] {
-  const raw = brokers ?? process.env.KAFKA_BROKERS ?? DEFAULT_BROKERS
+  const raw = brokersOverride ?? brokers ?? process.env.KAFKA_BROKERS ?? DEFAULT_BROKERS
   const list = (typeof raw === 'string' ? raw.split(',') : [...raw]).map((b) => b.trim()).filter(Boolean)
   if (list.length === 0)
     throw new UsageError('No Kafka brokers given: pass --brokers host:port or set KAFKA_BROKERS.')

@@ -49,6 +49,11 @@ export interface KafkaConsumerOptions extends KafkaConnection {
    * once instead of waiting for the session to time out and the group to rebalance.
    */
   readonly groupInstanceId?: string
+  /**
+   * The userData of this member's group subscription (classic protocol), which DescribeGroups shows the other
+   * members and admins: a Sluice pipeline puts its plan there (group-plan.ts).
+   */
+  readonly memberData?: Buffer
 }
 
 export interface BatchOptions {
@@ -109,6 +114,9 @@ export class KafkaConsumer {
       retries: 10,
       retryDelay: 500,
       ...(options.groupInstanceId ? { groupInstanceId: options.groupInstanceId } : {}),
+      ...(options.memberData && protocol === 'classic'
+        ? { protocolsMetadata: () => options.memberData as Buffer }
+        : {}),
       ...(protocol === 'consumer'
         ? { groupProtocol: 'consumer' as const }
         : {
@@ -124,6 +132,11 @@ export class KafkaConsumer {
 
   get groupId(): string {
     return this.#options.groupId
+  }
+
+  /** This member's id in the group (null before it joined). */
+  get memberId(): string | null {
+    return this.#consumer.memberId
   }
 
   /** Joins the group and starts fetching. */

@@ -11,8 +11,8 @@ import type {
 import type { Positions } from '../../runtime/source.ts'
 import { KafkaAdmin } from './admin.ts'
 import type { KafkaConnection } from './connection.ts'
+import { DEFAULT_MAX_MESSAGE_BYTES, deadLetterRecord } from './dead-letter-record.ts'
 import { KafkaProducer } from './producer.ts'
-import { deadLetterRecord } from './sink.ts'
 
 export interface KafkaDeadLettersOptions extends KafkaConnection {
   /** The dead-letter topic, e.g. `events.dlq`. */
@@ -43,6 +43,8 @@ class DeadLetterTee<T> implements SinkWriter<T> {
   readonly #inner: SinkWriter<T>
   readonly #options: KafkaDeadLettersOptions
   #producer: KafkaProducer | undefined
+  /** The topic's max.message.bytes: a bigger dead letter is cut to fit. */
+  #maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES
 
   constructor(inner: SinkWriter<T>, options: KafkaDeadLettersOptions) {
     this.#inner = inner
@@ -61,6 +63,7 @@ class DeadLetterTee<T> implements SinkWriter<T> {
         create: this.#options.createPartitions !== undefined,
         partitions: this.#options.createPartitions ?? 1,
       })
+      this.#maxMessageBytes = (await admin.maxMessageBytes(this.#options.topic)) ?? DEFAULT_MAX_MESSAGE_BYTES
     } finally {
       await admin.close()
     }
@@ -78,7 +81,9 @@ class DeadLetterTee<T> implements SinkWriter<T> {
   async commit(batch: OutputBatch<T>, context: SinkCommitContext): Promise<void> {
     if (batch.deadLetters.length > 0) {
       await this.#producer!.send(
-        batch.deadLetters.map((letter) => deadLetterRecord(this.#options.topic, letter)),
+        batch.deadLetters.map((letter) =>
+          deadLetterRecord(this.#options.topic, letter, this.#maxMessageBytes),
+        ),
       )
     }
     await this.#inner.commit(batch, context)

@@ -7,6 +7,7 @@ import {
   Producer,
 } from '@platformatic/kafka'
 import { describeError, KafkaError } from '../../errors.ts'
+import { formatDuration } from '../../window/duration.ts'
 import { baseClientOptions, type KafkaConnection } from './connection.ts'
 import { type Compression, chunkBySize, type OutgoingRecord, toBuffer, tooLargeHint } from './records.ts'
 import { KafkaTransaction } from './transaction.ts'
@@ -17,6 +18,25 @@ export interface KafkaProducerOptions extends KafkaConnection {
   /** Makes the producer transactional; implies idempotent. Stable across restarts of the same task. */
   readonly transactionalId?: string
   readonly compression?: Compression
+  /**
+   * Ride out an outage: retry a send for up to this many milliseconds (like the Java producer's
+   * `delivery.timeout.ms`) instead of 10 times 250 ms apart. A send that is not acknowledged by then fails with
+   * a KafkaError naming the timeout and the last error, and the producer fails with it: it is closed, so its
+   * other pending sends fail at once and later ones throw the same error. Retries keep each batch's
+   * sequence numbers, so an idempotent producer writes a batch once however often it is retried.
+   */
+  readonly deliveryTimeoutMs?: number
+  /** Called before each retry of a request, with the error that made it fail and the wait before the next try. */
+  readonly onRetry?: (retry: ProducerRetry) => void
+}
+
+export interface ProducerRetry {
+  /** The client's name for the request: "produce", "metadata", "initProducerId", … */
+  readonly operation: string
+  /** 1 for the first retry of a request. */
+  readonly attempt: number
+  readonly error: unknown
+  readonly delayMs: number
 }
 
 /**
@@ -26,11 +46,19 @@ export interface KafkaProducerOptions extends KafkaConnection {
 export class KafkaProducer {
   readonly #producer: Producer
   readonly #compression: Compression
+  readonly #deliveryTimeoutMs: number | undefined
   #transaction: KafkaTransaction | undefined
+  /** Set once a send outlived the delivery timeout: the producer is closed and every send throws this. */
+  #expired: KafkaError | undefined
+  #lastRetryError: unknown
+  #closing: Promise<void> | undefined
 
   constructor(options: KafkaProducerOptions = {}) {
     this.#compression = options.compression ?? 'lz4'
+    this.#deliveryTimeoutMs = options.deliveryTimeoutMs
     const idempotent = options.idempotent ?? true
+    const outage = options.deliveryTimeoutMs !== undefined
+    const onRetry = options.onRetry
     this.#producer = new Producer({
       ...baseClientOptions(options, 'producer'),
       idempotent: idempotent || options.transactionalId !== undefined,
@@ -48,15 +76,56 @@ export class KafkaProducer {
       // cluster: every replay of it would fail the same way. 30 s, like the request timeout; a run restarted
       // after a crash does not wait for it (KafkaProducer.takeOver aborts the old transaction at once).
       ...(options.transactionalId ? { timeout: 30_000 } : {}),
-      retries: 10,
-      retryDelay: producerRetryDelay,
+      // With a delivery timeout the client retries without a count limit; send() enforces the time limit.
+      retries: outage ? true : 10,
+      retryDelay: (client: unknown, operation: string, attempt: number, retries: number, error: Error) => {
+        const delayMs = outage
+          ? outageRetryDelay(attempt, error)
+          : producerRetryDelay(client, operation, attempt, retries, error)
+        this.#lastRetryError = error
+        onRetry?.({ operation, attempt, error, delayMs })
+        return delayMs
+      },
       ...(this.#compression !== 'none' ? { compression: this.#compression } : {}),
     })
   }
 
-  /** Sends records in one request per partition leader; resolves once every record is acknowledged. */
+  /**
+   * Sends records in one request per partition leader; resolves once every record is acknowledged. With a
+   * delivery timeout, rejects once it passes (see KafkaProducerOptions.deliveryTimeoutMs).
+   */
   async send(records: readonly OutgoingRecord[]): Promise<ProduceResult> {
+    if (this.#expired) throw this.#expired
     if (records.length === 0) return {}
+    const timeoutMs = this.#deliveryTimeoutMs
+    if (timeoutMs === undefined) return this.#send(records)
+    const sending = this.#send(records)
+    sending.catch(() => {}) // raced below; a rejection after the timeout is not unhandled
+    let timer: NodeJS.Timeout | undefined
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(this.#expire(timeoutMs)), timeoutMs)
+    })
+    try {
+      return await Promise.race([sending, expired])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /** A send outlived the delivery timeout: fail the producer, and close the client to end its retries. */
+  #expire(timeoutMs: number): KafkaError {
+    if (!this.#expired) {
+      const last = this.#lastRetryError === undefined ? 'no answer' : describeError(this.#lastRetryError)
+      this.#expired = new KafkaError(
+        `Kafka did not acknowledge records within the delivery timeout (${formatDuration(timeoutMs)}); the last error: ${last}`,
+        { retryable: false, cause: this.#lastRetryError },
+      )
+      void this.close().catch(() => {})
+    }
+    return this.#expired
+  }
+
+  async #send(records: readonly OutgoingRecord[]): Promise<ProduceResult> {
     try {
       const chunks = chunkBySize(records)
       if (chunks.length === 1) return await this.#producer.send({ messages: records.map(toMessage) })
@@ -68,6 +137,8 @@ export class KafkaProducer {
       }
       return { offsets }
     } catch (error) {
+      // Ended by the delivery timeout of another send (the client was closed): that is the reason.
+      if (this.#expired) throw this.#expired
       const description = describeError(error)
       const tooLarge = tooLargeHint(description)
       throw new KafkaError(`Producing ${records.length} record(s) failed: ${description}${tooLarge ?? ''}`, {
@@ -107,8 +178,19 @@ export class KafkaProducer {
   }
 
   async close(): Promise<void> {
-    await this.#producer.close()
+    this.#closing ??= this.#producer.close()
+    await this.#closing
   }
+}
+
+/**
+ * Between retries through an outage: 250 ms, 500 ms, then every second (Java's producer backs off from 100 ms
+ * to 1 s), so a broker restart is noticed within a second of coming back without hammering a dead address.
+ */
+export function outageRetryDelay(attempt: number, error: Error): number {
+  if (findErrorBy(error, 'apiId', 'CONCURRENT_TRANSACTIONS'))
+    return Math.min(250, 2 * 2 ** Math.max(0, attempt - 1))
+  return Math.min(1000, 250 * 2 ** Math.max(0, attempt - 1))
 }
 
 /**

@@ -1,7 +1,6 @@
 import { UsageError } from '../../errors.ts'
 import type {
   CommittedPosition,
-  DeadLetter,
   OutputBatch,
   SinkCommitContext,
   SinkContract,
@@ -12,6 +11,7 @@ import type {
 import type { Positions } from '../../runtime/source.ts'
 import { KafkaAdmin } from './admin.ts'
 import type { KafkaConnection } from './connection.ts'
+import { DEFAULT_MAX_MESSAGE_BYTES, deadLetterRecord } from './dead-letter-record.ts'
 import { KafkaProducer } from './producer.ts'
 import type { Compression, OutgoingRecord } from './records.ts'
 import { KafkaSourceReader } from './source.ts'
@@ -21,13 +21,42 @@ export interface KafkaSinkOptions<T> extends KafkaConnection {
   readonly topic: string
   /** Record key; default: the row's `key` field when it has one. */
   readonly key?: (row: T) => string | number | null | undefined
-  /** Rows become JSON by default. */
-  readonly serialize?: (row: T) => Buffer | string
+  /**
+   * The record value of a row; null for a null value (a tombstone). Default `recordValue`: a string or bytes as
+   * they are, null as a null value, anything else as JSON.
+   */
+  readonly serialize?: (row: T) => Buffer | string | null
   /** Dead letters go here, in the same transaction as the rows, with their raw bytes and the reason in headers. */
   readonly deadLetterTopic?: string
   /** Create missing topics with this many partitions (default: fail when missing). */
   readonly createPartitions?: number
   readonly compression?: Compression
+}
+
+/**
+ * A row's record value when the sink has no `serialize`: a string as its UTF-8 bytes and a Buffer (or any other
+ * Uint8Array) as its bytes, both exactly as they are, so a pipeline copying lines or records passes them through
+ * untouched; null or undefined as a null value (on a compacted topic, a tombstone for the key); objects, arrays,
+ * numbers and booleans as JSON. Anything JSON cannot represent (a bigint, a function) needs `serialize`.
+ */
+export function recordValue(row: unknown): Buffer | string | null {
+  if (typeof row === 'string' || Buffer.isBuffer(row)) return row
+  if (row instanceof Uint8Array) return Buffer.from(row.buffer, row.byteOffset, row.byteLength)
+  if (row === null || row === undefined) return null
+  let json: string | undefined
+  try {
+    json = JSON.stringify(row)
+  } catch (error) {
+    throw new UsageError(
+      `kafkaSink(): a row cannot be written as JSON (${(error as Error).message}): give kafkaSink a serialize function.`,
+      error,
+    )
+  }
+  if (json === undefined)
+    throw new UsageError(
+      `kafkaSink(): a row of type ${typeof row} has no JSON form: give kafkaSink a serialize function.`,
+    )
+  return json
 }
 
 function defaultKey(row: unknown): string | undefined {
@@ -36,20 +65,6 @@ function defaultKey(row: unknown): string | undefined {
     if (typeof key === 'string' || typeof key === 'number') return String(key)
   }
   return undefined
-}
-
-export function deadLetterRecord(topic: string, letter: DeadLetter): OutgoingRecord {
-  return {
-    topic,
-    key: letter.key ?? undefined,
-    value: letter.raw,
-    timestamp: letter.timestamp,
-    headers: {
-      'sluice-dlq-reason': letter.reason,
-      'sluice-dlq-operator': letter.operator,
-      'sluice-dlq-source': `${letter.partition}@${letter.offset}`,
-    },
-  }
 }
 
 /**
@@ -66,6 +81,8 @@ class KafkaSinkWriter<T> implements SinkWriter<T> {
   #producer: KafkaProducer | undefined
   #source: KafkaSourceReader | undefined
   #tx: KafkaTransaction | undefined
+  /** The dead-letter topic's max.message.bytes: a bigger dead letter is cut to fit. */
+  #deadLetterMaxBytes = DEFAULT_MAX_MESSAGE_BYTES
 
   constructor(options: KafkaSinkOptions<T>) {
     this.#options = options
@@ -87,6 +104,9 @@ class KafkaSinkWriter<T> implements SinkWriter<T> {
           partitions: this.#options.createPartitions ?? 1,
         })
       }
+      if (this.#options.deadLetterTopic)
+        this.#deadLetterMaxBytes =
+          (await admin.maxMessageBytes(this.#options.deadLetterTopic)) ?? DEFAULT_MAX_MESSAGE_BYTES
     } finally {
       await admin.close()
     }
@@ -111,7 +131,7 @@ class KafkaSinkWriter<T> implements SinkWriter<T> {
 
   #records(batch: OutputBatch<T>): OutgoingRecord[] {
     const keyOf = this.#options.key ?? (defaultKey as (row: T) => string | undefined)
-    const serialize = this.#options.serialize ?? ((row: T) => JSON.stringify(row))
+    const serialize = this.#options.serialize ?? recordValue
     const out: OutgoingRecord[] = new Array(batch.rows.length)
     // One headers object for the whole batch: the producer converts it once (see toMessage).
     const headers = { 'sluice-batch': String(batch.batchId) }
@@ -126,7 +146,9 @@ class KafkaSinkWriter<T> implements SinkWriter<T> {
       }
     }
     const dlq = this.#options.deadLetterTopic
-    if (dlq) for (const letter of batch.deadLetters) out.push(deadLetterRecord(dlq, letter))
+    if (dlq)
+      for (const letter of batch.deadLetters)
+        out.push(deadLetterRecord(dlq, letter, this.#deadLetterMaxBytes))
     return out
   }
 

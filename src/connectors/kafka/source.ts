@@ -10,6 +10,7 @@ import type {
 import { KafkaAdmin } from './admin.ts'
 import type { KafkaConnection } from './connection.ts'
 import { KafkaConsumer, type StartPosition } from './consumer.ts'
+import { checkGroupPlan, encodeMemberPlan, type MemberPlan, memberPlan } from './group-plan.ts'
 import type { ConsumedRecord } from './records.ts'
 import type { KafkaTransaction } from './transaction.ts'
 
@@ -55,6 +56,8 @@ export class KafkaSourceReader implements SourceReader {
   #end: Positions | undefined
   readonly bounded: boolean
   #pending = new Set<string>()
+  /** The plan this instance shows its group, and checks the group's members against. */
+  readonly #plan: MemberPlan | undefined
 
   constructor(options: KafkaSourceOptions, context: SourceContext) {
     this.#options = options
@@ -63,6 +66,7 @@ export class KafkaSourceReader implements SourceReader {
     this.groupId = options.groupId ?? `sluice-${context.pipelineId}`
     this.description = `kafka ${this.#topics.join(',')} (group ${this.groupId})`
     this.bounded = options.endingOffsets === 'latest'
+    this.#plan = context.plan ? memberPlan(context.plan) : undefined
   }
 
   get consumer(): KafkaConsumer {
@@ -78,6 +82,8 @@ export class KafkaSourceReader implements SourceReader {
           throw new UsageError(`Source topic "${topic}" does not exist: create it or produce to it first.`)
         }
       }
+      // Before joining: a group whose members run another plan under this id is not joined at all.
+      if (this.#plan) await checkGroupPlan(admin, this.groupId, this.#plan)
       const logEnd = await this.#logEnd(admin)
       if (this.bounded) this.#end = logEnd
       this.#pending = await this.#partitionsWithData(admin, logEnd, resumeFrom)
@@ -92,8 +98,19 @@ export class KafkaSourceReader implements SourceReader {
       start: this.#startPosition(resumeFrom),
       ...(this.#options.highWaterMark ? { highWaterMark: this.#options.highWaterMark } : {}),
       ...(this.#options.instanceId ? { groupInstanceId: this.#options.instanceId } : {}),
+      ...(this.#plan ? { memberData: encodeMemberPlan(this.#plan) } : {}),
     })
     await this.#consumer.start()
+    if (this.#plan) {
+      // After joining: another plan that joined at the same moment passed the first check too. Both stop.
+      const admin = new KafkaAdmin(this.#options)
+      try {
+        const self = this.#consumer.memberId
+        await checkGroupPlan(admin, this.groupId, this.#plan, self ? { self, settleMs: 2_000 } : {})
+      } finally {
+        await admin.close()
+      }
+    }
   }
 
   #startPosition(resumeFrom: Positions | undefined): StartPosition {

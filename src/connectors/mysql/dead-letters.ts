@@ -1,4 +1,5 @@
 import type { PoolConnection } from 'mysql2/promise'
+import { cutValue, describeCut, rawBytes } from '../../runtime/dead-letter-cut.ts'
 import type { OutputBatch } from '../../runtime/sink.ts'
 import { MySqlRejectedError } from './errors.ts'
 import { largestPowerOfTwo } from './options.ts'
@@ -24,24 +25,28 @@ export async function insertDeadLetters(
   const letters: Param[][] = []
   const cut = (s: string) => (s.length > MAX_TEXT ? `${s.slice(0, MAX_TEXT)}…` : s)
   const maxRaw = Math.floor(context.maxStatementBytes / 2)
-  const raw = (value: Buffer | string | null): Buffer | null => {
-    if (value === null) return null
-    const bytes = typeof value === 'string' ? Buffer.from(value) : value
-    return bytes.length > maxRaw ? bytes.subarray(0, maxRaw) : bytes
+  // A raw value too big for one statement (max_allowed_packet) keeps its start; the reason says how it was cut.
+  const fitted = (value: Buffer | string | null, reason: string): [Buffer | null, string] => {
+    if (value === null) return [null, reason]
+    const bytes = rawBytes(value)
+    if (bytes.length <= maxRaw) return [bytes, reason]
+    const cut = cutValue(bytes, maxRaw)
+    return [cut.value, `${reason} (${describeCut(cut)})`]
   }
   const time = (ms: number) =>
     Number.isFinite(ms) && ms >= 0 && ms < 253402300800000 ? toSqlDateTime(ms) : null
   for (const d of batch.deadLetters) {
+    const [raw, reason] = fitted(d.raw, cut(d.reason))
     letters.push([
       context.pipelineId,
       batch.batchId,
       cut(d.operator),
-      cut(d.reason),
+      reason,
       null,
       cut(d.partition),
       Number.isFinite(d.offset) ? d.offset : null,
       d.key === null ? null : cut(d.key),
-      raw(d.raw),
+      raw,
       time(d.timestamp),
     ])
   }
@@ -51,16 +56,17 @@ export async function insertDeadLetters(
       context.key.length > 0 && row !== null && typeof row === 'object'
         ? jsonText(context.key.map((k) => (row as Record<string, unknown>)[k] ?? null))
         : null
+    const [raw, reason] = fitted(jsonText(row) ?? null, cut(r.reason))
     letters.push([
       context.pipelineId,
       batch.batchId,
       'sink',
-      cut(r.reason),
+      reason,
       r.code,
       null,
       null,
       key === null ? null : cut(key),
-      raw(jsonText(row) ?? null),
+      raw,
       null,
     ])
   }

@@ -63,6 +63,8 @@ const YIELD_EVERY = 50_000
  * Record timestamps are the simulated clock (event time of the simulation when the record was generated).
  */
 export class GeneratorSourceReader implements SourceReader {
+  /** The lag is known in memory: asked after every batch. */
+  readonly lagIntervalMs = 0
   readonly description: string
   readonly bounded: boolean
   readonly #options: Resolved

@@ -26,7 +26,13 @@ const CHARTS = [
       { name: 'p99', label: 'p99 ms', dash: [6, 4] },
     ],
   },
-  { id: 'chart-lag', fields: [{ name: 'lag', label: 'records' }] },
+  {
+    id: 'chart-lag',
+    fields: [
+      { name: 'lag', label: 'records' },
+      { name: 'lagBytes', label: 'bytes', dash: [2, 3] },
+    ],
+  },
   { id: 'chart-watermark', fields: [{ name: 'watermarkDelay', label: 's' }] },
 ]
 
@@ -64,7 +70,8 @@ function opBadges(pipeline, node, index) {
     (pipeline.deadLettersByOperator[node.id] ?? 0) +
     (index === 0 ? (pipeline.deadLettersByOperator.source ?? 0) : 0)
   if (node.kind === 'source' && pipeline.last?.lag !== null && pipeline.last?.lag !== undefined) {
-    badges.push(el('span', { class: 'badge' }, `lag ${compact.format(pipeline.last.lag)}`))
+    const unit = pipeline.last.lagUnit === 'bytes' ? 'B' : ''
+    badges.push(el('span', { class: 'badge' }, `lag ${compact.format(pipeline.last.lag)}${unit}`))
   }
   if (node.kind === 'sink') {
     badges.push(

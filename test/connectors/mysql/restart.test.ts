@@ -68,7 +68,7 @@ describe('mysql sink, server outages', () => {
         maxBatchRecords: 200,
         logger: pino(
           { level: 'warn' },
-          { write: (line: string) => errors.push(String(JSON.parse(line).err)) },
+          { write: (line: string) => errors.push(String(JSON.parse(line).retry?.cause)) },
         ),
         onProgress: (progress) => {
           // Between two batches: the server restarts while the pipeline keeps going.
