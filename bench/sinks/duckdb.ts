@@ -235,7 +235,7 @@ async function throughSink(spec: SinkSpec<Row>, rows: readonly Row[]): Promise<v
     const batch = { batchId, rows: rows.slice(start, start + BATCH), deadLetters: [] }
     await writer.write(batch)
     const next: Positions = { bench: Math.min(rows.length, start + BATCH) }
-    await writer.commit(batch, { next, records: [], source: fakeSource })
+    await writer.commit(batch, { next, records: [] })
   }
   await writer.close()
 }

@@ -189,7 +189,7 @@ async function main() {
             deadLetters: [],
           }
           await writer.write(batch)
-          await writer.commit(batch, { next: { bench: Math.min(b + BATCH, N) }, records: [], source })
+          await writer.commit(batch, { next: { bench: Math.min(b + BATCH, N) }, records: [] })
         }
       } finally {
         await writer.close()

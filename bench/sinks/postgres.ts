@@ -240,7 +240,7 @@ try {
     for (const batch of batches(rows)) {
       const b = { batchId: batchId++, rows: batch, deadLetters: [] }
       await writer.write(b)
-      await writer.commit(b, { next: { bench: batchId * BATCH }, records: [], source })
+      await writer.commit(b, { next: { bench: batchId * BATCH }, records: [] })
     }
     report(name, performance.now() - start)
     await writer.close()

@@ -102,7 +102,7 @@ async function driveSink(
     const batch = { batchId: b, rows: parts[b]!, deadLetters: [] }
     done += parts[b]!.length
     await writer.write(batch)
-    await writer.commit(batch, { next: { rows: done }, records: [], source })
+    await writer.commit(batch, { next: { rows: done }, records: [] })
   }
   await writer.close()
 }

@@ -1,7 +1,7 @@
 import type { Checkpoint, OffsetsEntry } from '../checkpoint/checkpoint.ts'
 import type { Logger } from '../log.ts'
 import { sinkAt } from './positions.ts'
-import { type CommittedPosition, type SinkWriter, sinkAheadOfCheckpoint } from './sink.ts'
+import { type CommittedPosition, type SinkContract, type SinkWriter, sinkAheadOfCheckpoint } from './sink.ts'
 
 /** A batch recovery replays: exactly its logged input, written to the sink or only rebuilding state. */
 export interface Replay {
@@ -48,6 +48,7 @@ export interface RecoveryContext {
 export async function planRecovery(
   checkpoint: Checkpoint,
   sink: SinkWriter<unknown>,
+  contract: SinkContract,
   context: RecoveryContext,
 ): Promise<RecoveryPlan> {
   const { logger } = context
@@ -56,7 +57,10 @@ export async function planRecovery(
   let pending = recovery.pending
   const loggedThrough = pending?.batchId ?? committed?.batchId ?? -1
   const sinkKeepsPosition =
-    !checkpoint.stateDatabase && sink.guarantee === 'exactly-once' && sink.committedPosition !== undefined
+    !checkpoint.stateDatabase &&
+    contract.guarantee === 'exactly-once' &&
+    contract.storesPositions &&
+    sink.committedPosition !== undefined
 
   let fromSink: CommittedPosition | undefined
   /** Whether the sink committed the pending batch, once known. */
@@ -70,7 +74,7 @@ export async function planRecovery(
       else if (pending || !committed || !sinkAt(at, committed.end, false)) fromSink = position
     }
   } else {
-    fromSink = await sinkAheadOfCheckpoint(sink, loggedThrough, {
+    fromSink = await sinkAheadOfCheckpoint(sink, contract, loggedThrough, {
       pipelineId: context.pipelineId,
       checkpoint: checkpoint.location,
       stateful: context.stateful,
@@ -102,7 +106,8 @@ export async function planRecovery(
     write: false,
   }))
   if (pending) {
-    const sinkHasIt = sinkHasPending ?? (await sink.hasCommitted?.(pending)) === true
+    const sinkHasIt =
+      sinkHasPending ?? (contract.storesPositions && (await sink.hasCommitted?.(pending)) === true)
     if (sinkHasIt && !checkpoint.stateDatabase) {
       logger.info(
         { batchId: pending.batchId },

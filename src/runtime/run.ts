@@ -4,13 +4,14 @@ import type { Pipeline } from '../dsl/stream.ts'
 import { describeError, SluiceError } from '../errors.ts'
 import { type Logger, silentLogger } from '../log.ts'
 import type { LookupTable, Plan, SinkNode, SourceNode } from '../plan/nodes.ts'
+import { CommitProtocol } from './commit-protocol.ts'
 import { batchLatency } from './latency.ts'
 import { advance, reached, startOf } from './positions.ts'
 import { BatchProcessor } from './processor.ts'
 import type { BatchLatency, BatchProgress } from './progress.ts'
 import { planRecovery } from './recovery.ts'
 import { boundedTrigger, gaveUp, Restarts, restartMessage } from './restarts.ts'
-import { type DeadLetter, type OutputBatch, type SinkWriter, startWrite } from './sink.ts'
+import { type DeadLetter, openSink, type SinkWriter } from './sink.ts'
 import type { Positions, SourceReader, SourceRecord } from './source.ts'
 import { defaultLingerMs, type Trigger } from './trigger.ts'
 import { sleep } from './wait.ts'
@@ -192,17 +193,22 @@ class PipelineRun {
     this.#source = source
     const sink = sinkNode(plan).sink.create()
     this.#sink = sink
-    await sink.open({ pipelineId: plan.pipelineId, source })
+    const contract = await openSink(sink, { pipelineId: plan.pipelineId, source })
 
-    const { committed, replays, fromSink, sinkKeepsPosition } = await planRecovery(checkpoint, sink, {
-      pipelineId: plan.pipelineId,
-      stateful: processor.hasState,
-      logger: this.#logger,
-      now: () => this.#clock.now(),
-    })
+    const { committed, replays, fromSink, sinkKeepsPosition } = await planRecovery(
+      checkpoint,
+      sink,
+      contract,
+      {
+        pipelineId: plan.pipelineId,
+        stateful: processor.hasState,
+        logger: this.#logger,
+        now: () => this.#clock.now(),
+      },
+    )
     let watermark = Number.NEGATIVE_INFINITY
     // The store's newest state (-1: empty); the batches after it are replayed first.
-    let stateSavedThrough = fromSink ? -1 : (checkpoint.stateDatabase?.latestBatch ?? -1)
+    const stateSavedThrough = fromSink ? -1 : (checkpoint.stateDatabase?.latestBatch ?? -1)
     const eventTimes = fromSink ? {} : { ...checkpoint.loadState(stateSavedThrough, processor.states) }
     if (committed) watermark = watermarkFromLog(committed.watermark)
     processor.watermarks.restore({ watermark, partitions: eventTimes }, this.#clock.now())
@@ -211,9 +217,24 @@ class PipelineRun {
     let position: Positions = first?.start ?? committed?.end ?? {}
     let batchId = first?.batchId ?? (committed ? committed.batchId + 1 : 0)
     await source.open(Object.keys(position).length > 0 ? position : undefined)
-    const stateCommitMs = this.#options.stateCommitIntervalMs ?? 1000
-    let stateCommittedAt = performance.now()
-    let lastBatchId = batchId - 1
+    const commits = new CommitProtocol(
+      {
+        checkpoint,
+        sink,
+        contract,
+        source,
+        processor,
+        sinkKeepsPosition,
+        stateSavedThrough,
+        lastBatchId: batchId - 1,
+      },
+      {
+        stateCommitMs: this.#options.stateCommitIntervalMs ?? 1000,
+        logger: this.#logger,
+        onSinkError: (error, id) =>
+          this.#options.onSinkError?.(error, { pipelineId: plan.pipelineId, batchId: id }),
+      },
+    )
 
     const trigger = this.#options.trigger ?? { kind: 'processingTime', intervalMs: 1000 }
     // Bounded runs stop at the end positions seen now: availableNow, or a source that is bounded itself.
@@ -274,12 +295,7 @@ class PipelineRun {
       const pollMs = performance.now() - pollStart
       watermark = watermarkFromLog(entry.watermark)
 
-      // Step 1 of the checkpoint must be durable before the sink commits, not before the batch is processed
-      // or its rows are sent: its fdatasync runs meanwhile, and only the rest is waited for.
-      const checkpointStart = performance.now()
-      const planned = checkpoint.planBatch(entry)
-      planned.catch(() => {}) // awaited below, before the sink commits
-      let checkpointMs = performance.now() - checkpointStart
+      const planned = commits.plan(entry) // step 1 of the commit protocol (commit-protocol.ts)
 
       const processStart = performance.now()
       for (const table of this.#tables) await table.refresh?.()
@@ -289,67 +305,8 @@ class PipelineRun {
       )
       const processMs = performance.now() - processStart
 
-      const sinkStart = performance.now()
-      const batch: OutputBatch<unknown> = {
-        batchId: entry.batchId,
-        rows: output.rows,
-        deadLetters: output.deadLetters,
-      }
-      if (
-        writeOutput &&
-        output.deadLetters.length > 0 &&
-        !sinkKeepsDeadLetters(sinkNode(plan).sink.options)
-      ) {
-        for (const d of output.deadLetters.slice(0, 20)) {
-          this.#logger.warn(
-            { operator: d.operator, source: `${d.partition}@${d.offset}`, reason: d.reason },
-            'dead letter',
-          )
-        }
-      }
-      const writing = writeOutput ? startWrite(sink, batch, planned) : Promise.resolve()
-      writing.catch(() => {}) // awaited below
-      const durableStart = performance.now()
-      try {
-        // A sink that keeps its position does not wait for the entry before committing (see RecoveryPlan).
-        if (!sinkKeepsPosition) await planned
-      } catch (error) {
-        await writing.catch(() => {})
-        if (writeOutput) await sink.abort?.(batch).catch(() => {})
-        throw error
-      }
-      const durableMs = performance.now() - durableStart
-      checkpointMs += durableMs
-      if (writeOutput) {
-        try {
-          await writing
-          await sink.commit(batch, { next: entry.end, records, source })
-        } catch (error) {
-          this.#options.onSinkError?.(error, { pipelineId: plan.pipelineId, batchId: entry.batchId })
-          await sink.abort?.(batch).catch(() => {})
-          throw error
-        }
-      }
-      const sinkMs = performance.now() - sinkStart - durableMs
+      const { checkpointMs, sinkMs } = await commits.finish(planned, output, records, writeOutput)
       const latency = batchLatency(records, this.#clock.now())
-
-      // Step 4: the state commit (synchronous SQLite, one WAL fsync), about once per stateCommitIntervalMs, and
-      // the marker. The batches the sink has and the store does not are rebuilt after a crash (see Checkpoint).
-      const commitStart = performance.now()
-      if (sinkKeepsPosition) await planned // the entry before the marker, always
-      lastBatchId = entry.batchId
-      if (checkpoint.stateDatabase && commitStart - stateCommittedAt >= stateCommitMs) {
-        checkpoint.saveState(entry.batchId, processor.states, processor.watermarks.snapshot().partitions)
-        stateSavedThrough = entry.batchId
-        stateCommittedAt = performance.now()
-      }
-      await checkpoint.commitBatch(entry.batchId)
-      // Offsets entries stay for the batches after the saved state (and 20 more): recovery replays them.
-      if (entry.batchId % 10 === 0)
-        await checkpoint.prune(
-          checkpoint.stateDatabase ? Math.min(entry.batchId, stateSavedThrough + 21) : entry.batchId,
-        )
-      checkpointMs += performance.now() - commitStart
 
       ran++
       position = entry.end
@@ -378,9 +335,7 @@ class PipelineRun {
         break
       await this.#waitForTrigger(trigger, started)
     }
-    // Stopping: the state of the last batch is committed, so the next start has nothing to rebuild.
-    if (checkpoint.stateDatabase && lastBatchId > stateSavedThrough)
-      checkpoint.saveState(lastBatchId, processor.states, processor.watermarks.snapshot().partitions)
+    commits.stop()
   }
 
   /**
@@ -513,11 +468,6 @@ class PipelineRun {
     for (const table of this.#tables) await table.close?.().catch(() => {})
     this.#checkpoint?.close()
   }
-}
-
-/** Sinks that store dead letters themselves (a topic or a table) need no warning per letter in the log. */
-function sinkKeepsDeadLetters(options: Readonly<Record<string, unknown>>): boolean {
-  return 'deadLetterTopic' in options || 'deadLetterTable' in options
 }
 
 /** How far records move their source along, in its lag unit (records count 1 unless they say). */

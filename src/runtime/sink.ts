@@ -23,31 +23,59 @@ export interface DeadLetter {
 }
 
 /**
+ * What a sink guarantees and where it keeps what recovery needs, declared by the sink as data when it opens
+ * (a Kafka sink's guarantee depends on its source). The runtime, not the sink, drives the commit protocol
+ * from it: when a write may start, whom to ask after a crash, who acknowledges the source.
+ */
+export interface SinkContract {
+  /**
+   * 'exactly-once': a committed batch's rows are visible once, whatever crashes; its write stays invisible
+   * until commit(). 'at-least-once': a crash may replay a batch (with the same id and rows), and its write is
+   * seen at once.
+   */
+  readonly guarantee: 'exactly-once' | 'at-least-once'
+  /**
+   * The sink stores each batch's end positions with its data (an offsets row in the batch's database
+   * transaction, a lake log entry, the group's offsets in a Kafka transaction) and answers hasCommitted()
+   * (and, where it can name its last batch, committedPosition()) from them: after a crash it, not the
+   * checkpoint, says whether a batch landed.
+   */
+  readonly storesPositions: boolean
+  /**
+   * The sink's commit also commits the source's own offsets (a Kafka transaction carrying the consumer
+   * group's offsets). Otherwise the runtime acknowledges the source once the sink committed (for a Kafka
+   * source: the group's offsets, so lag tools see progress).
+   */
+  readonly commitsSourceOffsets: boolean
+  /** Dead letters are stored by the sink with the batch (a topic, a table); otherwise the runtime logs them. */
+  readonly storesDeadLetters: boolean
+}
+
+/**
  * The sink contract, two-phase like the checkpoint it serves:
  * 1. write(batch): make the rows durable but, where the sink can, not yet visible (an open transaction);
- * 2. commit(batch, next): make rows and the source position visible together.
- * A sink that holds the source position itself (`positionsFor`) gives exactly-once: on restart the runtime
- * asks it which batch it last committed. Others are at-least-once with deterministic batch ids.
+ * 2. commit(batch, context): make rows (and, where the contract says so, the positions) visible together.
+ * The runtime calls them in the order of the commit protocol (Checkpoint's steps) and acknowledges the
+ * source itself: a sink never calls the source.
  */
 export interface SinkWriter<T> {
   readonly description: string
-  readonly guarantee: 'exactly-once' | 'at-least-once'
-  open(context: SinkOpenContext): Promise<void>
+  /** Opens the sink and declares its contract. */
+  open(context: SinkOpenContext): Promise<SinkContract>
   write(batch: OutputBatch<T>): Promise<void>
   commit(batch: OutputBatch<T>, commit: SinkCommitContext): Promise<void>
   abort?(batch: OutputBatch<T>): Promise<void>
   /**
-   * After a crash: did this sink already commit the batch? Exactly-once sinks answer from what they stored
-   * with the data (a Kafka transaction's consumer offsets, an offsets row in SQL); others leave it out and
-   * the batch is replayed (at-least-once, with the same batch id).
+   * After a crash: did this sink already commit the batch? Required when the contract says the sink
+   * stores positions; answered from what it stored with the data.
    */
   hasCommitted?(batch: { readonly batchId: number; readonly end: Positions }): Promise<boolean>
   /**
-   * Sinks that store the source position with the data (the SQL sinks' offsets table, a Kafka transaction's
-   * group offsets): the last batch they committed and the positions after it, undefined before the first.
-   * Asked once after open(): a stateless pipeline starts from it whenever it is not where the checkpoint left
-   * off (a lost or older checkpoint, another run), so it neither loses nor duplicates rows; a stateful one
-   * stops when it is ahead (see planRecovery in recovery.ts and `sinkAheadOfCheckpoint`).
+   * A sink that stores positions and can name its last batch: that batch and the positions after it,
+   * undefined before the first (every sink Sluice ships has it). Asked once after open(): a stateless pipeline starts
+   * from it whenever it is not where the checkpoint left off (a lost or older checkpoint, another run), so
+   * it neither loses nor duplicates rows; a stateful one stops when it is ahead (see planRecovery in
+   * recovery.ts and `sinkAheadOfCheckpoint`).
    */
   committedPosition?(): Promise<CommittedPosition | undefined>
   close(): Promise<void>
@@ -62,6 +90,7 @@ export interface CommittedPosition {
 
 export interface SinkOpenContext {
   readonly pipelineId: string
+  /** The pipeline's source: a sink that commits the source's offsets itself (Kafka transactions) needs it. */
   readonly source: SourceReader
 }
 
@@ -70,8 +99,24 @@ export interface SinkCommitContext {
   readonly next: Positions
   /** The batch's input records: a Kafka transaction commits the consumer offsets from them. */
   readonly records: readonly SourceRecord[]
-  /** Non-transactional sinks acknowledge the source once their write is durable. */
-  readonly source: SourceReader
+}
+
+/** The contract of a sink that writes at once and keeps nothing for recovery (console, foreachBatch). */
+export const AT_LEAST_ONCE: SinkContract = Object.freeze({
+  guarantee: 'at-least-once',
+  storesPositions: false,
+  commitsSourceOffsets: false,
+  storesDeadLetters: false,
+})
+
+/** Opens `sink` and checks that its declared contract is one the runtime can keep. */
+export async function openSink(sink: SinkWriter<unknown>, context: SinkOpenContext): Promise<SinkContract> {
+  const contract = await sink.open(context)
+  if (contract.storesPositions && !sink.hasCommitted)
+    throw new Error(
+      `internal: ${sink.description} declares that it stores positions but cannot say which it committed`,
+    )
+  return contract
 }
 
 export interface SinkSpec<T> {
@@ -89,9 +134,11 @@ export interface SinkSpec<T> {
  */
 export async function sinkAheadOfCheckpoint(
   sink: SinkWriter<unknown>,
+  contract: SinkContract,
   checkpointBatchId: number,
   context: { readonly pipelineId: string; readonly checkpoint: string; readonly stateful: boolean },
 ): Promise<CommittedPosition | undefined> {
+  if (!contract.storesPositions) return undefined
   const position = await sink.committedPosition?.()
   if (!position || position.batchId <= checkpointBatchId) return undefined
   if (!context.stateful) return position
@@ -118,9 +165,10 @@ export async function sinkAheadOfCheckpoint(
  */
 export function startWrite<T>(
   sink: SinkWriter<T>,
+  contract: SinkContract,
   batch: OutputBatch<T>,
   durable: Promise<unknown>,
 ): Promise<void> {
-  if (sink.guarantee === 'exactly-once') return Promise.resolve().then(() => sink.write(batch))
+  if (contract.guarantee === 'exactly-once') return Promise.resolve().then(() => sink.write(batch))
   return durable.then(() => sink.write(batch))
 }

@@ -11,7 +11,7 @@ import { memory } from '../../src/connectors/testing/memory.ts'
 import { memorySource } from '../../src/connectors/testing/memory-source.ts'
 import { type Pipeline, pipeline } from '../../src/dsl/stream.ts'
 import { run } from '../../src/runtime/run.ts'
-import type { SinkSpec } from '../../src/runtime/sink.ts'
+import type { SinkContract, SinkSpec } from '../../src/runtime/sink.ts'
 import { tumbling } from '../../src/window/index.ts'
 
 const dirs: string[] = []
@@ -159,6 +159,12 @@ describe('checkpoints', () => {
 
   test('a batch the sink committed just before the process died (state not saved) is rebuilt, not written again', async () => {
     // An exactly-once sink in memory: it keeps rows per committed batch id and answers hasCommitted from them.
+    const contract: SinkContract = {
+      guarantee: 'exactly-once',
+      storesPositions: true,
+      commitsSourceOffsets: false,
+      storesDeadLetters: false,
+    }
     const committed = new Map<number, unknown[]>()
     const writes: number[] = []
     let dieAfterCommitOf: number | undefined = 4
@@ -167,8 +173,9 @@ describe('checkpoints', () => {
       options: {},
       create: () => ({
         description: 'exactly-once test sink',
-        guarantee: 'exactly-once',
-        async open() {},
+        async open() {
+          return contract
+        },
         async write(batch) {
           writes.push(batch.batchId)
         },

@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import type { OutputBatch, SinkWriter } from '../../src/runtime/sink.ts'
-import { startWrite } from '../../src/runtime/sink.ts'
+import type { OutputBatch, SinkContract, SinkWriter } from '../../src/runtime/sink.ts'
+import { AT_LEAST_ONCE, startWrite } from '../../src/runtime/sink.ts'
 
-function recordingSink(guarantee: SinkWriter<unknown>['guarantee'], events: string[]): SinkWriter<unknown> {
+const EXACTLY_ONCE: SinkContract = { ...AT_LEAST_ONCE, guarantee: 'exactly-once' }
+
+function recordingSink(contract: SinkContract, events: string[]): SinkWriter<unknown> {
   return {
     description: 'recording',
-    guarantee,
-    async open() {},
+    async open() {
+      return contract
+    },
     async write(batch) {
       events.push(`write ${batch.batchId}`)
     },
@@ -33,7 +36,7 @@ function controlled() {
 test('an at-least-once sink is written only after the batch is durable in the checkpoint', async () => {
   const events: string[] = []
   const durable = controlled()
-  const writing = startWrite(recordingSink('at-least-once', events), batch, durable.promise)
+  const writing = startWrite(recordingSink(AT_LEAST_ONCE, events), AT_LEAST_ONCE, batch, durable.promise)
   await new Promise((r) => setTimeout(r, 20))
   events.push('durable')
   durable.resolve()
@@ -44,7 +47,7 @@ test('an at-least-once sink is written only after the batch is durable in the ch
 test('an at-least-once sink is not written at all when the checkpoint write fails', async () => {
   const events: string[] = []
   const durable = controlled()
-  const writing = startWrite(recordingSink('at-least-once', events), batch, durable.promise)
+  const writing = startWrite(recordingSink(AT_LEAST_ONCE, events), AT_LEAST_ONCE, batch, durable.promise)
   durable.reject(new Error('disk full'))
   await assert.rejects(writing, /disk full/)
   assert.deepEqual(events, [])
@@ -53,7 +56,7 @@ test('an at-least-once sink is not written at all when the checkpoint write fail
 test("an exactly-once sink's (invisible) write overlaps the fsyncs", async () => {
   const events: string[] = []
   const durable = controlled()
-  const writing = startWrite(recordingSink('exactly-once', events), batch, durable.promise)
+  const writing = startWrite(recordingSink(EXACTLY_ONCE, events), EXACTLY_ONCE, batch, durable.promise)
   await writing
   events.push('durable')
   durable.resolve()

@@ -12,7 +12,7 @@ import { PipelineMetrics } from '../../src/metrics/pipeline-metrics.ts'
 import { batchLatency, LATENCY_BUCKETS_MS } from '../../src/runtime/latency.ts'
 import type { BatchProgress } from '../../src/runtime/progress.ts'
 import { run } from '../../src/runtime/run.ts'
-import type { DeadLetter } from '../../src/runtime/sink.ts'
+import { AT_LEAST_ONCE, type DeadLetter } from '../../src/runtime/sink.ts'
 import type { SourceRecord } from '../../src/runtime/source.ts'
 import { tumbling } from '../../src/window/index.ts'
 
@@ -236,8 +236,9 @@ describe('PipelineMetrics', () => {
       options: {},
       create: () => ({
         description: 'failing',
-        guarantee: 'at-least-once' as const,
-        async open() {},
+        async open() {
+          return AT_LEAST_ONCE
+        },
         async write() {
           throw new Error('disk full')
         },

@@ -3,10 +3,12 @@ import type {
   CommittedPosition,
   OutputBatch,
   SinkCommitContext,
+  SinkContract,
   SinkOpenContext,
   SinkWriter,
 } from '../../runtime/sink.ts'
 import type { Positions } from '../../runtime/source.ts'
+import { SQL_SINK_CONTRACT } from '../sql/contract.ts'
 import { committedPosition, type StoredPosition, samePositions } from '../sql/index.ts'
 import { acquireDatabase, quoteIdentifier, type SharedDatabase } from './database.ts'
 import { checkDeadLetterTable, deadLetterTableSql } from './dead-letters.ts'
@@ -33,7 +35,6 @@ interface Opened {
  */
 export class DuckDBSinkWriter<T> implements SinkWriter<T> {
   readonly description: string
-  readonly guarantee = 'exactly-once' as const
   readonly #settings: DuckDBSettings
   readonly #onOpen: (db: SharedDatabase) => Promise<void>
   #opened: Opened | undefined
@@ -53,7 +54,7 @@ export class DuckDBSinkWriter<T> implements SinkWriter<T> {
     return this.#opened
   }
 
-  async open(context: SinkOpenContext): Promise<void> {
+  async open(context: SinkOpenContext): Promise<SinkContract> {
     const s = this.#settings
     this.#pipelineId = context.pipelineId
     const db = await acquireDatabase(s.key, s.location)
@@ -72,6 +73,7 @@ export class DuckDBSinkWriter<T> implements SinkWriter<T> {
     } finally {
       unlock()
     }
+    return SQL_SINK_CONTRACT
   }
 
   async write(batch: OutputBatch<T>): Promise<void> {
@@ -107,7 +109,6 @@ export class DuckDBSinkWriter<T> implements SinkWriter<T> {
       this.#pending = undefined
       this.#release()
     }
-    await context.source.acknowledge?.(context.next, context.records)
   }
 
   async abort(): Promise<void> {

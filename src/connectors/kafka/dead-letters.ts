@@ -3,6 +3,7 @@ import type {
   CommittedPosition,
   OutputBatch,
   SinkCommitContext,
+  SinkContract,
   SinkOpenContext,
   SinkSpec,
   SinkWriter,
@@ -54,11 +55,8 @@ class DeadLetterTee<T> implements SinkWriter<T> {
     return `${this.#inner.description} (dead letters to kafka ${this.#options.topic})`
   }
 
-  get guarantee(): SinkWriter<T>['guarantee'] {
-    return this.#inner.guarantee
-  }
-
-  async open(context: SinkOpenContext): Promise<void> {
+  /** The inner sink's contract for the rows; the dead letters are this wrapper's. */
+  async open(context: SinkOpenContext): Promise<SinkContract> {
     const admin = new KafkaAdmin(this.#options)
     try {
       await admin.ensureTopic(this.#options.topic, {
@@ -73,7 +71,7 @@ class DeadLetterTee<T> implements SinkWriter<T> {
       ...this.#options,
       clientId: this.#options.clientId ?? `sluice-${context.pipelineId}-dead-letters`,
     })
-    await this.#inner.open(context)
+    return { ...(await this.#inner.open(context)), storesDeadLetters: true }
   }
 
   write(batch: OutputBatch<T>): Promise<void> {

@@ -3,6 +3,7 @@ import type {
   CommittedPosition,
   OutputBatch,
   SinkCommitContext,
+  SinkContract,
   SinkOpenContext,
   SinkSpec,
   SinkWriter,
@@ -76,7 +77,6 @@ const BATCH_METADATA = 'sluice-batch='
 
 class KafkaSinkWriter<T> implements SinkWriter<T> {
   readonly description: string
-  guarantee: 'exactly-once' | 'at-least-once' = 'at-least-once'
   readonly #options: KafkaSinkOptions<T>
   #producer: KafkaProducer | undefined
   #source: KafkaSourceReader | undefined
@@ -89,7 +89,11 @@ class KafkaSinkWriter<T> implements SinkWriter<T> {
     this.description = `kafka ${options.topic}`
   }
 
-  async open(context: SinkOpenContext): Promise<void> {
+  /**
+   * With a Kafka source: exactly-once, one transaction per batch with the group's offsets. Otherwise
+   * at-least-once: rows are sent at once and the runtime acknowledges the source after.
+   */
+  async open(context: SinkOpenContext): Promise<SinkContract> {
     const admin = new KafkaAdmin(this.#options)
     try {
       for (const topic of [this.#options.topic, this.#options.deadLetterTopic].filter(
@@ -107,7 +111,6 @@ class KafkaSinkWriter<T> implements SinkWriter<T> {
       await admin.close()
     }
     this.#source = context.source instanceof KafkaSourceReader ? context.source : undefined
-    this.guarantee = this.#source ? 'exactly-once' : 'at-least-once'
     this.#producer = new KafkaProducer({
       ...this.#options,
       clientId: this.#options.clientId ?? `sluice-${context.pipelineId}-sink`,
@@ -117,6 +120,13 @@ class KafkaSinkWriter<T> implements SinkWriter<T> {
     })
     // Before recovery reads the group's offsets: a crashed run's open transaction is aborted now.
     if (this.#source) await this.#producer.takeOver()
+    const transactional = this.#source !== undefined
+    return {
+      guarantee: transactional ? 'exactly-once' : 'at-least-once',
+      storesPositions: transactional,
+      commitsSourceOffsets: transactional,
+      storesDeadLetters: this.#options.deadLetterTopic !== undefined,
+    }
   }
 
   #records(batch: OutputBatch<T>): OutgoingRecord[] {
@@ -154,10 +164,7 @@ class KafkaSinkWriter<T> implements SinkWriter<T> {
   }
 
   async commit(batch: OutputBatch<T>, context: SinkCommitContext): Promise<void> {
-    if (!this.#source || !this.#tx) {
-      await context.source.acknowledge?.(context.next, context.records)
-      return
-    }
+    if (!this.#source || !this.#tx) return
     const tx = this.#tx
     this.#tx = undefined
     await this.#source.commitInTransaction(tx, context.records, `${BATCH_METADATA}${batch.batchId}`)

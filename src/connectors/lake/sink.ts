@@ -2,6 +2,7 @@ import { SluiceError, UsageError } from '../../errors.ts'
 import type {
   OutputBatch,
   SinkCommitContext,
+  SinkContract,
   SinkOpenContext,
   SinkSpec,
   SinkWriter,
@@ -100,9 +101,19 @@ type Row = Readonly<Record<string, unknown>>
  * On open, the writer's leftovers are put right (recovery.ts): files of committed batches renamed into place,
  * everything a crashed batch left deleted. A replayed batch finds its commit and writes nothing.
  */
+/**
+ * Exactly-once: a batch's files and the source positions after it commit in one log entry. Dead letters are
+ * not the lake's: wrap it in withKafkaDeadLetters() to keep them, otherwise the runtime logs them.
+ */
+const LAKE_SINK_CONTRACT: SinkContract = Object.freeze({
+  guarantee: 'exactly-once',
+  storesPositions: true,
+  commitsSourceOffsets: false,
+  storesDeadLetters: false,
+})
+
 class LakeSinkWriter<T> implements SinkWriter<T> {
   readonly description: string
-  readonly guarantee = 'exactly-once'
   readonly #options: LakeOptions<T>
   readonly #format: LakeFormat
   readonly #target: number
@@ -144,7 +155,7 @@ class LakeSinkWriter<T> implements SinkWriter<T> {
     })
   }
 
-  async open(context: SinkOpenContext): Promise<void> {
+  async open(context: SinkOpenContext): Promise<SinkContract> {
     this.#writer = this.#options.writerId ?? context.pipelineId
     await this.#loadLatest()
     if (this.#latest) {
@@ -166,6 +177,7 @@ class LakeSinkWriter<T> implements SinkWriter<T> {
     // writer's entries stay in batch order).
     if (this.#rollMs === undefined) await this.#roll()
     this.#arm()
+    return LAKE_SINK_CONTRACT
   }
 
   async #loadLatest(): Promise<void> {
@@ -303,7 +315,6 @@ class LakeSinkWriter<T> implements SinkWriter<T> {
     if (this.#rollMs !== undefined && this.#spool?.due(Date.now(), this.#rollMs, this.#target))
       await this.#roll()
     this.#arm()
-    await context.source.acknowledge?.(context.next, context.records)
   }
 
   /** Rolls the pending batches into data files and one log entry. */

@@ -5,10 +5,12 @@ import type {
   CommittedPosition,
   OutputBatch,
   SinkCommitContext,
+  SinkContract,
   SinkOpenContext,
   SinkWriter,
 } from '../../runtime/sink.ts'
 import type { Positions } from '../../runtime/source.ts'
+import { SQL_SINK_CONTRACT } from '../sql/contract.ts'
 import {
   committedPosition,
   covers,
@@ -55,7 +57,6 @@ interface Opened {
  */
 export class MySqlSinkWriter<T> implements SinkWriter<T> {
   readonly description: string
-  readonly guarantee = 'exactly-once' as const
   readonly #settings: MySqlSettings
   #url: ParsedUrl | undefined
   #pool: Pool | undefined
@@ -73,7 +74,7 @@ export class MySqlSinkWriter<T> implements SinkWriter<T> {
     return this.#opened?.table.target ?? this.#settings.table
   }
 
-  async open(context: SinkOpenContext): Promise<void> {
+  async open(context: SinkOpenContext): Promise<SinkContract> {
     const urlText = this.#settings.url ?? process.env.MYSQL_URL
     if (!urlText)
       throw new UsageError(
@@ -127,6 +128,7 @@ export class MySqlSinkWriter<T> implements SinkWriter<T> {
       throw wrapError(error, `mysql(): opening ${url.redacted}`)
     }
     conn.release()
+    return SQL_SINK_CONTRACT
   }
 
   async write(batch: OutputBatch<T>): Promise<void> {
@@ -172,8 +174,6 @@ export class MySqlSinkWriter<T> implements SinkWriter<T> {
       // A COMMIT whose answer was lost is ambiguous: the restarted run asks the database (hasCommitted).
       throw wrapError(error, `mysql(): committing batch ${batch.batchId} to ${this.#target}`)
     }
-    // The consumer group follows the database (its lag shows true progress); the database stays the truth.
-    await context.source.acknowledge?.(context.next, context.records)
   }
 
   async abort(): Promise<void> {

@@ -4,10 +4,12 @@ import type {
   CommittedPosition,
   OutputBatch,
   SinkCommitContext,
+  SinkContract,
   SinkOpenContext,
   SinkWriter,
 } from '../../runtime/sink.ts'
 import type { Positions } from '../../runtime/source.ts'
+import { SQL_SINK_CONTRACT } from '../sql/contract.ts'
 import {
   committedPosition,
   covers,
@@ -41,7 +43,6 @@ interface Transaction<T> {
  */
 export class PostgresSinkWriter<T> implements SinkWriter<T> {
   readonly description: string
-  readonly guarantee = 'exactly-once' as const
   readonly #settings: PostgresSettings
   #pool: pg.Pool | undefined
   #pipelineId = ''
@@ -58,7 +59,7 @@ export class PostgresSinkWriter<T> implements SinkWriter<T> {
     return displayName(this.#settings.table)
   }
 
-  async open(context: SinkOpenContext): Promise<void> {
+  async open(context: SinkOpenContext): Promise<SinkContract> {
     this.#pipelineId = context.pipelineId
     const url = this.#settings.url ?? process.env.DATABASE_URL
     if (!url)
@@ -86,6 +87,7 @@ export class PostgresSinkWriter<T> implements SinkWriter<T> {
     } catch (error) {
       throw wrapError(error, `opening ${this.#name}`)
     }
+    return SQL_SINK_CONTRACT
   }
 
   async write(batch: OutputBatch<T>): Promise<void> {
@@ -136,8 +138,6 @@ export class PostgresSinkWriter<T> implements SinkWriter<T> {
       // A COMMIT whose answer was lost is ambiguous: the retry asks the database (hasCommitted).
       throw wrapError(error, `committing batch ${batch.batchId} to ${this.#name}`)
     }
-    // The consumer group follows the database (lag shows true progress); the database stays the truth.
-    await context.source.acknowledge?.(context.next, context.records)
   }
 
   async abort(): Promise<void> {

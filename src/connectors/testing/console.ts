@@ -1,4 +1,4 @@
-import type { SinkSpec, SinkWriter } from '../../runtime/sink.ts'
+import { AT_LEAST_ONCE, type SinkSpec, type SinkWriter } from '../../runtime/sink.ts'
 
 export interface ConsoleSinkOptions {
   /** Default process.stdout; dead letters go to process.stderr. */
@@ -12,17 +12,16 @@ export function console<T = unknown>(options: ConsoleSinkOptions = {}): SinkSpec
   const err = options.err ?? process.stderr
   const writer: SinkWriter<T> = {
     description: 'console',
-    guarantee: 'at-least-once',
-    async open() {},
+    async open() {
+      return AT_LEAST_ONCE
+    },
     async write(batch) {
       const lines = batch.rows.map((row) => JSON.stringify(row))
       if (lines.length) out.write(`${lines.join('\n')}\n`)
       for (const d of batch.deadLetters)
         err.write(`dead letter (${d.operator}) ${d.partition}@${d.offset}: ${d.reason}\n`)
     },
-    async commit(_batch, context) {
-      await context.source.acknowledge?.(context.next, context.records)
-    },
+    async commit() {},
     async close() {},
   }
   return { type: 'console', options: {}, create: () => writer }

@@ -1,4 +1,4 @@
-import type { OutputBatch, SinkSpec, SinkWriter } from '../../runtime/sink.ts'
+import { AT_LEAST_ONCE, type OutputBatch, type SinkSpec, type SinkWriter } from '../../runtime/sink.ts'
 
 /**
  * Hands each batch to a function. At-least-once: after a crash the last batch may be handed over again with
@@ -7,14 +7,13 @@ import type { OutputBatch, SinkSpec, SinkWriter } from '../../runtime/sink.ts'
 export function foreachBatch<T>(fn: (batch: OutputBatch<T>) => void | Promise<void>): SinkSpec<T> {
   const writer: SinkWriter<T> = {
     description: 'foreachBatch',
-    guarantee: 'at-least-once',
-    async open() {},
+    async open() {
+      return AT_LEAST_ONCE
+    },
     async write(batch) {
       await fn(batch)
     },
-    async commit(_batch, context) {
-      await context.source.acknowledge?.(context.next, context.records)
-    },
+    async commit() {},
     async close() {},
   }
   return { type: 'foreachBatch', options: {}, create: () => writer }

@@ -1,8 +1,8 @@
-import type { DeadLetter, OutputBatch, SinkSpec, SinkWriter } from '../../runtime/sink.ts'
+import type { DeadLetter, OutputBatch, SinkContract, SinkSpec, SinkWriter } from '../../runtime/sink.ts'
 
 /**
- * A sink that keeps rows in memory, for tests and notebooks. It remembers committed batch ids, so a batch
- * replayed in the same process is not added twice.
+ * A sink that keeps rows in memory, for tests and notebooks. Exactly-once within a process: it remembers
+ * committed batch ids, so a batch replayed in the same process is not added twice.
  */
 export interface MemorySink<T> extends SinkSpec<T> {
   /** Rows of committed batches, in order. */
@@ -17,27 +17,31 @@ export function memory<T = unknown>(): MemorySink<T> {
   const batches: OutputBatch<T>[] = []
   const committed = new Set<number>()
   let staged: OutputBatch<T> | undefined
+  const contract: SinkContract = {
+    guarantee: 'exactly-once',
+    storesPositions: false,
+    commitsSourceOffsets: false,
+    storesDeadLetters: true,
+  }
   const writer: SinkWriter<T> = {
     description: 'memory',
-    guarantee: 'exactly-once',
-    async open() {},
+    async open() {
+      return contract
+    },
     async write(batch) {
       staged = batch
     },
-    async commit(batch, context) {
+    async commit(batch) {
       if (staged === batch && !committed.has(batch.batchId)) {
         batches.push(batch)
         committed.add(batch.batchId)
       }
       staged = undefined
-      await context.source.acknowledge?.(context.next, context.records)
     },
     async abort() {
       staged = undefined
     },
-    async hasCommitted(batch) {
-      return committed.has(batch.batchId)
-    },
+
     async close() {},
   }
   return {

@@ -35,7 +35,6 @@ export function killing<T>(inner: SinkSpec<T>, batchId: number, point: KillPoint
       const writer = inner.create()
       return {
         description: writer.description,
-        guarantee: writer.guarantee,
         open: (c) => writer.open(c),
         async write(batch) {
           await writer.write(batch)

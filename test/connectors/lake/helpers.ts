@@ -96,7 +96,6 @@ export function dyingAt<T>(
       const inner = spec.create()
       return {
         description: inner.description,
-        guarantee: inner.guarantee,
         open: (context) => inner.open(context),
         write: (batch) => inner.write(batch),
         commit: async (batch, context) => {

@@ -23,7 +23,6 @@ function failingAfter<T>(inner: SinkSpec<T>, at: 'write' | 'commit', batchId: nu
       return {
         ...writer,
         description: writer.description,
-        guarantee: writer.guarantee,
         open: (context) => writer.open(context),
         async write(batch) {
           await writer.write(batch)

@@ -39,7 +39,6 @@ describe('mysql sink, server outages', () => {
         const writer = inner.create()
         return {
           description: writer.description,
-          guarantee: writer.guarantee,
           open: (context) => writer.open(context),
           async write(batch) {
             await writer.write(batch)

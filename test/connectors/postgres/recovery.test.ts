@@ -32,7 +32,6 @@ function faulty<T>(
       const w = inner.create()
       return {
         description: w.description,
-        guarantee: w.guarantee,
         open: (c) => w.open(c),
         write: (b) => w.write(b),
         commit: async (b, c) => {

@@ -61,7 +61,6 @@ function reportingCommits<T>(name: string, inner: SinkSpec<T>): SinkSpec<T> {
       const writer = inner.create()
       return {
         description: writer.description,
-        guarantee: writer.guarantee,
         open: (context) => writer.open(context),
         write: (batch) => writer.write(batch),
         async commit(batch, context) {

@@ -1,7 +1,8 @@
 import type { SinkSpec, SinkWriter } from '../../../src/runtime/sink.ts'
 
 /**
- * The sink as the runtime would see it without `committedPosition()` (and `hasCommitted()`): a lost
+ * The sink as the runtime would see it if it did not store positions (no `committedPosition()` or
+ * `hasCommitted()`): a lost
  * checkpoint then replays from the start, and the sink's own defences (skip what it holds, refuse a batch
  * straddling its position) are what stands between the replay and duplicates.
  */
@@ -12,8 +13,7 @@ export function withoutPosition<T>(inner: SinkSpec<T>): SinkSpec<T> {
       const writer = inner.create()
       return {
         description: writer.description,
-        guarantee: writer.guarantee,
-        open: (context) => writer.open(context),
+        open: async (context) => ({ ...(await writer.open(context)), storesPositions: false }),
         write: (batch) => writer.write(batch),
         commit: (batch, context) => writer.commit(batch, context),
         abort: (batch) => writer.abort?.(batch) ?? Promise.resolve(),
