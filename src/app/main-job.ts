@@ -23,7 +23,8 @@ export interface MainJobOptions {
   readonly rate: number
   /**
    * On a first run (the events topic is empty), the simulation starts this long before now and its past is
-   * produced at once, so windows and alerts have history from the start. Default 5 minutes; 0 for none.
+   * produced at once, so windows and alerts have history from the start. Default 5 minutes, or 60,000 events'
+   * worth at rates above 200 events/s (a backlog the pipelines catch up with in seconds); 0 for none.
    */
   readonly historyMs?: number
   readonly durationMs?: number
@@ -98,7 +99,9 @@ async function runOn(brokers: string, options: MainJobOptions): Promise<MainJobS
   // a simulation are quiet, as sessions take a minute or two to reach the checkout), produced at once. A later
   // run does not: its past would be behind the watermarks the pipelines' checkpoints keep, so late.
   const now = Date.now()
-  const historyMs = firstRun ? (options.historyMs ?? DEFAULT_HISTORY_MS) : 0
+  const historyMs = firstRun
+    ? (options.historyMs ?? Math.min(DEFAULT_HISTORY_MS, Math.round((HISTORY_EVENTS / options.rate) * 1000)))
+    : 0
   const producing = produceClickstream({
     seed: now % 1_000_000,
     // A hundred users per event per second keeps the simulated clock on the wall clock (the watermark too).
@@ -165,6 +168,7 @@ async function runOn(brokers: string, options: MainJobOptions): Promise<MainJobS
 
 const DRAIN_TIMEOUT_MS = 30_000
 const DEFAULT_HISTORY_MS = 5 * 60_000
+const HISTORY_EVENTS = 60_000
 
 /** Waits until every group has committed up to the end of the events topic, or the timeout. */
 async function drained(

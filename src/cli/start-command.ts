@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander'
+import { Command } from 'commander'
 import { TABLES } from '../app/demo-pipelines.ts'
 import { type MainJobSummary, runMainJob } from '../app/main-job.ts'
 import { describeWarehouse } from '../app/warehouse.ts'
@@ -15,7 +15,7 @@ interface StartFlags {
   port: number
   rate: number
   duration?: number
-  history: number
+  history?: number
   namespace?: string
   ui: boolean
   uiPort?: number
@@ -30,13 +30,11 @@ export function startCommand(): Command {
     .option('--port <port>', 'port of the local broker', port, 9092)
     .option('--rate <n>', 'clickstream events per second', positiveInt, 200)
     .option('--duration <time>', 'stop after this long (e.g. 60s) and print a summary', parseDuration)
-    .addOption(
-      new Option(
-        '--history <time>',
-        "on a first run (empty events topic), begin with this much of the shop's past, produced at once (0: none)",
-      )
-        .argParser(parseDurationOrZero)
-        .default(5 * 60_000, '5m'),
+    .option(
+      '--history <time>',
+      "on a first run (empty events topic), begin with this much of the shop's past, produced at once " +
+        "(0: none; default 5m, or 60,000 events' worth above 200 events/s)",
+      parseDurationOrZero,
     )
     .option('--namespace <prefix>', 'prefix of topics and pipeline ids, to run several demos on one broker')
     .option('--no-ui', 'serve neither the dashboard nor /metrics')
@@ -72,7 +70,7 @@ export function startCommand(): Command {
           ...(monitor ? { monitor } : {}),
           port: flags.port,
           rate: flags.rate,
-          historyMs: flags.history,
+          ...(flags.history === undefined ? {} : { historyMs: flags.history }),
           ...(flags.duration ? { durationMs: flags.duration } : {}),
           signal,
           logger,

@@ -23,7 +23,11 @@ after(async () => {
 test('with DATABASE_URL the main job writes its warehouse tables to PostgreSQL, and sluice query reads them', async () => {
   const ns = `pg${process.pid}-${Date.now()}.`
   const env = { DATABASE_URL: database.url }
-  const args = ['start', '--duration', '5s', '--rate', '300', '--data-dir', dir, '--brokers', brokers()]
+  // No history (see test/app/start.test.ts).
+  const args = [
+    ...['start', '--duration', '5s', '--rate', '300', '--history', '0'],
+    ...['--data-dir', dir, '--brokers', brokers()],
+  ]
   const run = await runCli([...args, '--namespace', ns, '--no-ui'], { env, timeoutMs: 90_000 })
   assert.equal(run.code, 0, run.stderr)
   assert.match(run.stderr, /warehouse: PostgreSQL postgres/)

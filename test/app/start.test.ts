@@ -78,6 +78,10 @@ test('sluice start runs the clickstream ETL for a duration, lands consistent res
     '6s',
     '--rate',
     '300',
+    // No history: this test checks what a short run lands and how a second one resumes
+    // (test/app/start-first-minute.test.ts runs the default history).
+    '--history',
+    '0',
     '--data-dir',
     dir,
     '--brokers',
