@@ -5,6 +5,7 @@ import { decodeNumber } from './codec.ts'
 export function count<In = unknown>(): Aggregator<In, number, number> {
   return {
     kind: 'count',
+    resultType: 'integer',
     init: () => 0,
     add: (acc) => acc + 1,
     merge: (a, b) => a + b,

@@ -5,6 +5,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js'
 import formats from 'ajv-formats'
 import type { z } from 'zod'
 import { UsageError } from '../errors.ts'
+import { type RowType, rowTypeFromJsonSchema } from '../plan/row-type.ts'
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
 
@@ -62,6 +63,8 @@ export interface JsonSchemaParser<T> {
   /** For describe() and checkpoint fingerprints: the schema's title or $id, or the name given. */
   readonly name: string
   readonly validate: (raw: unknown) => Validation
+  /** The top-level field types the schema declares (for table sinks' column types). */
+  readonly rowType?: RowType | undefined
   /** Phantom: the type the schema describes. */
   readonly __type?: T
 }
@@ -98,7 +101,8 @@ export function fromJsonSchema<T>(
     const issues = (thorough.errors ?? fast.errors ?? []).slice(0, MAX_ISSUES).map(describeIssue)
     return { ok: false, reason: `schema violation: ${issues.join('; ') || 'rejected'}` }
   }
-  return { kind: 'json-schema', name: options.name ?? schemaName(schema), validate }
+  const name = options.name ?? schemaName(schema)
+  return { kind: 'json-schema', name, validate, rowType: rowTypeFromJsonSchema(schema, name) }
 }
 
 export function isJsonSchemaParser(value: unknown): value is JsonSchemaParser<unknown> {

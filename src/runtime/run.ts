@@ -4,6 +4,7 @@ import type { Pipeline } from '../dsl/stream.ts'
 import { describeError, SluiceError } from '../errors.ts'
 import { type Logger, silentLogger } from '../log.ts'
 import type { LookupTable, Plan, SinkNode, SourceNode } from '../plan/nodes.ts'
+import { outputRowType } from '../plan/row-type.ts'
 import { batchLatency } from './latency.ts'
 import { advance, reached, startOf } from './positions.ts'
 import { BatchProcessor } from './processor.ts'
@@ -177,7 +178,7 @@ class PipelineRun {
     this.#source = source
     const sink = sinkNode(plan).sink.create()
     this.#sink = sink
-    await sink.open({ pipelineId: plan.pipelineId, source })
+    await sink.open({ pipelineId: plan.pipelineId, source, rowType: outputRowType(plan) })
 
     const { committed, replays, fromSink, sinkKeepsPosition } = await planRecovery(checkpoint, sink, {
       pipelineId: plan.pipelineId,
@@ -314,6 +315,13 @@ class PipelineRun {
         }
       }
       const sinkMs = performance.now() - sinkStart - durableMs
+      // The rows the sink could not take (see SinkWriter.rejected): dead letters like the pipeline's own.
+      const refused = writeOutput ? (sink.rejected?.(batch) ?? []) : []
+      if (refused.length > 0 && !sinkKeepsDeadLetters(sinkNode(plan).sink.options)) {
+        for (const d of refused.slice(0, 20))
+          this.#logger.warn({ operator: d.operator, reason: d.reason }, 'row refused by the sink')
+      }
+      const deadLetters = refused.length > 0 ? [...output.deadLetters, ...refused] : output.deadLetters
       const latency = batchLatency(records, this.#clock.now())
 
       // Step 4: the state commit (synchronous SQLite, one WAL fsync), about once per stateCommitIntervalMs, and
@@ -337,8 +345,8 @@ class PipelineRun {
       ran++
       position = entry.end
       batchId = entry.batchId + 1
-      if (writeOutput && output.deadLetters.length > 0)
-        this.#options.onDeadLetters?.(output.deadLetters, {
+      if (writeOutput && deadLetters.length > 0)
+        this.#options.onDeadLetters?.(deadLetters, {
           pipelineId: plan.pipelineId,
           batchId: entry.batchId,
         })
@@ -346,7 +354,11 @@ class PipelineRun {
         entry,
         // A rebuilt batch was written before the crash: its rows and dead letters are not counted again.
         writeOutput
-          ? output.counters
+          ? {
+              ...output.counters,
+              outputRows: output.counters.outputRows - refused.length,
+              deadLettered: output.counters.deadLettered + refused.length,
+            }
           : { ...output.counters, outputRows: 0, deadLettered: 0, lateRows: 0, duplicateRows: 0 },
         { pollMs, processMs, checkpointMs, sinkMs },
         processor,
