@@ -1,4 +1,5 @@
 import { UsageError } from '../errors.ts'
+import type { FieldType } from '../plan/row-type.ts'
 import { type AccOf, type Aggregator, badSnapshot, type InputOf, type OutputOf } from './aggregator.ts'
 import { isRecord } from './codec.ts'
 
@@ -45,8 +46,14 @@ export function aggregates<In = unknown, S extends AggregatorRecord<In> = Aggreg
   const kind = `aggregates(${names.map((name, i) => `${JSON.stringify(name)}:${parts[i]!.kind}`).join(',')})`
   type Accs = Record<string, unknown>
   const n = names.length
+  const fields: Record<string, FieldType | undefined> = {}
+  for (let i = 0; i < n; i++) {
+    const type = parts[i]!.resultType
+    fields[names[i]!] = typeof type === 'string' ? type : type === undefined ? undefined : 'json'
+  }
   return {
     kind,
+    resultType: { fields },
     init: () => {
       const acc: Accs = {}
       for (let i = 0; i < n; i++) acc[names[i]!] = parts[i]!.init()

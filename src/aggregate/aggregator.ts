@@ -1,4 +1,11 @@
 import { SluiceError, UsageError } from '../errors.ts'
+import type { FieldType } from '../plan/row-type.ts'
+
+/**
+ * What an aggregator's results are, for the column types of a table they end in: one type (a scalar result
+ * becomes the window row's `value`), or the types of an object result's fields (`aggregates()`).
+ */
+export type ResultType = FieldType | { readonly fields: Readonly<Record<string, FieldType | undefined>> }
 
 /**
  * An incremental, mergeable aggregation. The engine keeps one accumulator per key and window, feeds it rows
@@ -18,6 +25,8 @@ export interface Aggregator<In, Acc, Out> {
    * misreading it. Parameters that change the state format belong in it; the field selector does not.
    */
   readonly kind: string
+  /** What `result` returns, when that is always the same kind (count: integer; sum: number). */
+  readonly resultType?: ResultType | undefined
   init(): Acc
   /** `eventTime` (epoch ms) is what makes first/last deterministic; most aggregators ignore it. */
   add(acc: Acc, input: In, eventTime: number): Acc
@@ -48,6 +57,8 @@ export type Selector<In, V> = (row: In) => V
 export interface AggregatorDefinition<In, Acc, Out> {
   /** A name for the state format; stored as 'custom:<kind>'. Change it whenever `Acc`'s shape changes. */
   readonly kind: string
+  /** What `result` returns, for the column types of a table the results end in (default: not said). */
+  readonly resultType?: ResultType
   init(): Acc
   add(acc: Acc, input: In, eventTime: number): Acc
   merge(a: Acc, b: Acc): Acc
@@ -75,6 +86,7 @@ export function aggregator<In, Acc, Out>(
   const decode = definition.decode ?? ((snapshot: unknown): Acc => snapshot as Acc)
   return {
     kind: name.startsWith('custom:') ? name : `custom:${name}`,
+    ...(definition.resultType ? { resultType: definition.resultType } : {}),
     init: () => definition.init(),
     add: (acc, input, eventTime) => definition.add(acc, input, eventTime),
     merge: (a, b) => definition.merge(a, b),

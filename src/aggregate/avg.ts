@@ -16,6 +16,7 @@ export function avg<In>(
 ): Aggregator<In, AvgAcc, number | null> {
   return {
     kind: 'avg',
+    resultType: 'number',
     init: () => ({ sum: 0, count: 0 }),
     add: (acc, input) => {
       const value = selector(input)

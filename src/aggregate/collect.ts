@@ -27,6 +27,7 @@ export function collect<In, V>(
   }
   return {
     kind: 'collect',
+    resultType: 'json',
     init: () => [],
     add: (acc, input) => {
       if (acc.length < max) {

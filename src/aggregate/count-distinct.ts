@@ -13,6 +13,7 @@ export function countDistinct<In>(
 ): Aggregator<In, Set<Scalar>, number> {
   return {
     kind: 'countDistinct',
+    resultType: 'integer',
     init: () => new Set(),
     add: (acc, input) => {
       const value = selector(input)

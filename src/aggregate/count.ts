@@ -8,6 +8,7 @@ import { decodeNumber } from './codec.ts'
 export function count<In = unknown>(where?: (row: In) => boolean): Aggregator<In, number, number> {
   return {
     kind: 'count',
+    resultType: 'integer',
     init: () => 0,
     add: where ? (acc, input) => (where(input) ? acc + 1 : acc) : (acc) => acc + 1,
     merge: (a, b) => a + b,

@@ -364,6 +364,7 @@ export function approxCountDistinct<In>(
   const kind = `approxCountDistinct(precision=${precision})`
   return {
     kind,
+    resultType: 'integer',
     init: () => new HyperLogLog(precision),
     add: (acc, input) => {
       const value = selector(input)

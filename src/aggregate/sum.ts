@@ -9,6 +9,7 @@ import { wrongValue } from './values.ts'
 export function sum<In>(selector: Selector<In, number | null | undefined>): Aggregator<In, number, number> {
   return {
     kind: 'sum',
+    resultType: 'number',
     init: () => 0,
     add: (acc, input) => {
       const value = selector(input)

@@ -1,4 +1,5 @@
 import { join } from 'node:path'
+import { z } from 'zod'
 import { aggregates, approxCountDistinct, count, countDistinct, max, sum } from '../aggregate/index.ts'
 import { catalogueRows } from '../clickstream/catalogue.ts'
 import { type ClickEventRecord, clickEventSchema } from '../clickstream/zod-schema.ts'
@@ -109,6 +110,32 @@ export function cleanEvents(out: DemoOutputs) {
     )
 }
 
+/**
+ * The rows of the warehouse tables, declared: the map that renames a window's fields builds new values, so
+ * without this the tables would get the widest type for each value's kind (every number DOUBLE, every
+ * string text). Declared, counts are integers, revenue a double precision number (a sum that happens to be
+ * whole in the first batch is still a number) and the window times timestamps, in PostgreSQL and DuckDB
+ * alike. The parse step checks each row against it, so a row that does not fit is a dead letter.
+ */
+export const PageMetricsRow = z.object({
+  page: z.string(),
+  window_start: z.iso.datetime(),
+  window_end: z.iso.datetime(),
+  views: z.int(),
+  clicks: z.int(),
+  users: z.int(),
+})
+
+export const SessionRow = z.object({
+  user_id: z.string(),
+  session_start: z.iso.datetime(),
+  session_end: z.iso.datetime(),
+  events: z.int(),
+  pages: z.int(),
+  converted: z.boolean(),
+  revenue: z.number(),
+})
+
 /** page-metrics: views, clicks and approximate unique users per page and minute, updated as they change. */
 export function pageMetrics(out: DemoOutputs) {
   return events(out, 'page-metrics')
@@ -130,6 +157,7 @@ export function pageMetrics(out: DemoOutputs) {
       clicks: r.clicks,
       users: r.users,
     }))
+    .parse(PageMetricsRow, { schemaName: 'page-metrics-row' })
     .to(warehouseSink(out.warehouse, TABLES.pageMetrics, { mode: 'upsert', key: ['page', 'window_start'] }))
 }
 
@@ -160,6 +188,7 @@ export function sessions(out: DemoOutputs) {
       converted: r.converted === 1,
       revenue: Math.round(r.revenue * 100) / 100,
     }))
+    .parse(SessionRow, { schemaName: 'session-row' })
     .to(warehouseSink(out.warehouse, TABLES.sessions, { mode: 'upsert', key: ['user_id', 'session_start'] }))
 }
 

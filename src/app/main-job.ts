@@ -28,6 +28,12 @@ export interface MainJobOptions {
    */
   readonly historyMs?: number
   readonly durationMs?: number
+  /**
+   * What the producer simulates; by default a new seed each run, starting now, with 1 % malformed, 0.5 %
+   * late and 0.5 % duplicate events. A fixed seed, start time and count (and no late events, whose fate
+   * depends on batch timing) give the same rows on every run, e.g. to compare warehouses.
+   */
+  readonly input?: MainJobInput
   readonly signal: AbortSignal
   readonly logger: Logger
   /** Called with each pipeline's latest progress, for the status lines. */
@@ -38,6 +44,19 @@ export interface MainJobOptions {
     readonly hooks: Pick<RunOptions, 'onDeadLetters' | 'onSinkError'>
   }
   readonly onReady?: (info: { brokers: string; localBroker: boolean; outputs: DemoOutputs }) => void
+}
+
+export interface MainJobInput {
+  readonly seed?: number
+  /** Simulated users; default a hundred per event per second, which keeps the simulated clock on the wall clock. */
+  readonly users?: number
+  /** Event time of the first simulated moment, ms since the epoch. */
+  readonly startTime?: number
+  /** Stop producing after this many events (the pipelines then drain what was produced). */
+  readonly count?: number
+  readonly bad?: number
+  readonly late?: number
+  readonly dupes?: number
 }
 
 export interface MainJobSummary {
@@ -98,20 +117,22 @@ async function runOn(brokers: string, options: MainJobOptions): Promise<MainJobS
   // The shop was open before the demo started: a first run begins with its recent past (the first minutes of
   // a simulation are quiet, as sessions take a minute or two to reach the checkout), produced at once. A later
   // run does not: its past would be behind the watermarks the pipelines' checkpoints keep, so late.
-  const now = Date.now()
+  const input = options.input ?? {}
+  const now = input.startTime ?? Date.now()
   const historyMs = firstRun
     ? (options.historyMs ?? Math.min(DEFAULT_HISTORY_MS, Math.round((HISTORY_EVENTS / options.rate) * 1000)))
     : 0
   const producing = produceClickstream({
-    seed: now % 1_000_000,
+    seed: input.seed ?? now % 1_000_000,
     // A hundred users per event per second keeps the simulated clock on the wall clock (the watermark too).
-    users: Math.max(1_000, options.rate * 100),
+    users: input.users ?? Math.max(1_000, options.rate * 100),
     startTime: now - historyMs,
     ...(historyMs > 0 ? { backfillUntil: now } : {}),
     rate: options.rate,
-    bad: 0.01,
-    late: 0.005,
-    dupes: 0.005,
+    bad: input.bad ?? 0.01,
+    late: input.late ?? 0.005,
+    dupes: input.dupes ?? 0.005,
+    ...(input.count !== undefined ? { count: input.count } : {}),
     destination: { kind: 'kafka', ...connection, topic: outputs.topics.events, createTopic: true },
     signal: stopProducing.signal,
   })

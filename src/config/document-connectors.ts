@@ -96,6 +96,7 @@ const duckdbSink = fields('sink.duckdb', {
   createTable: z.boolean().optional(),
   onError,
   deadLetterTable: z.string().min(1).optional(),
+  maxColumns: z.number().int().positive().optional(),
 })
 
 const lakeSink = fields('sink.lake', {
@@ -106,6 +107,7 @@ const lakeSink = fields('sink.lake', {
   targetFileBytes: z.number().int().positive().optional(),
   compression: z.enum(['snappy', 'zstd', 'gzip', 'none']).optional(),
   writerId: z.string().min(1).optional(),
+  maxColumns: z.number().int().positive().optional(),
 })
 
 const consoleSink = z.union([z.null(), fields('sink.console', {})], {

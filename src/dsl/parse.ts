@@ -6,6 +6,7 @@ import formats from 'ajv-formats'
 import type { z } from 'zod'
 import { UsageError } from '../errors.ts'
 import { DEFAULT_RECORD_LIMITS, type RecordLimits } from '../plan/record-limits.ts'
+import { type RowType, rowTypeFromJsonSchema } from '../plan/row-type.ts'
 import { JsonLimitsChecker } from './json-limits.ts'
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
@@ -91,6 +92,8 @@ export interface JsonSchemaParser<T> {
   readonly name: string
   /** Decodes (within the record limits, the defaults unless given) and validates. */
   readonly validate: (raw: unknown, limits?: RecordLimits) => Validation
+  /** The top-level field types the schema declares (for table sinks' column types). */
+  readonly rowType?: RowType | undefined
   /** Phantom: the type the schema describes. */
   readonly __type?: T
 }
@@ -127,7 +130,8 @@ export function fromJsonSchema<T>(
     const issues = (thorough.errors ?? fast.errors ?? []).slice(0, MAX_ISSUES).map(describeIssue)
     return { ok: false, reason: `schema violation: ${issues.join('; ') || 'rejected'}` }
   }
-  return { kind: 'json-schema', name: options.name ?? schemaName(schema), validate }
+  const name = options.name ?? schemaName(schema)
+  return { kind: 'json-schema', name, validate, rowType: rowTypeFromJsonSchema(schema, name) }
 }
 
 export function isJsonSchemaParser(value: unknown): value is JsonSchemaParser<unknown> {

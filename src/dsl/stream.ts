@@ -3,6 +3,7 @@ import type { Aggregator } from '../aggregate/index.ts'
 import { UsageError } from '../errors.ts'
 import type { KeyedProcessContext, OutputMode, Plan, PlanNode, TableSpec } from '../plan/nodes.ts'
 import { DEFAULT_RECORD_LIMITS, type RecordLimits, resolveRecordLimits } from '../plan/record-limits.ts'
+import { pickFields, type RowTypeTransform, rowTypeFromZod, withoutField } from '../plan/row-type.ts'
 import type { SinkSpec } from '../runtime/sink.ts'
 import type { SourceSpec } from '../runtime/source.ts'
 import { type Duration, parseDuration } from '../window/duration.ts'
@@ -61,19 +62,27 @@ export class Stream<T> {
   ): Stream<unknown> {
     const json = isJsonSchemaParser(schema)
     const limits = this.#draft.recordLimits ?? DEFAULT_RECORD_LIMITS
+    const schemaName =
+      options?.schemaName ?? (json ? schema.name : ((schema as z.ZodType).description ?? 'zod'))
     return this.#then({
       kind: 'parse',
       id: nextId(this.#draft, 'parse', options),
-      schemaName: options?.schemaName ?? (json ? schema.name : ((schema as z.ZodType).description ?? 'zod')),
+      schemaName,
       validate: json ? (raw) => schema.validate(raw, limits) : zodValidator(schema as z.ZodType, limits),
+      rowType: json ? schema.rowType : rowTypeFromZod(schema as z.ZodType, schemaName),
     })
   }
 
   map<U>(fn: (value: T) => U, options?: StepOptions): Stream<U> {
+    return this.#map(fn, options)
+  }
+
+  #map<U>(fn: (value: T) => U, options: StepOptions | undefined, rowType?: RowTypeTransform): Stream<U> {
     return this.#then({
       kind: 'map',
       id: nextId(this.#draft, 'map', options),
       fn: fn as (v: unknown) => unknown,
+      ...(rowType ? { rowType } : {}),
     })
   }
 
@@ -97,11 +106,15 @@ export class Stream<T> {
 
   /** Keeps only the named fields. */
   select<K extends keyof T & string>(...fields: K[]): Stream<Pick<T, K>> {
-    return this.map((value) => {
-      const out = {} as Pick<T, K>
-      for (const f of fields) out[f] = value[f]
-      return out
-    })
+    return this.#map(
+      (value) => {
+        const out = {} as Pick<T, K>
+        for (const f of fields) out[f] = value[f]
+        return out
+      },
+      undefined,
+      pickFields(fields),
+    )
   }
 
   /** Adds (or replaces) one field computed from the value. */
@@ -110,7 +123,11 @@ export class Stream<T> {
     fn: (value: T) => U,
     options?: StepOptions,
   ): Stream<Omit<T, N> & { [P in N]: U }> {
-    return this.map((value) => ({ ...value, [name]: fn(value) }) as Omit<T, N> & { [P in N]: U }, options)
+    return this.#map(
+      (value) => ({ ...value, [name]: fn(value) }) as Omit<T, N> & { [P in N]: U },
+      options,
+      withoutField(name),
+    )
   }
 
   /**

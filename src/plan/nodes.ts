@@ -3,6 +3,7 @@ import type { SinkSpec } from '../runtime/sink.ts'
 import type { SourceSpec } from '../runtime/source.ts'
 import type { WindowSpec } from '../window/spec.ts'
 import type { RecordLimits } from './record-limits.ts'
+import type { RowType, RowTypeTransform } from './row-type.ts'
 
 /**
  * The logical plan: a chain of frozen nodes from one source to one sink. Nodes hold the user's functions
@@ -39,10 +40,14 @@ export interface ParseNode extends Base<'parse'> {
   readonly schemaName: string
   /** Returns the typed value, or a reason string when the value does not fit. */
   readonly validate: (value: unknown) => { ok: true; value: unknown } | { ok: false; reason: string }
+  /** The top-level field types the schema declares for the values it lets through (table sinks use them). */
+  readonly rowType?: RowType | undefined
 }
 
 export interface MapNode extends Base<'map'> {
   readonly fn: (value: unknown) => unknown
+  /** For maps that keep part of the shape (select, withField): the row type after the step. */
+  readonly rowType?: RowTypeTransform | undefined
 }
 
 export interface FilterNode extends Base<'filter'> {

@@ -1,7 +1,7 @@
 import type { Checkpoint, OffsetsEntry } from '../checkpoint/checkpoint.ts'
 import type { Logger } from '../log.ts'
 import type { BatchOutput, BatchProcessor } from './processor.ts'
-import { type OutputBatch, type SinkContract, type SinkWriter, startWrite } from './sink.ts'
+import { type DeadLetter, type OutputBatch, type SinkContract, type SinkWriter, startWrite } from './sink.ts'
 import type { SourceReader, SourceRecord } from './source.ts'
 
 /**
@@ -104,6 +104,12 @@ export class CommitProtocol {
       }
     }
     const sinkMs = performance.now() - sinkStart - durableMs
+    // The rows the sink could not take (SinkWriter.rejected): dead letters like the pipeline's own.
+    const refused = write ? (this.#sink.rejected?.(batch) ?? []) : []
+    if (refused.length > 0 && !this.#contract.storesDeadLetters) {
+      for (const d of refused.slice(0, 20))
+        this.#options.logger.warn({ operator: d.operator, reason: d.reason }, 'row refused by the sink')
+    }
 
     const markStart = performance.now()
     if (this.#sinkKeepsPosition) await durable // the entry before the marker, always
@@ -122,7 +128,7 @@ export class CommitProtocol {
           : entry.batchId,
       )
     const checkpointMs = planned.planMs + durableMs + (performance.now() - markStart)
-    return { checkpointMs, sinkMs }
+    return { checkpointMs, sinkMs, refused }
   }
 
   /** Stopping: the state of the last batch is committed, so the next start has nothing to rebuild. */
@@ -183,4 +189,6 @@ export interface CommitTimes {
   readonly checkpointMs: number
   /** Steps 3 to 5. */
   readonly sinkMs: number
+  /** Rows the sink refused (written to its dead-letter output, where it has one). */
+  readonly refused: readonly DeadLetter[]
 }

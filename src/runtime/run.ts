@@ -4,6 +4,7 @@ import type { Pipeline } from '../dsl/stream.ts'
 import { describeError, SluiceError } from '../errors.ts'
 import { type Logger, silentLogger } from '../log.ts'
 import type { LookupTable, Plan, SinkNode, SourceNode } from '../plan/nodes.ts'
+import { outputRowType } from '../plan/row-type.ts'
 import { CommitProtocol } from './commit-protocol.ts'
 import { batchLatency } from './latency.ts'
 import { advance, reached, startOf } from './positions.ts'
@@ -193,7 +194,11 @@ class PipelineRun {
     this.#source = source
     const sink = sinkNode(plan).sink.create()
     this.#sink = sink
-    const contract = await openSink(sink, { pipelineId: plan.pipelineId, source })
+    const contract = await openSink(sink, {
+      pipelineId: plan.pipelineId,
+      source,
+      rowType: outputRowType(plan),
+    })
 
     const { committed, replays, fromSink, sinkKeepsPosition } = await planRecovery(
       checkpoint,
@@ -305,14 +310,15 @@ class PipelineRun {
       )
       const processMs = performance.now() - processStart
 
-      const { checkpointMs, sinkMs } = await commits.finish(planned, output, records, writeOutput)
+      const { checkpointMs, sinkMs, refused } = await commits.finish(planned, output, records, writeOutput)
+      const deadLetters = refused.length > 0 ? [...output.deadLetters, ...refused] : output.deadLetters
       const latency = batchLatency(records, this.#clock.now())
 
       ran++
       position = entry.end
       batchId = entry.batchId + 1
-      if (writeOutput && output.deadLetters.length > 0)
-        this.#options.onDeadLetters?.(output.deadLetters, {
+      if (writeOutput && deadLetters.length > 0)
+        this.#options.onDeadLetters?.(deadLetters, {
           pipelineId: plan.pipelineId,
           batchId: entry.batchId,
         })
@@ -320,7 +326,11 @@ class PipelineRun {
         entry,
         // A rebuilt batch was written before the crash: its rows and dead letters are not counted again.
         writeOutput
-          ? output.counters
+          ? {
+              ...output.counters,
+              outputRows: output.counters.outputRows - refused.length,
+              deadLettered: output.counters.deadLettered + refused.length,
+            }
           : { ...output.counters, outputRows: 0, deadLettered: 0, lateRows: 0, duplicateRows: 0 },
         { pollMs, processMs, checkpointMs, sinkMs },
         processor,

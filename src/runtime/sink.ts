@@ -1,4 +1,5 @@
 import { SluiceError } from '../errors.ts'
+import type { RowType } from '../plan/row-type.ts'
 import type { Positions, SourceReader, SourceRecord } from './source.ts'
 
 /** A row leaving the pipeline (sink or dead-letter output). */
@@ -78,6 +79,14 @@ export interface SinkWriter<T> {
    * recovery.ts and `sinkAheadOfCheckpoint`).
    */
   committedPosition?(): Promise<CommittedPosition | undefined>
+  /**
+   * The rows of the last written batch the sink could not take, as dead letters with the reason (a row that
+   * is not an object, a field name no column can have, a table at its column limit, a value it cannot
+   * encode); asked after write(), before commit(). A sink that keeps dead letters itself (a dead-letter
+   * table) has stored them with the batch; the others' are sent on by withKafkaDeadLetters or logged. The
+   * runtime counts them as dead-lettered and shows them with the pipeline's own.
+   */
+  rejected?(batch: OutputBatch<T>): readonly DeadLetter[]
   close(): Promise<void>
 }
 
@@ -92,6 +101,11 @@ export interface SinkOpenContext {
   readonly pipelineId: string
   /** The pipeline's source: a sink that commits the source's offsets itself (Kafka transactions) needs it. */
   readonly source: SourceReader
+  /**
+   * The field types the plan declares for the rows reaching the sink (its last parse step's schema, when no
+   * step after it builds new values): table sinks take column types from it rather than from the values.
+   */
+  readonly rowType?: RowType | undefined
 }
 
 export interface SinkCommitContext {

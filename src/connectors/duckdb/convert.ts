@@ -20,6 +20,19 @@ import {
 } from '@duckdb/node-api'
 import { duckdbMessage } from './database.ts'
 
+/**
+ * A fraction for an integer column: DuckDB's cast would round it (19.99 → 20) without a word, so the sink
+ * refuses the value instead.
+ */
+export class FractionRefused extends Error {
+  readonly value: number
+
+  constructor(value: number) {
+    super(`${value} is not a whole number`)
+    this.value = value
+  }
+}
+
 /** The fast path could not convert the value: DuckDB casts its text instead. */
 export const UNCONVERTED: unique symbol = Symbol('unconverted')
 export type Converted = DuckDBValue | typeof UNCONVERTED
@@ -92,7 +105,10 @@ export function fastConverter(type: DuckDBType, sqlType: string): FastConverter 
 
 function intConverter(min: number, max: number): FastConverter {
   return (v) => {
-    if (typeof v === 'number') return Number.isInteger(v) && v >= min && v <= max ? v : UNCONVERTED
+    if (typeof v === 'number') {
+      if (Number.isFinite(v) && !Number.isInteger(v)) throw new FractionRefused(v)
+      return Number.isInteger(v) && v >= min && v <= max ? v : UNCONVERTED
+    }
     if (typeof v === 'bigint') return v >= BigInt(min) && v <= BigInt(max) ? Number(v) : UNCONVERTED
     return UNCONVERTED
   }
@@ -100,7 +116,10 @@ function intConverter(min: number, max: number): FastConverter {
 
 function bigintConverter(fits: (b: bigint) => boolean): FastConverter {
   return (v) => {
-    if (typeof v === 'number') return Number.isSafeInteger(v) && fits(BigInt(v)) ? BigInt(v) : UNCONVERTED
+    if (typeof v === 'number') {
+      if (Number.isFinite(v) && !Number.isInteger(v)) throw new FractionRefused(v)
+      return Number.isSafeInteger(v) && fits(BigInt(v)) ? BigInt(v) : UNCONVERTED
+    }
     if (typeof v === 'bigint') return fits(v) ? v : UNCONVERTED
     return UNCONVERTED
   }

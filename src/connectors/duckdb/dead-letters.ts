@@ -1,9 +1,7 @@
 import { type DuckDBConnection, DuckDBTimestampTZValue } from '@duckdb/node-api'
 import { UsageError } from '../../errors.ts'
 import type { DeadLetter } from '../../runtime/sink.ts'
-import { utf8Text } from '../sql/index.ts'
-import { jsonText } from './convert.ts'
-import { asRecord } from './layout.ts'
+import { notARow, rowText, utf8Text } from '../sql/index.ts'
 import type { DuckDBSettings } from './options.ts'
 import type { Prepared } from './prepare.ts'
 import { describeTable, tableName } from './schema.ts'
@@ -85,8 +83,8 @@ export async function appendDeadLetters<T>(
       appender.appendVarchar(r.reason)
       appender.appendNull()
       appender.appendNull()
-      text(s.keyColumns.length > 0 ? keyText(r.row, s.keyColumns) : null)
-      appender.appendVarchar(jsonText(r.row))
+      text(keyText(r.row, s.keyColumns))
+      appender.appendVarchar(rowText(r.row))
       appender.appendNull()
       appender.appendNull()
       appender.appendTimestampTZ(now)
@@ -103,9 +101,11 @@ export async function appendDeadLetters<T>(
   }
 }
 
-function keyText(row: unknown, keyColumns: readonly string[]): string {
-  const record = asRecord(row)
-  return jsonText(keyColumns.length === 1 ? record[keyColumns[0]!] : keyColumns.map((k) => record[k]))
+/** A refused row's key: its key column's value (or the values) as JSON; null for a row that is no object. */
+export function keyText(row: unknown, keyColumns: readonly string[]): string | null {
+  if (keyColumns.length === 0 || notARow(row) !== undefined) return null
+  const record = row as Readonly<Record<string, unknown>>
+  return rowText(keyColumns.length === 1 ? record[keyColumns[0]!] : keyColumns.map((k) => record[k]))
 }
 
 /** The raw bytes as text when they are UTF-8, otherwise base64 (and said so). */

@@ -21,6 +21,13 @@ export interface DuckDBSinkOptions<T> extends SqlSinkOptions<T> {
   readonly createTable?: boolean
   /** Default 'sluice_dead_letters', in the table's schema. */
   readonly deadLetterTable?: string
+  /**
+   * The most columns the sink gives the table (default 1600): a row whose new fields would pass it is a dead
+   * letter. PostgreSQL's own limit, so a table that fits here fits there too; DuckDB itself has none, but
+   * a table's DDL and every batch's appender grow with its width (2000 columns: about 1.2 s per 100-row
+   * batch, 8000: 8.6 s), so a record with 100,000 fields must not become 100,000 columns.
+   */
+  readonly maxColumns?: number
 }
 
 /** The options checked, with their defaults. */
@@ -38,7 +45,12 @@ export interface DuckDBSettings {
   readonly deadLetterTable: string
   /** The sink may create the table and add or widen its columns. */
   readonly managed: boolean
+  /** Columns the sink gives the table at most. */
+  readonly maxColumns: number
 }
+
+/** Default of `maxColumns`: PostgreSQL's limit (see DuckDBSinkOptions.maxColumns). */
+export const DEFAULT_MAX_COLUMNS = 1600
 
 export function resolveDuckDBOptions<T>(options: DuckDBSinkOptions<T>): DuckDBSettings {
   if (!options?.path) throw new UsageError('duckdb(): a path is required (a file, or ":memory:").')
@@ -50,6 +62,9 @@ export function resolveDuckDBOptions<T>(options: DuckDBSinkOptions<T>): DuckDBSe
       if (!(k in options.columns)) throw new UsageError(`duckdb(): the key column "${k}" is not in columns.`)
   }
   const createTable = options.createTable ?? true
+  const maxColumns = options.maxColumns ?? DEFAULT_MAX_COLUMNS
+  if (!Number.isSafeInteger(maxColumns) || maxColumns < 1)
+    throw new UsageError(`duckdb(): maxColumns must be a positive whole number, not ${String(maxColumns)}.`)
   const settings: DuckDBSettings = {
     location: options.path,
     key: databaseKey(options.path),
@@ -62,6 +77,7 @@ export function resolveDuckDBOptions<T>(options: DuckDBSinkOptions<T>): DuckDBSe
     onError: common.onError,
     deadLetterTable: common.deadLetterTable,
     managed: createTable && !options.columns,
+    maxColumns,
   }
   if (settings.deadLetterTable === settings.table || settings.table === OFFSETS_TABLE)
     throw new UsageError(`duckdb(): table "${settings.table}" is reserved for Sluice's bookkeeping.`)

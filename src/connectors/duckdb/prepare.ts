@@ -2,9 +2,17 @@ import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api'
 import { DuckDBTypeId } from '@duckdb/node-api'
 import { SluiceError } from '../../errors.ts'
 import type { OutputBatch } from '../../runtime/sink.ts'
-import { castWithDuckDB, fastConverter, jsonText, textOf, UNCONVERTED } from './convert.ts'
+import { jsonProblem, rowText } from '../sql/index.ts'
+import {
+  type Converted,
+  castWithDuckDB,
+  FractionRefused,
+  fastConverter,
+  textOf,
+  UNCONVERTED,
+} from './convert.ts'
 import { quoteIdentifier } from './database.ts'
-import { asRecord, type Column, type Layout, type TableLayouts } from './layout.ts'
+import type { Column, Layout, TableLayouts } from './layout.ts'
 import type { DuckDBSettings } from './options.ts'
 
 export interface Rejected {
@@ -35,12 +43,11 @@ export async function prepareBatch<T>(
   conn: DuckDBConnection,
 ): Promise<Prepared<T>> {
   const s = settings
-  const rows = batch.rows.map(asRecord)
-  if (rows.length === 0) return { batch, layout: undefined, values: [], good: [], rejected: [] }
-  const layout = await layouts.layout(rows)
+  if (batch.rows.length === 0) return { batch, layout: undefined, values: [], good: [], rejected: [] }
+  const { layout, records: rows, refused } = await layouts.screen(batch.rows)
+  const reasons = new Map<number, string>(refused)
   const values: DuckDBValue[][] = []
-  const reasons = new Map<number, string>()
-  for (const column of layout.written) {
+  for (const column of layout?.written ?? []) {
     const convert = fastConverter(column.type, column.sqlType)
     const text = column.type.typeId === DuckDBTypeId.VARCHAR && column.sqlType !== 'JSON'
     const name = column.name
@@ -48,7 +55,7 @@ export async function prepareBatch<T>(
     const slow: number[] = []
     for (let i = 0; i < rows.length; i++) {
       const v = rows[i]![name]
-      if (v === null || v === undefined) {
+      if (v === null || v === undefined || refused.has(i)) {
         out[i] = null
         continue
       }
@@ -56,17 +63,31 @@ export async function prepareBatch<T>(
         out[i] = v
         continue
       }
-      const converted = convert(v)
+      let converted: Converted
+      try {
+        converted = convert(v)
+      } catch (error) {
+        out[i] = null
+        if (!reasons.has(i)) reasons.set(i, valueProblem(settings, column, layout!, error))
+        continue
+      }
       if (converted === UNCONVERTED) slow.push(i)
       else out[i] = converted
     }
-    if (slow.length > 0) {
-      const cast = await castWithDuckDB(
-        conn,
-        column.sqlType,
-        slow.map((i) => textOf(rows[i]?.[column.name])),
-      )
-      slow.forEach((rowIndex, k) => {
+    const castable: number[] = []
+    const texts: string[] = []
+    for (const i of slow) {
+      try {
+        texts.push(textOf(rows[i]?.[column.name]))
+        castable.push(i)
+      } catch (error) {
+        out[i] = null
+        if (!reasons.has(i)) reasons.set(i, `column ${quoteIdentifier(column.name)}: ${jsonProblem(error)}`)
+      }
+    }
+    if (castable.length > 0) {
+      const cast = await castWithDuckDB(conn, column.sqlType, texts)
+      castable.forEach((rowIndex, k) => {
         const result = cast[k]
         if (result && 'value' in result) out[rowIndex] = result.value
         else {
@@ -92,9 +113,20 @@ export async function prepareBatch<T>(
     if (reason === undefined) good.push(i)
     else rejected.push({ row: batch.rows[i], reason })
   }
-  if (s.mode === 'upsert') good = lastPerKey(good, layout.written, values, s.keyColumns)
+  if (s.mode === 'upsert' && layout) good = lastPerKey(good, layout.written, values, s.keyColumns)
   if (rejected.length > 0 && s.onError === 'fail') throw rejectedError(settings, batch, rejected[0]!)
   return { batch, layout, values, good, rejected }
+}
+
+/** Why a value could not be converted: a fraction for an integer column, or JSON that cannot be written. */
+function valueProblem(settings: DuckDBSettings, column: Column, layout: Layout, error: unknown): string {
+  const name = quoteIdentifier(column.name)
+  if (error instanceof FractionRefused)
+    return (
+      `column ${name} of ${settings.schema}.${settings.table} is ${column.sqlType}, and ${error.message}; ` +
+      (layout.narrow.get(column.name) ?? 'widen it to DOUBLE')
+    )
+  return `column ${name}: ${jsonProblem(error)}`
 }
 
 export function rejectedError(
@@ -102,7 +134,7 @@ export function rejectedError(
   batch: OutputBatch<unknown>,
   rejected: Rejected,
 ): SluiceError {
-  const row = rejected.row === undefined ? '' : ` Row: ${truncate(jsonText(rejected.row), 300)}.`
+  const row = rejected.row === undefined ? '' : ` Row: ${rowText(rejected.row, 300)}.`
   return new SluiceError(
     'SLUICE_DUCKDB_ROW_REFUSED',
     `DuckDB sink ${settings.schema}.${settings.table}: DuckDB refused a row of batch ${batch.batchId} (${rejected.reason}); ` +
@@ -129,8 +161,4 @@ function lastPerKey(
     last.set(key, i)
   }
   return [...last.values()].sort((a, b) => a - b)
-}
-
-function truncate(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max)}…` : text
 }

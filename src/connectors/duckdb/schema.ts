@@ -3,6 +3,7 @@
  */
 import type { DuckDBConnection, DuckDBType } from '@duckdb/node-api'
 import { DuckDBTypeId } from '@duckdb/node-api'
+import type { FieldType } from '../../plan/row-type.ts'
 import { isoMicros } from './convert.ts'
 import { quoteIdentifier } from './database.ts'
 
@@ -87,22 +88,31 @@ export async function describeTable(
   return { columns: described, uniqueKeys }
 }
 
-/** What a JS value is, for type inference and compatibility. */
-export type Kind = 'integer' | 'float' | 'boolean' | 'timestamp' | 'text' | 'bytes' | 'object'
+/** What a JS value is, for column types and compatibility. */
+export type Kind =
+  | 'integer'
+  | 'float'
+  | 'bigint'
+  | 'boolean'
+  | 'timestamp'
+  | 'date'
+  | 'text'
+  | 'bytes'
+  | 'object'
 
 export function kindOf(value: unknown): Kind | undefined {
   switch (typeof value) {
     case 'number':
       return Number.isInteger(value) ? 'integer' : 'float'
     case 'bigint':
-      return 'integer'
+      return 'bigint'
     case 'boolean':
       return 'boolean'
     case 'string':
       return isoMicros(value) !== undefined ? 'timestamp' : 'text'
     case 'object':
       if (value === null) return undefined
-      if (value instanceof Date) return 'timestamp'
+      if (value instanceof Date) return 'date'
       if (value instanceof Uint8Array) return 'bytes'
       return 'object'
     default:
@@ -110,20 +120,43 @@ export function kindOf(value: unknown): Kind | undefined {
   }
 }
 
-/** The column type for values of these kinds (none: VARCHAR). */
+/**
+ * The column type for values of these kinds when nothing declares one: the widest type for their kind,
+ * never one guessed narrower from them. Every number is DOUBLE (a sum that is whole in the first batch is
+ * not a BIGINT column), every string VARCHAR (an ISO timestamp today may be other text tomorrow); JS
+ * bigints and Dates say what they are (HUGEINT, TIMESTAMPTZ). No kinds (only nulls): VARCHAR.
+ */
 export function inferSqlType(kinds: ReadonlySet<Kind>): string {
   const only = (...allowed: Kind[]) => [...kinds].every((k) => allowed.includes(k))
   if (kinds.size === 0) return 'VARCHAR'
-  if (only('integer')) return 'BIGINT'
   if (only('integer', 'float')) return 'DOUBLE'
+  if (only('bigint', 'integer')) return 'HUGEINT'
   if (only('boolean')) return 'BOOLEAN'
-  if (only('timestamp')) return 'TIMESTAMP WITH TIME ZONE'
-  if (only('timestamp', 'text')) return 'VARCHAR'
+  if (only('date')) return 'TIMESTAMP WITH TIME ZONE'
+  if (only('timestamp', 'date', 'text')) return 'VARCHAR'
   if (only('bytes')) return 'BLOB'
   return 'JSON'
 }
 
-const INTEGER_TYPES = new Set<DuckDBTypeId>([
+/** The column type for a field the plan's schema declares. */
+export function declaredSqlType(type: FieldType): string {
+  switch (type) {
+    case 'integer':
+      return 'BIGINT'
+    case 'number':
+      return 'DOUBLE'
+    case 'timestamp':
+      return 'TIMESTAMP WITH TIME ZONE'
+    case 'string':
+      return 'VARCHAR'
+    case 'boolean':
+      return 'BOOLEAN'
+    case 'json':
+      return 'JSON'
+  }
+}
+
+export const INTEGER_TYPES = new Set<DuckDBTypeId>([
   DuckDBTypeId.TINYINT,
   DuckDBTypeId.SMALLINT,
   DuckDBTypeId.INTEGER,
@@ -148,16 +181,18 @@ const TIME_TYPES = new Set<DuckDBTypeId>([
 /**
  * Whether a column of this type can hold values of this kind. Deliberately by family, not by value: a
  * column that cannot hold what the rows carry is a schema mismatch (UsageError before anything is written);
- * a single value that does not fit a fitting column is a bad row (dead-lettered with DuckDB's message).
+ * a single value that does not fit a fitting column is a bad row (dead-lettered with DuckDB's message). A
+ * fraction for an integer column is a matter of single values too: the column is widened (the sink manages
+ * the table) or the row refused, never rounded.
  */
 export function accepts(column: TableColumn, kind: Kind): boolean {
   const id = column.type.typeId
   if (id === DuckDBTypeId.VARCHAR) return true // VARCHAR and JSON hold anything
-  if (INTEGER_TYPES.has(id)) return kind === 'integer'
-  if (DECIMAL_TYPES.has(id)) return kind === 'integer' || kind === 'float'
+  if (INTEGER_TYPES.has(id) || DECIMAL_TYPES.has(id))
+    return kind === 'integer' || kind === 'float' || kind === 'bigint'
   if (id === DuckDBTypeId.BOOLEAN) return kind === 'boolean'
-  if (id === DuckDBTypeId.DATE) return kind === 'timestamp' || kind === 'text'
-  if (TIME_TYPES.has(id)) return kind === 'timestamp' || kind === 'integer'
+  if (id === DuckDBTypeId.DATE) return kind === 'timestamp' || kind === 'date' || kind === 'text'
+  if (TIME_TYPES.has(id)) return kind === 'timestamp' || kind === 'date' || kind === 'integer'
   if (id === DuckDBTypeId.BLOB) return kind === 'bytes' || kind === 'text'
   if (id === DuckDBTypeId.UUID || id === DuckDBTypeId.ENUM) return kind === 'text'
   // Lists, structs, maps, intervals, times, …: DuckDB casts their text; objects and strings may fit.
@@ -166,10 +201,12 @@ export function accepts(column: TableColumn, kind: Kind): boolean {
 
 export function describeKinds(kinds: ReadonlySet<Kind>): string {
   const names: Record<Kind, string> = {
-    integer: 'integers',
+    integer: 'whole numbers',
     float: 'fractional numbers',
+    bigint: 'bigints',
     boolean: 'booleans',
-    timestamp: 'timestamps',
+    timestamp: 'ISO timestamps',
+    date: 'Dates',
     text: 'text',
     bytes: 'bytes',
     object: 'objects',

@@ -1,6 +1,7 @@
 import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api'
 import type {
   CommittedPosition,
+  DeadLetter,
   OutputBatch,
   SinkCommitContext,
   SinkContract,
@@ -9,9 +10,9 @@ import type {
 } from '../../runtime/sink.ts'
 import type { Positions } from '../../runtime/source.ts'
 import { SQL_SINK_CONTRACT } from '../sql/contract.ts'
-import { committedPosition, type StoredPosition, samePositions } from '../sql/index.ts'
+import { committedPosition, type StoredPosition, samePositions, sinkDeadLetter } from '../sql/index.ts'
 import { acquireDatabase, quoteIdentifier, type SharedDatabase } from './database.ts'
-import { checkDeadLetterTable, deadLetterTableSql } from './dead-letters.ts'
+import { checkDeadLetterTable, deadLetterTableSql, keyText } from './dead-letters.ts'
 import { TableLayouts } from './layout.ts'
 import { lineageError, offsetsTableSql, readStored } from './offsets.ts'
 import type { DuckDBSettings } from './options.ts'
@@ -41,6 +42,8 @@ export class DuckDBSinkWriter<T> implements SinkWriter<T> {
   #pipelineId = ''
   #committed: StoredPosition | undefined
   #pending: Pending<T> | undefined
+  /** The last batch written: its rows the sink or DuckDB refused (`rejected` is complete after write()). */
+  #refused: Prepared<T> | undefined
   #unlock: (() => void) | undefined
 
   constructor(settings: DuckDBSettings, onOpen: (db: SharedDatabase) => Promise<void>) {
@@ -60,6 +63,7 @@ export class DuckDBSinkWriter<T> implements SinkWriter<T> {
     const db = await acquireDatabase(s.key, s.location)
     const conn = await db.connect()
     const layouts = new TableLayouts(s, conn)
+    layouts.rowType = context.rowType
     this.#opened = { db, conn, layouts, tx: new BatchTransaction(s, conn, layouts, this.#pipelineId) }
     await this.#onOpen(db)
     const unlock = await db.lock.lock()
@@ -89,6 +93,7 @@ export class DuckDBSinkWriter<T> implements SinkWriter<T> {
     }
     const prepared = await prepareBatch(batch, this.#settings, layouts, conn)
     this.#pending = prepared
+    this.#refused = prepared
     await tx.writeWithRetry(prepared)
   }
 
@@ -118,6 +123,14 @@ export class DuckDBSinkWriter<T> implements SinkWriter<T> {
     } finally {
       this.#release()
     }
+  }
+
+  rejected(batch: OutputBatch<T>): readonly DeadLetter[] {
+    const refused = this.#refused
+    if (refused?.batch !== batch) return []
+    return refused.rejected.map((r) =>
+      sinkDeadLetter('sink', r.reason, r.row, keyText(r.row, this.#settings.keyColumns)),
+    )
   }
 
   async hasCommitted(batch: { readonly batchId: number; readonly end: Positions }): Promise<boolean> {

@@ -1,6 +1,7 @@
 import { UsageError } from '../../errors.ts'
 import type {
   CommittedPosition,
+  DeadLetter,
   OutputBatch,
   SinkCommitContext,
   SinkContract,
@@ -79,14 +80,19 @@ class DeadLetterTee<T> implements SinkWriter<T> {
   }
 
   async commit(batch: OutputBatch<T>, context: SinkCommitContext): Promise<void> {
-    if (batch.deadLetters.length > 0) {
+    // The pipeline's dead letters, and the rows the inner sink could not take (it wrote the batch already).
+    const refused = this.#inner.rejected?.(batch) ?? []
+    const letters = refused.length > 0 ? [...batch.deadLetters, ...refused] : batch.deadLetters
+    if (letters.length > 0) {
       await this.#producer!.send(
-        batch.deadLetters.map((letter) =>
-          deadLetterRecord(this.#options.topic, letter, this.#maxMessageBytes),
-        ),
+        letters.map((letter) => deadLetterRecord(this.#options.topic, letter, this.#maxMessageBytes)),
       )
     }
     await this.#inner.commit(batch, context)
+  }
+
+  rejected(batch: OutputBatch<T>): readonly DeadLetter[] {
+    return this.#inner.rejected?.(batch) ?? []
   }
 
   async abort(batch: OutputBatch<T>): Promise<void> {

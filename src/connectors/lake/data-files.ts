@@ -1,3 +1,4 @@
+import type { RowType } from '../../plan/row-type.ts'
 import type { LakeFormat } from './log.ts'
 import { type EncodedFile, type ParquetCompression, ParquetEncoder } from './parquet-writer.ts'
 import { type ColumnSpec, inferColumns } from './schema.ts'
@@ -21,6 +22,8 @@ export interface DataFileOptions {
 export class DataFileWriter {
   readonly #options: DataFileOptions
   #encoder: ParquetEncoder | undefined
+  /** What the plan's schema declares for the rows' fields (integers become INT64 columns). */
+  rowType: RowType | undefined
 
   constructor(options: DataFileOptions) {
     this.#options = options
@@ -42,7 +45,8 @@ export class DataFileWriter {
       ...(this.#options.compression ? { compression: this.#options.compression } : {}),
       ...(this.#options.rowGroupRows ? { rowGroupRows: this.#options.rowGroupRows } : {}),
     })
-    const spec = columns ?? (Array.isArray(rows) ? inferColumns(rows as readonly Row[]) : undefined)
+    const spec =
+      columns ?? (Array.isArray(rows) ? inferColumns(rows as readonly Row[], this.rowType) : undefined)
     if (!spec) throw new Error('DataFileWriter: a sequence of row arrays needs its columns')
     return this.#encoder.write(storage, dirKey, prefix, rows, spec, this.#options.targetFileBytes)
   }

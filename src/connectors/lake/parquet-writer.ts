@@ -172,6 +172,8 @@ function duckType(duck: Duck, kind: ColumnKind): DuckDBType {
       return duck.BOOLEAN
     case 'int32':
       return duck.INTEGER
+    case 'int64':
+      return duck.BIGINT
     case 'double':
       return duck.DOUBLE
     case 'bigint':

@@ -1,8 +1,10 @@
 import { deserialize, serialize } from 'node:v8'
+import type { RowType } from '../../plan/row-type.ts'
 import type { Positions } from '../../runtime/source.ts'
 import type { DataFileWriter } from './data-files.ts'
 import { type LogFile, pendingKey, spoolPrefix, stagingPrefix } from './log.ts'
 import { type PartitionValues, shortHash } from './partition.ts'
+import { FileColumns } from './rows.ts'
 import { type ColumnStats, columnStats, columnsFromStats, mergeColumnStats } from './schema.ts'
 import type { LakeStorage } from './storage.ts'
 
@@ -92,6 +94,7 @@ export class Spool {
   async write(
     batchId: number,
     groups: ReadonlyMap<string, { readonly values: PartitionValues; readonly rows: readonly Row[] }>,
+    rowType?: RowType,
   ): Promise<SpoolFile[]> {
     await this.clear(batchId)
     const out: SpoolFile[] = []
@@ -105,7 +108,7 @@ export class Spool {
         partition: group.values,
         rows: group.rows.length,
         bytes: bytes.length,
-        stats: columnStats(group.rows),
+        stats: columnStats(group.rows, rowType),
       })
     }
     return out
@@ -153,6 +156,26 @@ export class Spool {
     for (const batch of this.#pending)
       for (const file of batch.files) bytes.set(file.folder, (bytes.get(file.folder) ?? 0) + file.bytes)
     return files.some((f) => ((bytes.get(f.folder) ?? 0) + f.bytes) * this.#ratio > targetFileBytes)
+  }
+
+  /**
+   * Whether adding `files` would give a partition's next file more than `maxColumns` columns, or two that
+   * differ only in case (each batch was checked on its own): then the pending batches roll first.
+   */
+  wouldPassColumns(files: readonly SpoolFile[], maxColumns: number): boolean {
+    if (this.#pending.length === 0) return false
+    for (const file of files) {
+      const columns = new FileColumns(maxColumns)
+      const names: Record<string, null> = {}
+      for (const batch of this.#pending)
+        for (const pending of batch.files)
+          if (pending.folder === file.folder) for (const c of pending.stats) names[c.name] = null
+      if (columns.admit(names) !== undefined) return true
+      const more: Record<string, null> = {}
+      for (const c of file.stats) more[c.name] = null
+      if (columns.admit(more) !== undefined) return true
+    }
+    return false
   }
 
   /** When the oldest pending batch becomes due by time (ms since the epoch), if any is pending. */

@@ -1,14 +1,22 @@
+import type { FieldType, RowType } from '../../plan/row-type.ts'
+
 /**
- * Parquet columns for rows of plain objects, chosen per file from the rows themselves so that a row read
- * back equals the row written: top-level fields become columns; numbers that are all 32-bit integers INT32,
- * other numbers DOUBLE (a JS number is a double, so nothing is lost); strings, booleans, bigints (INT64),
- * Dates (TIMESTAMP_MILLIS); objects, arrays and fields whose values mix types are stored as JSON text. What
+ * Parquet columns for rows of plain objects, chosen per file so that a row read back equals the row written:
+ * top-level fields become columns; numbers DOUBLE (a JS number is a double, so nothing is lost, and every
+ * file of a table agrees: a file whose sums happen to be whole is not INT32 beside files of DOUBLE, which
+ * readers of the folder would cast to the first file's type), INT64 where the plan's schema says integer;
+ * strings, booleans, bigints (INT64), Dates (TIMESTAMP_MILLIS); objects, arrays and fields whose values mix
+ * types are stored as JSON text. Files of earlier versions may have INT32 columns; they read back the same. What
  * Parquet cannot say by itself is recorded in the file's key-value metadata under `sluice.columns`: which
  * columns hold JSON, and whether an absent value was a missing field or an explicit null. When one file has
  * both for a column, an extra column `__sluice_missing` lists per row the fields that were missing.
  */
 
-export type ColumnKind = 'boolean' | 'int32' | 'double' | 'bigint' | 'string' | 'timestamp' | 'json'
+/**
+ * `int32`: written by earlier versions only. `int64`: JS numbers the schema declares integer (read back as
+ * numbers); `bigint`: JS bigints (read back as bigints).
+ */
+export type ColumnKind = 'boolean' | 'int32' | 'int64' | 'double' | 'bigint' | 'string' | 'timestamp' | 'json'
 
 export interface ColumnSpec {
   readonly name: string
@@ -26,13 +34,13 @@ export const MISSING_COLUMN = '__sluice_missing'
 
 type Row = Readonly<Record<string, unknown>>
 
-function kindOf(value: unknown): ColumnKind {
+function kindOf(value: unknown, declared: FieldType | undefined): ColumnKind {
   switch (typeof value) {
     case 'boolean':
       return 'boolean'
     case 'number':
-      return Number.isInteger(value) && value >= -0x80000000 && value <= 0x7fffffff && !Object.is(value, -0)
-        ? 'int32'
+      return declared === 'integer' && Number.isSafeInteger(value) && !Object.is(value, -0)
+        ? 'int64'
         : 'double'
     case 'bigint':
       return BigInt.asIntN(64, value) === value ? 'bigint' : 'json'
@@ -43,9 +51,11 @@ function kindOf(value: unknown): ColumnKind {
   }
 }
 
+const NUMBERS = new Set<ColumnKind>(['int32', 'int64', 'double'])
+
 function merge(a: ColumnKind | undefined, b: ColumnKind): ColumnKind {
   if (a === undefined || a === b) return b
-  if ((a === 'int32' && b === 'double') || (a === 'double' && b === 'int32')) return 'double'
+  if (NUMBERS.has(a) && NUMBERS.has(b)) return a === 'double' || b === 'double' ? 'double' : 'int64'
   return 'json'
 }
 
@@ -60,8 +70,9 @@ export interface ColumnStats {
   readonly missing: boolean
 }
 
-/** Column statistics of `rows`, in the order fields first appear. */
-export function columnStats(rows: readonly Row[]): ColumnStats[] {
+/** Column statistics of `rows`, in the order fields first appear; `rowType`: what the plan's schema declares. */
+export function columnStats(rows: readonly Row[], rowType?: RowType): ColumnStats[] {
+  const declared = rowType?.fields
   const kinds = new Map<string, ColumnKind | undefined>()
   const nulls = new Set<string>()
   const present = new Map<string, number>()
@@ -73,7 +84,7 @@ export function columnStats(rows: readonly Row[]): ColumnStats[] {
       if (value === undefined) continue
       present.set(name, (present.get(name) ?? 0) + 1)
       if (value === null) nulls.add(name)
-      else kinds.set(name, merge(kinds.get(name), kindOf(value)))
+      else kinds.set(name, merge(kinds.get(name), kindOf(value, declared?.get(name))))
     }
   }
   return [...kinds].map(([name, kind]) => ({
@@ -121,8 +132,8 @@ export function columnsFromStats(stats: readonly ColumnStats[]): ColumnSpec[] {
 }
 
 /** The columns of `rows`, in the order fields first appear. */
-export function inferColumns(rows: readonly Row[]): ColumnSpec[] {
-  return columnsFromStats(columnStats(rows))
+export function inferColumns(rows: readonly Row[], rowType?: RowType): ColumnSpec[] {
+  return columnsFromStats(columnStats(rows, rowType))
 }
 
 /** A row's value of `column` as stored (see storedValue), the missing-fields column included. */
@@ -136,6 +147,7 @@ export function columnValue(columns: readonly ColumnSpec[], column: ColumnSpec, 
 /** A column's value as stored: JSON columns hold text, others the value itself; null when absent. */
 export function storedValue(column: ColumnSpec, value: unknown): unknown {
   if (value === null || value === undefined) return null
+  if (column.kind === 'int64') return typeof value === 'number' ? BigInt(value) : value
   if (column.kind !== 'json') return value
   return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) ?? null
 }
@@ -147,10 +159,15 @@ export function restoreRows(
 ): void {
   if (!columns) return
   const json = columns.filter((c) => c.kind === 'json').map((c) => c.name)
+  const int64 = columns.filter((c) => c.kind === 'int64').map((c) => c.name)
   const omit = columns.filter((c) => c.absent === 'omit').map((c) => c.name)
   const mixed = columns.some((c) => c.absent === 'mixed')
-  if (json.length === 0 && omit.length === 0) return
+  if (json.length === 0 && omit.length === 0 && int64.length === 0) return
   for (const row of rows) {
+    for (const name of int64) {
+      const v = row[name]
+      if (typeof v === 'bigint') row[name] = Number(v)
+    }
     for (const name of json) {
       const text = row[name]
       if (typeof text === 'string') row[name] = JSON.parse(text)

@@ -1,5 +1,6 @@
 import { SluiceError, UsageError } from '../../errors.ts'
 import type {
+  DeadLetter,
   OutputBatch,
   SinkCommitContext,
   SinkContract,
@@ -9,6 +10,7 @@ import type {
 } from '../../runtime/sink.ts'
 import type { Positions } from '../../runtime/source.ts'
 import { type Duration, parseDuration } from '../../window/duration.ts'
+import { sinkDeadLetter } from '../sql/index.ts'
 import { DataFileWriter } from './data-files.ts'
 import {
   CommitLog,
@@ -31,6 +33,7 @@ import {
 } from './partition.ts'
 import { deleteOrphans, recoverStaging } from './recovery.ts'
 import { type RollResult, Spool, type SpoolFile } from './roll.ts'
+import { DEFAULT_MAX_COLUMNS, FileColumns, rowProblem } from './rows.ts'
 import type { LakeStorage } from './storage.ts'
 import type { S3Options } from './storage-s3.ts'
 
@@ -72,6 +75,11 @@ export interface LakeOptions<T> {
   readonly s3?: S3Options
   /** Where the files live; default: chosen from `path` (local folder or s3://). */
   readonly storage?: LakeStorage
+  /**
+   * The most columns a Parquet data file gets (default 1600, PostgreSQL's limit): a row whose new fields
+   * would pass it is a dead letter. Writing a file costs with its width; see rows.ts.
+   */
+  readonly maxColumns?: number
 }
 
 const DEFAULT_TARGET_FILE_BYTES = 128 * 1024 * 1024
@@ -122,12 +130,15 @@ class LakeSinkWriter<T> implements SinkWriter<T> {
   readonly #log: CommitLog
   readonly #partitionOf: ((row: T) => PartitionValues) | undefined
   readonly #files: DataFileWriter
+  readonly #maxColumns: number
   #writer = ''
   /** The newest log entry (of any writer). */
   #latest: LogEntry | undefined
   /** This writer's newest log entry. */
   #own: LogEntry | undefined
   #staged: Staged | undefined
+  /** The rows of the last batch written that the lake cannot store, as dead letters. */
+  #rejected: { readonly batch: OutputBatch<T>; readonly letters: readonly DeadLetter[] } | undefined
   #spool: Spool | undefined
   /** Serialises the runtime's calls with rolls started by the timer. */
   #lock: Promise<unknown> = Promise.resolve()
@@ -143,6 +154,7 @@ class LakeSinkWriter<T> implements SinkWriter<T> {
       options.rollInterval === undefined
         ? undefined
         : parseDuration(options.rollInterval, 'lake rollInterval')
+    this.#maxColumns = options.maxColumns ?? DEFAULT_MAX_COLUMNS
     this.#storage = openStorage(options)
     this.#log = new CommitLog(this.#storage)
     this.description = `lake ${options.path} (${this.#format})`
@@ -157,6 +169,7 @@ class LakeSinkWriter<T> implements SinkWriter<T> {
 
   async open(context: SinkOpenContext): Promise<SinkContract> {
     this.#writer = this.#options.writerId ?? context.pipelineId
+    this.#files.rowType = context.rowType
     await this.#loadLatest()
     if (this.#latest) {
       for (let v = this.#latest.version; v >= 0 && !this.#own; v--) {
@@ -229,7 +242,20 @@ class LakeSinkWriter<T> implements SinkWriter<T> {
 
   async #write(batch: OutputBatch<T>): Promise<void> {
     this.#staged = undefined
+    this.#rejected = undefined
     if (batch.rows.length === 0) return
+    const { groups, letters } = this.#group(batch)
+    this.#rejected = { batch, letters }
+    if (groups.size === 0) {
+      this.#staged = {
+        batchId: batch.batchId,
+        committedEnd: undefined,
+        committedIn: '',
+        files: [],
+        spooled: [],
+      }
+      return
+    }
     const committed = await this.#find(batch.batchId)
     const pending = this.#spool?.find(batch.batchId)
     if (committed || pending) {
@@ -242,21 +268,11 @@ class LakeSinkWriter<T> implements SinkWriter<T> {
       }
       return
     }
-    const groups = new Map<string, { values: PartitionValues; rows: T[] }>()
-    for (const row of batch.rows) {
-      const values = this.#partitionOf?.(row) ?? {}
-      const path = partitionPath(values)
-      let group = groups.get(path)
-      if (!group) {
-        group = { values, rows: [] }
-        groups.set(path, group)
-      }
-      group.rows.push(row)
-    }
     if (this.#rollMs !== undefined && this.#spool) {
       const spooled = await this.#spool.write(
         batch.batchId,
         groups as Map<string, { values: PartitionValues; rows: Row[] }>,
+        this.#files.rowType,
       )
       this.#staged = { batchId: batch.batchId, committedEnd: undefined, committedIn: '', files: [], spooled }
       return
@@ -281,6 +297,47 @@ class LakeSinkWriter<T> implements SinkWriter<T> {
     this.#staged = { batchId: batch.batchId, committedEnd: undefined, committedIn: '', files, spooled: [] }
   }
 
+  /**
+   * The batch's rows by partition folder; a row the lake cannot store (not an object, a field name no
+   * Parquet column can have, past maxColumns, nested too deeply) becomes a dead letter instead.
+   */
+  #group(batch: OutputBatch<T>): {
+    groups: Map<string, { values: PartitionValues; rows: T[]; columns: FileColumns }>
+    letters: DeadLetter[]
+  } {
+    const groups = new Map<string, { values: PartitionValues; rows: T[]; columns: FileColumns }>()
+    const letters: DeadLetter[] = []
+    const refuse = (row: unknown, reason: string) => letters.push(sinkDeadLetter('sink', reason, row, null))
+    for (const row of batch.rows) {
+      const problem = rowProblem(row, this.#format)
+      if (problem !== undefined) {
+        refuse(row, problem)
+        continue
+      }
+      const values = this.#partitionOf?.(row) ?? {}
+      const path = partitionPath(values)
+      let group = groups.get(path)
+      if (!group) {
+        group = { values, rows: [], columns: new FileColumns(this.#maxColumns) }
+        groups.set(path, group)
+      }
+      if (this.#format === 'parquet') {
+        const reason = group.columns.admit(row as Row)
+        if (reason !== undefined) {
+          refuse(row, reason)
+          continue
+        }
+      }
+      group.rows.push(row)
+    }
+    for (const [path, group] of groups) if (group.rows.length === 0) groups.delete(path)
+    return { groups, letters }
+  }
+
+  rejected(batch: OutputBatch<T>): readonly DeadLetter[] {
+    return this.#rejected?.batch === batch ? this.#rejected.letters : []
+  }
+
   commit(batch: OutputBatch<T>, context: SinkCommitContext): Promise<void> {
     return this.#exclusive(() => this.#commit(batch, context))
   }
@@ -300,8 +357,15 @@ class LakeSinkWriter<T> implements SinkWriter<T> {
       if (staged.committedEnd) {
         if (!samePositions(staged.committedEnd, context.next))
           throw reusedBatch(this.description, this.#writer, batch.batchId, staged.committedIn)
+      } else if (staged.files.length === 0 && staged.spooled.length === 0) {
+        // Every row of the batch was refused: nothing to commit, as for a batch without rows.
       } else if (this.#rollMs !== undefined && this.#spool) {
-        if (this.#spool.wouldOverflow(staged.spooled, this.#target)) await this.#roll()
+        // Files stay under the target size and within maxColumns (also for the spooled batches together).
+        if (
+          this.#spool.wouldOverflow(staged.spooled, this.#target) ||
+          (this.#format === 'parquet' && this.#spool.wouldPassColumns(staged.spooled, this.#maxColumns))
+        )
+          await this.#roll()
         await this.#spool.markPending({
           batchId: batch.batchId,
           end: context.next,
@@ -486,6 +550,11 @@ export function lake<T>(options: LakeOptions<T>): SinkSpec<T> {
   if (format === 'jsonl' && options.compression !== undefined && options.compression !== 'none')
     throw new UsageError('lake(): JSON-lines tables are not compressed (compression applies to Parquet).')
   if (options.writerId === '') throw new UsageError('lake(): writerId must not be empty.')
+  if (
+    options.maxColumns !== undefined &&
+    !(Number.isSafeInteger(options.maxColumns) && options.maxColumns > 0)
+  )
+    throw new UsageError('lake(): maxColumns must be a positive whole number.')
   if (options.s3 && !isS3Path(options.path))
     throw new UsageError('lake(): s3 options are for s3://bucket/prefix paths.')
   // Parses the address now, so that a bad one fails at definition time.

@@ -1,10 +1,11 @@
 import type { PoolConnection } from 'mysql2/promise'
 import { cutValue, describeCut, rawBytes } from '../../runtime/dead-letter-cut.ts'
 import type { OutputBatch } from '../../runtime/sink.ts'
+import { rowText } from '../sql/index.ts'
 import { MySqlRejectedError } from './errors.ts'
 import { largestPowerOfTwo } from './options.ts'
 import { quoteId, toSqlDateTime } from './sql.ts'
-import { estimateBytes, jsonText, type Param } from './values.ts'
+import { estimateBytes, type Param } from './values.ts'
 import type { Refused } from './write-rows.ts'
 
 /** Text columns of the dead-letter table are TEXT (64 KiB); longer reasons and keys are cut. */
@@ -52,11 +53,8 @@ export async function insertDeadLetters(
   }
   for (const r of refused) {
     const row = batch.rows[r.index]
-    const key =
-      context.key.length > 0 && row !== null && typeof row === 'object'
-        ? jsonText(context.key.map((k) => (row as Record<string, unknown>)[k] ?? null))
-        : null
-    const [raw, reason] = fitted(jsonText(row) ?? null, cut(r.reason))
+    const key = keyOf(row, context.key)
+    const [raw, reason] = fitted(rowText(row, maxRaw), cut(r.reason))
     letters.push([
       context.pipelineId,
       batch.batchId,
@@ -89,6 +87,12 @@ export async function insertDeadLetters(
   }
 }
 
+/** A refused row's key for its dead letter: the key columns' values as JSON. */
+export function keyOf(row: unknown, key: readonly string[]): string | null {
+  if (key.length === 0 || row === null || typeof row !== 'object') return null
+  return rowText(key.map((k) => (row as Record<string, unknown>)[k] ?? null))
+}
+
 /** onError 'fail': the first refused row, and how many there were. */
 export function rejectedError(
   batch: OutputBatch<unknown>,
@@ -96,7 +100,7 @@ export function rejectedError(
   target: string,
 ): MySqlRejectedError {
   const first = refused[0]!
-  const row = jsonText(batch.rows[first.index])
+  const row = rowText(batch.rows[first.index], 501)
   return new MySqlRejectedError(
     `mysql(): table ${target} refused ${refused.length} row(s) of batch ${batch.batchId}, nothing of the batch was written (onError: 'fail'). First: ${first.reason}; row ${first.index}: ${row.length > 500 ? `${row.slice(0, 500)}…` : row}`,
   )

@@ -4,10 +4,21 @@
  */
 import type { PoolConnection, RowDataPacket } from 'mysql2/promise'
 import { UsageError } from '../../errors.ts'
+import type { FieldType } from '../../plan/row-type.ts'
 import { ISO_TIMESTAMP, quoteId } from './sql.ts'
 
 /** What a JavaScript value is, for choosing a column type and checking an existing one. */
-export type ValueKind = 'null' | 'integer' | 'number' | 'boolean' | 'timestamp' | 'string' | 'json' | 'binary'
+export type ValueKind =
+  | 'null'
+  | 'integer'
+  | 'number'
+  | 'bigint'
+  | 'boolean'
+  | 'timestamp'
+  | 'date'
+  | 'string'
+  | 'json'
+  | 'binary'
 
 export function kindOf(value: unknown): ValueKind {
   if (value === null || value === undefined) return 'null'
@@ -17,11 +28,11 @@ export function kindOf(value: unknown): ValueKind {
     case 'number':
       return Number.isInteger(value) ? 'integer' : 'number'
     case 'bigint':
-      return 'integer'
+      return 'bigint'
     case 'string':
       return ISO_TIMESTAMP.test(value) ? 'timestamp' : 'string'
     case 'object':
-      if (value instanceof Date) return 'timestamp'
+      if (value instanceof Date) return 'date'
       if (value instanceof Uint8Array) return 'binary'
       return 'json'
     default:
@@ -36,6 +47,8 @@ export function combineKinds(a: ValueKind, b: ValueKind): ValueKind {
   const both = new Set([a, b])
   if (both.has('json')) return 'json'
   if (both.has('integer') && both.has('number')) return 'number'
+  if (both.has('bigint') && both.has('integer')) return 'bigint'
+  if (both.has('bigint') && both.has('number')) return 'number'
   if (both.has('boolean') && (both.has('integer') || both.has('number')))
     return both.has('number') ? 'number' : 'integer'
   return 'string'
@@ -43,33 +56,64 @@ export function combineKinds(a: ValueKind, b: ValueKind): ValueKind {
 
 const KIND_NAMES: Record<ValueKind, string> = {
   null: 'only nulls',
-  integer: 'integers',
+  integer: 'whole numbers',
   number: 'fractional numbers',
+  bigint: 'bigints',
   boolean: 'booleans',
   timestamp: 'ISO timestamps',
+  date: 'Dates',
   string: 'text',
   json: 'objects',
   binary: 'bytes',
 }
 
-/** Rows are written by these column types when the sink creates the table from the first rows. */
+/** Text of an upsert key compares as JavaScript does (binary, trailing spaces significant). */
+function keyText(keyCollation: string): string {
+  return `VARCHAR(255) CHARACTER SET utf8mb4 COLLATE ${keyCollation}`
+}
+
+/**
+ * The column type for a field without a declared type: the widest type for the kind of its values, never
+ * one guessed narrower from them. Every JSON number is DOUBLE (a sum whole in the first batch is not an
+ * integer column), every string LONGTEXT (an ISO timestamp today may be other text tomorrow), keys
+ * VARCHAR(255) with a binary collation (an index needs a bounded length). JS bigints and Dates say what
+ * they are: BIGINT and DATETIME(3).
+ */
 export function sqlTypeFor(kind: ValueKind, key: boolean, keyCollation: string): string {
   switch (kind) {
     case 'integer':
-      return 'BIGINT'
     case 'number':
       return 'DOUBLE'
+    case 'bigint':
+      return 'BIGINT'
     case 'boolean':
       return 'BOOLEAN'
-    case 'timestamp':
+    case 'date':
       return 'DATETIME(3)'
     case 'json':
       return 'JSON'
     case 'binary':
       return key ? 'VARBINARY(255)' : 'LONGBLOB'
     default:
-      // Key text compares as JavaScript does (binary, trailing spaces significant), so distinct keys stay distinct.
-      return key ? `VARCHAR(255) CHARACTER SET utf8mb4 COLLATE ${keyCollation}` : 'TEXT'
+      return key ? keyText(keyCollation) : 'LONGTEXT'
+  }
+}
+
+/** The column type for a field the plan's schema declares. */
+export function declaredSqlType(type: FieldType, key: boolean, keyCollation: string): string {
+  switch (type) {
+    case 'integer':
+      return 'BIGINT'
+    case 'number':
+      return 'DOUBLE'
+    case 'timestamp':
+      return 'DATETIME(3)'
+    case 'boolean':
+      return 'BOOLEAN'
+    case 'json':
+      return 'JSON'
+    case 'string':
+      return key ? keyText(keyCollation) : 'LONGTEXT'
   }
 }
 
@@ -149,9 +193,12 @@ const FITS: Record<ValueKind, readonly Family[]> = {
     'other',
   ],
   integer: ['integer', 'decimal', 'float', 'text', 'json', 'year', 'bit', 'other'],
-  number: ['decimal', 'float', 'text', 'json', 'other'],
+  // A fraction for an integer column is a matter of single values: the column is widened or the row refused.
+  number: ['integer', 'decimal', 'float', 'text', 'json', 'other'],
+  bigint: ['integer', 'decimal', 'float', 'text', 'json', 'other'],
   boolean: ['integer', 'decimal', 'float', 'bit', 'text', 'json', 'other'],
   timestamp: ['datetime', 'date', 'text', 'json', 'other'],
+  date: ['datetime', 'date', 'text', 'json', 'other'],
   string: ['text', 'json', 'binary', 'datetime', 'date', 'time', 'other'],
   json: ['json', 'text', 'binary', 'other'],
   binary: ['binary', 'text', 'other'],
@@ -168,6 +215,8 @@ export interface ColumnInfo {
   readonly required: boolean
   /** Generated columns take no values. */
   readonly generated: boolean
+  /** A DEFAULT other than NULL. */
+  readonly hasDefault: boolean
   readonly family: Family
 }
 
@@ -226,6 +275,7 @@ export async function describeTable(
       nullable,
       required: !nullable && c['def'] === null && !extra.includes('auto_increment') && !generated,
       generated,
+      hasDefault: c['def'] !== null && String(c['def']).toUpperCase() !== 'NULL',
       family: familyOf(dataType),
     })
   }

@@ -4,6 +4,7 @@
  */
 import type { PoolOptions } from 'mysql2/promise'
 import { UsageError } from '../../errors.ts'
+import { basicNameProblem } from '../sql/index.ts'
 
 /** Identifiers are at most 64 characters in MySQL and MariaDB. */
 const MAX_IDENTIFIER = 64
@@ -21,6 +22,21 @@ export function checkIdentifier(name: string, what: string): void {
     throw new UsageError(
       `mysql(): ${what} ${JSON.stringify(name)} ends with a space, which the server refuses.`,
     )
+}
+
+/**
+ * Why a field name cannot be a column name, or undefined: empty, a NUL, longer than 64 characters, a
+ * trailing space, or a character outside the Basic Multilingual Plane (MariaDB refuses an emoji in a name).
+ */
+export function columnNameProblem(name: string): string | undefined {
+  const basic = basicNameProblem(name)
+  if (basic !== undefined) return basic
+  if (name.length > MAX_IDENTIFIER)
+    return `MariaDB column names have at most ${MAX_IDENTIFIER} characters, this one ${name.length}`
+  if (name.endsWith(' ')) return 'MariaDB refuses column names that end with a space'
+  if (/[\u{10000}-\u{10FFFF}]/u.test(name))
+    return 'MariaDB column names cannot hold characters outside the Basic Multilingual Plane (such as emoji)'
+  return undefined
 }
 
 /** `name` quoted as an identifier: backticks around it, embedded backticks doubled. */

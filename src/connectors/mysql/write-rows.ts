@@ -1,9 +1,9 @@
 import type { PoolConnection } from 'mysql2/promise'
-import { isolateRefused } from '../sql/index.ts'
+import { isolateRefused, jsonProblem, notARow, showName } from '../sql/index.ts'
 import { asServerError, classify, rowMessage } from './errors.ts'
 import { largestPowerOfTwo } from './options.ts'
 import type { MySqlTable } from './table.ts'
-import { estimateBytes, exactBytes, jsonText, type Param, ValueRefused } from './values.ts'
+import { estimateBytes, exactBytes, type Param, ValueRefused } from './values.ts'
 
 /** Prepared statements allow 65 535 placeholders. */
 const MAX_PLACEHOLDERS = 65_535
@@ -46,17 +46,12 @@ export async function insertRows(
   limits: ServerLimits,
   rows: readonly unknown[],
   refused: Refused[],
+  skip: ReadonlyMap<number, string>,
 ): Promise<void> {
   if (rows.length === 0) return
   if (table.columns.length === 0) {
-    for (let i = 0; i < rows.length; i++) {
-      const row = rows[i]
-      const object = row !== null && typeof row === 'object' && !Array.isArray(row)
-      const reason = object
-        ? 'the row has no field with a value yet'
-        : `the row is not an object: ${jsonText(row)}`
-      refused.push({ index: i, reason, code: null })
-    }
+    for (let i = 0; i < rows.length; i++)
+      refused.push({ index: i, reason: skip.get(i) ?? 'the row has no field with a value yet', code: null })
     return
   }
   const cap = largestPowerOfTwo(Math.min(limits.maxRows, Math.floor(MAX_PLACEHOLDERS / table.columns.length)))
@@ -66,7 +61,9 @@ export async function insertRows(
   let next = 0
   const take = (): Converted[] | undefined => {
     while (queue.length < cap && queuedBytes <= limit && next < rows.length) {
-      const converted = convert(table, limits, rows[next], next, refused)
+      const reason = skip.get(next)
+      const converted = reason === undefined ? convert(table, limits, rows[next], next, refused) : undefined
+      if (reason !== undefined) refused.push({ index: next, reason, code: null })
       next++
       if (converted) {
         queue.push(converted)
@@ -133,22 +130,26 @@ function convert(
 ): Converted | undefined {
   const columns = table.columns
   const converters = table.converters
-  if (row === null || typeof row !== 'object' || Array.isArray(row)) {
-    refused.push({ index, reason: `the row is not an object: ${jsonText(row)}`, code: null })
+  const problem = notARow(row)
+  if (problem !== undefined) {
+    refused.push({ index, reason: problem, code: null })
     return undefined
   }
   const record = row as Record<string, unknown>
   const values = new Array<Param>(columns.length)
   let bytes = columns.length * 3 + 4 // its share of the statement text
+  let c = 0
   try {
-    for (let c = 0; c < columns.length; c++) {
+    for (; c < columns.length; c++) {
       const v = converters[c]!(record[columns[c]!])
       values[c] = v
       bytes += estimateBytes(v)
     }
   } catch (error) {
-    if (!(error instanceof ValueRefused)) throw error
-    refused.push({ index, reason: error.message, code: null })
+    // A value the server would store wrongly, or one JSON.stringify cannot take (too deep, circular).
+    const reason =
+      error instanceof ValueRefused ? error.message : `field ${showName(columns[c]!)}: ${jsonProblem(error)}`
+    refused.push({ index, reason, code: null })
     return undefined
   }
   if (bytes > limits.maxStatementBytes) {

@@ -3,6 +3,7 @@ import mysql2 from 'mysql2/promise'
 import { SluiceError, UsageError } from '../../errors.ts'
 import type {
   CommittedPosition,
+  DeadLetter,
   OutputBatch,
   SinkCommitContext,
   SinkContract,
@@ -18,8 +19,9 @@ import {
   mergePositions,
   NOTHING_STORED,
   type StoredPosition,
+  sinkDeadLetter,
 } from '../sql/index.ts'
-import { insertDeadLetters, rejectedError } from './dead-letters.ts'
+import { insertDeadLetters, keyOf, rejectedError } from './dead-letters.ts'
 import { wrapError } from './errors.ts'
 import { MySqlOffsets } from './offsets.ts'
 import type { MySqlSettings } from './options.ts'
@@ -64,6 +66,10 @@ export class MySqlSinkWriter<T> implements SinkWriter<T> {
   #pipelineId = ''
   readonly #initialized = new WeakSet<object>()
   #tx: Transaction | undefined
+  /** The rows of the batch being written that the table cannot take, found before its transaction. */
+  #skip: { readonly batch: OutputBatch<unknown>; readonly skip: ReadonlyMap<number, string> } | undefined
+  /** The rows of the last batch written that the sink or the server refused. */
+  #refused: { readonly batch: OutputBatch<unknown>; readonly rows: readonly Refused[] } | undefined
 
   constructor(settings: MySqlSettings) {
     this.#settings = settings
@@ -121,7 +127,7 @@ export class MySqlSinkWriter<T> implements SinkWriter<T> {
       )
       await offsets.ensure(conn, url.database, keyCollation)
       const table = new MySqlTable(this.#settings, url.database, keyCollation)
-      await table.open(conn)
+      await table.open(conn, context.rowType)
       this.#opened = { url, pool, limits, offsets, table }
     } catch (error) {
       conn.destroy()
@@ -133,7 +139,9 @@ export class MySqlSinkWriter<T> implements SinkWriter<T> {
 
   async write(batch: OutputBatch<T>): Promise<void> {
     await this.#rollback()
-    await this.#prepareTable(batch.rows)
+    this.#refused = undefined
+    const skip = await this.#prepareTable(batch.rows)
+    this.#skip = { batch, skip }
     const conn = await this.#connection(`writing batch ${batch.batchId}`)
     try {
       await conn.query('START TRANSACTION')
@@ -242,27 +250,41 @@ export class MySqlSinkWriter<T> implements SinkWriter<T> {
     }
   }
 
-  /** Before the batch's transaction (DDL commits implicitly): new fields against the table. */
-  async #prepareTable(rows: readonly T[]): Promise<void> {
+  /**
+   * Before the batch's transaction (DDL commits implicitly): new fields against the table, and the rows it
+   * cannot take (by index, with the reason).
+   */
+  async #prepareTable(rows: readonly T[]): Promise<ReadonlyMap<number, string>> {
     const table = this.#opened!.table
-    const fresh = table.newFields(rows)
-    if (fresh.size === 0) return
     const conn = await this.#connection('preparing the table')
+    let skip: ReadonlyMap<number, string>
     try {
-      await table.prepare(conn, fresh)
+      skip = await table.prepare(conn, rows)
     } catch (error) {
       conn.destroy()
       throw wrapError(error, `mysql(): preparing ${this.#target}`)
     }
     conn.release()
+    return skip
+  }
+
+  rejected(batch: OutputBatch<T>): readonly DeadLetter[] {
+    const refused = this.#refused
+    if (refused?.batch !== batch) return []
+    return refused.rows.map((r) => {
+      const row = batch.rows[r.index]
+      return sinkDeadLetter('sink', r.reason, row, keyOf(row, this.#settings.key))
+    })
   }
 
   /** Inside the transaction: the rows, then the dead letters (the pipeline's and the refused rows). */
   async #writeBatch(conn: PoolConnection, batch: OutputBatch<unknown>): Promise<void> {
     const { table, limits } = this.#opened!
     const refused: Refused[] = []
-    await insertRows(conn, table, limits, batch.rows, refused)
+    const skip = this.#skip?.batch === batch ? this.#skip.skip : new Map<number, string>()
+    await insertRows(conn, table, limits, batch.rows, refused, skip)
     refused.sort((a, b) => a.index - b.index)
+    this.#refused = { batch, rows: refused }
     if (refused.length > 0 && this.#settings.onError === 'fail')
       throw rejectedError(batch, refused, this.#target)
     await insertDeadLetters(conn, batch, refused, {

@@ -1,4 +1,5 @@
 import { UsageError } from '../../errors.ts'
+import type { FieldType } from '../../plan/row-type.ts'
 
 /**
  * Column types: what rows need, what a table has, whether they fit, and how a value is written (COPY text
@@ -39,29 +40,18 @@ export interface TableColumn {
 }
 
 /** The kinds of JavaScript values a column holds in a batch. */
-export type ValueKind =
-  | 'integer'
-  | 'float'
-  | 'bigint'
-  | 'string'
-  | 'timestamp'
-  | 'boolean'
-  | 'date'
-  | 'bytes'
-  | 'json'
-
-const ISO_TIMESTAMP = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)$/
+export type ValueKind = 'integer' | 'float' | 'bigint' | 'string' | 'boolean' | 'date' | 'bytes' | 'json'
 
 export function kindOf(value: unknown): ValueKind | undefined {
   switch (typeof value) {
     case 'undefined':
       return undefined
     case 'number':
-      return Number.isSafeInteger(value) ? 'integer' : 'float'
+      return Number.isInteger(value) ? 'integer' : 'float'
     case 'bigint':
       return 'bigint'
     case 'string':
-      return ISO_TIMESTAMP.test(value) ? 'timestamp' : 'string'
+      return 'string'
     case 'boolean':
       return 'boolean'
     case 'object':
@@ -74,18 +64,45 @@ export function kindOf(value: unknown): ValueKind | undefined {
   }
 }
 
-/** The type createTable gives a column whose values are of these kinds (null-only columns: undefined). */
-export function inferType(kinds: ReadonlySet<ValueKind>): string | undefined {
+/**
+ * The type createTable gives a field without a declared type: the widest type for the kind of its values,
+ * never one guessed narrower from them. Every number is `double precision` (a JSON number is a double; a sum
+ * that is whole in the first batch is not an integer column), every string `text` (a string that looks like
+ * a timestamp today may not tomorrow). Null-only fields: undefined (no column yet).
+ */
+export function widestType(kinds: ReadonlySet<ValueKind>): string | undefined {
   if (kinds.size === 0) return undefined
   const only = (...allowed: ValueKind[]) => [...kinds].every((k) => allowed.includes(k))
-  if (only('integer')) return 'bigint'
   if (only('integer', 'float')) return 'double precision'
-  if (only('bigint', 'integer')) return 'numeric'
-  if (only('timestamp', 'date')) return 'timestamptz'
-  if (only('string', 'timestamp')) return 'text'
+  if (only('bigint', 'integer', 'float')) return 'numeric'
+  if (only('date')) return 'timestamptz'
+  if (only('string', 'date')) return 'text'
   if (only('boolean')) return 'boolean'
   if (only('bytes')) return 'bytea'
   return 'jsonb'
+}
+
+/** The column type for a field the plan's schema declares. */
+export function declaredType(type: FieldType): string {
+  switch (type) {
+    case 'integer':
+      return 'bigint'
+    case 'number':
+      return 'double precision'
+    case 'timestamp':
+      return 'timestamptz'
+    case 'string':
+      return 'text'
+    case 'boolean':
+      return 'boolean'
+    case 'json':
+      return 'jsonb'
+  }
+}
+
+/** Integer columns: a fraction cannot go in (PostgreSQL would refuse it, "invalid input syntax"). */
+export function isIntegerColumn(column: TableColumn): boolean {
+  return column.typname === 'int2' || column.typname === 'int4' || column.typname === 'int8'
 }
 
 function isJson(column: TableColumn): boolean {
@@ -96,19 +113,18 @@ function isJson(column: TableColumn): boolean {
  * Whether values of this kind can go into the column. Strings go anywhere (every PostgreSQL type reads its
  * text form; a string the column cannot read is a bad row, dead-lettered with the database's message);
  * numbers, booleans, objects need a column of their family, so a numeric field meeting a text column is a
- * mistake in the table, reported before anything is written.
+ * mistake in the table, reported before anything is written. A fraction meeting an integer column is a
+ * matter of single values (a sum that was whole so far): the column is widened or the row dead-lettered.
  */
 export function fits(kind: ValueKind, column: TableColumn): boolean {
   if (isJson(column)) return true
   switch (kind) {
     case 'string':
-    case 'timestamp':
       return true
     case 'integer':
     case 'bigint':
-      return column.category === 'N'
     case 'float':
-      return ['float4', 'float8', 'numeric'].includes(column.typname)
+      return column.category === 'N'
     case 'boolean':
       return column.category === 'B'
     case 'date':

@@ -1,6 +1,16 @@
 import type pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
 
+/** A line could not be made (`lineAt` threw): the COPY was cancelled; `line` is 1-based, as the server's. */
+export class RowEncodeError extends Error {
+  readonly line: number
+
+  constructor(line: number, cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause })
+    this.line = line
+  }
+}
+
 /** Joins COPY lines into writes of about this many characters. */
 const CHUNK_CHARS = 1 << 20
 
@@ -8,7 +18,8 @@ const CHUNK_CHARS = 1 << 20
  * Streams `count` lines (COPY text format, each ending in a newline; `lineAt(i)` is called as the data is
  * sent, so encoding overlaps with the server's work) into `COPY … FROM STDIN` and resolves when the server
  * has taken them all. On an error (a bad row, the connection gone) it stops writing and rejects with the
- * database's error; the client is ready for the next statement (a ROLLBACK TO SAVEPOINT).
+ * database's error; the client is ready for the next statement (a ROLLBACK TO SAVEPOINT). A line `lineAt`
+ * cannot make cancels the COPY and rejects with a RowEncodeError naming it.
  */
 export function copyIn(
   client: pg.ClientBase,
@@ -38,7 +49,16 @@ export function copyIn(
           return
         }
         let chunk = ''
-        while (i < count && chunk.length < CHUNK_CHARS) chunk += lineAt(i++)
+        try {
+          while (i < count && chunk.length < CHUNK_CHARS) chunk += lineAt(i++)
+        } catch (error) {
+          // CopyFail to the server (destroy): the COPY ends with an error and the connection stays usable.
+          failed = true
+          const encodeError = new RowEncodeError(i, error)
+          stream.once('error', () => reject(encodeError))
+          stream.destroy(encodeError)
+          return
+        }
         if (!stream.write(chunk)) {
           stream.once('drain', pump)
           return

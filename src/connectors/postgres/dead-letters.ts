@@ -1,7 +1,7 @@
 import type pg from 'pg'
 import type { DeadLetter, OutputBatch } from '../../runtime/sink.ts'
-import { utf8Text } from '../sql/index.ts'
-import { encodeValue, jsonReplacer } from './columns.ts'
+import { rowText, utf8Text } from '../sql/index.ts'
+import { encodeValue } from './columns.ts'
 import { copyIn } from './copy.ts'
 import { displayName, qualified } from './identifiers.ts'
 import type { PostgresSettings } from './options.ts'
@@ -24,7 +24,7 @@ export async function writeDeadLetters(
   settings: PostgresSettings,
   pipelineId: string,
 ): Promise<void> {
-  const { key, mode, deadLetters } = settings
+  const { deadLetters } = settings
   const operator = `sink:${displayName(settings.table)}`
   const lines: string[] = []
   const line = (values: readonly unknown[]) => values.map((v) => encodeValue(v, false)).join('\t') + '\n'
@@ -47,15 +47,7 @@ export async function writeDeadLetters(
     )
   }
   for (const b of bad) {
-    const rowKey =
-      mode === 'upsert'
-        ? JSON.stringify(
-            key.map((k) => b.row[k] ?? null),
-            jsonReplacer,
-          )
-        : typeof b.row.key === 'string' || typeof b.row.key === 'number'
-          ? String(b.row.key)
-          : null
+    const key = rowKey(b, settings)
     lines.push(
       line([
         pipelineId,
@@ -66,9 +58,9 @@ export async function writeDeadLetters(
         b.error.detail === undefined ? null : clean(b.error.detail),
         null,
         null,
-        rowKey === null ? null : clean(rowKey),
+        key === null ? null : clean(key),
         null,
-        JSON.stringify(b.row, jsonReplacer),
+        clean(rowText(b.row)),
       ]),
     )
   }
@@ -78,6 +70,14 @@ export async function writeDeadLetters(
     lines.length,
     (i) => lines[i]!,
   )
+}
+
+/** The dead letter's key: the upsert key's values as JSON, or the row's `key` field. */
+export function rowKey(bad: BadRow, settings: PostgresSettings): string | null {
+  if (bad.row === null || typeof bad.row !== 'object') return null
+  const row = bad.row as Readonly<Record<string, unknown>>
+  if (settings.mode === 'upsert') return rowText(settings.key.map((k) => row[k] ?? null))
+  return typeof row.key === 'string' || typeof row.key === 'number' ? String(row.key) : null
 }
 
 /** Text columns cannot hold NUL characters. */

@@ -71,11 +71,15 @@ export function isTransient(error: unknown): boolean {
  * A row the table does not accept: data exceptions (class 22: too long, invalid text, out of range, bad
  * encoding) and integrity violations (class 23: not null, unique, check, foreign key); also 21000, an
  * upsert meeting one table row twice (two keys the database finds equal, such as two spellings of one
- * timestamp), which goes away when the rows are written apart.
+ * timestamp), which goes away when the rows are written apart; and 54000, a row too big for a page or an
+ * index entry (values of fixed-width columns that cannot be moved out of line).
  */
 export function isDataError(error: unknown): boolean {
   const { code } = dbError(error)
-  return code !== undefined && (code.startsWith('22') || code.startsWith('23') || code === '21000')
+  return (
+    code !== undefined &&
+    (code.startsWith('22') || code.startsWith('23') || code === '21000' || code === '54000')
+  )
 }
 
 /** The 1-based line of COPY data the error is about ("COPY t, line 3, column n: …"), if the database said. */

@@ -1,9 +1,8 @@
 import type pg from 'pg'
-import { UsageError } from '../../errors.ts'
 import type { OutputBatch } from '../../runtime/sink.ts'
-import { isolateRefused } from '../sql/index.ts'
-import { encodeValue, jsonReplacer, type TableColumn } from './columns.ts'
-import { copyIn } from './copy.ts'
+import { isolateRefused, jsonProblem, notARow, rowText, showName } from '../sql/index.ts'
+import { encodeValue, type TableColumn } from './columns.ts'
+import { copyIn, RowEncodeError } from './copy.ts'
 import { copyLine, type DbErrorFields, dbError, isDataError, PostgresError } from './errors.ts'
 import { displayName, qualified, quoteIdent } from './identifiers.ts'
 import type { PostgresSettings } from './options.ts'
@@ -18,43 +17,48 @@ export interface Line {
 
 export interface BadRow {
   readonly index: number
-  readonly row: Row
+  /** The row as the pipeline delivered it (not always an object). */
+  readonly row: unknown
   readonly error: DbErrorFields
 }
 
-/** The batch's rows as objects; for upsert the last row per key (one statement cannot update a row twice). */
-export function linesOf(batch: OutputBatch<unknown>, settings: PostgresSettings): Line[] {
-  const out: Line[] = new Array(batch.rows.length)
+/** A row the sink refuses itself (not the database), with the reason. */
+export function sinkRefusal(line: Line, reason: string): BadRow {
+  return {
+    index: line.index,
+    row: line.row,
+    error: { code: undefined, message: reason, detail: undefined, where: undefined },
+  }
+}
+
+/** The batch's rows that are objects (one field per column); the others are refused with the reason. */
+export function linesOf(batch: OutputBatch<unknown>): { lines: Line[]; bad: BadRow[] } {
+  const lines: Line[] = []
+  const bad: BadRow[] = []
   for (let i = 0; i < batch.rows.length; i++) {
     const row = batch.rows[i]
-    if (row === null || typeof row !== 'object' || Array.isArray(row))
-      throw new UsageError(
-        `postgres sink: rows must be objects (one field per column); batch ${batch.batchId} has ${row === null ? 'null' : typeof row} at index ${i}.`,
-      )
-    out[i] = { index: i, row: row as Row }
+    const problem = notARow(row)
+    if (problem === undefined) lines.push({ index: i, row: row as Row })
+    else bad.push({ ...sinkRefusal({ index: i, row: {} }, problem), row })
   }
-  if (settings.mode !== 'upsert') return out
-  const key = settings.key
+  return { lines, bad }
+}
+
+/** Upsert: the last row per key (one statement cannot update a row twice). */
+export function lastPerKey(lines: readonly Line[], key: readonly string[]): readonly Line[] {
   // One string key column (the common case) is its own map key; anything else goes through JSON, in a
   // map of its own so that a string can never be taken for the JSON of another key.
   const byString = new Map<string, number>()
   const byJson = new Map<string, number>()
   const single = key.length === 1 ? key[0]! : undefined
-  for (let i = 0; i < out.length; i++) {
-    const row = out[i]!.row
+  for (let i = 0; i < lines.length; i++) {
+    const row = lines[i]!.row
     const value = single === undefined ? undefined : row[single]
     if (typeof value === 'string') byString.set(value, i)
-    else
-      byJson.set(
-        JSON.stringify(
-          key.map((k) => row[k] ?? null),
-          jsonReplacer,
-        ),
-        i,
-      )
+    else byJson.set(rowText(key.map((k) => row[k] ?? null)), i)
   }
-  if (byString.size + byJson.size === out.length) return out
-  return [...byString.values(), ...byJson.values()].sort((a, b) => a - b).map((i) => out[i]!)
+  if (byString.size + byJson.size === lines.length) return lines
+  return [...byString.values(), ...byJson.values()].sort((a, b) => a - b).map((i) => lines[i]!)
 }
 
 /**
@@ -110,27 +114,28 @@ export async function writeRows(
         await client.query('RELEASE SAVEPOINT sluice_rows')
         return undefined
       } catch (error) {
-        if (!isDataError(error)) throw error
+        const encoding = error instanceof RowEncodeError
+        if (!encoding && !isDataError(error)) throw error
         await client.query('ROLLBACK TO SAVEPOINT sluice_rows')
         await client.query('RELEASE SAVEPOINT sluice_rows')
         // The rows before the named line were accepted by COPY up to there: they go on in one piece.
-        return { error, at: copyLine(error) }
+        return { error, at: encoding ? error.line : copyLine(error) }
       }
     },
     (line, error) => {
       const fields = dbError(error)
-      if (onError === 'fail') throw rowError(settings, line, batchId, fields)
+      if (onError === 'fail') throw rowError(settings, { index: line.index, error: fields }, batchId)
       bad.push({ index: line.index, row: line.row, error: fields })
     },
   )
   return bad
 }
 
-function rowError(
+export function rowError(
   settings: PostgresSettings,
-  line: Line,
+  line: { readonly index: number; readonly error: DbErrorFields },
   batchId: number,
-  error: DbErrorFields,
+  error: DbErrorFields = line.error,
 ): PostgresError {
   const detail = error.detail ? ` (${error.detail})` : ''
   const state = error.code ? ` [SQLSTATE ${error.code}]` : ''
@@ -141,12 +146,20 @@ function rowError(
   )
 }
 
+/** A row as a COPY line; a value it cannot encode (nested too deeply for JSON, circular) throws the reason. */
 function lineEncoder(columns: readonly TableColumn[]): (row: Row) => string {
   const names = columns.map((c) => c.name)
   const json = columns.map((c) => c.typname === 'json' || c.typname === 'jsonb')
+  const encode = (row: Row, c: number) => {
+    try {
+      return encodeValue(row[names[c]!], json[c]!)
+    } catch (error) {
+      throw new Error(`field ${showName(names[c]!)}: ${jsonProblem(error)}`)
+    }
+  }
   return (row) => {
-    let line = encodeValue(row[names[0]!], json[0]!)
-    for (let c = 1; c < names.length; c++) line += '\t' + encodeValue(row[names[c]!], json[c]!)
+    let line = encode(row, 0)
+    for (let c = 1; c < names.length; c++) line += '\t' + encode(row, c)
     return line + '\n'
   }
 }

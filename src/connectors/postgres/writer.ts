@@ -2,6 +2,7 @@ import pg from 'pg'
 import { UsageError } from '../../errors.ts'
 import type {
   CommittedPosition,
+  DeadLetter,
   OutputBatch,
   SinkCommitContext,
   SinkContract,
@@ -17,14 +18,15 @@ import {
   mergePositions,
   NOTHING_STORED,
   type StoredPosition,
+  sinkDeadLetter,
 } from '../sql/index.ts'
-import { deadLetterTableSql, writeDeadLetters } from './dead-letters.ts'
+import { deadLetterTableSql, rowKey, writeDeadLetters } from './dead-letters.ts'
 import { wrapError } from './errors.ts'
 import { displayName, quoteIdent } from './identifiers.ts'
 import { PostgresOffsets } from './offsets.ts'
 import type { PostgresSettings } from './options.ts'
 import { PostgresTable } from './table.ts'
-import { type BadRow, linesOf, writeRows } from './write-rows.ts'
+import { type BadRow, lastPerKey, linesOf, rowError, writeRows } from './write-rows.ts'
 
 interface Transaction<T> {
   readonly client: pg.PoolClient
@@ -49,6 +51,8 @@ export class PostgresSinkWriter<T> implements SinkWriter<T> {
   #offsets: PostgresOffsets | undefined
   #table: PostgresTable | undefined
   #tx: Transaction<T> | undefined
+  /** The rows of the last batch written that the sink or the table refused. */
+  #refused: { readonly batch: OutputBatch<T>; readonly bad: BadRow[] } | undefined
 
   constructor(settings: PostgresSettings) {
     this.#settings = settings
@@ -83,7 +87,7 @@ export class PostgresSinkWriter<T> implements SinkWriter<T> {
       await target.ddl(this.#offsets.createSql)
       await target.ddl(deadLetterTableSql(this.#settings))
       await this.#offsets.ensureRow(pool)
-      await target.open()
+      await target.open(context.rowType)
     } catch (error) {
       throw wrapError(error, `opening ${this.#name}`)
     }
@@ -186,15 +190,32 @@ export class PostgresSinkWriter<T> implements SinkWriter<T> {
     }
   }
 
-  /** Inside the transaction: the rows, then the dead letters (the pipeline's and the rejected rows). */
+  /**
+   * Inside the transaction: the rows, then the dead letters (the pipeline's, the rows the sink refused
+   * itself and the rows the table rejected).
+   */
   async #writeBatch(client: pg.ClientBase, batch: OutputBatch<T>): Promise<void> {
-    const lines = linesOf(batch, this.#settings)
-    let bad: BadRow[] = []
+    const settings = this.#settings
+    const { lines, bad } = linesOf(batch)
+    this.#refused = { batch, bad }
     if (lines.length > 0) {
-      const columns = await this.#table!.columnsFor(lines)
-      bad = await writeRows(client, lines, columns, batch.batchId, this.#settings)
-    }
+      const prepared = await this.#table!.prepare(lines)
+      bad.push(...prepared.bad)
+      if (bad.length > 0 && settings.onError === 'fail')
+        throw rowError(settings, bad.sort((a, b) => a.index - b.index)[0]!, batch.batchId)
+      const good = settings.mode === 'upsert' ? lastPerKey(prepared.lines, settings.key) : prepared.lines
+      if (good.length > 0)
+        bad.push(...(await writeRows(client, good, prepared.columns, batch.batchId, settings)))
+    } else if (bad.length > 0 && settings.onError === 'fail') throw rowError(settings, bad[0]!, batch.batchId)
+    bad.sort((a, b) => a.index - b.index)
     if (bad.length > 0 || batch.deadLetters.length > 0)
-      await writeDeadLetters(client, batch, bad, this.#settings, this.#pipelineId)
+      await writeDeadLetters(client, batch, bad, settings, this.#pipelineId)
+  }
+
+  rejected(batch: OutputBatch<T>): readonly DeadLetter[] {
+    const refused = this.#refused
+    if (refused?.batch !== batch) return []
+    const operator = `sink:${this.#name}`
+    return refused.bad.map((b) => sinkDeadLetter(operator, b.error.message, b.row, rowKey(b, this.#settings)))
   }
 }

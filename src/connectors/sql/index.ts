@@ -20,3 +20,12 @@ export {
 } from './options.ts'
 export { utf8Text } from './raw-text.ts'
 export { covers, decideReplay, type ReplayDecision, samePositions } from './replay.ts'
+export {
+  asciiLower,
+  basicNameProblem,
+  jsonProblem,
+  notARow,
+  rowText,
+  showName,
+  sinkDeadLetter,
+} from './rows.ts'

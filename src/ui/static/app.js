@@ -66,9 +66,15 @@ function stat(label, value, bad = false) {
 
 function opBadges(pipeline, node, index) {
   const badges = []
+  // Rows a sink refused carry the operator "sink" (or "sink:<table>"), not the sink step's id.
+  const refused = (counts) =>
+    Object.entries(counts)
+      .filter(([operator]) => operator === 'sink' || operator.startsWith('sink:'))
+      .reduce((n, [, count]) => n + count, 0)
   const letters =
     (pipeline.deadLettersByOperator[node.id] ?? 0) +
-    (index === 0 ? (pipeline.deadLettersByOperator.source ?? 0) : 0)
+    (index === 0 ? (pipeline.deadLettersByOperator.source ?? 0) : 0) +
+    (node.kind === 'sink' ? refused(pipeline.deadLettersByOperator) : 0)
   if (node.kind === 'source' && pipeline.last?.lag !== null && pipeline.last?.lag !== undefined) {
     const unit = pipeline.last.lagUnit === 'bytes' ? 'B' : ''
     badges.push(el('span', { class: 'badge' }, `lag ${compact.format(pipeline.last.lag)}${unit}`))

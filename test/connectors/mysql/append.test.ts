@@ -89,7 +89,14 @@ describe('mysql sink, append', () => {
     )
     assert.deepEqual(
       columns.map((c) => `${c.COLUMN_NAME} ${c.COLUMN_TYPE}`),
-      ['id bigint(20)', 'user text', 'amount double', 'at datetime(3)', 'tags longtext', 'vip tinyint(1)'],
+      [
+        'id bigint(20)',
+        'user longtext',
+        'amount double',
+        'at datetime(3)',
+        'tags longtext',
+        'vip tinyint(1)',
+      ],
     )
 
     const letters = await db.query<{

@@ -27,7 +27,6 @@ test('pipelines creating their tables (and the shared offsets and dead-letter ta
     )
     const failed = results.filter((r) => r.status === 'rejected')
     assert.deepEqual(failed, [], `attempt ${attempt}`)
-    for (const table of tables)
-      assert.deepEqual(await sql(`SELECT id FROM ${table}`), [{ id: String(attempt) }])
+    for (const table of tables) assert.deepEqual(await sql(`SELECT id FROM ${table}`), [{ id: attempt }])
   }
 })

@@ -38,7 +38,7 @@ describe('postgres sink: tables and columns', () => {
         assert.ok(error instanceof UsageError)
         assert.equal(error.exitCode, 2)
         assert.match(error.message, /table metrics does not fit the rows/)
-        assert.match(error.message, /column "views": table has text, rows need bigint/)
+        assert.match(error.message, /column "views": table has text, rows need double precision/)
         assert.match(error.message, /column "flag": table has integer, rows need boolean/)
         assert.match(error.message, /column "extra": missing \(rows need double precision\)/)
         assert.doesNotMatch(error.message, /"page"|"at"|"empty"/)
@@ -50,7 +50,7 @@ describe('postgres sink: tables and columns', () => {
       runRows('pg-mismatch-2', rows, postgres({ url: db().url, table: 'metrics', createTable: true })),
       (error: unknown) =>
         error instanceof UsageError &&
-        /"views": table has text, rows need bigint/.test(error.message) &&
+        /"views": table has text, rows need double precision/.test(error.message) &&
         !/extra/.test(error.message),
     )
     assert.deepEqual(await sql('SELECT * FROM metrics'), [])

@@ -12,7 +12,7 @@ import { type Click, clicks, T0, tempDir, useDatabase } from './util.ts'
 const { db, sql } = useDatabase()
 
 const ClickSchema = z.object({
-  id: z.number(),
+  id: z.int(),
   user: z.string(),
   page: z.string(),
   event_time: z.iso.datetime(),
