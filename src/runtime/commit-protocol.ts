@@ -49,11 +49,6 @@ export class CommitProtocol {
     this.#options = options
   }
 
-  /** The newest batch whose state the store holds (-1: none). */
-  get stateSavedThrough(): number {
-    return this.#stateSavedThrough
-  }
-
   /** Step 1. The returned batch is finished (or abandoned) by finish(). */
   plan(entry: OffsetsEntry): PlannedBatch {
     const started = performance.now()

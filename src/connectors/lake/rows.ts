@@ -1,5 +1,7 @@
-import { asciiLower, basicNameProblem, notARow, showName } from '../sql/index.ts'
+import type { DeadLetter } from '../../runtime/sink.ts'
+import { asciiLower, basicNameProblem, notARow, showName, sinkDeadLetter } from '../sql/index.ts'
 import type { LakeFormat } from './log.ts'
+import { type PartitionValues, partitionPath } from './partition.ts'
 
 /**
  * Rows the lake cannot store become dead letters with the reason instead of stopping the pipeline: a row
@@ -121,4 +123,52 @@ export class FileColumns {
     for (const [fold, name] of added) this.#folded.set(fold, name)
     return undefined
   }
+}
+
+/** A batch's rows by partition folder, with the columns each folder's file will have. */
+export interface RowGroup<T> {
+  readonly values: PartitionValues
+  readonly rows: T[]
+  readonly columns: FileColumns
+}
+
+/**
+ * A batch's rows by partition folder; a row the lake cannot store (not an object, a field name no Parquet
+ * column can have, past maxColumns, nested too deeply) becomes a dead letter instead.
+ */
+export function groupRows<T>(
+  rows: readonly T[],
+  options: {
+    readonly format: LakeFormat
+    readonly partitionOf: ((row: T) => PartitionValues) | undefined
+    readonly maxColumns: number
+  },
+): { groups: Map<string, RowGroup<T>>; letters: DeadLetter[] } {
+  const groups = new Map<string, RowGroup<T>>()
+  const letters: DeadLetter[] = []
+  const refuse = (row: unknown, reason: string) => letters.push(sinkDeadLetter('sink', reason, row, null))
+  for (const row of rows) {
+    const problem = rowProblem(row, options.format)
+    if (problem !== undefined) {
+      refuse(row, problem)
+      continue
+    }
+    const values = options.partitionOf?.(row) ?? {}
+    const path = partitionPath(values)
+    let group = groups.get(path)
+    if (!group) {
+      group = { values, rows: [], columns: new FileColumns(options.maxColumns) }
+      groups.set(path, group)
+    }
+    if (options.format === 'parquet') {
+      const reason = group.columns.admit(row as Record<string, unknown>)
+      if (reason !== undefined) {
+        refuse(row, reason)
+        continue
+      }
+    }
+    group.rows.push(row)
+  }
+  for (const [path, group] of groups) if (group.rows.length === 0) groups.delete(path)
+  return { groups, letters }
 }

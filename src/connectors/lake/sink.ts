@@ -10,7 +10,6 @@ import type {
 } from '../../runtime/sink.ts'
 import type { Positions } from '../../runtime/source.ts'
 import { type Duration, parseDuration } from '../../window/duration.ts'
-import { sinkDeadLetter } from '../sql/index.ts'
 import { DataFileWriter } from './data-files.ts'
 import {
   CommitLog,
@@ -24,16 +23,10 @@ import {
 } from './log.ts'
 import { isS3Path, openStorage } from './open-storage.ts'
 import type { ParquetCompression } from './parquet-writer.ts'
-import {
-  type PartitionValue,
-  type PartitionValues,
-  partitionPath,
-  partitionString,
-  shortHash,
-} from './partition.ts'
+import { type PartitionValue, type PartitionValues, partitionString, shortHash } from './partition.ts'
 import { deleteOrphans, recoverStaging } from './recovery.ts'
 import { type RollResult, Spool, type SpoolFile } from './roll.ts'
-import { DEFAULT_MAX_COLUMNS, FileColumns, rowProblem } from './rows.ts'
+import { DEFAULT_MAX_COLUMNS, groupRows } from './rows.ts'
 import type { LakeStorage } from './storage.ts'
 import type { S3Options } from './storage-s3.ts'
 
@@ -244,7 +237,11 @@ class LakeSinkWriter<T> implements SinkWriter<T> {
     this.#staged = undefined
     this.#rejected = undefined
     if (batch.rows.length === 0) return
-    const { groups, letters } = this.#group(batch)
+    const { groups, letters } = groupRows(batch.rows, {
+      format: this.#format,
+      partitionOf: this.#partitionOf,
+      maxColumns: this.#maxColumns,
+    })
     this.#rejected = { batch, letters }
     if (groups.size === 0) {
       this.#staged = {
@@ -295,43 +292,6 @@ class LakeSinkWriter<T> implements SinkWriter<T> {
       }
     }
     this.#staged = { batchId: batch.batchId, committedEnd: undefined, committedIn: '', files, spooled: [] }
-  }
-
-  /**
-   * The batch's rows by partition folder; a row the lake cannot store (not an object, a field name no
-   * Parquet column can have, past maxColumns, nested too deeply) becomes a dead letter instead.
-   */
-  #group(batch: OutputBatch<T>): {
-    groups: Map<string, { values: PartitionValues; rows: T[]; columns: FileColumns }>
-    letters: DeadLetter[]
-  } {
-    const groups = new Map<string, { values: PartitionValues; rows: T[]; columns: FileColumns }>()
-    const letters: DeadLetter[] = []
-    const refuse = (row: unknown, reason: string) => letters.push(sinkDeadLetter('sink', reason, row, null))
-    for (const row of batch.rows) {
-      const problem = rowProblem(row, this.#format)
-      if (problem !== undefined) {
-        refuse(row, problem)
-        continue
-      }
-      const values = this.#partitionOf?.(row) ?? {}
-      const path = partitionPath(values)
-      let group = groups.get(path)
-      if (!group) {
-        group = { values, rows: [], columns: new FileColumns(this.#maxColumns) }
-        groups.set(path, group)
-      }
-      if (this.#format === 'parquet') {
-        const reason = group.columns.admit(row as Row)
-        if (reason !== undefined) {
-          refuse(row, reason)
-          continue
-        }
-      }
-      group.rows.push(row)
-    }
-    for (const [path, group] of groups) if (group.rows.length === 0) groups.delete(path)
-    return { groups, letters }
   }
 
   rejected(batch: OutputBatch<T>): readonly DeadLetter[] {
