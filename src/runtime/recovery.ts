@@ -29,6 +29,11 @@ export interface RecoveryContext {
   readonly pipelineId: string
   /** The plan keeps keyed state (windows, dedupe, process()). */
   readonly stateful: boolean
+  /**
+   * Instances of the pipeline share the source's partitions (stateless, the sink commits the source's
+   * positions): each partition starts where the sink committed it, read by the source at assignment.
+   */
+  readonly scaleOut?: boolean
   readonly logger: Logger
   readonly now: () => number
 }
@@ -61,6 +66,15 @@ export async function planRecovery(
     contract.guarantee === 'exactly-once' &&
     contract.storesPositions &&
     sink.committedPosition !== undefined
+
+  if (context.scaleOut) {
+    // Nothing to replay: whatever this instance had in flight was aborted or committed, and its partitions
+    // may be another instance's now. Batch ids go on past every id logged here or committed by the sink.
+    const stored = await sink.committedPosition?.()
+    const batchId = Math.max(stored?.batchId ?? -1, loggedThrough)
+    const committed = { batchId, start: {}, end: {}, watermark: null, batchTime: context.now() }
+    return { committed, replays: [], fromSink: true, sinkKeepsPosition: true }
+  }
 
   let fromSink: CommittedPosition | undefined
   /** Whether the sink committed the pending batch, once known. */

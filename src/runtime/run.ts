@@ -1,3 +1,4 @@
+import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { Checkpoint, type OffsetsEntry, watermarkFromLog, watermarkToLog } from '../checkpoint/checkpoint.ts'
 import type { Pipeline } from '../dsl/stream.ts'
@@ -69,6 +70,12 @@ export interface RunOptions {
    * cause and the wait.
    */
   readonly retryTimeoutMs?: number
+  /**
+   * This process's name among the instances of the pipeline (static group membership, and the Kafka sink's
+   * transactional id when instances share the source's partitions). Each instance needs its own, stable
+   * across its restarts; default: the source's own (kafka({ instanceId })), else the host name.
+   */
+  readonly instance?: string
 }
 
 export interface BatchRef {
@@ -190,15 +197,22 @@ class PipelineRun {
       pipelineId: plan.pipelineId,
       plan,
       now: () => this.#clock.now(),
+      ...(this.#options.instance !== undefined ? { instance: this.#options.instance } : {}),
     })
     this.#source = source
     const sink = sinkNode(plan).sink.create()
     this.#sink = sink
+    // A stateless plan over a source that can share its partitions runs as one of the pipeline's instances.
+    const shareable = source.scalesOut === true && !processor.hasState && !hasEventTime(plan)
     const contract = await openSink(sink, {
       pipelineId: plan.pipelineId,
       source,
       rowType: outputRowType(plan),
+      ...(shareable ? { instance: source.instance ?? hostname() } : {}),
     })
+    // ... when the sink commits the source's positions with its output, so that every instance knows at
+    // assignment where a partition's committed output ends.
+    const scaleOut = shareable && contract.guarantee === 'exactly-once' && contract.commitsSourceOffsets
 
     const { committed, replays, fromSink, sinkKeepsPosition } = await planRecovery(
       checkpoint,
@@ -207,6 +221,7 @@ class PipelineRun {
       {
         pipelineId: plan.pipelineId,
         stateful: processor.hasState,
+        scaleOut,
         logger: this.#logger,
         now: () => this.#clock.now(),
       },
@@ -221,7 +236,7 @@ class PipelineRun {
     const first = replays[0]?.entry
     let position: Positions = first?.start ?? committed?.end ?? {}
     let batchId = first?.batchId ?? (committed ? committed.batchId + 1 : 0)
-    await source.open(Object.keys(position).length > 0 ? position : undefined)
+    await source.open(Object.keys(position).length > 0 ? position : undefined, { scaleOut })
     const commits = new CommitProtocol(
       {
         checkpoint,
@@ -311,6 +326,7 @@ class PipelineRun {
       const processMs = performance.now() - processStart
 
       const { checkpointMs, sinkMs, refused } = await commits.finish(planned, output, records, writeOutput)
+      source.finishedBatch?.()
       const deadLetters = refused.length > 0 ? [...output.deadLetters, ...refused] : output.deadLetters
       const latency = batchLatency(records, this.#clock.now())
 
@@ -478,6 +494,11 @@ class PipelineRun {
     for (const table of this.#tables) await table.close?.().catch(() => {})
     this.#checkpoint?.close()
   }
+}
+
+/** Whether the plan declares event time (a watermark): its late filter depends on what one instance saw. */
+function hasEventTime(plan: Plan): boolean {
+  return plan.nodes.some((node) => node.kind === 'watermark')
 }
 
 /** How far records move their source along, in its lag unit (records count 1 unless they say). */

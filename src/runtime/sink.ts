@@ -106,6 +106,13 @@ export interface SinkOpenContext {
    * step after it builds new values): table sinks take column types from it rather than from the values.
    */
   readonly rowType?: RowType | undefined
+  /**
+   * Set when this process is one of several instances of the pipeline sharing the source's partitions (a
+   * stateless plan over a source that scales out): its name among them. A sink that commits the source's
+   * positions in its own transactions keeps one transactional identity per instance, so that instances do
+   * not fence each other and a restarted instance fences its predecessor.
+   */
+  readonly instance?: string | undefined
 }
 
 export interface SinkCommitContext {

@@ -59,7 +59,21 @@ export interface SourceReader {
    * Opens the source. `resumeFrom` comes from the checkpoint; without it the source starts where its own
    * options say (a consumer group's committed offsets, the beginning of the files, …).
    */
-  open(resumeFrom: Positions | undefined): Promise<void>
+  open(resumeFrom: Positions | undefined, options?: SourceOpenOptions): Promise<void>
+  /**
+   * The source can share its partitions among the instances of a pipeline (a consumer group): each instance
+   * reads the partitions assigned to it, and a partition starts where the sink's commit left it when it is
+   * assigned (see SourceOpenOptions.scaleOut).
+   */
+  readonly scalesOut?: boolean
+  /** This instance's name among the pipeline's instances (static group membership), when it has one. */
+  readonly instance?: string
+  /**
+   * The records of the last poll() are committed or abandoned. A scaled-out source moves a partition to
+   * another instance only after the batch that read it finished, so no two instances have its records in
+   * flight at once.
+   */
+  finishedBatch?(): void
   poll(options: PollOptions): Promise<SourceRecord[]>
   /**
    * True when the source itself ends (files in batch mode, Kafka with endingOffsets: 'latest'). Reading a
@@ -106,6 +120,16 @@ export interface SourceReader {
   close(): Promise<void>
 }
 
+export interface SourceOpenOptions {
+  /**
+   * The pipeline runs as several instances sharing this source's partitions (a stateless plan whose sink
+   * commits the source's positions with its output, e.g. a Kafka transaction with the group's offsets).
+   * `resumeFrom` is ignored: each partition starts where the sink committed it, read when the partition is
+   * assigned (it may move between instances while they run), and partitions move cooperatively.
+   */
+  readonly scaleOut?: boolean
+}
+
 /** What a source declaration in a plan carries: a name for describe() and a factory for the runtime. */
 export interface SourceSpec<T = unknown> {
   readonly type: string
@@ -124,4 +148,6 @@ export interface SourceContext {
   readonly plan?: Plan
   /** Injected clock: tests drive time by hand. */
   readonly now: () => number
+  /** This process's name among the pipeline's instances (RunOptions.instance), when given. */
+  readonly instance?: string
 }

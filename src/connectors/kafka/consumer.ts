@@ -8,6 +8,7 @@ import {
   MessagesStreamModes,
 } from '@platformatic/kafka'
 import { describeError, KafkaError } from '../../errors.ts'
+import { sleep } from '../../runtime/wait.ts'
 import { KafkaAdmin } from './admin.ts'
 import { baseClientOptions, type KafkaConnection } from './connection.ts'
 import { registerRawConsumer } from './raw.ts'
@@ -50,6 +51,14 @@ export interface KafkaConsumerOptions extends KafkaConnection {
    */
   readonly groupInstanceId?: string
   /**
+   * Incremental cooperative rebalancing (cooperative-sticky): a member joining or leaving moves only the
+   * partitions that must move, the others keep reading. A partition is revoked only once the batch that read
+   * it is finished (committed or abandoned: `finishedBatch()`), so no other member reads it while its
+   * records are in flight, and a member's in-flight batch commits under the generation it is in. For
+   * pipelines whose instances share the group's partitions (scale-out); default false (eager round-robin).
+   */
+  readonly cooperative?: boolean
+  /**
    * The userData of this member's group subscription (classic protocol), which DescribeGroups shows the other
    * members and admins: a Sluice pipeline puts its plan there (group-plan.ts).
    */
@@ -88,6 +97,13 @@ export class KafkaConsumer {
   readonly #taken = new Map<string, bigint>()
   #failure: Error | undefined
   #ended = false
+  /** The batch poll() handed out and the caller has not finished: a revocation waits for it. */
+  #openBatch: { readonly done: Promise<void>; readonly finish: () => void } | undefined
+  /** While a cooperative revocation is under way: the assignment it replaces (poll() hands out nothing). */
+  #revokingFrom: GroupAssignment[] | null | undefined
+  #revoking = false
+  /** Partitions owned when the stream last positioned its partitions (its 'offsets' event). */
+  #positioned = new Set<string>()
 
   constructor(options: KafkaConsumerOptions) {
     this.#options = options
@@ -114,6 +130,10 @@ export class KafkaConsumer {
       retries: 10,
       retryDelay: 500,
       ...(options.groupInstanceId ? { groupInstanceId: options.groupInstanceId } : {}),
+      ...(options.cooperative && protocol === 'classic'
+        ? // Version 3 carries the generation in its own field, so userData stays free for memberData.
+          { protocols: [{ name: COOPERATIVE_STICKY_ASSIGNOR, version: 3 }] }
+        : {}),
       ...(options.memberData && protocol === 'classic'
         ? { protocolsMetadata: () => options.memberData as Buffer }
         : {}),
@@ -148,6 +168,7 @@ export class KafkaConsumer {
       const positioning = await this.#positioning(start, topics)
       this.#stream = await this.#consumer.consume({ topics, ...positioning })
       this.#trackBuffered(this.#stream)
+      if (this.#options.cooperative) this.#holdRevocations(this.#stream)
     } catch (error) {
       if (error instanceof KafkaError) throw error
       throw new KafkaError(`Could not subscribe to ${topics.join(', ')}: ${describeError(error)}`, {
@@ -163,6 +184,11 @@ export class KafkaConsumer {
     // Keeps the stream in paused mode for good: without a 'readable' listener Node sets readableFlowing back
     // to null, the client then skips fetching (#fetch returns early), and a full buffer never refills.
     this.#stream.on('readable', () => {})
+  }
+
+  /** The group has given this member its partitions (none, when there are more members than partitions). */
+  get assigned(): boolean {
+    return Array.isArray(this.#consumer.assignments)
   }
 
   /** Partitions this member owns now, as "topic:partition" keys. */
@@ -201,18 +227,30 @@ export class KafkaConsumer {
     let lingering = false
     const upTo = options.upTo
     const upToDeadline = Date.now() + (options.upToWaitMs ?? 1000)
+    const cooperative = this.#options.cooperative === true
     for (;;) {
       if (this.#failure)
         throw new KafkaError(`Consuming failed: ${describeError(this.#failure)}`, { cause: this.#failure })
+      if (this.#revoking && this.#consumer.assignments !== this.#revokingFrom) this.#revoking = false
       const owned = this.ownedPartitions()
-      while (batch.length < options.maxRecords) {
+      while (batch.length < options.maxRecords && !this.#revoking) {
         const message: Message<Buffer, Buffer, Buffer, Buffer> | null = stream.read()
         if (message === null) break
         const key = partitionKey(message.topic, message.partition)
+        // A rejoin re-positions every owned partition at its committed offset, behind what was read already
+        // (and may be in flight): the records read again are dropped, not handed out twice.
+        if (cooperative && message.offset < (this.#taken.get(key) ?? -1n)) continue
         this.#taken.set(key, message.offset + 1n)
         if (owned.has(key)) batch.push(message)
       }
+      if (batch.length > 0) this.#openBatch ??= openBatch()
       if (batch.length >= options.maxRecords || this.#ended || options.signal?.aborted) return batch
+      if (this.#revoking) {
+        // Revoking waits for the open batch, which is this one when it has records: hand it out.
+        if (batch.length > 0) return batch
+        await sleep(10, options.signal)
+        continue
+      }
       if (batch.length > 0 && !lingering) {
         lingering = true
         deadline = Date.now() + options.lingerMs
@@ -303,6 +341,65 @@ export class KafkaConsumer {
     }
   }
 
+  /** The records poll() handed out are committed or abandoned: a revocation waiting for them may go on. */
+  finishedBatch(): void {
+    const open = this.#openBatch
+    this.#openBatch = undefined
+    open?.finish()
+  }
+
+  /**
+   * The group identity to commit `partitions`' offsets under in a transaction (KIP-447 fencing), when it is
+   * not the one their records were fetched under: a cooperative member that stayed in the group and still
+   * owns them commits under its current generation (a rebalance that moved none of them bumped it, and a
+   * revocation waits for this commit). Undefined: use the records' own (a member that lost its membership is
+   * fenced by it, as it must be).
+   */
+  commitGeneration(
+    fetchedBy: string,
+    partitions: Iterable<string>,
+  ):
+    | { readonly generationId: number; readonly memberId: string; readonly coordinatorId: number }
+    | undefined {
+    if (!this.#options.cooperative) return undefined
+    const memberId = this.#consumer.memberId
+    if (!memberId || memberId !== fetchedBy) return undefined
+    const coordinatorId = this.#consumer.coordinatorId
+    if (coordinatorId === null) return undefined
+    const owned = this.ownedPartitions()
+    for (const p of partitions) if (!owned.has(p)) return undefined
+    return { generationId: this.#consumer.generationId, memberId, coordinatorId }
+  }
+
+  /**
+   * Makes cooperative revocations wait for the open batch. The client commits a stream's pending offsets
+   * before it gives partitions up, through the stream's autocommit with a callback, and goes on when that
+   * calls back: the one place a rebalance waits for the application (Java's onPartitionsRevoked). Until the
+   * new assignment is in force, poll() hands nothing out.
+   */
+  #holdRevocations(stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>): void {
+    const target = stream as unknown as Record<symbol, (callback?: (error: Error | null) => void) => void>
+    const autocommit = clientSymbol(stream, AUTOCOMMIT)
+    const flush = target[autocommit]!.bind(stream)
+    target[autocommit] = (callback) => {
+      if (!callback) return flush()
+      this.#revoking = true
+      this.#revokingFrom = this.#consumer.assignments
+      const open = this.#openBatch?.done ?? Promise.resolve()
+      void open.then(() => flush(callback))
+    }
+    // Partitions newly assigned start where the stream positioned them (the group's commit), whatever an
+    // earlier ownership read of them.
+    stream.on('offsets', () => {
+      const owned = this.ownedPartitions()
+      for (const key of owned) {
+        const at = stream.offsetsToFetch.get(key)
+        if (!this.#positioned.has(key) && at !== undefined) this.#taken.set(key, at)
+      }
+      this.#positioned = new Set(owned)
+    })
+  }
+
   /** Commits, for each partition, the position after the last of `records` (outside any transaction). */
   async commit(records: Iterable<ConsumedRecord>): Promise<void> {
     const next = new Map<string, { topic: string; partition: number; offset: bigint; leaderEpoch: number }>()
@@ -330,6 +427,7 @@ export class KafkaConsumer {
 
   /** Leaves the group so its partitions move to the other members at once. */
   async close(): Promise<void> {
+    this.finishedBatch()
     await this.#stream?.close().catch(() => {})
     await this.#consumer.close(true).catch(() => {})
   }
@@ -364,6 +462,29 @@ export class KafkaConsumer {
         }
     }
   }
+}
+
+/** The client's name for its cooperative-sticky assignor (not exported by name in 2.12.1). */
+const COOPERATIVE_STICKY_ASSIGNOR = 'cooperative-sticky'
+
+function openBatch(): { readonly done: Promise<void>; readonly finish: () => void } {
+  const { promise, resolve } = Promise.withResolvers<void>()
+  return { done: promise, finish: resolve }
+}
+
+/** The description of the client's (unexported) symbol for a stream's autocommit flush (2.12.1). */
+const AUTOCOMMIT = 'plt.kafka.messagesStream.autocommit'
+
+/** A method symbol of the client's stream class, by description; a clear error if the client changed. */
+function clientSymbol(stream: object, description: string): symbol {
+  const found = Object.getOwnPropertySymbols(Object.getPrototypeOf(stream)).find(
+    (s) => s.description === description,
+  )
+  if (!found)
+    throw new Error(
+      `internal: @platformatic/kafka's MessagesStream has no [${description}] method (a client upgrade?): cooperative revocation cannot wait for in-flight batches`,
+    )
+  return found
 }
 
 function leaderEpochOf(record: ConsumedRecord): number {

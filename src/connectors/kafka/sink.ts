@@ -114,8 +114,9 @@ class KafkaSinkWriter<T> implements SinkWriter<T> {
     this.#producer = new KafkaProducer({
       ...this.#options,
       clientId: this.#options.clientId ?? `sluice-${context.pipelineId}-sink`,
-      // One transactional id per pipeline: a restarted instance fences the old one and aborts its open transaction.
-      ...(this.#source ? { transactionalId: `sluice-${context.pipelineId}-${this.#options.topic}` } : {}),
+      // One transactional id per pipeline, or per instance when instances share the source's partitions: a
+      // restarted instance fences the old one and aborts its open transaction.
+      ...(this.#source ? { transactionalId: transactionalId(context, this.#options.topic) } : {}),
       ...(this.#options.compression ? { compression: this.#options.compression } : {}),
     })
     // Before recovery reads the group's offsets: a crashed run's open transaction is aborted now.
@@ -205,6 +206,11 @@ class KafkaSinkWriter<T> implements SinkWriter<T> {
     await this.abort().catch(() => {})
     await this.#producer?.close()
   }
+}
+
+function transactionalId(context: SinkOpenContext, topic: string): string {
+  const id = `sluice-${context.pipelineId}-${topic}`
+  return context.instance === undefined ? id : `${id}-${context.instance}`
 }
 
 /** A Kafka sink: `.to(kafkaSink({ topic: 'page-metrics' }))`. */

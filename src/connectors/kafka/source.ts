@@ -3,6 +3,7 @@ import type {
   PollOptions,
   Positions,
   SourceContext,
+  SourceOpenOptions,
   SourceReader,
   SourceRecord,
   SourceSpec,
@@ -55,6 +56,10 @@ export class KafkaSourceReader implements SourceReader {
   #held: KafkaSourceRecord[] = []
   #end: Positions | undefined
   readonly bounded: boolean
+  readonly scalesOut = true
+  readonly instance: string | undefined
+  /** Instances share the group's partitions (SourceOpenOptions.scaleOut). */
+  #scaleOut = false
   #pending = new Set<string>()
   /** The plan this instance shows its group, and checks the group's members against. */
   readonly #plan: MemberPlan | undefined
@@ -67,6 +72,7 @@ export class KafkaSourceReader implements SourceReader {
     this.description = `kafka ${this.#topics.join(',')} (group ${this.groupId})`
     this.bounded = options.endingOffsets === 'latest'
     this.#plan = context.plan ? memberPlan(context.plan) : undefined
+    this.instance = options.instanceId ?? context.instance
   }
 
   get consumer(): KafkaConsumer {
@@ -74,7 +80,10 @@ export class KafkaSourceReader implements SourceReader {
     return this.#consumer
   }
 
-  async open(resumeFrom: Positions | undefined): Promise<void> {
+  async open(given: Positions | undefined, openOptions: SourceOpenOptions = {}): Promise<void> {
+    this.#scaleOut = openOptions.scaleOut === true
+    // Shared partitions start where the group committed them, read as each is assigned.
+    const resumeFrom = this.#scaleOut ? undefined : given
     const admin = new KafkaAdmin(this.#options)
     try {
       for (const topic of this.#topics) {
@@ -97,8 +106,9 @@ export class KafkaSourceReader implements SourceReader {
       topics: this.#topics,
       start: this.#startPosition(resumeFrom),
       ...(this.#options.highWaterMark ? { highWaterMark: this.#options.highWaterMark } : {}),
-      ...(this.#options.instanceId ? { groupInstanceId: this.#options.instanceId } : {}),
+      ...(this.instance ? { groupInstanceId: this.instance } : {}),
       ...(this.#plan ? { memberData: encodeMemberPlan(this.#plan) } : {}),
+      ...(this.#scaleOut ? { cooperative: true } : {}),
     })
     await this.#consumer.start()
     if (this.#plan) {
@@ -140,8 +150,10 @@ export class KafkaSourceReader implements SourceReader {
         if (this.#pending.size > 0) this.#pending.delete(record.partition)
       }
     }
-    // Records held back by an earlier poll come first, in their order.
-    const previous = this.#held
+    // Records held back by an earlier poll come first, in their order (of partitions still owned: a moved
+    // partition's records are its new owner's).
+    const owned = this.#scaleOut ? this.consumer.ownedPartitions() : undefined
+    const previous = owned ? this.#held.filter((r) => owned.has(r.partition)) : this.#held
     this.#held = held
     for (const r of previous) take(r)
     if (out.length >= options.maxRecords || (out.length > 0 && !until)) return out
@@ -239,7 +251,15 @@ export class KafkaSourceReader implements SourceReader {
 
   caughtUp(end: Positions): boolean {
     if (this.#held.length > 0) return false
-    return this.consumer.caughtUp(new Map(Object.entries(end).map(([p, o]) => [p, BigInt(o)])))
+    // A scaled-out instance is caught up when the partitions it owns are: the others are read elsewhere.
+    if (this.#scaleOut && !this.consumer.assigned) return false
+    const owned = this.#scaleOut ? this.consumer.ownedPartitions() : undefined
+    const entries = Object.entries(end).filter(([p]) => !owned || owned.has(p))
+    return this.consumer.caughtUp(new Map(entries.map(([p, o]) => [p, BigInt(o)])))
+  }
+
+  finishedBatch(): void {
+    this.#consumer?.finishedBatch()
   }
 
   async lag(): Promise<Record<string, number> | undefined> {

@@ -60,7 +60,11 @@ export class KafkaTransaction {
     return this.#serial('commit offsets', async () => {
       await this.#tx.addConsumer(rawConsumer(consumer))
       if (this.#tx.completed) throw new Error('the transaction is already completed')
-      await commitOffsetsInOneRequest(this.#producer, this.#tx.id, [...last.values()] as Message[], metadata)
+      const records = [...last.values()] as Message[]
+      const fetchedBy = (records[0]?.metadata?.consumer as { memberId?: unknown } | undefined)?.memberId
+      const generation =
+        typeof fetchedBy === 'string' ? consumer.commitGeneration(fetchedBy, last.keys()) : undefined
+      await commitOffsetsInOneRequest(this.#producer, this.#tx.id, records, metadata, generation)
     })
   }
 

@@ -43,7 +43,8 @@ interface ConsumerIdentity {
  *
  * The request is the one the client builds (transactional id, producer id and epoch, group id, generation
  * id, member id, leader epoch from metadata), only with every partition in it, so the broker fences zombies
- * exactly as before. AddOffsetsToTxn for the group must already have been sent in this transaction. Errors
+ * exactly as before. `current` replaces the generation the records were fetched under (see
+ * KafkaConsumer.commitGeneration). AddOffsetsToTxn for the group must already have been sent in this transaction. Errors
  * are retried as the client retries its own (only when every error in the chain says it can be).
  */
 export async function commitOffsetsInOneRequest(
@@ -51,6 +52,7 @@ export async function commitOffsetsInOneRequest(
   transactionalId: string,
   lastPerPartition: readonly Message[],
   metadata: string | null = null,
+  current?: { readonly generationId: number; readonly memberId: string; readonly coordinatorId: number },
 ): Promise<void> {
   const producerId = producer.producerId
   const producerEpoch = producer.producerEpoch
@@ -58,7 +60,8 @@ export async function commitOffsetsInOneRequest(
     throw new Error('internal: transactional producer without a producer id')
   const byGeneration = new Map<string, { identity: ConsumerIdentity; messages: Message[] }>()
   for (const message of lastPerPartition) {
-    const identity = consumerIdentity(message)
+    const fetched = consumerIdentity(message)
+    const identity = current ? { ...fetched, ...current } : fetched
     const key = `${identity.groupId}\0${identity.generationId}\0${identity.memberId}\0${identity.coordinatorId}`
     let group = byGeneration.get(key)
     if (!group) {

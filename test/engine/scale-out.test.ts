@@ -1,0 +1,234 @@
+import assert from 'node:assert/strict'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, describe, test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { KafkaConsumer } from '../../src/connectors/kafka/consumer.ts'
+import { KafkaProducer } from '../../src/connectors/kafka/producer.ts'
+import { brokers, freshTopic, uniqueGroup } from '../helpers/kafka.ts'
+import { waitFor } from '../helpers/wait.ts'
+
+/**
+ * Several instances of one stateless pipeline share its input's partitions (one consumer group, cooperative
+ * rebalancing, a transactional producer per instance). Whatever instances join, die or hang, every input is
+ * written once: the output is compared by content with the input.
+ */
+
+const SCRIPT = fileURLToPath(new URL('../fixtures/crash-pipeline.ts', import.meta.url))
+const PARTITIONS = 12
+
+const dirs: string[] = []
+after(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true })
+})
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-scale-'))
+  dirs.push(dir)
+  return dir
+}
+
+/** Appends events `{ id, key, t }` with ids [from, to) to `topic`, id i on partition i % 12. */
+async function produceIds(topic: string, from: number, to: number): Promise<void> {
+  const producer = new KafkaProducer({ brokers: brokers() })
+  try {
+    for (let i = from; i < to; i += 5000) {
+      const ids = Array.from({ length: Math.min(5000, to - i) }, (_, k) => i + k)
+      await producer.send(
+        ids.map((id) => ({
+          topic,
+          key: `k${id % 50}`,
+          value: JSON.stringify({ id, key: `k${id % 50}`, t: id }),
+          partition: id % PARTITIONS,
+        })),
+      )
+    }
+  } finally {
+    await producer.close()
+  }
+}
+
+/** Reads the committed output (read_committed) as it grows: ids in order of arrival, and who wrote them. */
+class OutputReader {
+  readonly ids: number[] = []
+  readonly writers = new Map<string, number>()
+  readonly #consumer: KafkaConsumer
+  readonly #done: Promise<void>
+  readonly #stop = new AbortController()
+
+  constructor(topic: string) {
+    this.#consumer = new KafkaConsumer({
+      brokers: brokers(),
+      groupId: uniqueGroup('verify'),
+      topics: [topic],
+      start: { from: 'earliest' },
+    })
+    this.#done = this.#read()
+  }
+
+  async #read(): Promise<void> {
+    for await (const batch of this.#consumer.batches({
+      maxRecords: 10_000,
+      lingerMs: 20,
+      idleMs: 200,
+      signal: this.#stop.signal,
+    })) {
+      for (const r of batch) {
+        const row = JSON.parse(r.value!.toString()) as { id: number; by: string }
+        this.ids.push(row.id)
+        this.writers.set(row.by, (this.writers.get(row.by) ?? 0) + 1)
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#stop.abort()
+    await this.#done.catch(() => {})
+    await this.#consumer.close()
+  }
+}
+
+interface Instance {
+  readonly name: string
+  readonly child: ChildProcess
+  readonly exited: Promise<void>
+  stderr(): string
+}
+
+function startInstance(name: string, input: string, output: string, checkpoint: string): Instance {
+  const child = spawn(process.execPath, [SCRIPT, input, output, checkpoint, 'continuous'], {
+    env: {
+      ...process.env,
+      KAFKA_BROKERS: brokers(),
+      PIPELINE: 'stateless',
+      BATCH_RECORDS: '1000',
+      INSTANCE: name,
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  let stderr = ''
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString()
+  })
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()))
+  return { name, child, exited, stderr: () => stderr }
+}
+
+/** Every id of [0, n) exactly once. */
+function assertExactlyOnce(ids: readonly number[], n: number): void {
+  const seen = new Set<number>()
+  const duplicates: number[] = []
+  for (const id of ids) {
+    if (seen.has(id)) duplicates.push(id)
+    seen.add(id)
+  }
+  assert.deepEqual(duplicates.slice(0, 10), [], `${duplicates.length} duplicates`)
+  const missing: number[] = []
+  for (let id = 0; id < n && missing.length < 10; id++) if (!seen.has(id)) missing.push(id)
+  assert.deepEqual(missing, [], 'every input written')
+  assert.equal(ids.length, n)
+}
+
+describe('a stateless pipeline scaled out over several instances', () => {
+  test('instances join, are SIGKILLed and replaced, and leave (1 → 3 → 2) while input arrives: every input once', async () => {
+    const input = await freshTopic('scale-in', PARTITIONS)
+    const output = await freshTopic('scale-out', 3)
+    const reader = new OutputReader(output)
+    const checkpoints = new Map<string, string>()
+    const running = new Map<string, Instance>()
+    const start = async (name: string) => {
+      if (!checkpoints.has(name)) checkpoints.set(name, await tempDir())
+      running.set(name, startInstance(name, input, output, checkpoints.get(name)!))
+    }
+    const kill = async (name: string, signal: NodeJS.Signals = 'SIGKILL') => {
+      const instance = running.get(name)!
+      instance.child.kill(signal)
+      await instance.exited
+      running.delete(name)
+    }
+    // A fixed seed: a failure repeats.
+    let seed = 4242
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31
+      return seed / 2 ** 31
+    }
+    const CHUNK = 10_000
+    let produced = 0
+    const produceChunk = async () => {
+      await produceIds(input, produced, produced + CHUNK)
+      produced += CHUNK
+    }
+    /** Waits until the output has grown by `k` more records (the instances are working). */
+    const progress = async (k: number) => {
+      const target = Math.min(produced, reader.ids.length + k)
+      await waitFor(() => reader.ids.length >= target, 120_000, `${target} output records`)
+    }
+    try {
+      await start('w1')
+      await produceChunk()
+      await progress(3000)
+      // 1 → 3
+      await start('w2')
+      await start('w3')
+      for (let round = 0; round < 5; round++) {
+        await produceChunk()
+        await progress(1000 + Math.floor(random() * 4000))
+        // A random instance dies mid-batch and is replaced under the same name.
+        const victim = [...running.keys()][Math.floor(random() * running.size)]!
+        await kill(victim)
+        await start(victim)
+      }
+      // 3 → 2: one leaves for good (killed: its partitions move when its session times out).
+      await kill([...running.keys()][Math.floor(random() * running.size)]!)
+      for (let round = 0; round < 3; round++) {
+        await produceChunk()
+        await progress(2000)
+      }
+      await waitFor(() => reader.ids.length >= produced, 180_000, `all ${produced} inputs in the output`)
+      // Anything written twice would arrive after the last input: give it the time of a few batches.
+      const count = reader.ids.length
+      await new Promise((resolve) => setTimeout(resolve, 3000))
+      assert.equal(reader.ids.length, count, 'nothing more after every input was written')
+      assertExactlyOnce(reader.ids, produced)
+      const writers = [...reader.writers.entries()].filter(([, n]) => n > 0)
+      assert.ok(writers.length >= 3, `the instances shared the input: ${JSON.stringify(writers)}`)
+    } finally {
+      for (const name of [...running.keys()]) await kill(name)
+      await reader.close()
+    }
+  })
+
+  test('a zombie (SIGSTOP past its session timeout) is fenced when it wakes: every input once', async () => {
+    const input = await freshTopic('zombie-in', PARTITIONS)
+    const output = await freshTopic('zombie-out', 3)
+    const reader = new OutputReader(output)
+    const a = startInstance('z1', input, output, await tempDir())
+    const b = startInstance('z2', input, output, await tempDir())
+    try {
+      await produceIds(input, 0, 20_000)
+      await waitFor(
+        () => (reader.writers.get('z1') ?? 0) > 0 && (reader.writers.get('z2') ?? 0) > 0,
+        120_000,
+        'both instances to write',
+      )
+      // Frozen with its batch in flight; the group's session timeout (10 s) passes and z2 takes its partitions.
+      a.child.kill('SIGSTOP')
+      await produceIds(input, 20_000, 40_000)
+      await waitFor(() => reader.ids.length >= 40_000, 120_000, 'z2 to write everything')
+      a.child.kill('SIGCONT')
+      await produceIds(input, 40_000, 50_000)
+      await waitFor(() => reader.ids.length >= 50_000, 120_000, 'all inputs after the zombie woke')
+      const count = reader.ids.length
+      await new Promise((resolve) => setTimeout(resolve, 3000))
+      assert.equal(reader.ids.length, count, 'nothing more after every input was written')
+      assertExactlyOnce(reader.ids, 50_000)
+    } finally {
+      a.child.kill('SIGKILL')
+      b.child.kill('SIGKILL')
+      await Promise.all([a.exited, b.exited])
+      await reader.close()
+    }
+  })
+})
