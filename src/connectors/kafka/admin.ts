@@ -1,6 +1,7 @@
 import { Admin, ConfigResourceTypes, ListOffsetTimestamps } from '@platformatic/kafka'
 import { describeError, KafkaError, UsageError } from '../../errors.ts'
 import { baseClientOptions, type KafkaConnection, resolveBrokers } from './connection.ts'
+import { requireStableOffsets } from './stable-offsets.ts'
 
 export interface TopicSpec {
   readonly partitions?: number
@@ -45,6 +46,8 @@ export class KafkaAdmin {
   constructor(connection: KafkaConnection = {}) {
     this.#brokers = resolveBrokers(connection.brokers)
     this.#admin = new Admin({ ...baseClientOptions(connection, 'admin'), retries: 2, retryDelay: 250 })
+    // Exactly-once recovery reads the group's committed offsets: never the ones a transaction is replacing.
+    requireStableOffsets(this.#admin)
   }
 
   /** Number of brokers the cluster reports; throws a KafkaError naming the address when it cannot be reached. */
@@ -233,7 +236,8 @@ export class KafkaAdmin {
       return await operation()
     } catch (error) {
       if (error instanceof UsageError || error instanceof KafkaError) throw error
-      throw this.#unreachable(error)
+      // Ours, carried through the client's retry wrapper (stable-offsets.ts): it says more than "no answer".
+      throw ownError(error) ?? this.#unreachable(error)
     }
   }
 
@@ -242,6 +246,18 @@ export class KafkaAdmin {
       cause: error,
     })
   }
+}
+
+/** A KafkaError our hooks handed the client, found among the errors and causes it wrapped it in. */
+function ownError(error: unknown, depth = 0): KafkaError | undefined {
+  if (error instanceof KafkaError) return error
+  if (!(error instanceof Error) || depth > 5) return undefined
+  const inner = error instanceof AggregateError ? (error.errors as unknown[]) : []
+  for (const e of [...inner, error.cause]) {
+    const found = ownError(e, depth + 1)
+    if (found) return found
+  }
+  return undefined
 }
 
 function range(n: number): number[] {

@@ -14,6 +14,7 @@ import { baseClientOptions, type KafkaConnection } from './connection.ts'
 import { registerRawConsumer } from './raw.ts'
 import { filterAbortedTransactions } from './read-committed.ts'
 import { type ConsumedRecord, partitionKey } from './records.ts'
+import { requireStableOffsets } from './stable-offsets.ts'
 
 /** Where a consumer starts on partitions the group has no committed offset for (or ignoring commits). */
 export type StartPosition =
@@ -147,6 +148,8 @@ export class KafkaConsumer {
     })
     // The client's own read_committed filter lets aborted records through and hides committed ones.
     filterAbortedTransactions(this.#consumer)
+    // A partition taken over from an instance whose transaction is still committing its offsets waits for it.
+    requireStableOffsets(this.#consumer)
     registerRawConsumer(this, this.#consumer)
   }
 

@@ -1,4 +1,5 @@
-import { type Consumer, kGetApi } from '@platformatic/kafka'
+import type { Consumer } from '@platformatic/kafka'
+import { hookApi } from './api-hook.ts'
 
 /** The parts of a Fetch response (any version the client speaks) that aborted-transaction filtering reads. */
 interface FetchedBatch {
@@ -68,38 +69,17 @@ function controlType(batch: FetchedBatch): number | undefined {
   return key && key.length >= 4 ? key.readInt16BE(2) : undefined
 }
 
-type FetchApi = (...args: unknown[]) => void
-type GetApi = (name: string, callback: (error: Error | null, api?: FetchApi) => void) => void
-
 /**
  * Makes `consumer` filter aborted transactions correctly (see dropAbortedTransactions): its Fetch calls go
  * through a wrapper that fixes each response before the client sees it. The client's own filter then finds
  * no aborted transactions listed and changes nothing.
  */
 export function filterAbortedTransactions(consumer: Consumer): void {
-  const target = consumer as unknown as Record<typeof kGetApi, GetApi>
-  const getApi = target[kGetApi].bind(consumer)
-  const wrapped = new WeakMap<FetchApi, FetchApi>()
-  target[kGetApi] = (name, callback) =>
-    getApi(name, (error, api) => {
-      if (error || !api || name !== 'Fetch') return callback(error, api)
-      let fetch = wrapped.get(api)
-      if (!fetch) {
-        // A Proxy keeps the API's properties (the client reads `version`).
-        fetch = new Proxy(api, {
-          apply(fn, self, args: unknown[]) {
-            const done = args.pop() as (error: Error | null, response?: FetchResponseLike) => void
-            return Reflect.apply(fn, self, [
-              ...args,
-              (error: Error | null, response?: FetchResponseLike) => {
-                if (response) dropAbortedTransactions(response)
-                done(error, response)
-              },
-            ])
-          },
-        })
-        wrapped.set(api, fetch)
-      }
-      callback(null, fetch)
+  hookApi(consumer, 'Fetch', (fetch) => (...args: unknown[]) => {
+    const done = args.pop() as (error: Error | null, response?: FetchResponseLike) => void
+    fetch(...args, (error: Error | null, response?: FetchResponseLike) => {
+      if (response) dropAbortedTransactions(response)
+      done(error, response)
     })
+  })
 }
