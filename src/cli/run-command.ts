@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { Command, InvalidArgumentError } from 'commander'
 import { loadPipelines } from '../config/index.ts'
@@ -8,11 +9,13 @@ import { createLogger } from '../log.ts'
 import { describePlan } from '../plan/describe.ts'
 import { BOUNDED_RETRY_TIMEOUT_MS } from '../runtime/restarts.ts'
 import { type RunSummary, run } from '../runtime/run.ts'
+import { scaleOutBlockers } from '../runtime/scale-out.ts'
 import { parseTrigger, type Trigger } from '../runtime/trigger.ts'
 import { formatDuration } from '../window/duration.ts'
 import { parseDuration } from './options.ts'
 import { RunProgress } from './run-progress.ts'
 import { interruptSignal } from './signals.ts'
+import { reportToSupervisor, supervise, WORKER_ENV, workerName } from './workers.ts'
 
 interface RunFlags {
   trigger?: string
@@ -21,6 +24,17 @@ interface RunFlags {
   dryRun?: boolean
   brokers?: string
   retryTimeout?: number
+  workers?: number | 'auto'
+  instance?: string
+}
+
+/** --workers: a count, or "auto" (one per core when every pipeline of the file can scale out). */
+function workerCount(value: string): number | 'auto' {
+  if (value.trim().toLowerCase() === 'auto') return 'auto'
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 1 || n > 256)
+    throw new InvalidArgumentError(`expected a number of processes (1-256) or "auto", got "${value}".`)
+  return n
 }
 
 /** A duration, or "forever" (Infinity). */
@@ -50,6 +64,15 @@ export function runCommand(): Command {
       `how long to keep restarting after failures such as an unreachable broker before giving up (exit 1): a duration or "forever" (default ${formatDuration(BOUNDED_RETRY_TIMEOUT_MS)} for --available-now, --trigger once or a bounded source; forever otherwise)`,
       retryTimeout,
     )
+    .option(
+      '--workers <n>',
+      'run the pipelines in n processes (or "auto": one per core), each an instance in their consumer groups; for pipelines that can scale out (default 1)',
+      workerCount,
+    )
+    .option(
+      '--instance <name>',
+      "this process's name among the instances of its pipelines (static group membership, checkpoint and transactional id); unique per instance, stable across its restarts",
+    )
     .action(async (file: string, flags: RunFlags) => {
       const trigger = resolveTrigger(flags)
       // Before the file loads: a module may create Kafka clients as it is imported.
@@ -68,7 +91,9 @@ export function runCommand(): Command {
           }
           return
         }
-        await runAll(pipelines, trigger, flags)
+        const workers = resolveWorkers(pipelines, flags)
+        if (workers > 1) await runWorkers(file, pipelines, trigger, workerArgs(flags), workers)
+        else await runAll(pipelines, trigger, flags)
       } finally {
         overrideBrokers(undefined)
       }
@@ -89,11 +114,75 @@ function describeTrigger(trigger: Trigger): string {
   return trigger.kind === 'processingTime' ? `every ${trigger.intervalMs} ms` : trigger.kind
 }
 
-/** --checkpoint names the folder of a single pipeline, or the parent of each one's folder. */
+/**
+ * --checkpoint names the folder of a single pipeline, or the parent of each one's folder. An instance of a
+ * scaled-out pipeline has its own beside the others ("<folder>@<instance>").
+ */
 function checkpointDir(flags: RunFlags, pipeline: Pipeline<unknown>, count: number): string {
   const id = pipeline.plan.pipelineId
-  if (flags.checkpoint === undefined) return join('data', 'checkpoints', id)
-  return count === 1 ? flags.checkpoint : join(flags.checkpoint, id)
+  const dir =
+    flags.checkpoint === undefined
+      ? join('data', 'checkpoints', id)
+      : count === 1
+        ? flags.checkpoint
+        : join(flags.checkpoint, id)
+  return flags.instance === undefined ? dir : `${dir}@${flags.instance}`
+}
+
+/** How many processes: 1 for a worker itself, else --workers, refused for a pipeline that cannot scale out. */
+function resolveWorkers(pipelines: readonly Pipeline<unknown>[], flags: RunFlags): number {
+  if (process.env[WORKER_ENV] !== undefined || flags.workers === undefined || flags.workers === 1) return 1
+  const blocked = pipelines
+    .map((p) => ({ id: p.plan.pipelineId, blockers: scaleOutBlockers(p.plan) }))
+    .filter((p) => p.blockers.length > 0)
+  if (flags.workers === 'auto') return blocked.length > 0 ? 1 : availableParallelism()
+  if (blocked.length > 0)
+    throw new UsageError(
+      `--workers ${flags.workers}: ${blocked.map((p) => `pipeline "${p.id}" runs as one instance: ${p.blockers.join('; ')}`).join('. ')}. Run it without --workers.`,
+    )
+  if (flags.instance !== undefined)
+    throw new UsageError('--instance names one process: with --workers each worker is named for you.')
+  return flags.workers
+}
+
+async function runWorkers(
+  file: string,
+  pipelines: readonly Pipeline<unknown>[],
+  trigger: Trigger,
+  args: readonly string[],
+  workers: number,
+): Promise<void> {
+  const bounded = trigger.kind === 'availableNow' || trigger.kind === 'once'
+  const progress = new RunProgress({ out: process.stderr, tty: process.stderr.isTTY === true, bar: bounded })
+  const { signal, dispose } = interruptSignal()
+  progress.start(pipelines.map((p) => p.plan.pipelineId))
+  process.stderr.write(`sluice: ${workers} workers (${workerName(0)} … ${workerName(workers - 1)})\n`)
+  let summaries = new Map<string, RunSummary>()
+  try {
+    summaries = await supervise({
+      workers,
+      bounded,
+      progress,
+      signal,
+      log: (line) => process.stderr.write(`${line}\n`),
+      args: (name) => ['run', file, ...args, '--instance', name],
+    })
+  } finally {
+    dispose()
+    progress.finish(summaries)
+  }
+}
+
+/** A worker's flags: the supervisor's, but one process. */
+function workerArgs(flags: RunFlags): string[] {
+  const args: string[] = []
+  if (flags.trigger !== undefined) args.push('--trigger', flags.trigger)
+  if (flags.availableNow) args.push('--available-now')
+  if (flags.checkpoint !== undefined) args.push('--checkpoint', flags.checkpoint)
+  if (flags.brokers !== undefined) args.push('--brokers', flags.brokers)
+  if (flags.retryTimeout !== undefined)
+    args.push('--retry-timeout', Number.isFinite(flags.retryTimeout) ? `${flags.retryTimeout}ms` : 'forever')
+  return args
 }
 
 async function runAll(
@@ -122,10 +211,14 @@ async function runAll(
             trigger,
             signal: stop,
             logger: logger.child({ pipeline: p.plan.pipelineId }),
-            onProgress: (batch) => progress.update(batch),
+            onProgress: (batch) => {
+              if (!reportToSupervisor({ kind: 'progress', progress: batch })) progress.update(batch)
+            },
             ...(flags.retryTimeout !== undefined ? { retryTimeoutMs: flags.retryTimeout } : {}),
+            ...(flags.instance !== undefined ? { instance: flags.instance } : {}),
           })
           summaries.set(p.plan.pipelineId, summary)
+          reportToSupervisor({ kind: 'summary', pipelineId: p.plan.pipelineId, summary })
         } catch (error) {
           failed.abort()
           throw error

@@ -13,6 +13,7 @@ import { BatchProcessor } from './processor.ts'
 import type { BatchLatency, BatchProgress } from './progress.ts'
 import { planRecovery } from './recovery.ts'
 import { boundedTrigger, gaveUp, Restarts, restartMessage } from './restarts.ts'
+import { scaleOutBlockers } from './scale-out.ts'
 import { type DeadLetter, openSink, type SinkWriter } from './sink.ts'
 import type { Positions, SourceReader, SourceRecord } from './source.ts'
 import { defaultLingerMs, type Trigger } from './trigger.ts'
@@ -203,7 +204,7 @@ class PipelineRun {
     const sink = sinkNode(plan).sink.create()
     this.#sink = sink
     // A stateless plan over a source that can share its partitions runs as one of the pipeline's instances.
-    const shareable = source.scalesOut === true && !processor.hasState && !hasEventTime(plan)
+    const shareable = scaleOutBlockers(plan).length === 0
     const contract = await openSink(sink, {
       pipelineId: plan.pipelineId,
       source,
@@ -494,11 +495,6 @@ class PipelineRun {
     for (const table of this.#tables) await table.close?.().catch(() => {})
     this.#checkpoint?.close()
   }
-}
-
-/** Whether the plan declares event time (a watermark): its late filter depends on what one instance saw. */
-function hasEventTime(plan: Plan): boolean {
-  return plan.nodes.some((node) => node.kind === 'watermark')
 }
 
 /** How far records move their source along, in its lag unit (records count 1 unless they say). */

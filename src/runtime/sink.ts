@@ -143,6 +143,11 @@ export async function openSink(sink: SinkWriter<unknown>, context: SinkOpenConte
 export interface SinkSpec<T> {
   readonly type: string
   readonly options: Readonly<Record<string, unknown>>
+  /**
+   * Exactly-once when several instances of the pipeline share a source's partitions: each instance's commit
+   * carries the positions of its own partitions only (scale-out.ts).
+   */
+  readonly scalesOut?: boolean
   create(): SinkWriter<T>
 }
 

@@ -60,12 +60,6 @@ export interface SourceReader {
    * options say (a consumer group's committed offsets, the beginning of the files, …).
    */
   open(resumeFrom: Positions | undefined, options?: SourceOpenOptions): Promise<void>
-  /**
-   * The source can share its partitions among the instances of a pipeline (a consumer group): each instance
-   * reads the partitions assigned to it, and a partition starts where the sink's commit left it when it is
-   * assigned (see SourceOpenOptions.scaleOut).
-   */
-  readonly scalesOut?: boolean
   /** This instance's name among the pipeline's instances (static group membership), when it has one. */
   readonly instance?: string
   /**
@@ -137,6 +131,12 @@ export interface SourceSpec<T = unknown> {
   readonly options: Readonly<Record<string, unknown>>
   /** The options that decide which data a checkpoint's positions refer to (topics, paths); all options if omitted. */
   readonly identity?: Readonly<Record<string, unknown>>
+  /**
+   * The source can share its partitions among the instances of a pipeline (a consumer group): each instance
+   * reads the partitions assigned to it, and a partition starts where the sink's commit left it when it is
+   * assigned (see SourceOpenOptions.scaleOut).
+   */
+  readonly scalesOut?: boolean
   create(context: SourceContext): SourceReader
   /** Phantom: the type of values the source yields (Buffer for Kafka, objects for in-process sources). */
   readonly __value?: T

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { KafkaAdmin } from '../../src/connectors/kafka/admin.ts'
 import { KafkaConsumer } from '../../src/connectors/kafka/consumer.ts'
 import { KafkaProducer } from '../../src/connectors/kafka/producer.ts'
 import { brokers, freshTopic, uniqueGroup } from '../helpers/kafka.ts'
@@ -54,6 +55,8 @@ async function produceIds(topic: string, from: number, to: number): Promise<void
 class OutputReader {
   readonly ids: number[] = []
   readonly writers = new Map<string, number>()
+  /** Who wrote each id (the last writer when written twice). */
+  readonly writerOf = new Map<number, string>()
   readonly #consumer: KafkaConsumer
   readonly #done: Promise<void>
   readonly #stop = new AbortController()
@@ -78,6 +81,7 @@ class OutputReader {
       for (const r of batch) {
         const row = JSON.parse(r.value!.toString()) as { id: number; by: string }
         this.ids.push(row.id)
+        this.writerOf.set(row.id, row.by)
         this.writers.set(row.by, (this.writers.get(row.by) ?? 0) + 1)
       }
     }
@@ -114,6 +118,23 @@ function startInstance(name: string, input: string, output: string, checkpoint: 
   })
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()))
   return { name, child, exited, stderr: () => stderr }
+}
+
+/** Per partition: who wrote how many, and the offsets missing (first, last, count). */
+function perPartition(reader: OutputReader, n: number): Record<number, unknown> {
+  const out: Record<number, { by: Record<string, number>; missing: number[]; missingCount: number }> = {}
+  for (let id = 0; id < n; id++) {
+    const p = id % PARTITIONS
+    out[p] ??= { by: {}, missing: [], missingCount: 0 }
+    const by = reader.writerOf.get(id)
+    if (by === undefined) {
+      const offset = Math.floor(id / PARTITIONS)
+      if (out[p].missingCount === 0) out[p].missing.push(offset)
+      out[p].missingCount++
+      out[p].missing[1] = offset
+    } else out[p].by[by] = (out[p].by[by] ?? 0) + 1
+  }
+  return out
 }
 
 /** Every id of [0, n) exactly once. */
@@ -216,7 +237,28 @@ describe('a stateless pipeline scaled out over several instances', () => {
       // Frozen with its batch in flight; the group's session timeout (10 s) passes and z2 takes its partitions.
       a.child.kill('SIGSTOP')
       await produceIds(input, 20_000, 40_000)
-      await waitFor(() => reader.ids.length >= 40_000, 120_000, 'z2 to write everything')
+      await waitFor(() => reader.ids.length >= 40_000, 120_000, 'z2 to write everything').catch(
+        async (error) => {
+          const said = b
+            .stderr()
+            .split('\n')
+            .filter((l) => !l.includes('"batchId"') || l.includes('"level":40') || l.includes('"level":50'))
+          const admin = new KafkaAdmin({ brokers: brokers() })
+          const group = `sluice-crash-test-${input}`
+          const state = JSON.stringify(
+            {
+              group: await admin.describeGroup(group).catch((e) => String(e)),
+              lag: await admin.groupLag(group, input).catch((e) => String(e)),
+              outEnd: [...(await admin.offsets(output))],
+            },
+            (_k, v) => (typeof v === 'bigint' ? Number(v) : v),
+          )
+          await admin.close()
+          throw new Error(
+            `${error}; ${state}; read ${reader.ids.length}; per partition: ${JSON.stringify(perPartition(reader, 40_000))}; z2 said: ${said.join('\n').slice(-6000)}`,
+          )
+        },
+      )
       a.child.kill('SIGCONT')
       await produceIds(input, 40_000, 50_000)
       await waitFor(() => reader.ids.length >= 50_000, 120_000, 'all inputs after the zombie woke')

@@ -222,6 +222,7 @@ export function kafkaSink<T>(options: KafkaSinkOptions<T>): SinkSpec<T> {
       topic: options.topic,
       ...(options.deadLetterTopic ? { deadLetterTopic: options.deadLetterTopic } : {}),
     },
+    scalesOut: true,
     create: () => new KafkaSinkWriter<T>(options),
   }
 }

@@ -56,7 +56,6 @@ export class KafkaSourceReader implements SourceReader {
   #held: KafkaSourceRecord[] = []
   #end: Positions | undefined
   readonly bounded: boolean
-  readonly scalesOut = true
   readonly instance: string | undefined
   /** Instances share the group's partitions (SourceOpenOptions.scaleOut). */
   #scaleOut = false
@@ -338,6 +337,7 @@ export function kafka(options: KafkaSourceOptions): SourceSpec<Buffer> {
       ...(options.endingOffsets ? { endingOffsets: options.endingOffsets } : {}),
     },
     identity: { topics },
+    scalesOut: true,
     create: (context) => new KafkaSourceReader(options, context),
   }
 }

@@ -1,0 +1,123 @@
+import { type ChildProcess, fork } from 'node:child_process'
+import { hostname } from 'node:os'
+import type { BatchProgress } from '../runtime/progress.ts'
+import type { RunSummary } from '../runtime/run.ts'
+import { sleep } from '../runtime/wait.ts'
+import type { RunProgress } from './run-progress.ts'
+
+/**
+ * `sluice run --workers N`: N processes of the same pipelines, each one instance in the pipelines' consumer
+ * groups (Kafka assigns them the partitions, so the same command on another machine joins the same groups).
+ * The supervisor restarts a worker that dies (backoff 1 s doubling to 30 s, reset after a minute of life),
+ * stops them all on Ctrl-C, and shows one status line and summary for all of them: workers report each batch
+ * and their summary over the IPC channel.
+ */
+
+/** What a worker sends its supervisor. */
+export type WorkerMessage =
+  | { readonly kind: 'progress'; readonly progress: BatchProgress }
+  | { readonly kind: 'summary'; readonly pipelineId: string; readonly summary: RunSummary }
+
+/** Set in a worker's environment: the supervisor's pid (a worker reports over IPC instead of printing). */
+export const WORKER_ENV = 'SLUICE_WORKER_OF'
+
+/** In a worker: sends `message` to the supervisor. False when this process is not a worker. */
+export function reportToSupervisor(message: WorkerMessage): boolean {
+  if (process.env[WORKER_ENV] === undefined || !process.send) return false
+  process.send(message)
+  return true
+}
+
+/** Worker i's name in the groups: unique per machine and stable across its restarts (static membership). */
+export function workerName(index: number): string {
+  return `${hostname()}-w${index}`
+}
+
+export interface SuperviseOptions {
+  /** The worker's command line after the script: `run FILE …` with `--instance NAME` added per worker. */
+  readonly args: (name: string) => string[]
+  readonly workers: number
+  readonly progress: RunProgress
+  readonly signal: AbortSignal
+  /** Bounded runs end when every worker ended; streaming ones only on the signal. */
+  readonly bounded: boolean
+  readonly log: (line: string) => void
+}
+
+/** Exit code of a worker that failed on something restarting cannot fix (bad flags, a plan refused). */
+const USAGE_EXIT = 2
+const MAX_BACKOFF_MS = 30_000
+
+/**
+ * Runs the workers until the signal aborts (then stops them with SIGTERM and waits) or, for a bounded run,
+ * until each ended on its own. Resolves with the summed summaries per pipeline; rejects when a worker fails
+ * in a way a restart cannot fix.
+ */
+export async function supervise(options: SuperviseOptions): Promise<Map<string, RunSummary>> {
+  const summaries = new Map<string, RunSummary>()
+  const failure = new AbortController()
+  let failed: Error | undefined
+  const stop = AbortSignal.any([options.signal, failure.signal])
+  const runWorker = async (index: number): Promise<void> => {
+    const name = workerName(index)
+    let backoff = 1000
+    while (!stop.aborted) {
+      const started = Date.now()
+      const { code, signal } = await runOne(options.args(name), stop, (message) => {
+        if (message.kind === 'progress') options.progress.update(message.progress)
+        else summaries.set(message.pipelineId, add(summaries.get(message.pipelineId), message.summary))
+      })
+      if (stop.aborted) return
+      if (code === 0 && options.bounded) return
+      // A batch job must end: a worker that gave up fails it. So does an error no restart can fix.
+      if (code === USAGE_EXIT || (options.bounded && code !== null && code !== 0)) {
+        failed ??= new Error(`worker ${name} failed (exit ${code}); see its messages above`)
+        failure.abort()
+        return
+      }
+      if (Date.now() - started > 60_000) backoff = 1000
+      options.log(
+        `sluice: worker ${name} ended (${signal ?? `exit ${code}`}); restarting it in ${Math.round(backoff / 1000)} s`,
+      )
+      await sleep(backoff, stop)
+      backoff = Math.min(MAX_BACKOFF_MS, backoff * 2)
+    }
+  }
+  await Promise.all(Array.from({ length: options.workers }, (_, i) => runWorker(i)))
+  if (failed) throw failed
+  return summaries
+}
+
+function runOne(
+  args: string[],
+  stop: AbortSignal,
+  onMessage: (message: WorkerMessage) => void,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  const child: ChildProcess = fork(process.argv[1]!, args, {
+    execArgv: process.execArgv,
+    env: { ...process.env, [WORKER_ENV]: String(process.pid) },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  })
+  const onStop = () => child.kill('SIGTERM')
+  stop.addEventListener('abort', onStop, { once: true })
+  child.on('message', (message) => onMessage(message as WorkerMessage))
+  return new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      stop.removeEventListener('abort', onStop)
+      resolve({ code, signal })
+    })
+  })
+}
+
+function add(a: RunSummary | undefined, b: RunSummary): RunSummary {
+  if (!a) return b
+  return {
+    batches: a.batches + b.batches,
+    inputRows: a.inputRows + b.inputRows,
+    outputRows: a.outputRows + b.outputRows,
+    deadLetteredRows: a.deadLetteredRows + b.deadLetteredRows,
+    lateRows: a.lateRows + b.lateRows,
+    duplicateRows: a.duplicateRows + b.duplicateRows,
+    restarts: a.restarts + b.restarts,
+  }
+}

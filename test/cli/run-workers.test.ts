@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { KafkaConsumer } from '../../src/connectors/kafka/consumer.ts'
+import { KafkaProducer } from '../../src/connectors/kafka/producer.ts'
+import { runCli } from '../helpers/cli.ts'
+import { brokers, freshTopic, uniqueGroup } from '../helpers/kafka.ts'
+
+/**
+ * `sluice run --workers N`: N processes of a pipeline that can scale out share its input (one consumer group);
+ * a pipeline that cannot is refused with the reason, before anything starts.
+ */
+
+let dir: string
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'sluice-workers-'))
+})
+after(async () => {
+  await rm(dir, { recursive: true, force: true })
+})
+
+async function readIds(topic: string, n: number): Promise<number[]> {
+  const consumer = new KafkaConsumer({
+    brokers: brokers(),
+    groupId: uniqueGroup('workers-verify'),
+    topics: [topic],
+    start: { from: 'earliest' },
+  })
+  const ids: number[] = []
+  try {
+    let quiet = 0
+    for await (const batch of consumer.batches({
+      maxRecords: 10_000,
+      lingerMs: 50,
+      idleMs: 500,
+      signal: AbortSignal.timeout(60_000),
+    })) {
+      for (const r of batch) ids.push((JSON.parse(String(r.value)) as { id: number }).id)
+      quiet = batch.length === 0 ? quiet + 1 : 0
+      if ((ids.length >= n && quiet >= 2) || quiet >= 6) break
+    }
+  } finally {
+    await consumer.close()
+  }
+  return ids
+}
+
+describe('sluice run --workers', () => {
+  test('two workers of a stateless pipeline share the input and write each record once', async () => {
+    const input = await freshTopic('workers-in', 6)
+    const output = await freshTopic('workers-out', 2)
+    const N = 30_000
+    const producer = new KafkaProducer({ brokers: brokers() })
+    try {
+      for (let i = 0; i < N; i += 5000)
+        await producer.send(
+          Array.from({ length: 5000 }, (_, k) => ({
+            topic: input,
+            key: `k${i + k}`,
+            value: JSON.stringify({ id: i + k, n: (i + k) % 7 }),
+            partition: (i + k) % 6,
+          })),
+        )
+    } finally {
+      await producer.close()
+    }
+    const file = join(dir, 'etl.yaml')
+    await writeFile(
+      file,
+      `pipeline: workers-${randomUUID().slice(0, 8)}\nsource: { kafka: { topics: ${input} } }\nsteps:\n  - map: { id: event.id, double: event.n * 2 }\nsink: { kafka: { topic: ${output} } }\n`,
+    )
+    const result = await runCli(
+      [
+        'run',
+        file,
+        '--workers',
+        '2',
+        '--available-now',
+        '--checkpoint',
+        join(dir, 'ckpt'),
+        '--brokers',
+        brokers(),
+      ],
+      { timeoutMs: 240_000 },
+    )
+    assert.equal(result.code, 0, result.stderr)
+    assert.match(result.stderr, /2 workers/)
+    const ids = await readIds(output, N)
+    assert.equal(new Set(ids).size, ids.length, 'no duplicates')
+    assert.equal(ids.length, N, 'every input written')
+    // One summary for the pipeline, counting both workers' input.
+    const summary = /workers-\w+: (\d+) records in/.exec(result.stderr)
+    assert.ok(summary, result.stderr)
+    assert.equal(Number(summary[1]), N)
+  })
+
+  test('a pipeline that keeps state is refused with the reason (exit 2), nothing started', async () => {
+    const file = join(dir, 'windowed.yaml')
+    await writeFile(
+      file,
+      `pipeline: workers-windowed\nsource: { kafka: { topics: never-${randomUUID().slice(0, 8)} } }\nwatermark: { field: event.t, delay: 5s }\nsteps:\n  - dedupe: { key: event.id, within: 10m }\nsink: { console: {} }\n`,
+    )
+    const result = await runCli(['run', file, '--workers', '2', '--brokers', brokers()], {
+      timeoutMs: 60_000,
+    })
+    assert.equal(result.code, 2, result.stderr)
+    assert.match(result.stderr, /pipeline "workers-windowed" runs as one instance/)
+    assert.match(result.stderr, /keeps state by key/)
+    assert.match(result.stderr, /console/)
+  })
+})
