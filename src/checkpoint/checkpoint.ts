@@ -4,11 +4,12 @@ import { join, resolve } from 'node:path'
 import type { Plan } from '../plan/nodes.ts'
 import type { Positions } from '../runtime/source.ts'
 import type { WatermarkState } from '../runtime/watermark-tracker.ts'
-import { StateDatabase, type StateStore } from '../state/state-database.ts'
+import { STATE_FORMAT, StateDatabase, type StateStore } from '../state/state-database.ts'
 import { writeFileAtomic, writeFileReplacing } from './atomic-file.ts'
 import { CheckpointLock } from './checkpoint-lock.ts'
 import { CheckpointCorruptError, CheckpointIncompatibleError } from './errors.ts'
 import { fingerprint, incompatibilities, type PlanFingerprint } from './fingerprint.ts'
+import { inverted, positionalIds, withIds } from './legacy-ids.ts'
 import { OffsetsLog } from './offsets-log.ts'
 
 /** Written before a batch is processed: exactly which input it covers and the time it runs under. */
@@ -31,7 +32,16 @@ export interface Recovery {
   readonly pending: OffsetsEntry | undefined
 }
 
-const VERSION = 1
+/** metadata.json's format: 2 since step ids are stable (kind and ordinal, or the user's name; plan/step-id.ts). */
+const VERSION = 2
+/** The format before: unnamed steps had positional ids (legacy-ids.ts); opened and upgraded to VERSION. */
+const POSITIONAL_IDS_VERSION = 1
+
+interface Metadata {
+  readonly version: number
+  readonly createdAt?: string
+  readonly fingerprint: PlanFingerprint
+}
 
 /**
  * The one owner of the commit protocol. For batch N:
@@ -93,20 +103,27 @@ export class Checkpoint {
   static async #openLocked(dir: string, lock: CheckpointLock, plan: Plan): Promise<Checkpoint> {
     const metadataFile = join(dir, 'metadata.json')
     const current = fingerprint(plan)
+    let stored: Metadata | undefined
     if (existsSync(metadataFile)) {
-      const stored = (await readJson(metadataFile)) as { version: number; fingerprint: PlanFingerprint }
-      if (stored.version !== VERSION)
+      stored = (await readJson(metadataFile)) as Metadata
+      const differences =
+        stored.version === VERSION
+          ? incompatibilities(stored.fingerprint, current)
+          : stored.version === POSITIONAL_IDS_VERSION
+            ? incompatibilities(stored.fingerprint, withIds(current, inverted(positionalIds(plan))))
+            : undefined
+      if (differences === undefined)
         throw new CheckpointCorruptError(`Checkpoint ${dir} has unknown version ${stored.version}.`)
-      const differences = incompatibilities(stored.fingerprint, current)
       if (differences.length > 0) throw new CheckpointIncompatibleError(dir, differences)
     } else {
-      await writeFileAtomic(
-        metadataFile,
-        `${JSON.stringify({ version: VERSION, createdAt: new Date().toISOString(), fingerprint: current }, null, 2)}\n`,
-      )
+      await writeMetadata(metadataFile, new Date().toISOString(), current)
     }
     const log = await OffsetsLog.open<OffsetsEntry>(join(dir, 'offsets.log'))
-    if (isStateless(plan)) return new Checkpoint(dir, lock, undefined, log)
+    const upgrade = stored?.version === POSITIONAL_IDS_VERSION
+    if (isStateless(plan)) {
+      if (upgrade) await writeMetadata(metadataFile, stored?.createdAt, current)
+      return new Checkpoint(dir, lock, undefined, log)
+    }
     const databaseFile = join(dir, 'state.db')
     if (!existsSync(databaseFile) && (existsSync(join(dir, 'state')) || existsSync(join(dir, 'progress'))))
       throw new CheckpointCorruptError(
@@ -114,7 +131,24 @@ export class Checkpoint {
           'version keeps state in state.db and cannot read them. Finish that run with the earlier version, or ' +
           'start from a new checkpoint location (state and progress start over).',
       )
-    return new Checkpoint(dir, lock, StateDatabase.open(databaseFile), log)
+    const database = StateDatabase.open(databaseFile)
+    try {
+      // Format 1 → 2: the state rows move to the stable ids first (one transaction that marks the store), then
+      // metadata.json says 2. A crash between the two finds a marked store and only rewrites the metadata.
+      if (upgrade) {
+        if (database.format < STATE_FORMAT) database.refileOperators(positionalIds(plan))
+        await writeMetadata(metadataFile, stored?.createdAt, current)
+      } else if (database.format < STATE_FORMAT) {
+        throw new CheckpointCorruptError(
+          `The state store ${databaseFile} files its state under the step ids of an earlier Sluice, but ${metadataFile} ` +
+            'has the ids of this one: the store was copied from another checkpoint. Start from a new checkpoint location.',
+        )
+      }
+    } catch (error) {
+      database.close()
+      throw error
+    }
+    return new Checkpoint(dir, lock, database, log)
   }
 
   async recover(): Promise<Recovery> {
@@ -222,6 +256,11 @@ export class Checkpoint {
       .map((f) => Number.parseInt(f, 10))
       .sort((a, b) => a - b)
   }
+}
+
+async function writeMetadata(file: string, createdAt: string | undefined, fingerprint: PlanFingerprint) {
+  const metadata = { version: VERSION, createdAt: createdAt ?? new Date().toISOString(), fingerprint }
+  await writeFileAtomic(file, `${JSON.stringify(metadata, null, 2)}\n`)
 }
 
 async function readJson(file: string): Promise<unknown> {

@@ -101,7 +101,11 @@ export class DocumentCompiler {
       const keyedProcess = step.kind === 'keyBy' && steps[i + 1]?.kind === 'process'
       const next =
         step.kind !== 'keyBy'
-          ? this.#guard(path, () => this.#step(stream, step, path))
+          ? this.#named(
+              this.#guard(path, () => this.#step(stream, step, path)),
+              step,
+              i,
+            )
           : keyedProcess
             ? this.#process(stream, steps, i)
             : this.#grouped(stream, steps, i)
@@ -130,37 +134,43 @@ export class DocumentCompiler {
     }
   }
 
+  /** Names a built step after its `name:` (or `id:`); a name the DSL refuses is a problem at that key. */
+  #named(built: AnyStream | undefined, step: StepDocument, i: number): AnyStream | undefined {
+    const name = stepName(step)
+    if (!built || name === undefined) return built
+    return this.#guard(['steps', i, step.name === undefined ? 'id' : 'name'], () => built.name(name))
+  }
+
   #step(stream: AnyStream, step: StepDocument, path: DocumentPath): AnyStream | undefined {
-    const named = step.id === undefined ? undefined : { name: step.id }
     switch (step.kind) {
       case 'filter': {
         const e = this.#expression([...path], step.value, 'event', ['bool'])
-        return e && stream.filter((v) => isTrue(e.evaluate(v), e), named)
+        return e && stream.filter((v) => isTrue(e.evaluate(v), e))
       }
       case 'map': {
         if (typeof step.value === 'string') {
           const e = this.#expression([...path], step.value)
-          return e && stream.map((v) => e.evaluate(v), named)
+          return e && stream.map((v) => e.evaluate(v))
         }
         const build = this.#record([...path], step.value, 'event')
-        return build && erase(stream.map((v) => build(v, undefined), named))
+        return build && erase(stream.map((v) => build(v, undefined)))
       }
       case 'withField': {
         const e = this.#expression([...path, 'expr'], step.value.expr)
-        return e && erase(stream.withField(step.value.name, (v) => e.evaluate(v), named))
+        return e && erase(stream.withField(step.value.name, (v) => e.evaluate(v)))
       }
       case 'select':
-        return erase(stream.map(selectFields(step.value), named))
+        return erase(stream.map(selectFields(step.value)))
       case 'flatMap': {
         const e = this.#expression([...path], step.value, 'event', ['list'])
-        return e && stream.flatMap((v) => asList(e.evaluate(v), e), named)
+        return e && stream.flatMap((v) => asList(e.evaluate(v), e))
       }
       case 'dedupe': {
         const e = this.#expression([...path, 'key'], step.value.key)
-        return e && stream.dedupe((v) => e.evaluate(v), step.value.within, named)
+        return e && stream.dedupe((v) => e.evaluate(v), step.value.within)
       }
       case 'join':
-        return this.#join(stream, step.value, path, named)
+        return this.#join(stream, step.value, path)
       case 'keyBy':
       case 'window':
       case 'aggregate':
@@ -174,7 +184,6 @@ export class DocumentCompiler {
     stream: AnyStream,
     join: Extract<StepDocument, { kind: 'join' }>['value'],
     path: DocumentPath,
-    named: { name: string } | undefined,
   ): AnyStream | undefined {
     const on = this.#expression([...path, 'on'], join.on)
     const table = buildTable(join.table, this.#connectors)
@@ -187,7 +196,7 @@ export class DocumentCompiler {
       select = build && ((v, row) => ({ ...asRecord(v, 'join'), ...build(v, row ?? null) }))
     }
     if (!on || !select) return undefined
-    const options = { ...named, how: join.how ?? 'inner' } as { how: 'left' }
+    const options = { how: join.how ?? 'inner' } as { how: 'left' }
     return stream.join(table, (v) => joinKey(on.evaluate(v), on), select, options)
   }
 
@@ -217,21 +226,29 @@ export class DocumentCompiler {
       fields.push({ name, fn, input: compiled })
     }
     const spec = this.#guard(['steps', i + 1, 'window'], () => windowSpec(window.value))
+    // window and aggregate are one step of the plan: either may name it.
+    const keyName = stepName(keyBy)
+    const windowName = stepName(aggregate) ?? stepName(window)
+    if (stepName(window) !== undefined && stepName(aggregate) !== undefined)
+      this.#problem(
+        ['steps', i + 2],
+        'window and aggregate are one step: name the window or the aggregate, not both',
+      )
     if (!key || !spec || fields.length !== Object.keys(aggregate.value.fields).length) return undefined
     return this.#guard(['steps', i, 'keyBy'], () =>
       erase(
         stream
           .map(
             (v): AggregateInput => ({ key: key.evaluate(v), inputs: fields.map((f) => evaluateInput(f, v)) }),
-            keyBy.id === undefined ? undefined : { name: `${keyBy.id}-inputs` },
+            keyName === undefined ? undefined : { name: `${keyName}-inputs` },
           )
           .keyBy(
             (v) => (v as AggregateInput).key as string,
-            keyBy.id === undefined ? undefined : { name: keyBy.id },
+            keyName === undefined ? undefined : { name: keyName },
           )
           .window(spec)
           .aggregate(buildAggregator(fields), {
-            ...(aggregate.id === undefined ? {} : { name: aggregate.id }),
+            ...(windowName === undefined ? {} : { name: windowName }),
             ...(aggregate.value.outputMode === undefined ? {} : { outputMode: aggregate.value.outputMode }),
           }),
       ),
@@ -250,13 +267,15 @@ export class DocumentCompiler {
     if (!key || !init || !next || !emit) return undefined
     const fns = processFunctions({ init, next, emit })
     const ttl = step.value.ttl
+    const keyName = stepName(keyBy)
+    const processName = stepName(step)
     return this.#guard(path, () =>
       erase(
         stream
-          .keyBy((v) => key.evaluate(v) as string, keyBy.id === undefined ? undefined : { name: keyBy.id })
+          .keyBy((v) => key.evaluate(v) as string, keyName === undefined ? undefined : { name: keyName })
           .process({
             ...fns,
-            ...(step.id === undefined ? {} : { name: step.id }),
+            ...(processName === undefined ? {} : { name: processName }),
             ...(ttl === undefined ? {} : { ttl }),
           }),
       ),
@@ -332,6 +351,11 @@ export class DocumentCompiler {
   #problem(path: DocumentPath, message: string): void {
     this.problems.push({ ...this.#context.map.value(path), message })
   }
+}
+
+/** The step's `name:`, or `id:`, its earlier spelling. */
+function stepName(step: StepDocument): string | undefined {
+  return step.name ?? step.id
 }
 
 const OUT_OF_PLACE = {

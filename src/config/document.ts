@@ -83,6 +83,14 @@ export const STEP_KINDS = [
   'process',
 ] as const
 
+/** A step's name (`name:`), the DSL's `.name()`: its id in checkpoints, on the dashboard, in metrics and errors. */
+const stepName = z
+  .string({ error: 'expected a step name (letters, digits, ".", "_" and "-")' })
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, {
+    error:
+      'a step name uses letters, digits, ".", "_" and "-", starting with a letter or digit (it names state and topics)',
+  })
+
 const step = oneOf(
   'step',
   {
@@ -113,8 +121,16 @@ const step = oneOf(
     }),
     process: keyedProcess,
   },
-  { id: z.string().min(1).optional() },
-)
+  // `id` is the earlier spelling of `name`, still read.
+  { name: stepName.optional(), id: stepName.optional() },
+).superRefine((value, ctx) => {
+  if (value.name !== undefined && value.id !== undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['id'],
+      message: 'give the step one name: name (id is its older spelling)',
+    })
+})
 
 /** `recordLimits:`, the DSL's pipeline(id, { recordLimits }); each field optional, the defaults otherwise. */
 const recordLimits = fields('recordLimits', {

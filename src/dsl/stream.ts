@@ -1,9 +1,17 @@
 import type { z } from 'zod'
 import type { Aggregator } from '../aggregate/index.ts'
 import { UsageError } from '../errors.ts'
-import type { KeyedProcessContext, OutputMode, Plan, PlanNode, TableSpec } from '../plan/nodes.ts'
+import type {
+  KeyedProcessContext,
+  OutputMode,
+  Plan,
+  PlanNode,
+  PlanNodeKind,
+  TableSpec,
+} from '../plan/nodes.ts'
 import { DEFAULT_RECORD_LIMITS, type RecordLimits, resolveRecordLimits } from '../plan/record-limits.ts'
 import { pickFields, type RowTypeTransform, rowTypeFromZod, withoutField } from '../plan/row-type.ts'
+import { derivedStepId, stepNameProblem } from '../plan/step-id.ts'
 import type { SinkSpec } from '../runtime/sink.ts'
 import type { SourceSpec } from '../runtime/source.ts'
 import { type Duration, parseDuration } from '../window/duration.ts'
@@ -11,7 +19,12 @@ import type { WindowSpec } from '../window/index.ts'
 import type { EventTimeField } from './event-time.ts'
 import { isJsonSchemaParser, type JsonSchemaParser, zodValidator } from './parse.ts'
 
-/** Options every step accepts: a stable name for its state, metrics and error messages. */
+/**
+ * Options every step accepts: a name for its state, metrics and error messages (the same as `.name()` after
+ * the step). Letters, digits, '.', '_' and '-', unique within the pipeline. Without one the step's id is
+ * derived from its kind (`window`, `map-2`: the second map), which stays the same when steps of other kinds
+ * are added or removed.
+ */
 export interface StepOptions {
   readonly name?: string
 }
@@ -23,11 +36,54 @@ type Draft = {
   readonly recordLimits: RecordLimits | undefined
 }
 
-function nextId(draft: Draft, kind: string, options?: StepOptions): string {
-  const id = options?.name ?? `${kind}-${draft.nodes.length}`
-  if (draft.nodes.some((n) => n.id === id))
-    throw new UsageError(`Two steps of pipeline "${draft.pipelineId}" are named "${id}".`)
-  return id
+/** The id of the step about to be appended: the user's name, checked, or one derived from its kind. */
+function stepId(draft: Draft, kind: PlanNodeKind, options?: StepOptions): { id: string; named: boolean } {
+  if (options?.name === undefined) return { id: derivedStepId(kind, draft.nodes), named: false }
+  assertName(draft, options.name, undefined)
+  return { id: options.name, named: true }
+}
+
+/** Checks a user's name for a step; `renamed` is the node it replaces, which may hold any name now. */
+function assertName(draft: Draft, name: string, renamed: PlanNode | undefined): void {
+  const problem = stepNameProblem(draft.pipelineId, name)
+  if (problem) throw new UsageError(`Pipeline "${draft.pipelineId}": ${problem}.`)
+  const holder = draft.nodes.find((node) => node.id === name && node !== renamed)
+  if (holder) throw duplicate(draft.pipelineId, name, holder)
+}
+
+/**
+ * Checks that no two steps share an id, once the plan is complete: a derived id may equal a name given to an
+ * earlier step of another kind, and a step named with `.name()` holds a derived id until then.
+ */
+function assertUniqueIds(draft: Draft): void {
+  const seen = new Map<string, PlanNode>()
+  for (const node of draft.nodes) {
+    const holder = seen.get(node.id)
+    if (holder) throw duplicate(draft.pipelineId, node.id, holder.named ? node : holder)
+    seen.set(node.id, node)
+  }
+}
+
+function duplicate(pipelineId: string, id: string, unnamed: PlanNode): UsageError {
+  return new UsageError(
+    `Two steps of pipeline "${pipelineId}" are named "${id}"` +
+      (unnamed.named
+        ? '.'
+        : `: it is the id derived for the ${unnamed.kind} step; name that step, or choose another name.`),
+  )
+}
+
+/** Names the last step of the draft (`.name()`), which must not be named already. */
+function nameLast(draft: Draft, name: string): Draft {
+  const last = draft.nodes.at(-1)
+  if (!last) throw new Error('internal: a stream without a source')
+  if (last.named)
+    throw new UsageError(
+      `The ${last.kind} step "${last.id}" of pipeline "${draft.pipelineId}" is named twice (now "${name}"): give it one name.`,
+    )
+  assertName(draft, name, last)
+  const renamed = Object.freeze({ ...last, id: name, named: true })
+  return { ...draft, nodes: Object.freeze([...draft.nodes.slice(0, -1), renamed]) }
 }
 
 function append(draft: Draft, node: PlanNode): Draft {
@@ -50,6 +106,19 @@ export class Stream<T> {
   }
 
   /**
+   * Names the step just added (the source after `from()`, the window after `aggregate()`): its id in
+   * checkpoints, on the dashboard, in metrics and errors. A named step keeps its state whatever steps are
+   * added or removed around it.
+   *
+   * ```ts
+   * .map(enrich).name('enrich')
+   * ```
+   */
+  name(name: string): Stream<T> {
+    return new Stream<T>(nameLast(this.#draft, name))
+  }
+
+  /**
    * Validates each value against a Zod schema and types the stream with its output, or against a JSON
    * Schema compiled by `fromJsonSchema<T>(schema)` (faster; the stream is typed T). Bytes and text are
    * decoded as UTF-8 JSON first. Values that fail go to the dead-letter output with the reason.
@@ -66,7 +135,7 @@ export class Stream<T> {
       options?.schemaName ?? (json ? schema.name : ((schema as z.ZodType).description ?? 'zod'))
     return this.#then({
       kind: 'parse',
-      id: nextId(this.#draft, 'parse', options),
+      ...stepId(this.#draft, 'parse', options),
       schemaName,
       validate: json ? (raw) => schema.validate(raw, limits) : zodValidator(schema as z.ZodType, limits),
       rowType: json ? schema.rowType : rowTypeFromZod(schema as z.ZodType, schemaName),
@@ -80,7 +149,7 @@ export class Stream<T> {
   #map<U>(fn: (value: T) => U, options: StepOptions | undefined, rowType?: RowTypeTransform): Stream<U> {
     return this.#then({
       kind: 'map',
-      id: nextId(this.#draft, 'map', options),
+      ...stepId(this.#draft, 'map', options),
       fn: fn as (v: unknown) => unknown,
       ...(rowType ? { rowType } : {}),
     })
@@ -91,7 +160,7 @@ export class Stream<T> {
   filter(fn: (value: T) => boolean, options?: StepOptions): Stream<T> {
     return this.#then({
       kind: 'filter',
-      id: nextId(this.#draft, 'filter', options),
+      ...stepId(this.#draft, 'filter', options),
       fn: fn as (v: unknown) => boolean,
     })
   }
@@ -99,7 +168,7 @@ export class Stream<T> {
   flatMap<U>(fn: (value: T) => Iterable<U>, options?: StepOptions): Stream<U> {
     return this.#then({
       kind: 'flatMap',
-      id: nextId(this.#draft, 'flatMap', options),
+      ...stepId(this.#draft, 'flatMap', options),
       fn: fn as (v: unknown) => Iterable<unknown>,
     })
   }
@@ -148,7 +217,7 @@ export class Stream<T> {
         : (field.get as (v: unknown) => unknown)
     return this.#then({
       kind: 'watermark',
-      id: nextId(this.#draft, 'watermark', options),
+      ...stepId(this.#draft, 'watermark', options),
       field: name,
       eventTime: get,
       delayMs: parseDuration(delay, 'watermark delay', { allowZero: true }),
@@ -163,7 +232,7 @@ export class Stream<T> {
     return new KeyedStream<K, T>(
       append(this.#draft, {
         kind: 'keyBy',
-        id: nextId(this.#draft, 'keyBy', options),
+        ...stepId(this.#draft, 'keyBy', options),
         fn: fn as (v: unknown) => unknown,
       }),
     )
@@ -173,7 +242,7 @@ export class Stream<T> {
   dedupe(key: (value: T) => unknown, within: Duration, options?: StepOptions): Stream<T> {
     return this.#then({
       kind: 'dedupe',
-      id: nextId(this.#draft, 'dedupe', options),
+      ...stepId(this.#draft, 'dedupe', options),
       keyFn: key as (v: unknown) => unknown,
       withinMs: parseDuration(within, 'dedupe window'),
     })
@@ -203,7 +272,7 @@ export class Stream<T> {
   ): Stream<U> {
     return this.#then({
       kind: 'join',
-      id: nextId(this.#draft, 'join', options),
+      ...stepId(this.#draft, 'join', options),
       table: table.spec,
       on: on as (v: unknown) => unknown,
       select: select as (v: unknown, r: unknown) => unknown,
@@ -215,9 +284,10 @@ export class Stream<T> {
   to(sink: SinkSpec<T>, options?: StepOptions): Pipeline<T> {
     const draft = append(this.#draft, {
       kind: 'sink',
-      id: nextId(this.#draft, 'sink', options),
+      ...stepId(this.#draft, 'sink', options),
       sink: sink as SinkSpec<unknown>,
     })
+    assertUniqueIds(draft)
     return new Pipeline<T>({
       pipelineId: draft.pipelineId,
       nodes: draft.nodes,
@@ -231,6 +301,11 @@ export class KeyedStream<K extends GroupKey, T> {
 
   constructor(draft: Draft) {
     this.#draft = draft
+  }
+
+  /** Names the keyBy step (see Stream.name). */
+  name(name: string): KeyedStream<K, T> {
+    return new KeyedStream<K, T>(nameLast(this.#draft, name))
   }
 
   /** Assigns each value to event-time windows: tumbling(size), hopping(size, slide) or session(gap). */
@@ -260,7 +335,7 @@ export class KeyedStream<K extends GroupKey, T> {
     return new Stream<U>(
       append(this.#draft, {
         kind: 'process',
-        id: nextId(this.#draft, 'process', options),
+        ...stepId(this.#draft, 'process', options),
         init: options.init as (key: unknown) => unknown,
         fn: options.process as (s: unknown, v: unknown, c: KeyedProcessContext<unknown, unknown>) => unknown,
         ttlMs: options.ttl === undefined ? undefined : parseDuration(options.ttl, 'process ttl'),
@@ -296,10 +371,22 @@ export type WindowRow<K, Out> = {
 export class WindowedStream<K extends GroupKey, T> {
   readonly #draft: Draft
   readonly #spec: WindowSpec
+  /** Given by name() for the window step that aggregate() adds. */
+  readonly #name: string | undefined
 
-  constructor(draft: Draft, spec: WindowSpec) {
+  constructor(draft: Draft, spec: WindowSpec, name?: string) {
     this.#draft = draft
     this.#spec = spec
+    this.#name = name
+  }
+
+  /** Names the window step (window and aggregate are one step): `.window(tumbling('1m')).name('per-minute')`. */
+  name(name: string): WindowedStream<K, T> {
+    if (this.#name !== undefined)
+      throw new UsageError(
+        `The window step "${this.#name}" of pipeline "${this.#draft.pipelineId}" is named twice (now "${name}"): give it one name.`,
+      )
+    return new WindowedStream<K, T>(this.#draft, this.#spec, name)
   }
 
   /**
@@ -313,9 +400,13 @@ export class WindowedStream<K extends GroupKey, T> {
     if (this.#spec.kind === 'session' && options?.outputMode === 'complete') {
       throw new UsageError('Session windows support the append and update output modes, not complete.')
     }
+    if (this.#name !== undefined && options?.name !== undefined && options.name !== this.#name)
+      throw new UsageError(
+        `The window step of pipeline "${this.#draft.pipelineId}" is named twice ("${this.#name}" and "${options.name}"): give it one name.`,
+      )
     const node: PlanNode = {
       kind: 'window',
-      id: nextId(this.#draft, 'window', options),
+      ...stepId(this.#draft, 'window', { name: options?.name ?? this.#name }),
       window: this.#spec,
       aggregator: aggregator as Aggregator<unknown, unknown, unknown>,
       outputMode: options?.outputMode ?? 'append',
@@ -372,7 +463,7 @@ export function pipeline(
       return new Stream<T>(
         append(draft, {
           kind: 'source',
-          id: nextId(draft, 'source', options),
+          ...stepId(draft, 'source', options),
           source: source as SourceSpec<unknown>,
         }),
       )

@@ -7,8 +7,9 @@ import type { RowType, RowTypeTransform } from './row-type.ts'
 
 /**
  * The logical plan: a chain of frozen nodes from one source to one sink. Nodes hold the user's functions
- * but no runtime state; the runtime compiles them into operators. Every node has a stable id, derived from
- * its position and kind unless the user names it, which names its state in checkpoints.
+ * but no runtime state; the runtime compiles them into operators. Every node has a stable id, which names its
+ * state in checkpoints, its metrics and its errors: the user's name for the step, or one derived from its kind
+ * (step-id.ts).
  */
 export type PlanNode =
   | SourceNode
@@ -29,6 +30,8 @@ export type PlanNodeKind = PlanNode['kind']
 interface Base<K extends string> {
   readonly kind: K
   readonly id: string
+  /** True when the user named the step (`.name()`, `{ name }`, YAML `name:`); false when its id is derived. */
+  readonly named: boolean
 }
 
 export interface SourceNode extends Base<'source'> {

@@ -37,6 +37,16 @@ export interface StateSlot {
 /** SQLite's result code when another connection holds the write lock. */
 const SQLITE_BUSY = 5
 
+/**
+ * The store's format, kept in SQLite's user_version (0 in a store written before it was set): 1 files each
+ * operator's rows under its stable step id; 0 under the positional id of checkpoint format 1 (see
+ * Checkpoint.open, which renames them once).
+ */
+export const STATE_FORMAT = 1
+
+/** Prefixes rows while refileOperators moves them: '/' is in no step id. */
+const PARKED = 'refiling/'
+
 /** The per-batch progress stored with the state. */
 export type EventTimes = Record<string, number>
 
@@ -78,6 +88,9 @@ export class StateDatabase {
     let db: DatabaseSync
     try {
       db = new DatabaseSync(file)
+      const fresh =
+        db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'entries'").get() ===
+        undefined
       db.exec('PRAGMA journal_mode = WAL')
       // FULL: a commit returns after the WAL is fsync'ed, so the batches it covers survive a power cut and
       // their offsets entries may be pruned.
@@ -85,6 +98,7 @@ export class StateDatabase {
       db.exec('PRAGMA cache_size = -16384') // 16 MiB of pages; the decoded cache lives in the operators
       db.exec('PRAGMA busy_timeout = 0')
       db.exec(SCHEMA)
+      if (fresh) db.exec(`PRAGMA user_version = ${STATE_FORMAT}`)
     } catch (error) {
       throw new CheckpointCorruptError(
         `Cannot open the state store ${file}: ${error instanceof Error ? error.message : String(error)}.`,
@@ -97,6 +111,34 @@ export class StateDatabase {
   /** The newest batch whose state is committed, if any. */
   get latestBatch(): number | undefined {
     return this.#latest
+  }
+
+  /** The format the rows are filed in (STATE_FORMAT, or 0 for rows under positional step ids). */
+  get format(): number {
+    return (this.#statement('PRAGMA user_version').get() as { user_version: number }).user_version
+  }
+
+  /**
+   * Files the rows of each operator in `renames` (id then → id now) under its id now and marks the store
+   * STATE_FORMAT, in one durable transaction: a crash leaves the old store or the renamed one, never half,
+   * and a store already marked is never renamed twice. An id now may be another operator's id then
+   * (`window-2` was the window at position 2, is now the second window), so rows move through a prefix no id
+   * can have (PARKED).
+   */
+  refileOperators(renames: ReadonlyMap<string, string>): void {
+    if (this.#batch !== undefined) throw new Error('internal: refileOperators during a batch')
+    this.#db.exec('BEGIN IMMEDIATE')
+    try {
+      const park = this.#statement('UPDATE entries SET op = ? || op WHERE op = ?')
+      const place = this.#statement('UPDATE entries SET op = ? WHERE op = ? || ?')
+      for (const from of renames.keys()) park.run(PARKED, from)
+      for (const [from, to] of renames) place.run(to, PARKED, from)
+      this.#db.exec(`PRAGMA user_version = ${STATE_FORMAT}`)
+      this.#db.exec('COMMIT')
+    } catch (error) {
+      this.#db.exec('ROLLBACK')
+      throw error
+    }
   }
 
   /**

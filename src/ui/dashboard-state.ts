@@ -126,7 +126,14 @@ export class DashboardState {
 
   describe(plan: Plan, now: number): void {
     const entry = this.#entry(plan.pipelineId, now)
-    entry.view.graph = plan.nodes.map((node) => ({ id: node.id, kind: node.kind, label: nodeLabel(node) }))
+    // A user's name is news on the box; a derived id (`window`, `map-2`) repeats the kind, so it stays in the title.
+    entry.view.graph = plan.nodes.map((node) => ({
+      id: node.id,
+      kind: node.kind,
+      label: node.named
+        ? [node.id, nodeLabel(node)].filter((part) => part !== '').join(' · ')
+        : nodeLabel(node),
+    }))
     const sink = plan.nodes.at(-1)
     if (sink) entry.view.sink = nodeLabel(sink)
   }

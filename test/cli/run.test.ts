@@ -147,9 +147,9 @@ test('--dry-run prints the plan of a YAML file and of a TypeScript module, and s
   assert.equal(yaml.code, 0, yaml.stderr)
   assert.match(
     yaml.stdout,
-    /^pipeline dry-page-metrics-yaml\n {2}source {4}source-0 {2}type=kafka topics=\["dry-events"\]/,
+    /^pipeline dry-page-metrics-yaml\n {2}source {4}source {2}type=kafka topics=\["dry-events"\]/,
   )
-  assert.match(yaml.stdout, /window {4}window-5 {2}window=\{"kind":"tumbling","size":60000\}/)
+  assert.match(yaml.stdout, /window {4}window {2}window=\{"kind":"tumbling","size":60000\}/)
   assert.match(yaml.stdout, /checkpoint .*dry {2}trigger every 1000 ms/)
   const ts = await runCli(['run', 'examples/page-metrics.ts', '--dry-run', '--trigger', 'availableNow'])
   assert.equal(ts.code, 0, ts.stderr)

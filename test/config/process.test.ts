@@ -94,10 +94,10 @@ test('a failing next or emit, or an emit that is not a list, dead-letters the re
   // Only the good records changed the state: 2, then 2 + 3.
   assert.deepEqual(out.rows, [2, 5])
   assert.deepEqual(out.deadLetters, [
-    [1, 'process-3', 'process threw: no such overload: dyn<double> + dyn<string> in "state + event.n"'],
-    [2, 'process-3', 'process threw: emit "event.quiet ? dyn({}) : [next]" gave {}, not a list'],
-    [3, 'process-3', 'process threw: No such key: quiet in "event.quiet ? dyn({}) : [next]"'],
-    [4, 'keyBy-2', 'keyBy threw: No such key: user in "event.user"'],
+    [1, 'process', 'process threw: no such overload: dyn<double> + dyn<string> in "state + event.n"'],
+    [2, 'process', 'process threw: emit "event.quiet ? dyn({}) : [next]" gave {}, not a list'],
+    [3, 'process', 'process threw: No such key: quiet in "event.quiet ? dyn({}) : [next]"'],
+    [4, 'keyBy', 'keyBy threw: No such key: user in "event.user"'],
   ])
 })
 

@@ -59,8 +59,8 @@ test('a missing field or a wrong type in an expression dead-letters that record 
     { id: 5, total: 3 },
   ])
   assert.deepEqual(out.deadLetters, [
-    [1, 'map-3', 'map threw: No such key: order in "event.order.total * 2.0"'],
-    [3, 'map-3', 'map threw: no such overload: dyn<string> * double in "event.order.total * 2.0"'],
+    [1, 'map', 'map threw: No such key: order in "event.order.total * 2.0"'],
+    [3, 'map', 'map threw: no such overload: dyn<string> * double in "event.order.total * 2.0"'],
   ])
 })
 
@@ -72,8 +72,8 @@ test('a filter that is not true or false, and a flatMap that is not a list, dead
   ])
   assert.deepEqual(out.rows, [1, 2])
   assert.deepEqual(out.deadLetters, [
-    [1, 'filter-2', 'filter threw: filter "event.keep" gave "yes", not true or false'],
-    [2, 'flatMap-3', 'flatMap threw: flatMap "event.items" gave "x", not a list'],
+    [1, 'filter', 'filter threw: filter "event.keep" gave "yes", not true or false'],
+    [2, 'flatMap', 'flatMap threw: flatMap "event.items" gave "x", not a list'],
   ])
 })
 
@@ -108,8 +108,8 @@ test('an aggregate input of the wrong type, or a missing key, is a dead letter, 
     },
   ])
   assert.deepEqual(out.deadLetters, [
-    [1, 'map-3', 'map threw: aggregate total (sum) needs a number, got "lots" from "event.amount"'],
-    [2, 'map-3', 'map threw: No such key: page in "event.page"'],
+    [1, 'map', 'map threw: aggregate total (sum) needs a number, got "lots" from "event.amount"'],
+    [2, 'map', 'map threw: No such key: page in "event.page"'],
   ])
 })
 

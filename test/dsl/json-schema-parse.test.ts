@@ -75,7 +75,7 @@ describe('parse(fromJsonSchema<T>(schema))', () => {
     ]
     assert.equal(reasons.length, expected.length, JSON.stringify(reasons))
     for (const [i, pattern] of expected.entries()) assert.match(reasons[i]!, pattern)
-    assert.ok(driver.deadLetters.every((d) => d.operator === 'parse-1'))
+    assert.ok(driver.deadLetters.every((d) => d.operator === 'parse'))
   })
 
   test('the step is named after the schema title for describe() and fingerprints', () => {

@@ -96,9 +96,9 @@ describe('checkpoints', () => {
         assert.equal(error.exitCode, 2)
         assert.match(
           error.message,
-          /step "window-4" \(window\): window changed from .*"size":60000.* to .*"size":300000/,
+          /step "window" \(window\): window changed from .*"size":60000.* to .*"size":300000/,
         )
-        assert.match(error.message, /step "window-4" \(window\): aggregate changed from "count" to "sum"/)
+        assert.match(error.message, /step "window" \(window\): aggregate changed from "count" to "sum"/)
         return true
       },
     )

@@ -215,8 +215,8 @@ describe('PipelineMetrics', () => {
     assert.deepEqual(
       letters.map((d) => [d.operator, d.offset]),
       [
-        ['parse-1', 1],
-        ['parse-1', 3],
+        ['parse', 1],
+        ['parse', 3],
       ],
     )
     assert.match(letters[0]!.reason, /malformed JSON/)

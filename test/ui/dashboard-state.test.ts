@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { count } from '../../src/aggregate/index.ts'
+import { memory } from '../../src/connectors/testing/memory.ts'
+import { memorySource } from '../../src/connectors/testing/memory-source.ts'
+import { pipeline } from '../../src/dsl/stream.ts'
 import type { DeadLetter } from '../../src/runtime/sink.ts'
 import { DashboardState } from '../../src/ui/dashboard-state.ts'
+import { tumbling } from '../../src/window/index.ts'
 
 function letter(offset: number, raw: DeadLetter['raw'], reason = 'malformed JSON'): DeadLetter {
   return { reason, operator: 'parse-1', partition: 'events:0', offset, key: null, raw, timestamp: 0 }
@@ -53,4 +58,30 @@ test('ticks: rates over the last seconds, gaps when there is nothing, a bounded 
   })
   for (let i = 0; i < 10; i++) state.tick(t0 + 2000 + i)
   assert.equal(state.snapshot().ticks.length, 4)
+})
+
+test('the operator graph shows the name of a named step before its details; derived ids stay in the title', () => {
+  const state = new DashboardState()
+  const p = pipeline('named')
+    .from(memorySource<{ k: string; t: number }>('events'))
+    .map((e) => e)
+    .name('enrich')
+    .withWatermark('t', '0s')
+    .keyBy((e) => e.k)
+    .window(tumbling('1m'))
+    .name('per-minute')
+    .aggregate(count())
+    .to(memory())
+  state.describe(p.plan, 0)
+  assert.deepEqual(
+    state.snapshot().pipelines[0]?.graph.map((n) => [n.id, n.label]),
+    [
+      ['source', 'memory events'],
+      ['enrich', 'enrich'],
+      ['watermark', 't − 0ms'],
+      ['keyBy', ''],
+      ['per-minute', 'per-minute · tumbling 1m · append'],
+      ['sink', 'memory'],
+    ],
+  )
 })

@@ -111,7 +111,7 @@ describe('mysql sink, append', () => {
     )
     assert.equal(letters.length, brokenIds.length)
     for (const l of letters) {
-      assert.equal(l.operator, 'parse-1')
+      assert.equal(l.operator, 'parse')
       assert.match(l.raw.toString(), /^\{"id":\d+,"user":$/)
       const id = Number(/\d+/.exec(l.raw.toString())?.[0])
       assert.equal(l.source_partition, `p${id % 3}`)
