@@ -15,7 +15,15 @@ import { formatDuration } from '../window/duration.ts'
 import { parseDuration } from './options.ts'
 import { RunProgress } from './run-progress.ts'
 import { interruptSignal } from './signals.ts'
-import { reportToSupervisor, supervise, WORKER_ENV, workerName } from './workers.ts'
+import {
+  isWorker,
+  leaveSupervisor,
+  reportToSupervisor,
+  supervise,
+  supervisorGone,
+  WORKER_ENV,
+  workerName,
+} from './workers.ts'
 
 interface RunFlags {
   trigger?: string
@@ -195,11 +203,14 @@ async function runAll(
   // The bar replaces the per-batch log lines on a terminal; warnings and errors still show.
   const quiet = bounded && tty && process.env.SLUICE_LOG_LEVEL === undefined
   const logger = createLogger({ name: 'sluice', ...(quiet ? { level: 'warn' } : {}) })
-  const progress = new RunProgress({ out: process.stderr, tty, bar: bounded })
+  // A worker's progress is shown by its supervisor, with the other workers'.
+  const out = isWorker() ? { write: () => true } : process.stderr
+  const progress = new RunProgress({ out, tty, bar: bounded })
   const { signal, dispose } = interruptSignal()
   // One pipeline failing stops the others: the command then fails with its error.
   const failed = new AbortController()
-  const stop = AbortSignal.any([signal, failed.signal])
+  const orphaned = supervisorGone()
+  const stop = AbortSignal.any([signal, failed.signal, ...(orphaned ? [orphaned] : [])])
   const summaries = new Map<string, RunSummary>()
   progress.start(pipelines.map((p) => p.plan.pipelineId))
   try {
@@ -228,5 +239,6 @@ async function runAll(
   } finally {
     dispose()
     progress.finish(summaries)
+    leaveSupervisor()
   }
 }

@@ -21,11 +21,32 @@ export type WorkerMessage =
 /** Set in a worker's environment: the supervisor's pid (a worker reports over IPC instead of printing). */
 export const WORKER_ENV = 'SLUICE_WORKER_OF'
 
+/** Whether this process is a worker of `sluice run --workers` (it reports to its supervisor over IPC). */
+export function isWorker(): boolean {
+  return process.env[WORKER_ENV] !== undefined && process.send !== undefined
+}
+
 /** In a worker: sends `message` to the supervisor. False when this process is not a worker. */
 export function reportToSupervisor(message: WorkerMessage): boolean {
-  if (process.env[WORKER_ENV] === undefined || !process.send) return false
-  process.send(message)
+  if (!isWorker()) return false
+  process.send?.(message)
   return true
+}
+
+/** In a worker whose run ended: closes the IPC channel, which would keep the process alive. */
+export function leaveSupervisor(): void {
+  if (isWorker()) process.disconnect?.()
+}
+
+/**
+ * In a worker: aborts when the supervisor is gone (its IPC channel closed: it was killed), so that no worker
+ * outlives it. Undefined when this process is not a worker.
+ */
+export function supervisorGone(): AbortSignal | undefined {
+  if (!isWorker()) return undefined
+  const gone = new AbortController()
+  process.once('disconnect', () => gone.abort())
+  return gone.signal
 }
 
 /** Worker i's name in the groups: unique per machine and stable across its restarts (static membership). */
