@@ -142,7 +142,11 @@ export async function measureBacklog<T>(
   pipeline: Pipeline<T>,
   config: WorkloadConfig,
   input: { records: number; bytes: number },
-  options: { onBatch?: (progress: BatchProgress, log: ProgressLog) => void } = {},
+  options: {
+    onBatch?: (progress: BatchProgress, log: ProgressLog) => void
+    /** Runs as this instance of a scaled-out pipeline (RunOptions.instance). */
+    instance?: string
+  } = {},
 ): Promise<WorkloadResult> {
   const log = new ProgressLog()
   const onBatch = options.onBatch
@@ -152,6 +156,7 @@ export async function measureBacklog<T>(
     trigger: { kind: 'availableNow' },
     maxBatchRecords: config.maxBatchRecords,
     ...(config.lingerMs !== undefined ? { lingerMs: config.lingerMs } : {}),
+    ...(options.instance !== undefined ? { instance: options.instance } : {}),
     onProgress: onBatch
       ? (p) => {
           log.onProgress(p)

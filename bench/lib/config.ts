@@ -15,6 +15,7 @@ export const WORKLOADS = [
   'ceiling',
   'ceiling-kafka',
   'etl',
+  'etl-workers',
   'lake',
   'join',
   'window',

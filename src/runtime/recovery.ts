@@ -69,9 +69,8 @@ export async function planRecovery(
 
   if (context.scaleOut) {
     // Nothing to replay: whatever this instance had in flight was aborted or committed, and its partitions
-    // may be another instance's now. Batch ids go on past every id logged here or committed by the sink.
-    const stored = await sink.committedPosition?.()
-    const batchId = Math.max(stored?.batchId ?? -1, loggedThrough)
+    // may be another instance's now. Batch ids are this instance's own and go on past every id it logged.
+    const batchId = loggedThrough
     const committed = { batchId, start: {}, end: {}, watermark: null, batchTime: context.now() }
     return { committed, replays: [], fromSink: true, sinkKeepsPosition: true }
   }

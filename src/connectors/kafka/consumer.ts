@@ -146,6 +146,11 @@ export class KafkaConsumer {
             rebalanceTimeout: 20_000,
           }),
     })
+    // The client emits 'error' when a rejoin fails (a broker gone, the client closing meanwhile): without a
+    // listener that would end the process. It fails the next poll instead, which restarts the run.
+    this.#consumer.on('error', (error: Error) => {
+      this.#failure ??= error
+    })
     // The client's own read_committed filter lets aborted records through and hides committed ones.
     filterAbortedTransactions(this.#consumer)
     // A partition taken over from an instance whose transaction is still committing its offsets waits for it.

@@ -43,8 +43,8 @@ interface ConsumerIdentity {
  *
  * The request is the one the client builds (transactional id, producer id and epoch, group id, generation
  * id, member id, leader epoch from metadata), only with every partition in it, so the broker fences zombies
- * exactly as before. `current` replaces the generation the records were fetched under (see
- * KafkaConsumer.commitGeneration). AddOffsetsToTxn for the group must already have been sent in this transaction. Errors
+ * exactly as before. `current`, asked on each attempt, replaces the generation the records were fetched
+ * under (see KafkaConsumer.commitGeneration). AddOffsetsToTxn for the group must already have been sent in this transaction. Errors
  * are retried as the client retries its own (only when every error in the chain says it can be).
  */
 export async function commitOffsetsInOneRequest(
@@ -52,7 +52,9 @@ export async function commitOffsetsInOneRequest(
   transactionalId: string,
   lastPerPartition: readonly Message[],
   metadata: string | null = null,
-  current?: { readonly generationId: number; readonly memberId: string; readonly coordinatorId: number },
+  current?: () =>
+    | { readonly generationId: number; readonly memberId: string; readonly coordinatorId: number }
+    | undefined,
 ): Promise<void> {
   const producerId = producer.producerId
   const producerEpoch = producer.producerEpoch
@@ -60,8 +62,7 @@ export async function commitOffsetsInOneRequest(
     throw new Error('internal: transactional producer without a producer id')
   const byGeneration = new Map<string, { identity: ConsumerIdentity; messages: Message[] }>()
   for (const message of lastPerPartition) {
-    const fetched = consumerIdentity(message)
-    const identity = current ? { ...fetched, ...current } : fetched
+    const identity = consumerIdentity(message)
     const key = `${identity.groupId}\0${identity.generationId}\0${identity.memberId}\0${identity.coordinatorId}`
     let group = byGeneration.get(key)
     if (!group) {
@@ -70,8 +71,10 @@ export async function commitOffsetsInOneRequest(
     }
     group.messages.push(message)
   }
-  for (const { identity, messages } of byGeneration.values()) {
+  for (const { identity: fetched, messages } of byGeneration.values()) {
     await withRetry(producer, async () => {
+      // Asked on every attempt: a retry after REBALANCE_IN_PROGRESS goes under the generation that followed.
+      const identity = { ...fetched, ...current?.() }
       const topics = [...new Set(messages.map((m) => m.topic))]
       const cluster = await call<ClusterMetadata>((cb) => producer[kMetadata]({ topics }, cb))
       const broker = cluster.brokers.get(identity.coordinatorId)
