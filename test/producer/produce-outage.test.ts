@@ -245,8 +245,8 @@ describe('sluice produce through a broker outage', () => {
         '3000',
         '--seed',
         '7',
-        // Small requests, more of them awaiting acknowledgement across the leader change: before the fix 2 runs of
-        // 4 wrote some twice this way, 1 of 8 with the default 2000 (the pacer's 300-record requests).
+        // Small requests, more of them awaiting acknowledgement across the leader change: before the fix 3 runs of
+        // 16 wrote some twice this way, 1 of 8 with the default 2000 (the pacer's 300-record requests).
         '--batch-size',
         '100',
       ])
