@@ -41,7 +41,10 @@ export interface ProduceCommonOptions {
   readonly batchSize?: number
   /** Most value bytes per Kafka request (default 1 MiB, below the broker's default message.max.bytes). */
   readonly batchBytes?: number
-  /** Requests awaiting acknowledgement at once (default 4). */
+  /**
+   * Batches handed to the producer at once (default 4), so the next ones are ready while one is acknowledged;
+   * the idempotent producer sends them to Kafka one at a time, in order (see OneSendAtATime).
+   */
   readonly maxInFlight?: number
   /**
    * How long a batch may go unacknowledged while the producer retries through an outage (default 120 s, the

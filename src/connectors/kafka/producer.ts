@@ -9,6 +9,7 @@ import {
 import { describeError, KafkaError } from '../../errors.ts'
 import { formatDuration } from '../../window/duration.ts'
 import { baseClientOptions, type KafkaConnection } from './connection.ts'
+import { OneSendAtATime } from './one-send-at-a-time.ts'
 import { type Compression, chunkBySize, type OutgoingRecord, toBuffer, tooLargeHint } from './records.ts'
 import { KafkaTransaction } from './transaction.ts'
 
@@ -47,6 +48,8 @@ export class KafkaProducer {
   readonly #producer: Producer
   readonly #compression: Compression
   readonly #deliveryTimeoutMs: number | undefined
+  /** Idempotent sends queue here: concurrent ones can be written twice through a leader change. */
+  readonly #sends: OneSendAtATime | undefined
   #transaction: KafkaTransaction | undefined
   /** Set once a send outlived the delivery timeout: the producer is closed and every send throws this. */
   #expired: KafkaError | undefined
@@ -57,6 +60,7 @@ export class KafkaProducer {
     this.#compression = options.compression ?? 'lz4'
     this.#deliveryTimeoutMs = options.deliveryTimeoutMs
     const idempotent = options.idempotent ?? true
+    this.#sends = idempotent || options.transactionalId !== undefined ? new OneSendAtATime() : undefined
     const outage = options.deliveryTimeoutMs !== undefined
     const onRetry = options.onRetry
     this.#producer = new Producer({
@@ -92,14 +96,17 @@ export class KafkaProducer {
 
   /**
    * Sends records in one request per partition leader; resolves once every record is acknowledged. With a
-   * delivery timeout, rejects once it passes (see KafkaProducerOptions.deliveryTimeoutMs).
+   * delivery timeout, rejects once it passes (see KafkaProducerOptions.deliveryTimeoutMs). An idempotent
+   * producer's sends go to Kafka one at a time, in call order (see OneSendAtATime): a call made while another
+   * is under way waits for it, and its delivery timeout counts from the call, as Java's delivery.timeout.ms.
    */
   async send(records: readonly OutgoingRecord[]): Promise<ProduceResult> {
     if (this.#expired) throw this.#expired
     if (records.length === 0) return {}
     const timeoutMs = this.#deliveryTimeoutMs
-    if (timeoutMs === undefined) return this.#send(records)
-    const sending = this.#send(records)
+    const send = () => this.#send(records)
+    const sending = this.#sends ? this.#sends.run(send) : send()
+    if (timeoutMs === undefined) return sending
     sending.catch(() => {}) // raced below; a rejection after the timeout is not unhandled
     let timer: NodeJS.Timeout | undefined
     const expired = new Promise<never>((_, reject) => {
@@ -126,6 +133,7 @@ export class KafkaProducer {
   }
 
   async #send(records: readonly OutgoingRecord[]): Promise<ProduceResult> {
+    if (this.#expired) throw this.#expired
     try {
       const chunks = chunkBySize(records)
       if (chunks.length === 1) return await this.#producer.send({ messages: records.map(toMessage) })
