@@ -59,7 +59,11 @@ const feed = (async () => {
     const started = Date.now()
     const n = Math.round(rate / 10)
     await producer.send(
-      Array.from({ length: n }, (_, k) => ({ topic: input, value: JSON.stringify({ id: next + k }) })),
+      Array.from({ length: n }, (_, k) => ({
+        topic: input,
+        partition: (next + k) % 12,
+        value: JSON.stringify({ id: next + k }),
+      })),
     )
     next += n
     await new Promise((r) => setTimeout(r, Math.max(0, 100 - (Date.now() - started))))

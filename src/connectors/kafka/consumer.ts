@@ -396,8 +396,17 @@ export class KafkaConsumer {
       const open = this.#openBatch?.done ?? Promise.resolve()
       void open.then(() => flush(callback))
     }
-    // Partitions newly assigned start where the stream positioned them (the group's commit), whatever an
-    // earlier ownership read of them.
+    // A partition newly assigned starts where the group committed it, else at the fallback (earliest or
+    // latest). The stream keeps the fetch position of a partition it once owned and, when the group has no
+    // commit for it, would go on from there: records another member read meanwhile (without committing)
+    // would be skipped. So positions of partitions not owned continuously are dropped at each join, before
+    // the stream positions the new assignment ('consumer:group:join' starts that asynchronously).
+    this.#consumer.on('consumer:group:join', () => {
+      const owned = this.ownedPartitions()
+      for (const key of [...stream.offsetsToFetch.keys()])
+        if (!owned.has(key) || !this.#positioned.has(key)) stream.offsetsToFetch.delete(key)
+    })
+    // Records read before are dropped up to where the stream positioned a newly assigned partition.
     stream.on('offsets', () => {
       const owned = this.ownedPartitions()
       for (const key of owned) {
