@@ -285,6 +285,8 @@ class PipelineRun {
         // A processing-time batch covers the log as it was when the trigger fired.
         const upTo =
           trigger.kind === 'processingTime' && !exhausted ? await source.latestPositions?.() : undefined
+        // Whatever the last poll handed out is committed or was not taken into a batch.
+        source.finishedBatch?.()
         records = exhausted
           ? []
           : await source.poll({

@@ -228,16 +228,20 @@ describe('a stateless pipeline scaled out over several instances', () => {
     const a = startInstance('z1', input, output, await tempDir())
     const b = startInstance('z2', input, output, await tempDir())
     try {
-      await produceIds(input, 0, 20_000)
-      await waitFor(
-        () => (reader.writers.get('z1') ?? 0) > 0 && (reader.writers.get('z2') ?? 0) > 0,
-        120_000,
-        'both instances to write',
-      )
-      // Frozen with its batch in flight; the group's session timeout (10 s) passes and z2 takes its partitions.
+      // Input in small chunks until both write: one instance may have read a first chunk alone before the
+      // other joined.
+      let produced = 0
+      while (!((reader.writers.get('z1') ?? 0) > 0 && (reader.writers.get('z2') ?? 0) > 0)) {
+        assert.ok(produced < 40_000, 'both instances write within 40,000 inputs')
+        await produceIds(input, produced, produced + 2000)
+        produced += 2000
+        await waitFor(() => reader.ids.length >= produced, 120_000, `${produced} inputs written`)
+      }
+      // Frozen, likely with a batch in flight; the session timeout (10 s) passes and z2 takes its partitions.
       a.child.kill('SIGSTOP')
-      await produceIds(input, 20_000, 40_000)
-      await waitFor(() => reader.ids.length >= 40_000, 120_000, 'z2 to write everything').catch(
+      await produceIds(input, produced, produced + 20_000)
+      produced += 20_000
+      await waitFor(() => reader.ids.length >= produced, 120_000, 'z2 to write everything').catch(
         async (error) => {
           const said = b
             .stderr()
@@ -255,17 +259,18 @@ describe('a stateless pipeline scaled out over several instances', () => {
           )
           await admin.close()
           throw new Error(
-            `${error}; ${state}; read ${reader.ids.length}; per partition: ${JSON.stringify(perPartition(reader, 40_000))}; z2 said: ${said.join('\n').slice(-6000)}`,
+            `${error}; ${state}; read ${reader.ids.length}; per partition: ${JSON.stringify(perPartition(reader, produced))}; z2 said: ${said.join('\n').slice(-6000)}`,
           )
         },
       )
       a.child.kill('SIGCONT')
-      await produceIds(input, 40_000, 50_000)
-      await waitFor(() => reader.ids.length >= 50_000, 120_000, 'all inputs after the zombie woke')
+      await produceIds(input, produced, produced + 10_000)
+      produced += 10_000
+      await waitFor(() => reader.ids.length >= produced, 120_000, 'all inputs after the zombie woke')
       const count = reader.ids.length
       await new Promise((resolve) => setTimeout(resolve, 3000))
       assert.equal(reader.ids.length, count, 'nothing more after every input was written')
-      assertExactlyOnce(reader.ids, 50_000)
+      assertExactlyOnce(reader.ids, produced)
     } finally {
       a.child.kill('SIGKILL')
       b.child.kill('SIGKILL')
