@@ -4,10 +4,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { KafkaConsumer } from '../../src/connectors/kafka/consumer.ts'
 import { KafkaProducer } from '../../src/connectors/kafka/producer.ts'
 import { runCli } from '../helpers/cli.ts'
-import { brokers, freshTopic, uniqueGroup } from '../helpers/kafka.ts'
+import { brokers, freshTopic, readUntilQuiet } from '../helpers/kafka.ts'
 
 /**
  * `sluice run --workers N`: N processes of a pipeline that can scale out share its input (one consumer group);
@@ -21,32 +20,6 @@ before(async () => {
 after(async () => {
   await rm(dir, { recursive: true, force: true })
 })
-
-async function readIds(topic: string, n: number): Promise<number[]> {
-  const consumer = new KafkaConsumer({
-    brokers: brokers(),
-    groupId: uniqueGroup('workers-verify'),
-    topics: [topic],
-    start: { from: 'earliest' },
-  })
-  const ids: number[] = []
-  try {
-    let quiet = 0
-    for await (const batch of consumer.batches({
-      maxRecords: 10_000,
-      lingerMs: 50,
-      idleMs: 500,
-      signal: AbortSignal.timeout(60_000),
-    })) {
-      for (const r of batch) ids.push((JSON.parse(String(r.value)) as { id: number }).id)
-      quiet = batch.length === 0 ? quiet + 1 : 0
-      if ((ids.length >= n && quiet >= 2) || quiet >= 6) break
-    }
-  } finally {
-    await consumer.close()
-  }
-  return ids
-}
 
 describe('sluice run --workers', () => {
   test('two workers of a stateless pipeline share the input and write each record once', async () => {
@@ -88,7 +61,9 @@ describe('sluice run --workers', () => {
     )
     assert.equal(result.code, 0, result.stderr)
     assert.match(result.stderr, /2 workers/)
-    const ids = await readIds(output, N)
+    const ids = (await readUntilQuiet(output, N)).map(
+      (r) => (JSON.parse(String(r.value)) as { id: number }).id,
+    )
     assert.equal(new Set(ids).size, ids.length, 'no duplicates')
     assert.equal(ids.length, N, 'every input written')
     // One summary for the pipeline, counting both workers' input.

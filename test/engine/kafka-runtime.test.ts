@@ -5,7 +5,6 @@ import { mkdtemp, rm, stat, truncate } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
 import { KafkaAdmin } from '../../src/connectors/kafka/admin.ts'
@@ -248,12 +247,14 @@ describe('runtime against a real broker', () => {
     }
   })
 
-  test('the same stateless pipeline started twice (one group, two checkpoints) still writes every input once', async () => {
+  test('the same stateless pipeline started twice (one group, two checkpoints) shares the input and writes every input once', async () => {
     const N = 150_000
     const { input, output } = await idTopics('twice', N)
     const script = fileURLToPath(new URL('../fixtures/crash-pipeline.ts', import.meta.url))
     const env = { ...process.env, KAFKA_BROKERS: brokers(), PIPELINE: 'stateless', BATCH_RECORDS: '2000' }
     const [first, second] = [await tempDir(), await tempDir()]
+    const committed = (checkpoint: string) =>
+      existsSync(join(checkpoint, 'commits')) && readdirSync(join(checkpoint, 'commits')).length >= 1
     const start = (checkpoint: string, instance: string) => {
       const child = spawn(process.execPath, [script, input, output, checkpoint, 'continuous'], {
         env: { ...env, INSTANCE: instance },
@@ -265,25 +266,34 @@ describe('runtime against a real broker', () => {
       })
       return { child, stderr: () => stderr, exited: new Promise((resolve) => child.on('exit', resolve)) }
     }
-    // Each start takes the transactional id over and fences the other, whose next transaction fails: it
-    // restarts from its checkpoint, finds the sink ahead of it and continues from the group's offsets.
+    // A stateless pipeline into Kafka scales out: the second instance joins the group and takes a share of
+    // the partitions, each with its own transactional id (before, it fenced the first and they took turns).
     const a = start(first, 'twice-a')
-    await waitFor(
-      () => existsSync(join(first, 'commits')) && readdirSync(join(first, 'commits')).length >= 1,
-      60_000,
-      'the first run to commit a batch',
-    )
+    await waitFor(() => committed(first), 60_000, 'the first run to commit a batch')
     const b = start(second, 'twice-b')
-    await sleep(6_000)
+    await waitFor(() => committed(second), 60_000, `the second run to commit a batch: ${b.stderr()}`)
     b.child.kill('SIGKILL')
     a.child.kill('SIGKILL')
     await Promise.all([a.exited, b.exited])
-    assert.match(b.stderr(), /the checkpoint is behind the sink/, 'the second started while the first ran')
-    const final = await runNode(script, [input, output, first, 'availableNow'], { env, timeoutMs: 120_000 })
-    assert.equal(final.code, 0, final.stderr)
-    const ids = (await readAll(output, N)).map((r) => (JSON.parse(r.value!.toString()) as { id: number }).id)
+    // Both again under their names (each aborts what its predecessor left open), to the end of the input.
+    const finals = await Promise.all([
+      runNode(script, [input, output, first, 'availableNow'], {
+        env: { ...env, INSTANCE: 'twice-a' },
+        timeoutMs: 180_000,
+      }),
+      runNode(script, [input, output, second, 'availableNow'], {
+        env: { ...env, INSTANCE: 'twice-b' },
+        timeoutMs: 180_000,
+      }),
+    ])
+    for (const final of finals) assert.equal(final.code, 0, final.stderr)
+    const rows = (await readAll(output, N)).map(
+      (r) => JSON.parse(r.value!.toString()) as { id: number; by: string },
+    )
+    const ids = rows.map((r) => r.id)
     assert.equal(new Set(ids).size, ids.length, 'no duplicates')
     assert.equal(ids.length, N)
+    assert.deepEqual([...new Set(rows.map((r) => r.by))].sort(), ['twice-a', 'twice-b'], 'both wrote')
   })
 
   test('a stateful pipeline started a second time with another checkpoint stops with what to do', async () => {

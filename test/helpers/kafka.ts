@@ -72,3 +72,33 @@ export async function readRecords(topic: string, n: number, timeoutMs = 30_000):
   if (seen.length < n) throw new Error(`read ${seen.length} of ${n} records from ${topic}`)
   return seen.sort((a, b) => a.partition - b.partition || Number(a.offset - b.offset))
 }
+
+/**
+ * Everything committed on `topic`, read from the beginning until there are at least `n` records and then
+ * nothing more for two polls (so that records written twice are seen too), or quiet for six polls.
+ */
+export async function readUntilQuiet(
+  topic: string,
+  n: number,
+  timeoutMs = 60_000,
+): Promise<ConsumedRecord[]> {
+  const consumer = new KafkaConsumer({
+    brokers: brokers(),
+    groupId: uniqueGroup('read-all'),
+    topics: [topic],
+    start: { from: 'earliest' },
+  })
+  const out: ConsumedRecord[] = []
+  try {
+    let quiet = 0
+    const signal = AbortSignal.timeout(timeoutMs)
+    for await (const batch of consumer.batches({ maxRecords: 10_000, lingerMs: 50, idleMs: 500, signal })) {
+      out.push(...batch)
+      quiet = batch.length === 0 ? quiet + 1 : 0
+      if ((out.length >= n && quiet >= 2) || quiet >= 6) break
+    }
+  } finally {
+    await consumer.close()
+  }
+  return out
+}

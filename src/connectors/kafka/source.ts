@@ -250,11 +250,34 @@ export class KafkaSourceReader implements SourceReader {
 
   caughtUp(end: Positions): boolean {
     if (this.#held.length > 0) return false
-    // A scaled-out instance is caught up when the partitions it owns are: the others are read elsewhere.
-    if (this.#scaleOut && !this.consumer.assigned) return false
-    const owned = this.#scaleOut ? this.consumer.ownedPartitions() : undefined
-    const entries = Object.entries(end).filter(([p]) => !owned || owned.has(p))
-    return this.consumer.caughtUp(new Map(entries.map(([p, o]) => [p, BigInt(o)])))
+    if (!this.#scaleOut)
+      return this.consumer.caughtUp(new Map(Object.entries(end).map(([p, o]) => [p, BigInt(o)])))
+    // A scaled-out instance has read to the end when the partitions it owns are read to it and the group has
+    // committed the others: an assignment is not final while the group rebalances (a member that joins gets
+    // nothing in the first cooperative round), and a partition whose owner died comes to the survivors.
+    if (!this.consumer.assigned) return false
+    const owned = this.consumer.ownedPartitions()
+    const mine = Object.entries(end).filter(([p]) => owned.has(p))
+    if (!this.consumer.caughtUp(new Map(mine.map(([p, o]) => [p, BigInt(o)])))) return false
+    if (!this.#groupDone) this.#checkGroupDone(end)
+    return this.#groupDone
+  }
+
+  /** Whether the group's commits reached `end` everywhere, asked in the background (caughtUp is synchronous). */
+  #groupDone = false
+  #groupCheck: Promise<void> | undefined
+
+  #checkGroupDone(end: Positions): void {
+    this.#groupCheck ??= this.committedPositions()
+      .then((committed) => {
+        // One short of the end counts: a partition written transactionally ends with a commit marker, which
+        // no record (and so no committed position) passes.
+        this.#groupDone = Object.entries(end).every(([p, o]) => o === 0 || (committed[p] ?? 0) >= o - 1)
+      })
+      .catch(() => {})
+      .finally(() => {
+        this.#groupCheck = undefined
+      })
   }
 
   finishedBatch(): void {
