@@ -141,7 +141,7 @@ export function planDifferences(before: readonly string[], after: readonly strin
   return out.length > limit ? [...out.slice(0, limit), `… and ${out.length - limit} more`] : out
 }
 
-/** "  window    window-5  window=…" → "window-5" (the step id; the kind when the line has no id). */
+/** "  window    window-2  window=…" → "window-2" (the step id; the kind when the line has no id). */
 function stepId(line: string): string {
   const [kind, id] = line.trim().split(/\s+/, 2)
   return id ?? kind ?? line
