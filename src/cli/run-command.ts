@@ -143,11 +143,14 @@ function resolveWorkers(pipelines: readonly Pipeline<unknown>[], flags: RunFlags
   const blocked = pipelines
     .map((p) => ({ id: p.plan.pipelineId, blockers: scaleOutBlockers(p.plan) }))
     .filter((p) => p.blockers.length > 0)
-  if (flags.workers === 'auto') return blocked.length > 0 ? 1 : availableParallelism()
+  const reasons = blocked.map((p) => `pipeline "${p.id}" runs as one instance: ${p.blockers.join('; ')}`)
+  if (flags.workers === 'auto') {
+    if (blocked.length === 0) return availableParallelism()
+    process.stderr.write(`sluice: --workers auto runs one process: ${reasons.join('. ')}.\n`)
+    return 1
+  }
   if (blocked.length > 0)
-    throw new UsageError(
-      `--workers ${flags.workers}: ${blocked.map((p) => `pipeline "${p.id}" runs as one instance: ${p.blockers.join('; ')}`).join('. ')}. Run it without --workers.`,
-    )
+    throw new UsageError(`--workers ${flags.workers}: ${reasons.join('. ')}. Run it without --workers.`)
   if (flags.instance !== undefined)
     throw new UsageError('--instance names one process: with --workers each worker is named for you.')
   return flags.workers

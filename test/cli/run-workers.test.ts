@@ -85,5 +85,13 @@ describe('sluice run --workers', () => {
     assert.match(result.stderr, /pipeline "workers-windowed" runs as one instance/)
     assert.match(result.stderr, /keeps state by key/)
     assert.match(result.stderr, /console/)
+    // "auto" runs it as one process and says why.
+    const auto = await runCli(['run', file, '--workers', 'auto', '--available-now', '--brokers', brokers()], {
+      timeoutMs: 60_000,
+    })
+    assert.match(
+      auto.stderr,
+      /--workers auto runs one process: pipeline "workers-windowed" runs as one instance/,
+    )
   })
 })
