@@ -87,6 +87,11 @@ class OutputReader {
     }
   }
 
+  /** Whether everything up to `end` ("topic:partition" → offset) has been read. */
+  readThrough(end: ReadonlyMap<string, bigint>): boolean {
+    return this.#consumer.caughtUp(end)
+  }
+
   async close(): Promise<void> {
     this.#stop.abort()
     await this.#done.catch(() => {})
@@ -135,6 +140,33 @@ function perPartition(reader: OutputReader, n: number): Record<number, unknown> 
     } else out[p].by[by] = (out[p].by[by] ?? 0) + 1
   }
   return out
+}
+
+/**
+ * Waits until the pipeline's group has committed all of `input` (no instance has anything left to write, so
+ * no transaction that could still add output is open) and `reader` has read the output to its end: then
+ * whatever the instances wrote, duplicates included, is in `reader`.
+ */
+async function settle(reader: OutputReader, input: string, output: string): Promise<void> {
+  const admin = new KafkaAdmin({ brokers: brokers() })
+  try {
+    const group = `sluice-crash-test-${input}`
+    await waitFor(
+      async () => {
+        const [end, committed] = await Promise.all([
+          admin.offsets(input),
+          admin.committedOffsets(group, input),
+        ])
+        return [...end].every(([p, offset]) => (committed.get(p) ?? -1n) >= offset)
+      },
+      120_000,
+      'the group to commit every input',
+    )
+    const end = new Map([...(await admin.offsets(output))].map(([p, o]) => [`${output}:${p}`, o]))
+    await waitFor(() => reader.readThrough(end), 60_000, 'the output read to its end')
+  } finally {
+    await admin.close()
+  }
 }
 
 /** Every id of [0, n) exactly once. */
@@ -208,10 +240,7 @@ describe('a stateless pipeline scaled out over several instances', () => {
         await progress(2000)
       }
       await waitFor(() => reader.ids.length >= produced, 180_000, `all ${produced} inputs in the output`)
-      // Anything written twice would arrive after the last input: give it the time of a few batches.
-      const count = reader.ids.length
-      await new Promise((resolve) => setTimeout(resolve, 3000))
-      assert.equal(reader.ids.length, count, 'nothing more after every input was written')
+      await settle(reader, input, output)
       assertExactlyOnce(reader.ids, produced)
       const writers = [...reader.writers.entries()].filter(([, n]) => n > 0)
       assert.ok(writers.length >= 3, `the instances shared the input: ${JSON.stringify(writers)}`)
@@ -267,9 +296,7 @@ describe('a stateless pipeline scaled out over several instances', () => {
       await produceIds(input, produced, produced + 10_000)
       produced += 10_000
       await waitFor(() => reader.ids.length >= produced, 120_000, 'all inputs after the zombie woke')
-      const count = reader.ids.length
-      await new Promise((resolve) => setTimeout(resolve, 3000))
-      assert.equal(reader.ids.length, count, 'nothing more after every input was written')
+      await settle(reader, input, output)
       assertExactlyOnce(reader.ids, produced)
     } finally {
       a.child.kill('SIGKILL')
