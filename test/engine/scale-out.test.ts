@@ -185,7 +185,11 @@ function assertExactlyOnce(ids: readonly number[], n: number): void {
 }
 
 describe('a stateless pipeline scaled out over several instances', () => {
-  test('instances join, are SIGKILLed and replaced, and leave (1 → 3 → 2) while input arrives: every input once', async () => {
+  // Longer than the suite's 2 minutes: the instance killed for good leaves a transaction open, which holds
+  // its partitions' offsets until the broker aborts it (30 s timeout, up to 10 s more for the abort sweep).
+  test('instances join, are SIGKILLed and replaced, and leave (1 → 3 → 2) while input arrives: every input once', {
+    timeout: 360_000,
+  }, async () => {
     const input = await freshTopic('scale-in', PARTITIONS)
     const output = await freshTopic('scale-out', 3)
     const reader = new OutputReader(output)
@@ -250,7 +254,9 @@ describe('a stateless pipeline scaled out over several instances', () => {
     }
   })
 
-  test('a zombie (SIGSTOP past its session timeout) is fenced when it wakes: every input once', async () => {
+  test('a zombie (SIGSTOP past its session timeout) is fenced when it wakes: every input once', {
+    timeout: 360_000,
+  }, async () => {
     const input = await freshTopic('zombie-in', PARTITIONS)
     const output = await freshTopic('zombie-out', 3)
     const reader = new OutputReader(output)
