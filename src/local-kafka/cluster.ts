@@ -1,7 +1,7 @@
 import { execFile, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, openSync, readFileSync } from 'node:fs'
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import { KafkaAdmin } from '../connectors/kafka/admin.ts'
@@ -209,7 +209,10 @@ async function waitUntilReady(nodes: readonly LocalKafkaNode[], timeoutMs: numbe
  * stopLocalKafka() is called for the same data dir. A stopped cluster's data dir is reused, so topics and
  * committed offsets survive a restart.
  */
-export async function startLocalKafka(options: StartLocalKafkaOptions = {}): Promise<LocalKafka> {
+export async function startLocalKafka(
+  options: StartLocalKafkaOptions = {},
+  portRetries = 2,
+): Promise<LocalKafka> {
   const log = options.log ?? (() => {})
   const dataDir = resolve(options.dataDir ?? DEFAULT_DATA_DIR)
   const existing = await readState(dataDir)
@@ -261,6 +264,14 @@ export async function startLocalKafka(options: StartLocalKafkaOptions = {}): Pro
     await waitUntilReady(nodes, options.readyTimeoutMs ?? 120_000)
   } catch (error) {
     await stopLocalKafka({ dataDir })
+    // Ports picked free (port 0) can be taken by another process before a node binds them: a new cluster
+    // then starts over on other free ports.
+    if (!existing && options.port === 0 && portRetries > 0 && /Address already in use/.test(String(error))) {
+      for (const node of planned) await rm(node.dir, { recursive: true, force: true })
+      await rm(stateFile(dataDir), { force: true })
+      log('A port was taken meanwhile; starting again on other free ports…')
+      return startLocalKafka(options, portRetries - 1)
+    }
     throw error
   }
   return { bootstrap: bootstrapOf(nodes), dataDir, clusterId, nodes, started: true }
