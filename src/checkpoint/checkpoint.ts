@@ -86,21 +86,30 @@ export class Checkpoint {
     this.#log = log
   }
 
-  /** Opens (creating) a checkpoint and checks the plan against the one that wrote it. */
-  static async open(location: string, plan: Plan): Promise<Checkpoint> {
+  /**
+   * Opens (creating) a checkpoint and checks the plan against the one that wrote it. With `state: false` the
+   * checkpoint keeps no state store even for a stateful plan: its state lives elsewhere (per-task stores of a
+   * scaled-out run, see runtime/task.ts).
+   */
+  static async open(location: string, plan: Plan, options: { state?: boolean } = {}): Promise<Checkpoint> {
     const dir = resolve(location)
     await mkdir(join(dir, 'offsets'), { recursive: true })
     await mkdir(join(dir, 'commits'), { recursive: true })
     const lock = CheckpointLock.acquire(join(dir, 'lock.db'), dir)
     try {
-      return await Checkpoint.#openLocked(dir, lock, plan)
+      return await Checkpoint.#openLocked(dir, lock, plan, options.state ?? true)
     } catch (error) {
       lock.release()
       throw error
     }
   }
 
-  static async #openLocked(dir: string, lock: CheckpointLock, plan: Plan): Promise<Checkpoint> {
+  static async #openLocked(
+    dir: string,
+    lock: CheckpointLock,
+    plan: Plan,
+    keepsState: boolean,
+  ): Promise<Checkpoint> {
     const metadataFile = join(dir, 'metadata.json')
     const current = fingerprint(plan)
     let stored: Metadata | undefined
@@ -120,7 +129,7 @@ export class Checkpoint {
     }
     const log = await OffsetsLog.open<OffsetsEntry>(join(dir, 'offsets.log'))
     const upgrade = stored?.version === POSITIONAL_IDS_VERSION
-    if (isStateless(plan)) {
+    if (isStateless(plan) || !keepsState) {
       if (upgrade) await writeMetadata(metadataFile, stored?.createdAt, current)
       return new Checkpoint(dir, lock, undefined, log)
     }

@@ -227,24 +227,58 @@ export class Stream<T> {
     })
   }
 
-  /** Groups the stream by a key, for windows and keyed state. */
-  keyBy<K extends GroupKey>(fn: (value: T) => K, options?: StepOptions): KeyedStream<K, T> {
+  /**
+   * Groups the stream by a key, for windows and keyed state. With `partitioned: true` you declare that values
+   * with equal keys always come from the same input partition (the key is the Kafka record key, or follows
+   * from it): the keyed steps after it then scale out over the pipeline's instances (see "Scaling out").
+   */
+  keyBy<K extends GroupKey>(
+    fn: (value: T) => K,
+    options?: StepOptions & { partitioned?: boolean },
+  ): KeyedStream<K, T> {
     return new KeyedStream<K, T>(
       append(this.#draft, {
         kind: 'keyBy',
         ...stepId(this.#draft, 'keyBy', options),
         fn: fn as (v: unknown) => unknown,
+        ...(options?.partitioned ? { partitioned: true } : {}),
       }),
     )
   }
 
-  /** Drops a value when another with the same key was seen within `within` of event time. */
-  dedupe(key: (value: T) => unknown, within: Duration, options?: StepOptions): Stream<T> {
+  /**
+   * Groups the stream by each input record's Kafka key (as UTF-8 text), as Kafka Streams' groupByKey does:
+   * the key the producer partitioned by, so the keyed steps after it scale out over the pipeline's instances.
+   * A record without a key is a dead letter.
+   */
+  keyByRecordKey(options?: StepOptions): KeyedStream<string, T> {
+    return new KeyedStream<string, T>(
+      append(this.#draft, {
+        kind: 'keyBy',
+        ...stepId(this.#draft, 'keyBy', options),
+        fn: () => undefined,
+        fromRecordKey: true,
+        partitioned: true,
+      }),
+    )
+  }
+
+  /**
+   * Drops a value when another with the same key was seen within `within` of event time. With
+   * `partitioned: true` you declare that duplicates always come from the same input partition (they carry
+   * the same Kafka key), so the step scales out over the pipeline's instances.
+   */
+  dedupe(
+    key: (value: T) => unknown,
+    within: Duration,
+    options?: StepOptions & { partitioned?: boolean },
+  ): Stream<T> {
     return this.#then({
       kind: 'dedupe',
       ...stepId(this.#draft, 'dedupe', options),
       keyFn: key as (v: unknown) => unknown,
       withinMs: parseDuration(within, 'dedupe window'),
+      ...(options?.partitioned ? { partitioned: true } : {}),
     })
   }
 

@@ -11,8 +11,12 @@ export function nodeDetails(node: PlanNode): Record<string, unknown> {
     case 'map':
     case 'filter':
     case 'flatMap':
-    case 'keyBy':
       return {}
+    case 'keyBy':
+      return {
+        ...(node.fromRecordKey ? { recordKey: true } : {}),
+        ...(node.partitioned ? { partitioned: true } : {}),
+      }
     case 'watermark':
       return {
         field: node.field,
@@ -23,7 +27,7 @@ export function nodeDetails(node: PlanNode): Record<string, unknown> {
     case 'window':
       return { window: node.window, aggregate: node.aggregator.kind, outputMode: node.outputMode }
     case 'dedupe':
-      return { withinMs: node.withinMs }
+      return { withinMs: node.withinMs, ...(node.partitioned ? { partitioned: true } : {}) }
     case 'process':
       return { ttlMs: node.ttlMs ?? null }
     case 'join':

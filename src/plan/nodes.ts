@@ -73,6 +73,14 @@ export interface WatermarkNode extends Base<'watermark'> {
 
 export interface KeyByNode extends Base<'keyBy'> {
   readonly fn: (value: unknown) => unknown
+  /** The key is the input record's Kafka key (`keyByRecordKey()`), not what `fn` returns. */
+  readonly fromRecordKey?: boolean
+  /**
+   * Declared by the user: values with equal keys always come from the same input partition (the key is, or
+   * follows from, the record key the producer partitioned by). Keyed state then splits by partition and
+   * scales out with it (see runtime/scale-out.ts).
+   */
+  readonly partitioned?: boolean
 }
 
 export interface WindowAggregateNode extends Base<'window'> {
@@ -84,6 +92,8 @@ export interface WindowAggregateNode extends Base<'window'> {
 export interface DedupeNode extends Base<'dedupe'> {
   readonly keyFn: (value: unknown) => unknown
   readonly withinMs: number
+  /** Declared by the user: duplicates always come from the same input partition (see KeyByNode.partitioned). */
+  readonly partitioned?: boolean
 }
 
 /** Per-key state a user function reads and replaces for each value (keyed `process()`). */

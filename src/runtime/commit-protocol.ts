@@ -10,7 +10,8 @@ import type { SourceReader, SourceRecord } from './source.ts'
  *               while N is processed and written; only step 4 waits for it.
  *   2. process  the operators run (in the caller, between plan() and finish()); state changes stay in the
  *               state store's open transaction.
- *   3. write    the sink makes N's rows durable, invisible where it can: an exactly-once sink starts at once,
+ *   3. write    the sink makes N's rows (and a scaled-out run's state changes, for the changelog topics)
+ *               durable, invisible where it can: an exactly-once sink starts at once,
  *               overlapping step 1's fsync; an at-least-once sink, whose write is seen, only once 1 is durable.
  *   4. commit   the sink makes rows (and, where its contract says so, the positions) visible. It waits for 1,
  *               except a sink that stores positions under a stateless plan (a lost entry only means the run
@@ -73,6 +74,7 @@ export class CommitProtocol {
       batchId: entry.batchId,
       rows: output.rows,
       deadLetters: output.deadLetters,
+      ...(output.changelog ? { changelog: output.changelog } : {}),
     }
     if (write && output.deadLetters.length > 0 && !this.#contract.storesDeadLetters) this.#log(output)
     // Step 3.

@@ -1,3 +1,4 @@
+import type { ChangelogRecord } from '../contracts/changelog.ts'
 import type { LookupTable, Plan, PlanNode, WatermarkNode } from '../plan/nodes.ts'
 import { bytesOver, DEFAULT_RECORD_LIMITS } from '../plan/record-limits.ts'
 import { StateDatabase, type StateSlot, type StateStore } from '../state/state-database.ts'
@@ -39,6 +40,8 @@ export interface BatchOutput {
   readonly rows: unknown[]
   readonly deadLetters: DeadLetter[]
   readonly counters: BatchCounters
+  /** The state changes of a scaled-out run's tasks, committed with the rows (see TaskManager). */
+  readonly changelog?: readonly ChangelogRecord[]
 }
 
 interface Stateful {

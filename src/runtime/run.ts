@@ -16,6 +16,8 @@ import { boundedTrigger, gaveUp, Restarts, restartMessage } from './restarts.ts'
 import { scaleOutBlockers } from './scale-out.ts'
 import { type DeadLetter, openSink, type SinkWriter } from './sink.ts'
 import type { Positions, SourceReader, SourceRecord } from './source.ts'
+import type { Task } from './task.ts'
+import { TaskManager } from './task-manager.ts'
 import { defaultLingerMs, type Trigger } from './trigger.ts'
 import { sleep } from './wait.ts'
 
@@ -167,6 +169,8 @@ class PipelineRun {
   #lag: Record<string, number> | undefined
   #lagCheckedAt = 0
   #stateBytes = 0
+  /** A scaled-out stateful run's tasks (undefined otherwise: one processor runs the whole input). */
+  #tasks: TaskManager | undefined
 
   constructor(plan: Plan, options: RunOptions, logger: Logger, totals: Totals) {
     this.#plan = plan
@@ -178,10 +182,11 @@ class PipelineRun {
 
   async execute(): Promise<void> {
     const plan = this.#plan
-    const checkpoint = await Checkpoint.open(
-      this.#options.checkpoint ?? join('data', 'checkpoints', plan.pipelineId),
-      plan,
-    )
+    // A plan that can run as several instances sharing the source's partitions: its keyed state lives in
+    // per-task stores and changelog topics (TaskManager), not in the checkpoint.
+    const shareable = scaleOutBlockers(plan).length === 0
+    const checkpointDir = this.#options.checkpoint ?? join('data', 'checkpoints', plan.pipelineId)
+    const checkpoint = await Checkpoint.open(checkpointDir, plan, { state: !shareable })
     this.#checkpoint = checkpoint
     const processor = new BatchProcessor(plan, {
       ...(checkpoint.stateDatabase ? { database: checkpoint.stateDatabase } : {}),
@@ -203,8 +208,6 @@ class PipelineRun {
     this.#source = source
     const sink = sinkNode(plan).sink.create()
     this.#sink = sink
-    // A stateless plan over a source that can share its partitions runs as one of the pipeline's instances.
-    const shareable = scaleOutBlockers(plan).length === 0
     const contract = await openSink(sink, {
       pipelineId: plan.pipelineId,
       source,
@@ -214,6 +217,25 @@ class PipelineRun {
     // ... when the sink commits the source's positions with its output, so that every instance knows at
     // assignment where a partition's committed output ends.
     const scaleOut = shareable && contract.guarantee === 'exactly-once' && contract.commitsSourceOffsets
+    if (shareable && processor.hasState) {
+      if (!scaleOut || !contract.changelog)
+        throw new Error(`internal: ${sink.description} cannot carry the state of a scaled-out pipeline`)
+      this.#tasks = new TaskManager({
+        plan,
+        source,
+        changelog: contract.changelog,
+        directory: join(checkpointDir, 'tasks'),
+        tables: new Map(processor.tableNodes().map((n, i) => [n.id, this.#tables[i]!])),
+        localCommitMs: this.#options.stateCommitIntervalMs ?? 1000,
+        logger: this.#logger,
+        now: () => this.#clock.now(),
+        ...(this.#options.stateCacheEntries !== undefined
+          ? { stateCacheEntries: this.#options.stateCacheEntries }
+          : {}),
+        ...(this.#options.signal ? { signal: this.#options.signal } : {}),
+      })
+    }
+    const tasks = this.#tasks
 
     const { committed, replays, fromSink, sinkKeepsPosition } = await planRecovery(
       checkpoint,
@@ -238,6 +260,7 @@ class PipelineRun {
     let position: Positions = first?.start ?? committed?.end ?? {}
     let batchId = first?.batchId ?? (committed ? committed.batchId + 1 : 0)
     await source.open(Object.keys(position).length > 0 ? position : undefined, { scaleOut })
+    await tasks?.prepare()
     const commits = new CommitProtocol(
       {
         checkpoint,
@@ -264,6 +287,7 @@ class PipelineRun {
     const stateful = processor.hasState
     let ran = 0
     this.#lastBatchEnd = this.#clock.now()
+    let taskMarks = new Map<Task, TaskMark>()
 
     while (!this.#options.signal?.aborted) {
       if (this.#options.maxBatches !== undefined && ran >= this.#options.maxBatches) break
@@ -278,10 +302,11 @@ class PipelineRun {
         entry = replay.entry
         records = await this.#readExactly(source, entry, maxRecords)
       } else {
+        await tasks?.retain() // partitions moved away since the last batch: their tasks suspend and close
         let exhausted = until !== undefined && reached(position, until)
         // The watermark for this batch comes from what earlier batches observed: computed before polling, so
         // partitions whose first records arrive in this batch still count as pending.
-        let next = await this.#nextWatermark(processor, source)
+        let next = tasks ? Number.NEGATIVE_INFINITY : await this.#nextWatermark(processor, source)
         // A processing-time batch covers the log as it was when the trigger fired.
         const upTo =
           trigger.kind === 'processingTime' && !exhausted ? await source.latestPositions?.() : undefined
@@ -300,9 +325,17 @@ class PipelineRun {
             })
         if (until && records.length === 0 && source.caughtUp?.(until)) exhausted = true
         // A bounded source read to its end: one last batch closes every window and session.
-        if (exhausted && source.bounded && records.length === 0) next = processor.watermarks.endOfInput()
+        const endOfInput = exhausted && source.bounded && records.length === 0
+        if (endOfInput) next = processor.watermarks.endOfInput()
+        let tasksMoved = false
+        if (tasks) {
+          await tasks.ensure(records) // new partitions' tasks restore their state before they run
+          taskMarks = await this.#taskWatermarks(tasks, source, endOfInput)
+          tasksMoved = [...taskMarks.values()].some((m) => m.moved)
+          next = lowestMark(taskMarks, records)
+        }
         // With no records, a batch still runs when the watermark moved and windows may close (a no-data batch).
-        if (records.length === 0 && !(stateful && next > watermark)) {
+        if (records.length === 0 && !(tasks ? tasksMoved : stateful && next > watermark)) {
           if (exhausted || (trigger.kind === 'once' && ran > 0)) break
           await this.#waitForTrigger(trigger, started)
           continue
@@ -322,13 +355,24 @@ class PipelineRun {
 
       const processStart = performance.now()
       for (const table of this.#tables) await table.refresh?.()
-      const output = processor.process(
-        { batchId: entry.batchId, records, watermark, batchTime: entry.batchTime },
-        this.#clock.now(),
-      )
+      const marks = taskMarks
+      const output = tasks
+        ? tasks.process(
+            { batchId: entry.batchId, records, batchTime: entry.batchTime },
+            this.#clock.now(),
+            (t, has) => {
+              const mark = marks.get(t)
+              return mark && (has || mark.moved) ? mark.watermark : undefined
+            },
+          )
+        : processor.process(
+            { batchId: entry.batchId, records, watermark, batchTime: entry.batchTime },
+            this.#clock.now(),
+          )
       const processMs = performance.now() - processStart
 
       const { checkpointMs, sinkMs, refused } = await commits.finish(planned, output, records, writeOutput)
+      await tasks?.afterCommit()
       source.finishedBatch?.()
       const deadLetters = refused.length > 0 ? [...output.deadLetters, ...refused] : output.deadLetters
       const latency = batchLatency(records, this.#clock.now())
@@ -365,6 +409,36 @@ class PipelineRun {
       await this.#waitForTrigger(trigger, started)
     }
     commits.stop()
+    await tasks?.suspendAll()
+    tasks?.close()
+  }
+
+  /**
+   * Each task's watermark for the next batch, from its own partition's event time (as Kafka Streams' stream
+   * time is per task): a window of a key closes when its partition has moved past it, whoever runs it.
+   */
+  async #taskWatermarks(
+    tasks: TaskManager,
+    source: SourceReader,
+    endOfInput: boolean,
+  ): Promise<Map<Task, TaskMark>> {
+    const now = this.#clock.now()
+    const pending = source.pendingPartitions?.()
+    const marks = new Map<Task, TaskMark>()
+    for (const task of tasks.tasks.values()) {
+      const tracker = task.processor.watermarks
+      const before = tracker.watermark
+      let watermark: number
+      if (endOfInput) watermark = tracker.endOfInput()
+      else {
+        const own = pending?.has(task.partition) ? new Set([task.partition]) : undefined
+        const quiet = tracker.idleCandidates(now, own)
+        const unread = quiet.length > 0 ? await source.unread?.(quiet) : undefined
+        watermark = tracker.advance(now, own, unread)
+      }
+      marks.set(task, { watermark, moved: watermark > before })
+    }
+    return marks
   }
 
   /**
@@ -437,10 +511,11 @@ class PipelineRun {
       this.#lagCheckedAt = now
       this.#lag = await this.#source.lag().catch(() => undefined)
     }
-    let stateRows = 0
-    for (const state of processor.states.values()) stateRows += state.size
+    let stateRows = this.#tasks?.stateRows ?? 0
+    if (!this.#tasks) for (const state of processor.states.values()) stateRows += state.size
     // The store's size on disk; asked every 10 batches and repeated in between.
-    if (entry.batchId % 10 === 0) this.#stateBytes = processor.database?.sizeBytes() ?? 0
+    if (entry.batchId % 10 === 0)
+      this.#stateBytes = this.#tasks?.stateBytes() ?? processor.database?.sizeBytes() ?? 0
     const stateBytes = this.#stateBytes
     const total = times.pollMs + times.processMs + times.checkpointMs + times.sinkMs
     const sinceLast = Math.max(1, now - this.#lastBatchEnd)
@@ -492,6 +567,7 @@ class PipelineRun {
   }
 
   async dispose(): Promise<void> {
+    this.#tasks?.close()
     await this.#sink?.close().catch(() => {})
     await this.#source?.close().catch(() => {})
     for (const table of this.#tables) await table.close?.().catch(() => {})
@@ -504,6 +580,21 @@ function sourceRead(records: readonly SourceRecord[]): number {
   let n = 0
   for (const r of records) n += r.size ?? 1
   return n
+}
+
+/** A task's watermark for the next batch, and whether it moved (which runs the task without records). */
+interface TaskMark {
+  readonly watermark: number
+  readonly moved: boolean
+}
+
+/** The lowest watermark among the tasks that run in the batch (for the offsets log and progress). */
+function lowestMark(marks: ReadonlyMap<Task, TaskMark>, records: readonly SourceRecord[]): number {
+  const withRecords = new Set(records.map((r) => r.partition))
+  let lowest = Number.POSITIVE_INFINITY
+  for (const [task, mark] of marks)
+    if (mark.moved || withRecords.has(task.partition)) lowest = Math.min(lowest, mark.watermark)
+  return lowest === Number.POSITIVE_INFINITY ? Number.NEGATIVE_INFINITY : lowest
 }
 
 function round(ms: number): number {

@@ -1,13 +1,17 @@
 import type { Plan } from '../plan/nodes.ts'
 
 /**
- * Why a plan cannot run as several instances sharing its input; empty when it can. What scales today: a
- * stateless plan (no keyed state, no event time) from a source whose partitions a group shares into a sink
- * that commits the source's positions with its output, so that each instance knows at assignment where a
- * partition's written output ends. Keyed state moves between instances once it lives in changelog topics.
+ * Why a plan cannot run as several instances sharing its input; empty when it can. What scales: a plan
+ * from a source whose partitions a group shares into a sink that commits the source's positions with its
+ * output (so each instance knows at assignment where a partition's written output ends), whose keyed steps
+ * keep state by a key that follows the input's partitioning (keyByRecordKey(), or keyBy/dedupe declared
+ * `partitioned`): each partition's state then lives in a task that moves with it, through changelog topics.
+ * A key of another partitioning needs its records moved to the key's partition first (a repartition topic),
+ * which this version does not have.
  */
 export function scaleOutBlockers(plan: Plan): string[] {
   const blockers: string[] = []
+  let keyedByPartition = false
   for (const node of plan.nodes) {
     switch (node.kind) {
       case 'source':
@@ -22,15 +26,26 @@ export function scaleOutBlockers(plan: Plan): string[] {
             `its sink (${node.sink.type}) keeps one position for the whole pipeline: only the Kafka sink commits each instance's partitions on their own`,
           )
         break
+      case 'keyBy':
+        keyedByPartition = node.partitioned === true
+        break
       case 'window':
-      case 'dedupe':
       case 'process':
-        blockers.push(
-          `step "${node.id}" (${node.kind}) keeps state by key, which does not move between instances yet`,
-        )
+        if (!keyedByPartition)
+          blockers.push(
+            `step "${node.id}" (${node.kind}) keeps state by a key that is not the input's partitioning: use keyByRecordKey(), or declare keyBy(fn, { partitioned: true }) when equal keys always come from one partition (other keys need a repartition, not built yet)`,
+          )
+        break
+      case 'dedupe':
+        if (node.partitioned !== true)
+          blockers.push(
+            `step "${node.id}" (dedupe) keeps state by a key that is not the input's partitioning: declare dedupe(key, within, { partitioned: true }) when duplicates always come from one partition`,
+          )
         break
       case 'watermark':
-        blockers.push(`step "${node.id}" declares event time, which each instance would see only in part`)
+        // Event time travels in the changelog's position markers, which only a plan with keyed state has.
+        if (!plan.nodes.some((n) => n.kind === 'window' || n.kind === 'dedupe' || n.kind === 'process'))
+          blockers.push(`step "${node.id}" declares event time, which each instance would see only in part`)
         break
       default:
         break

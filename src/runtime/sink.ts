@@ -1,3 +1,4 @@
+import type { ChangelogRecord, ChangelogStore } from '../contracts/changelog.ts'
 import { SluiceError } from '../errors.ts'
 import type { RowType } from '../plan/row-type.ts'
 import type { Positions, SourceReader, SourceRecord } from './source.ts'
@@ -8,6 +9,11 @@ export interface OutputBatch<T> {
   readonly batchId: number
   readonly rows: readonly T[]
   readonly deadLetters: readonly DeadLetter[]
+  /**
+   * State changes of the batch's tasks, for a sink that declared `changelog`: written in the same
+   * transaction as the rows and the source's offsets.
+   */
+  readonly changelog?: readonly ChangelogRecord[]
 }
 
 /** A record the pipeline could not process, with everything needed to find and fix it. */
@@ -50,6 +56,11 @@ export interface SinkContract {
   readonly commitsSourceOffsets: boolean
   /** Dead letters are stored by the sink with the batch (a topic, a table); otherwise the runtime logs them. */
   readonly storesDeadLetters: boolean
+  /**
+   * The sink's transactions can carry the state changes of a batch (OutputBatch.changelog) to the changelog
+   * topics this store reads back: keyed state then moves with its partition between a pipeline's instances.
+   */
+  readonly changelog?: ChangelogStore
 }
 
 /**

@@ -109,9 +109,25 @@ export interface SourceReader {
    * batch, for a source that knows it in memory.
    */
   readonly lagIntervalMs?: number
+  /** A scaled-out source (SourceOpenOptions.scaleOut): the partitions this instance owns now. */
+  ownedPartitions?(): ReadonlySet<string>
+  /**
+   * A scaled-out source: where this instance's current assignment of an owned partition started (the
+   * position the sink committed for it) and which assignment it is; undefined until the partition is
+   * positioned. A task serves one assignment: a partition revoked and given back gets a new id.
+   */
+  assignment?(partition: string): PartitionAssignment | undefined
+  /** How many partitions the input has, and a partition's number among them (a task's changelog partition). */
+  partitioning?(): Promise<{ readonly count: number; readonly numberOf: (partition: string) => number }>
   /** Acknowledge a finished batch outside any transaction (e.g. commit a consumer group's offsets). */
   acknowledge?(next: Positions, records: readonly SourceRecord[]): Promise<void>
   close(): Promise<void>
+}
+
+/** One assignment of a partition to this instance (SourceReader.assignment). */
+export interface PartitionAssignment {
+  readonly start: number
+  readonly id: number
 }
 
 export interface SourceOpenOptions {

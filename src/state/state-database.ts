@@ -28,6 +28,14 @@ export interface StateStore {
   afterRestore(): void
 }
 
+/** One row written or deleted (value null), as a changelog carries it. */
+export interface StateChange {
+  readonly op: string
+  readonly key: string
+  readonly time: number | null
+  readonly value: string | null
+}
+
 /** Where one operator's state lives: its rows in the store, and how many it may keep decoded in memory. */
 export interface StateSlot {
   readonly table: StateTable
@@ -56,6 +64,7 @@ const SCHEMA = `
   ) WITHOUT ROWID;
   CREATE INDEX IF NOT EXISTS entries_by_time ON entries (op, time) WHERE time IS NOT NULL;
   CREATE TABLE IF NOT EXISTS batches (batch INTEGER PRIMARY KEY, event_times TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 `
 
 /**
@@ -76,6 +85,7 @@ export class StateDatabase {
   readonly #statements = new Map<string, StatementSync>()
   #batch: number | undefined
   #latest: number | undefined
+  #onChange: ((change: StateChange) => void) | undefined
 
   private constructor(location: string, db: DatabaseSync) {
     this.location = location
@@ -162,7 +172,12 @@ export class StateDatabase {
    * Writes every store's remaining changes and the event-time progress after batch `batchId`, then commits
    * durably: the state after `batchId`, for every batch since the last commit.
    */
-  commit(batchId: number, stores: Iterable<StateStore>, eventTimes: EventTimes): void {
+  commit(
+    batchId: number,
+    stores: Iterable<StateStore>,
+    eventTimes: EventTimes,
+    meta: Readonly<Record<string, string>> = {},
+  ): void {
     if (this.#batch === undefined) this.begin(batchId)
     const list = [...stores]
     for (const store of list) store.writeChanges()
@@ -170,6 +185,8 @@ export class StateDatabase {
       batchId,
       JSON.stringify(eventTimes),
     )
+    for (const [name, value] of Object.entries(meta))
+      this.#statement('INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)').run(name, value)
     this.#statement('DELETE FROM batches WHERE batch < ?').run(batchId)
     this.#db.exec('COMMIT')
     this.#batch = undefined
@@ -198,6 +215,14 @@ export class StateDatabase {
     return row ? (JSON.parse(row.event_times) as EventTimes) : {}
   }
 
+  /** A value committed with commit(…, meta), if any. */
+  meta(name: string): string | undefined {
+    const row = this.#statement('SELECT value FROM meta WHERE name = ?').get(name) as
+      | { value: string }
+      | undefined
+    return row?.value
+  }
+
   /** Bytes the store takes on disk (its pages), for progress reports. */
   sizeBytes(): number {
     const pages = this.#statement('PRAGMA page_count').get() as { page_count: number }
@@ -210,6 +235,38 @@ export class StateDatabase {
     if (this.#batch !== undefined) this.#db.exec('ROLLBACK')
     this.#batch = undefined
     this.#db.close()
+  }
+
+  /**
+   * Reports every row written or deleted from now on (undefined: stop), so that a task can send its state's
+   * changes to its changelog topics in the same transaction as its output.
+   */
+  captureChanges(onChange: ((change: StateChange) => void) | undefined): void {
+    this.#onChange = onChange
+  }
+
+  /** Whether writes are being reported (StateTable asks before work only a report needs). */
+  get capturing(): boolean {
+    return this.#onChange !== undefined
+  }
+
+  /** A row written or deleted (internal to the state package). */
+  changed(op: string, key: string, time: number | null, value: string | null): void {
+    this.#onChange?.({ op, key, time, value })
+  }
+
+  /**
+   * Deletes every row and every committed batch, durably: the store starts over empty (a task whose local
+   * copy is stale, before it restores from its changelog).
+   */
+  clear(): void {
+    if (this.#batch !== undefined) throw new Error('internal: clear() during a batch')
+    this.#db.exec('BEGIN IMMEDIATE')
+    this.#db.exec('DELETE FROM entries')
+    this.#db.exec('DELETE FROM batches')
+    this.#db.exec('DELETE FROM meta')
+    this.#db.exec('COMMIT')
+    this.#latest = undefined
   }
 
   /** The rows of one operator. */
@@ -271,16 +328,20 @@ export class StateTable {
     this.#database
       .statement('INSERT OR REPLACE INTO entries (op, key, time, value) VALUES (?, ?, ?, ?)')
       .run(this.op, key, time, value)
+    this.#database.changed(this.op, key, time, value)
   }
 
   delete(key: string): void {
     this.#database.assertWriting(this.op)
     this.#database.statement('DELETE FROM entries WHERE op = ? AND key = ?').run(this.op, key)
+    this.#database.changed(this.op, key, null, null)
   }
 
   /** Deletes every row whose time is exactly `time` (a whole window). */
   deleteAt(time: number): void {
     this.#database.assertWriting(this.op)
+    if (this.#database.capturing)
+      for (const row of this.at(time)) this.#database.changed(this.op, row.key, null, null)
     this.#database.statement('DELETE FROM entries WHERE op = ? AND time = ?').run(this.op, time)
   }
 
@@ -293,6 +354,7 @@ export class StateTable {
       .all(this.op, bound) as unknown as { key: string }[]
     if (keys.length === 0) return []
     this.#database.statement(`DELETE FROM entries WHERE op = ? AND time ${op} ?`).run(this.op, bound)
+    for (const row of keys) this.#database.changed(this.op, row.key, null, null)
     return keys.map((row) => row.key)
   }
 

@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
-import { fileURLToPath } from 'node:url'
 import { KafkaAdmin } from '../../src/connectors/kafka/admin.ts'
 import { KafkaConsumer } from '../../src/connectors/kafka/consumer.ts'
 import { KafkaProducer } from '../../src/connectors/kafka/producer.ts'
+import { fixtureGroup, type Instance, seeded, settle, startInstance } from '../helpers/instances.ts'
 import { brokers, freshTopic, uniqueGroup } from '../helpers/kafka.ts'
 import { waitFor } from '../helpers/wait.ts'
 
@@ -17,7 +16,6 @@ import { waitFor } from '../helpers/wait.ts'
  * written once: the output is compared by content with the input.
  */
 
-const SCRIPT = fileURLToPath(new URL('../fixtures/crash-pipeline.ts', import.meta.url))
 const PARTITIONS = 12
 
 const dirs: string[] = []
@@ -99,32 +97,6 @@ class OutputReader {
   }
 }
 
-interface Instance {
-  readonly name: string
-  readonly child: ChildProcess
-  readonly exited: Promise<void>
-  stderr(): string
-}
-
-function startInstance(name: string, input: string, output: string, checkpoint: string): Instance {
-  const child = spawn(process.execPath, [SCRIPT, input, output, checkpoint, 'continuous'], {
-    env: {
-      ...process.env,
-      KAFKA_BROKERS: brokers(),
-      PIPELINE: 'stateless',
-      BATCH_RECORDS: '1000',
-      INSTANCE: name,
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  })
-  let stderr = ''
-  child.stderr!.on('data', (d: Buffer) => {
-    stderr += d.toString()
-  })
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()))
-  return { name, child, exited, stderr: () => stderr }
-}
-
 /** Per partition: who wrote how many, and the offsets missing (first, last, count). */
 function perPartition(reader: OutputReader, n: number): Record<number, unknown> {
   const out: Record<number, { by: Record<string, number>; missing: number[]; missingCount: number }> = {}
@@ -140,33 +112,6 @@ function perPartition(reader: OutputReader, n: number): Record<number, unknown> 
     } else out[p].by[by] = (out[p].by[by] ?? 0) + 1
   }
   return out
-}
-
-/**
- * Waits until the pipeline's group has committed all of `input` (no instance has anything left to write, so
- * no transaction that could still add output is open) and `reader` has read the output to its end: then
- * whatever the instances wrote, duplicates included, is in `reader`.
- */
-async function settle(reader: OutputReader, input: string, output: string): Promise<void> {
-  const admin = new KafkaAdmin({ brokers: brokers() })
-  try {
-    const group = `sluice-crash-test-${input}`
-    await waitFor(
-      async () => {
-        const [end, committed] = await Promise.all([
-          admin.offsets(input),
-          admin.committedOffsets(group, input),
-        ])
-        return [...end].every(([p, offset]) => (committed.get(p) ?? -1n) >= offset)
-      },
-      120_000,
-      'the group to commit every input',
-    )
-    const end = new Map([...(await admin.offsets(output))].map(([p, o]) => [`${output}:${p}`, o]))
-    await waitFor(() => reader.readThrough(end), 60_000, 'the output read to its end')
-  } finally {
-    await admin.close()
-  }
 }
 
 /** Every id of [0, n) exactly once. */
@@ -197,7 +142,7 @@ describe('a stateless pipeline scaled out over several instances', () => {
     const running = new Map<string, Instance>()
     const start = async (name: string) => {
       if (!checkpoints.has(name)) checkpoints.set(name, await tempDir())
-      running.set(name, startInstance(name, input, output, checkpoints.get(name)!))
+      running.set(name, startInstance('stateless', name, input, output, checkpoints.get(name)!))
     }
     const kill = async (name: string, signal: NodeJS.Signals = 'SIGKILL') => {
       const instance = running.get(name)!
@@ -205,12 +150,7 @@ describe('a stateless pipeline scaled out over several instances', () => {
       await instance.exited
       running.delete(name)
     }
-    // A fixed seed: a failure repeats.
-    let seed = 4242
-    const random = () => {
-      seed = (seed * 1103515245 + 12345) % 2 ** 31
-      return seed / 2 ** 31
-    }
+    const random = seeded(4242)
     const CHUNK = 10_000
     let produced = 0
     const produceChunk = async () => {
@@ -244,7 +184,7 @@ describe('a stateless pipeline scaled out over several instances', () => {
         await progress(2000)
       }
       await waitFor(() => reader.ids.length >= produced, 180_000, `all ${produced} inputs in the output`)
-      await settle(reader, input, output)
+      await settle(input, output, (end) => reader.readThrough(end))
       assertExactlyOnce(reader.ids, produced)
       const writers = [...reader.writers.entries()].filter(([, n]) => n > 0)
       assert.ok(writers.length >= 3, `the instances shared the input: ${JSON.stringify(writers)}`)
@@ -260,8 +200,8 @@ describe('a stateless pipeline scaled out over several instances', () => {
     const input = await freshTopic('zombie-in', PARTITIONS)
     const output = await freshTopic('zombie-out', 3)
     const reader = new OutputReader(output)
-    const a = startInstance('z1', input, output, await tempDir())
-    const b = startInstance('z2', input, output, await tempDir())
+    const a = startInstance('stateless', 'z1', input, output, await tempDir())
+    const b = startInstance('stateless', 'z2', input, output, await tempDir())
     try {
       // Input in small chunks until both write: one instance may have read a first chunk alone before the
       // other joined.
@@ -283,7 +223,7 @@ describe('a stateless pipeline scaled out over several instances', () => {
             .split('\n')
             .filter((l) => !l.includes('"batchId"') || l.includes('"level":40') || l.includes('"level":50'))
           const admin = new KafkaAdmin({ brokers: brokers() })
-          const group = `sluice-crash-test-${input}`
+          const group = fixtureGroup(input)
           const state = JSON.stringify(
             {
               group: await admin.describeGroup(group).catch((e) => String(e)),
@@ -302,7 +242,7 @@ describe('a stateless pipeline scaled out over several instances', () => {
       await produceIds(input, produced, produced + 10_000)
       produced += 10_000
       await waitFor(() => reader.ids.length >= produced, 120_000, 'all inputs after the zombie woke')
-      await settle(reader, input, output)
+      await settle(input, output, (end) => reader.readThrough(end))
       assertExactlyOnce(reader.ids, produced)
     } finally {
       a.child.kill('SIGKILL')

@@ -136,6 +136,8 @@ export class KafkaAdmin {
   async offsets(
     topic: string,
     timestamp: bigint = ListOffsetTimestamps.LATEST,
+    /** false: the log end including open transactions (the high watermark), not the last stable offset. */
+    committedOnly = true,
   ): Promise<Map<number, bigint>> {
     const count = await this.partitionCount(topic)
     if (count === undefined) throw new UsageError(`Topic "${topic}" does not exist.`)
@@ -144,7 +146,7 @@ export class KafkaAdmin {
         topics: [
           { name: topic, partitions: range(count).map((partitionIndex) => ({ partitionIndex, timestamp })) },
         ],
-        isolationLevel: 1,
+        isolationLevel: committedOnly ? 1 : 0,
       }),
     )
     return new Map((listed?.partitions ?? []).map((p) => [p.partitionIndex, p.offset]))

@@ -2,6 +2,7 @@ import {
   Consumer,
   FetchIsolationLevels,
   type GroupAssignment,
+  type GroupPartitionsAssigner,
   type Message,
   type MessagesStream,
   MessagesStreamFallbackModes,
@@ -64,6 +65,19 @@ export interface KafkaConsumerOptions extends KafkaConnection {
    * members and admins: a Sluice pipeline puts its plan there (group-plan.ts).
    */
   readonly memberData?: Buffer
+  /**
+   * Read only these partitions of each topic ("topic" → partition numbers), in a group of its own that
+   * assigns them to itself (a task restoring its state from changelog partitions).
+   */
+  readonly partitions?: ReadonlyMap<string, readonly number[]>
+}
+
+/** One assignment of a partition to this member. */
+export interface PartitionAssignment {
+  /** The offset the stream started the partition at. */
+  readonly start: bigint
+  /** Counts this member's assignments: a partition revoked and assigned again gets a new id. */
+  readonly id: number
 }
 
 export interface BatchOptions {
@@ -105,6 +119,9 @@ export class KafkaConsumer {
   #revoking = false
   /** Partitions owned when the stream last positioned its partitions (its 'offsets' event). */
   #positioned = new Set<string>()
+  /** Where the stream started each partition of the current assignment (cooperative members). */
+  readonly #assignedAt = new Map<string, PartitionAssignment>()
+  #assignments = 0
 
   constructor(options: KafkaConsumerOptions) {
     this.#options = options
@@ -138,6 +155,7 @@ export class KafkaConsumer {
       ...(options.memberData && protocol === 'classic'
         ? { protocolsMetadata: () => options.memberData as Buffer }
         : {}),
+      ...(options.partitions ? { partitionAssigner: ownPartitions(options.partitions) } : {}),
       ...(protocol === 'consumer'
         ? { groupProtocol: 'consumer' as const }
         : {
@@ -197,6 +215,15 @@ export class KafkaConsumer {
   /** The group has given this member its partitions (none, when there are more members than partitions). */
   get assigned(): boolean {
     return Array.isArray(this.#consumer.assignments)
+  }
+
+  /**
+   * Where this member started reading a partition it owns (the group's committed offset when the partition
+   * was assigned) and which assignment that was: undefined until the stream positioned it, and for
+   * non-cooperative members.
+   */
+  assignment(key: string): PartitionAssignment | undefined {
+    return this.ownedPartitions().has(key) ? this.#assignedAt.get(key) : undefined
   }
 
   /** Partitions this member owns now, as "topic:partition" keys. */
@@ -411,8 +438,12 @@ export class KafkaConsumer {
       const owned = this.ownedPartitions()
       for (const key of owned) {
         const at = stream.offsetsToFetch.get(key)
-        if (!this.#positioned.has(key) && at !== undefined) this.#taken.set(key, at)
+        if (!this.#positioned.has(key) && at !== undefined) {
+          this.#taken.set(key, at)
+          this.#assignedAt.set(key, { start: at, id: ++this.#assignments })
+        }
       }
+      for (const key of this.#assignedAt.keys()) if (!owned.has(key)) this.#assignedAt.delete(key)
       this.#positioned = new Set(owned)
     })
   }
@@ -549,4 +580,16 @@ function readableOrTimeout(
     stream.once('error', done)
     signal?.addEventListener('abort', done, { once: true })
   })
+}
+
+/** An assignor that gives the group's only member the listed partitions (KafkaConsumerOptions.partitions). */
+function ownPartitions(wanted: ReadonlyMap<string, readonly number[]>): GroupPartitionsAssigner {
+  return (current, _members, topics) => [
+    {
+      memberId: current,
+      assignments: new Map(
+        [...topics].map((topic) => [topic, { topic, partitions: [...(wanted.get(topic) ?? [])] }]),
+      ),
+    },
+  ]
 }

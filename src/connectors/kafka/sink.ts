@@ -10,6 +10,7 @@ import type {
 } from '../../runtime/sink.ts'
 import type { Positions } from '../../runtime/source.ts'
 import { KafkaAdmin } from './admin.ts'
+import { KafkaChangelogStore } from './changelog-store.ts'
 import type { KafkaConnection } from './connection.ts'
 import { DEFAULT_MAX_MESSAGE_BYTES, deadLetterRecord } from './dead-letter-record.ts'
 import { KafkaProducer } from './producer.ts'
@@ -127,6 +128,7 @@ class KafkaSinkWriter<T> implements SinkWriter<T> {
       storesPositions: transactional,
       commitsSourceOffsets: transactional,
       storesDeadLetters: this.#options.deadLetterTopic !== undefined,
+      ...(transactional ? { changelog: new KafkaChangelogStore(this.#options) } : {}),
     }
   }
 
@@ -150,6 +152,8 @@ class KafkaSinkWriter<T> implements SinkWriter<T> {
     if (dlq)
       for (const letter of batch.deadLetters)
         out.push(deadLetterRecord(dlq, letter, this.#deadLetterMaxBytes))
+    for (const change of batch.changelog ?? [])
+      out.push({ topic: change.topic, partition: change.partition, key: change.key, value: change.value })
     return out
   }
 

@@ -1,5 +1,6 @@
 import { UsageError } from '../../errors.ts'
 import type {
+  PartitionAssignment,
   PollOptions,
   Positions,
   SourceContext,
@@ -134,6 +135,30 @@ export class KafkaSourceReader implements SourceReader {
     }
     if (typeof starting === 'number') return { from: 'timestamp', timestamp: starting }
     return { from: 'committed', fallback }
+  }
+
+  ownedPartitions(): ReadonlySet<string> {
+    return this.consumer.ownedPartitions()
+  }
+
+  assignment(partition: string): PartitionAssignment | undefined {
+    const assigned = this.consumer.assignment(partition)
+    return assigned && { start: Number(assigned.start), id: assigned.id }
+  }
+
+  /** Partitions are numbered within their topic: tasks of a stateful scaled-out run need one topic. */
+  async partitioning(): Promise<{ count: number; numberOf: (partition: string) => number }> {
+    if (this.#topics.length !== 1)
+      throw new UsageError(
+        `A stateful pipeline scales out over one input topic; this one reads ${this.#topics.join(', ')}. Run it with one worker, or merge the topics upstream.`,
+      )
+    const admin = new KafkaAdmin(this.#options)
+    try {
+      const count = (await admin.partitionCount(this.#topics[0]!)) ?? 0
+      return { count, numberOf: (partition) => topicPartition(partition).partition }
+    } finally {
+      await admin.close()
+    }
   }
 
   async poll(options: PollOptions): Promise<SourceRecord[]> {

@@ -54,13 +54,17 @@ export function keyByOperator(node: KeyByNode, scope: () => BatchScope, next: Em
   return (value, context) => {
     let key: unknown
     try {
-      key = node.fn(value)
+      key = node.fromRecordKey ? recordKey(context.record.key) : node.fn(value)
     } catch (error) {
       scope().deadLetter(context, node.id, `keyBy threw: ${errorMessage(error)}`)
       return
     }
     if (key === null || key === undefined || key === '') {
-      scope().deadLetter(context, node.id, 'null key: keyBy returned no key')
+      scope().deadLetter(
+        context,
+        node.id,
+        node.fromRecordKey ? 'null key: the record has no Kafka key' : 'null key: keyBy returned no key',
+      )
       return
     }
     if (typeof key !== 'string' && typeof key !== 'number') {
@@ -71,4 +75,10 @@ export function keyByOperator(node: KeyByNode, scope: () => BatchScope, next: Em
     context.keyString = typeof key === 'string' ? key : String(key)
     next(value, context)
   }
+}
+
+/** A record's Kafka key as the text keyByRecordKey() groups by. */
+function recordKey(key: Buffer | string | null | undefined): string | undefined {
+  if (key === null || key === undefined) return undefined
+  return typeof key === 'string' ? key : key.toString('utf8')
 }

@@ -1,0 +1,135 @@
+import { randomUUID } from 'node:crypto'
+import type { ChangelogOffsets, ChangelogRecord, ChangelogStore } from '../../contracts/changelog.ts'
+import { KafkaError } from '../../errors.ts'
+import { sleep } from '../../runtime/wait.ts'
+import { KafkaAdmin } from './admin.ts'
+import type { KafkaConnection } from './connection.ts'
+import { KafkaConsumer } from './consumer.ts'
+import { partitionKey } from './records.ts'
+
+/** How long endOffsets({ settled }) waits for the last transaction's markers. */
+const SETTLE_MS = 5_000
+
+/** How long reading a changelog may go without progress before it fails (a broker gone). */
+const STALL_MS = 120_000
+
+/**
+ * Changelog topics on the sink's cluster: compacted, partitioned like the input, read back with
+ * read_committed so that only state whose transaction (with the output and the source's offsets) committed
+ * is restored.
+ */
+export class KafkaChangelogStore implements ChangelogStore {
+  readonly #connection: KafkaConnection
+
+  constructor(connection: KafkaConnection) {
+    this.#connection = connection
+  }
+
+  async prepare(topics: readonly string[], partitions: number): Promise<void> {
+    const admin = new KafkaAdmin(this.#connection)
+    try {
+      for (const topic of topics) {
+        const existing = await admin.partitionCount(topic)
+        if (existing === undefined) {
+          await admin.createTopic(topic, {
+            partitions,
+            configs: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '0' },
+          })
+        } else if (existing !== partitions) {
+          throw new KafkaError(
+            `The changelog topic "${topic}" has ${existing} partitions, but the input has ${partitions}: state of input partition p lives in changelog partition p. Delete the changelog topic (the state is rebuilt only by reprocessing) or restore the input's partition count.`,
+          )
+        }
+      }
+    } finally {
+      await admin.close()
+    }
+  }
+
+  async read(
+    topics: readonly string[],
+    partitions: readonly number[],
+    apply: (record: ChangelogRecord) => void,
+    signal?: AbortSignal,
+  ): Promise<ChangelogOffsets> {
+    const ends = await this.endOffsets(topics, partitions)
+    const wanted = new Set(partitions)
+    const end = new Map<string, bigint>()
+    for (const [key, offset] of ends) if (offset > 0) end.set(key, BigInt(offset))
+    if (end.size === 0) return ends
+    // A group of its own that assigns itself just these partitions and never commits.
+    const consumer = new KafkaConsumer({
+      ...this.#connection,
+      groupId: `sluice-restore-${randomUUID()}`,
+      topics: [...topics],
+      partitions: new Map(topics.map((t) => [t, [...wanted]])),
+      start: { from: 'earliest' },
+      maxBytesPerPartition: 1024 * 1024,
+      maxBytes: 16 * 1024 * 1024,
+      highWaterMark: 16_384,
+    })
+    try {
+      let progressAt = Date.now()
+      while (!consumer.caughtUp(end)) {
+        if (signal?.aborted) throw new KafkaError('Restoring state was interrupted (the run is stopping).')
+        const records = await consumer.poll({ maxRecords: 10_000, lingerMs: 0, idleMs: 200 })
+        if (records.length > 0) progressAt = Date.now()
+        else if (Date.now() - progressAt > STALL_MS)
+          throw new KafkaError(
+            `Restoring state from ${topics.join(', ')} made no progress for ${STALL_MS / 1000} s.`,
+          )
+        for (const r of records) {
+          if (!r.key) continue
+          apply({
+            topic: r.topic,
+            partition: r.partition,
+            key: r.key.toString('utf8'),
+            value:
+              r.value === null || r.value === undefined || r.value.length === 0
+                ? null
+                : r.value.toString('utf8'),
+          })
+        }
+      }
+    } finally {
+      await consumer.close()
+    }
+    return ends
+  }
+
+  async endOffsets(
+    topics: readonly string[],
+    partitions: readonly number[],
+    options: { settled?: boolean } = {},
+  ): Promise<ChangelogOffsets> {
+    const wanted = new Set(partitions)
+    const ends = new Map<string, number>()
+    if (wanted.size === 0) return ends
+    const admin = new KafkaAdmin(this.#connection)
+    try {
+      const deadline = Date.now() + SETTLE_MS
+      for (const topic of topics) {
+        for (;;) {
+          const stable = await admin.offsets(topic)
+          // Settled: no transaction open or being completed on the wanted partitions (the last one's
+          // markers written), so the stable end is where the committed writes end.
+          const settled =
+            !options.settled ||
+            Date.now() > deadline ||
+            [...(await admin.offsets(topic, undefined, false))].every(
+              ([p, end]) => !wanted.has(p) || stable.get(p) === end,
+            )
+          if (settled) {
+            for (const [p, offset] of stable)
+              if (wanted.has(p)) ends.set(partitionKey(topic, p), Number(offset))
+            break
+          }
+          await sleep(50)
+        }
+      }
+    } finally {
+      await admin.close()
+    }
+    return ends
+  }
+}

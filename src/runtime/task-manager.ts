@@ -1,0 +1,268 @@
+import {
+  type ChangelogOffsets,
+  type ChangelogRecord,
+  type ChangelogStore,
+  changelogTopic,
+} from '../contracts/changelog.ts'
+import type { Logger } from '../log.ts'
+import type { LookupTable, Plan } from '../plan/nodes.ts'
+import { type BatchCounters, newCounters } from './operators/context.ts'
+import type { BatchOutput } from './processor.ts'
+import type { DeadLetter } from './sink.ts'
+import type { SourceReader, SourceRecord } from './source.ts'
+import { Task } from './task.ts'
+
+export interface TaskManagerOptions {
+  readonly plan: Plan
+  readonly source: SourceReader
+  readonly changelog: ChangelogStore
+  /** Folder of the tasks' local stores. */
+  readonly directory: string
+  readonly tables: ReadonlyMap<string, LookupTable>
+  readonly stateCacheEntries?: number
+  /** How often the tasks' local stores commit (the changelog, not they, makes state durable). */
+  readonly localCommitMs: number
+  readonly logger: Logger
+  readonly now: () => number
+  readonly signal?: AbortSignal
+}
+
+/** A batch across tasks: their rows, dead letters and counters together, and their changelog records. */
+export interface TasksOutput extends BatchOutput {
+  readonly changelog: ChangelogRecord[]
+  /** The lowest watermark a task ran under (for progress). */
+  readonly watermark: number
+}
+
+/** What restoring the tasks a batch needed took. */
+export interface RestoreReport {
+  readonly tasks: number
+  readonly fromLocal: number
+  readonly rows: number
+  readonly ms: number
+}
+
+/**
+ * The tasks of one instance of a scaled-out stateful pipeline, as Kafka Streams' TaskManager keeps them:
+ * a task per input partition the group assigned here, created and restored when the partition's first
+ * records arrive, suspended and closed when the partition moves away. Restores of the partitions one
+ * rebalance brings read the changelog once, together.
+ */
+export class TaskManager {
+  readonly #options: TaskManagerOptions
+  readonly #tasks = new Map<string, Task>()
+  readonly #topics: string[]
+  #numberOf: ((partition: string) => number) | undefined
+  #committedAt: number
+
+  constructor(options: TaskManagerOptions) {
+    this.#options = options
+    this.#topics = Task.statefulOperators(options.plan).map((op) =>
+      changelogTopic(options.plan.pipelineId, op),
+    )
+    this.#committedAt = options.now()
+  }
+
+  /** Creates the changelog topics, partitioned like the input. */
+  async prepare(): Promise<void> {
+    const partitioning = await this.#options.source.partitioning?.()
+    if (!partitioning)
+      throw new Error('internal: a scaled-out stateful run needs a source that numbers its partitions')
+    this.#numberOf = partitioning.numberOf
+    await this.#options.changelog.prepare(this.#topics, partitioning.count)
+  }
+
+  get tasks(): ReadonlyMap<string, Task> {
+    return this.#tasks
+  }
+
+  /**
+   * Suspends and closes the tasks whose partition this instance no longer serves: not owned any more, or
+   * owned under a newer assignment (revoked and given back: another instance may have moved it on).
+   */
+  async retain(): Promise<void> {
+    const owned = this.#options.source.ownedPartitions?.() ?? new Set<string>()
+    const leaving = [...this.#tasks.values()].filter(
+      (task) =>
+        !owned.has(task.partition) ||
+        this.#options.source.assignment?.(task.partition)?.id !== task.assignment,
+    )
+    if (leaving.length === 0) return
+    const ends = await this.#ends(leaving, true)
+    for (const task of leaving) {
+      this.#tasks.delete(task.partition)
+      try {
+        task.suspend(ends)
+      } finally {
+        task.close()
+      }
+    }
+  }
+
+  /** Creates and restores the tasks of the partitions in `records` that have none. */
+  async ensure(records: readonly SourceRecord[]): Promise<RestoreReport | undefined> {
+    const missing = new Set<string>()
+    for (const r of records) if (!this.#tasks.has(r.partition)) missing.add(r.partition)
+    if (missing.size === 0) return undefined
+    const started = performance.now()
+    const numberOf = this.#numberOf
+    if (!numberOf) throw new Error('internal: TaskManager.prepare() not called')
+    const restoring = new Map<number, { task: Task; committed: number }>()
+    let fromLocal = 0
+    const ends = await this.#options.changelog.endOffsets(this.#topics, [...missing].map(numberOf))
+    for (const partition of missing) {
+      const assignment = this.#options.source.assignment?.(partition)
+      if (!assignment)
+        throw new Error(
+          `internal: records of ${partition} before the source says where its assignment started`,
+        )
+      const task = new Task({
+        plan: this.#options.plan,
+        partition,
+        partitionNumber: numberOf(partition),
+        directory: this.#options.directory,
+        tables: this.#options.tables,
+        assignment: assignment.id,
+        now: this.#options.now,
+        ...(this.#options.stateCacheEntries !== undefined
+          ? { stateCacheEntries: this.#options.stateCacheEntries }
+          : {}),
+      })
+      this.#tasks.set(partition, task)
+      if (task.beginRestore(assignment.start, ends)) fromLocal++
+      else restoring.set(task.partitionNumber, { task, committed: assignment.start })
+    }
+    let rows = 0
+    if (restoring.size > 0) {
+      const opOf = new Map(
+        Task.statefulOperators(this.#options.plan).map((op) => [
+          changelogTopic(this.#options.plan.pipelineId, op),
+          op,
+        ]),
+      )
+      const restoredTo = await this.#options.changelog.read(
+        this.#topics,
+        [...restoring.keys()],
+        (record) => restoring.get(record.partition)?.task.apply(opOf.get(record.topic)!, record),
+        this.#options.signal,
+      )
+      for (const { task, committed } of restoring.values())
+        rows += task.restored(committed, this.#topics, restoredTo)
+    }
+    const report = { tasks: missing.size, fromLocal, rows, ms: performance.now() - started }
+    this.#options.logger.info(
+      { restore: { ...report, partitions: [...missing] } },
+      `restored ${missing.size} task(s) (${fromLocal} from the local store, ${rows} rows from the changelog) in ${Math.round(report.ms)} ms`,
+    )
+    return report
+  }
+
+  /**
+   * Runs a batch: each task over its partition's records, under the watermark `watermarkOf` gives it. Tasks
+   * without records run too when their watermark moved (an idle timeout), so their windows may close.
+   */
+  process(
+    input: { batchId: number; batchTime: number; records: readonly SourceRecord[] },
+    now: number,
+    watermarkOf: (task: Task, hasRecords: boolean) => number | undefined,
+  ): TasksOutput {
+    const byPartition = new Map<string, SourceRecord[]>()
+    for (const r of input.records) {
+      const list = byPartition.get(r.partition)
+      if (list) list.push(r)
+      else byPartition.set(r.partition, [r])
+    }
+    const rows: unknown[] = []
+    const deadLetters: DeadLetter[] = []
+    const counters = newCounters()
+    const changelog: ChangelogRecord[] = []
+    let lowest = Number.POSITIVE_INFINITY
+    for (const task of this.#tasks.values()) {
+      const records = byPartition.get(task.partition) ?? []
+      const watermark = watermarkOf(task, records.length > 0)
+      if (watermark === undefined) continue
+      lowest = Math.min(lowest, watermark)
+      const out = task.process(
+        { batchId: input.batchId, batchTime: input.batchTime, records, watermark },
+        now,
+        this.#options.plan.pipelineId,
+        changelog,
+      )
+      for (const row of out.rows) rows.push(row)
+      for (const d of out.deadLetters) deadLetters.push(d)
+      add(counters, out.counters)
+    }
+    return {
+      rows,
+      deadLetters,
+      counters,
+      changelog,
+      watermark: lowest === Number.POSITIVE_INFINITY ? Number.NEGATIVE_INFINITY : lowest,
+    }
+  }
+
+  /**
+   * After a batch committed (and before the next one writes): the local stores commit about once per
+   * `localCommitMs`, with where the changelog ends now, which is where this batch's writes end.
+   */
+  async afterCommit(): Promise<void> {
+    const now = this.#options.now()
+    if (now - this.#committedAt < this.#options.localCommitMs || this.#tasks.size === 0) return
+    this.#committedAt = now
+    const tasks = [...this.#tasks.values()]
+    const ends = await this.#ends(tasks)
+    for (const task of tasks) task.commitLocal(ends)
+  }
+
+  /** A clean stop after the last batch committed: the local stores commit, so a restart needs no restore. */
+  async suspendAll(): Promise<void> {
+    const running = [...this.#tasks.values()].filter((t) => t.state === 'running')
+    if (running.length === 0) return
+    const ends = await this.#ends(running, true)
+    for (const task of running) task.suspend(ends)
+  }
+
+  /** Closes every task; the local stores' uncommitted changes (a failed batch) are dropped. */
+  close(): void {
+    for (const task of this.#tasks.values()) task.close()
+    this.#tasks.clear()
+  }
+
+  /**
+   * Where the tasks' changelog partitions end. `settled` (a task leaving, the run stopping): after the last
+   * transaction's markers, so that the local store matches the changelog when the partition comes back here.
+   * Between batches the end may still lag the commit just made; a store committed with it then does not
+   * match later and is restored from the changelog, which is always correct (as Kafka Streams restores after
+   * an unclean stop under exactly-once).
+   */
+  #ends(tasks: readonly Task[], settled = false): Promise<ChangelogOffsets> {
+    return this.#options.changelog.endOffsets(
+      this.#topics,
+      tasks.map((t) => t.partitionNumber),
+      { settled },
+    )
+  }
+
+  /** Bytes the tasks' local stores take on disk, for progress. */
+  stateBytes(): number {
+    let n = 0
+    for (const task of this.#tasks.values()) n += task.sizeBytes()
+    return n
+  }
+
+  /** Keyed-state rows across tasks, for progress. */
+  get stateRows(): number {
+    let n = 0
+    for (const task of this.#tasks.values())
+      if (task.state === 'running') for (const state of task.processor.states.values()) n += state.size
+    return n
+  }
+}
+
+function add(into: BatchCounters, from: BatchCounters): void {
+  into.inputRows += from.inputRows
+  into.outputRows += from.outputRows
+  into.deadLettered += from.deadLettered
+  into.lateRows += from.lateRows
+  into.duplicateRows += from.duplicateRows
+}

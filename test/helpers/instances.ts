@@ -1,0 +1,90 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { KafkaAdmin } from '../../src/connectors/kafka/admin.ts'
+import { brokers } from './kafka.ts'
+import { waitFor } from './wait.ts'
+
+/** Instances of test/fixtures/crash-pipeline.ts as child processes, for the scale-out tests. */
+
+const SCRIPT = fileURLToPath(new URL('../fixtures/crash-pipeline.ts', import.meta.url))
+
+export interface Instance {
+  readonly name: string
+  readonly child: ChildProcess
+  readonly exited: Promise<void>
+  stderr(): string
+}
+
+/**
+ * Starts one instance named `name` of the fixture's `pipeline` (PIPELINE: stateless, scaled-stateful); it
+ * logs at `logLevel` (default warn) to its stderr.
+ */
+export function startInstance(
+  pipeline: string,
+  name: string,
+  input: string,
+  output: string,
+  checkpoint: string,
+  logLevel = 'warn',
+): Instance {
+  const child = spawn(process.execPath, [SCRIPT, input, output, checkpoint, 'continuous'], {
+    env: {
+      ...process.env,
+      KAFKA_BROKERS: brokers(),
+      PIPELINE: pipeline,
+      BATCH_RECORDS: '1000',
+      INSTANCE: name,
+      SLUICE_LOG_LEVEL: logLevel,
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  let stderr = ''
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString()
+  })
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()))
+  return { name, child, exited, stderr: () => stderr }
+}
+
+/** The consumer group of the fixture's pipeline over `input`. */
+export function fixtureGroup(input: string): string {
+  return `sluice-crash-test-${input}`
+}
+
+/**
+ * Waits until the fixture's group has committed all of `input` (no instance has anything left to write, so
+ * no transaction that could still add output is open) and `readThrough` says the output was read to its end.
+ */
+export async function settle(
+  input: string,
+  output: string,
+  readThrough: (end: ReadonlyMap<string, bigint>) => boolean,
+): Promise<void> {
+  const admin = new KafkaAdmin({ brokers: brokers() })
+  try {
+    await waitFor(
+      async () => {
+        const [end, committed] = await Promise.all([
+          admin.offsets(input),
+          admin.committedOffsets(fixtureGroup(input), input),
+        ])
+        return [...end].every(([p, offset]) => (committed.get(p) ?? -1n) >= offset)
+      },
+      120_000,
+      'the group to commit every input',
+    )
+    const end = new Map([...(await admin.offsets(output))].map(([p, o]) => [`${output}:${p}`, o]))
+    await waitFor(() => readThrough(end), 60_000, 'the output read to its end')
+  } finally {
+    await admin.close()
+  }
+}
+
+/** A seeded pseudo-random sequence in [0, 1): a failure repeats. */
+export function seeded(seed: number): () => number {
+  let state = seed
+  return () => {
+    state = (state * 1103515245 + 12345) % 2 ** 31
+    return state / 2 ** 31
+  }
+}
