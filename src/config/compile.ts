@@ -167,7 +167,14 @@ export class DocumentCompiler {
       }
       case 'dedupe': {
         const e = this.#expression([...path, 'key'], step.value.key)
-        return e && stream.dedupe((v) => e.evaluate(v), step.value.within)
+        return (
+          e &&
+          stream.dedupe(
+            (v) => e.evaluate(v),
+            step.value.within,
+            step.partitioned ? { partitioned: true } : undefined,
+          )
+        )
       }
       case 'join':
         return this.#join(stream, step.value, path)
@@ -242,10 +249,10 @@ export class DocumentCompiler {
             (v): AggregateInput => ({ key: key.evaluate(v), inputs: fields.map((f) => evaluateInput(f, v)) }),
             keyName === undefined ? undefined : { name: `${keyName}-inputs` },
           )
-          .keyBy(
-            (v) => (v as AggregateInput).key as string,
-            keyName === undefined ? undefined : { name: keyName },
-          )
+          .keyBy((v) => (v as AggregateInput).key as string, {
+            ...(keyName === undefined ? {} : { name: keyName }),
+            ...(keyBy.partitioned ? { partitioned: true } : {}),
+          })
           .window(spec)
           .aggregate(buildAggregator(fields), {
             ...(windowName === undefined ? {} : { name: windowName }),
@@ -272,7 +279,10 @@ export class DocumentCompiler {
     return this.#guard(path, () =>
       erase(
         stream
-          .keyBy((v) => key.evaluate(v) as string, keyName === undefined ? undefined : { name: keyName })
+          .keyBy((v) => key.evaluate(v) as string, {
+            ...(keyName === undefined ? {} : { name: keyName }),
+            ...(keyBy.partitioned ? { partitioned: true } : {}),
+          })
           .process({
             ...fns,
             ...(processName === undefined ? {} : { name: processName }),

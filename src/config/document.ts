@@ -121,14 +121,26 @@ const step = oneOf(
     }),
     process: keyedProcess,
   },
-  // `id` is the earlier spelling of `name`, still read.
-  { name: stepName.optional(), id: stepName.optional() },
+  // `id` is the earlier spelling of `name`, still read. `partitioned` (keyBy, dedupe): equal keys always
+  // come from one input partition, so the keyed state scales out with the partitions.
+  {
+    name: stepName.optional(),
+    id: stepName.optional(),
+    partitioned: z.boolean({ error: 'expected partitioned: true or false' }).optional(),
+  },
 ).superRefine((value, ctx) => {
   if (value.name !== undefined && value.id !== undefined)
     ctx.addIssue({
       code: 'custom',
       path: ['id'],
       message: 'give the step one name: name (id is its older spelling)',
+    })
+  if (value.partitioned !== undefined && value.kind !== 'keyBy' && value.kind !== 'dedupe')
+    ctx.addIssue({
+      code: 'custom',
+      path: ['partitioned'],
+      message:
+        'partitioned belongs to keyBy and dedupe: it declares that equal keys always come from one input partition',
     })
 })
 

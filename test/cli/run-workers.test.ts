@@ -72,7 +72,7 @@ describe('sluice run --workers', () => {
     assert.equal(Number(summary[1]), N)
   })
 
-  test('a pipeline that keeps state is refused with the reason (exit 2), nothing started', async () => {
+  test('a pipeline whose keyed state does not follow the input partitioning is refused with the reason (exit 2), nothing started', async () => {
     const file = join(dir, 'windowed.yaml')
     await writeFile(
       file,
@@ -83,7 +83,7 @@ describe('sluice run --workers', () => {
     })
     assert.equal(result.code, 2, result.stderr)
     assert.match(result.stderr, /pipeline "workers-windowed" runs as one instance/)
-    assert.match(result.stderr, /keeps state by key/)
+    assert.match(result.stderr, /keeps state by a key that is not the input's partitioning/)
     assert.match(result.stderr, /console/)
     // "auto" runs it as one process and says why.
     const auto = await runCli(['run', file, '--workers', 'auto', '--available-now', '--brokers', brokers()], {
