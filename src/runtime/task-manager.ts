@@ -99,9 +99,15 @@ export class TaskManager {
     }
   }
 
-  /** Creates and restores the tasks of the partitions in `records` that have none. */
+  /**
+   * Creates and restores the tasks of the partitions assigned here that have none: every owned partition the
+   * source has positioned (so a partition restores when it is assigned, not when its next record comes), and
+   * those of `records`.
+   */
   async ensure(records: readonly SourceRecord[]): Promise<RestoreReport | undefined> {
     const missing = new Set<string>()
+    for (const partition of this.#options.source.ownedPartitions?.() ?? [])
+      if (!this.#tasks.has(partition) && this.#options.source.assignment?.(partition)) missing.add(partition)
     for (const r of records) if (!this.#tasks.has(r.partition)) missing.add(r.partition)
     if (missing.size === 0) return undefined
     const started = performance.now()

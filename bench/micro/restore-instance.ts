@@ -1,0 +1,29 @@
+/**
+ * One instance of a keyed pipeline for restore.ts: per Kafka record key, a count (keyed state), into a Kafka
+ * topic, scaled out (its state in changelog topics). Runs to the end of the input (availableNow) and logs at
+ * info level, so its restore line ("restored N task(s) … in X ms") is on stderr. Usage:
+ * node restore-instance.ts <input> <output> <pipeline id> <instance> <checkpoint> (brokers from $KAFKA_BROKERS).
+ */
+import { kafkaSink } from '../../src/connectors/kafka/sink.ts'
+import { kafka } from '../../src/connectors/kafka/source.ts'
+import { pipeline } from '../../src/dsl/stream.ts'
+import { createLogger } from '../../src/log.ts'
+import { run } from '../../src/runtime/run.ts'
+
+const [input, output, id, instance, checkpoint] = process.argv.slice(2)
+if (!input || !output || !id || !instance || !checkpoint)
+  throw new Error('usage: restore-instance.ts <input> <output> <pipeline id> <instance> <checkpoint>')
+const summary = await run(
+  pipeline(id)
+    .from(kafka({ topics: input }))
+    .keyByRecordKey()
+    .process<number, never>({ init: () => 0, process: (seen) => seen + 1 })
+    .to(kafkaSink({ topic: output })),
+  {
+    checkpoint,
+    instance,
+    trigger: { kind: 'availableNow' },
+    logger: createLogger({ level: 'info' }),
+  },
+)
+process.stdout.write(`${JSON.stringify(summary)}\n`)
