@@ -20,6 +20,8 @@ interface StartFlags {
   ui: boolean
   uiPort?: number
   uiHost: string
+  uiAllowHost: string[]
+  uiToken?: string
 }
 
 export function startCommand(): Command {
@@ -43,18 +45,34 @@ export function startCommand(): Command {
       'port of the dashboard and /metrics (default: 4040 or the next free one)',
       port,
     )
-    .option('--ui-host <host>', 'address the dashboard listens on', '127.0.0.1')
+    .option(
+      '--ui-host <host>',
+      'address the dashboard listens on; other than loopback, requests need a token',
+      '127.0.0.1',
+    )
+    .option(
+      '--ui-allow-host <name>',
+      'a host name the dashboard answers to besides its address (a proxy, a DNS name); repeatable',
+      (name: string, names: string[]) => [...names, name],
+      [] as string[],
+    )
+    .option(
+      '--ui-token <token>',
+      'the token dashboard requests need (default $SLUICE_UI_TOKEN, else generated)',
+    )
     .action(async (flags: StartFlags) => {
       const logger = createLogger({ name: 'sluice' })
+      const uiToken = flags.uiToken ?? (process.env.SLUICE_UI_TOKEN || undefined)
       // First, so that a busy --ui-port fails before a broker is started.
       const monitor: Monitor | undefined = flags.ui
         ? await startMonitor({
             host: flags.uiHost,
+            allowedHosts: flags.uiAllowHost,
+            ...(uiToken === undefined ? {} : { token: uiToken }),
             ...(flags.uiPort === undefined ? {} : { port: flags.uiPort }),
           })
         : undefined
-      if (monitor)
-        process.stderr.write(`Dashboard: ${monitor.url} (Prometheus metrics at ${monitor.url}metrics)\n`)
+      if (monitor) process.stderr.write(dashboardLine(monitor, uiToken !== undefined))
       const { signal, dispose } = interruptSignal()
       const latest = new Map<string, BatchProgress>()
       const status = setInterval(() => {
@@ -103,6 +121,16 @@ export function startCommand(): Command {
         await monitor?.close()
       }
     })
+}
+
+/** Where the dashboard is, and how to get in when it needs a token (a given one is not echoed). */
+function dashboardLine(monitor: Monitor, tokenGiven: boolean): string {
+  const where = `Dashboard: ${monitor.url} (Prometheus metrics at ${monitor.url}metrics)`
+  if (monitor.token === undefined) return `${where}\n`
+  const how = tokenGiven
+    ? 'every request needs the token given (--ui-token or $SLUICE_UI_TOKEN)'
+    : `every request needs this token: open ${monitor.url}?token=${monitor.token} or send Authorization: Bearer ${monitor.token}`
+  return `${where}\n  reachable from other machines: ${how}\n`
 }
 
 function statusLine(p: BatchProgress): string {

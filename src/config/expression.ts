@@ -1,11 +1,13 @@
 import { Environment, Optional } from '@marcbachmann/cel-js'
 import { registerExtensions } from './cel-extensions.ts'
+import { bindLinearMatches, PatternError } from './cel-matches.ts'
 
 /**
  * Expressions in pipeline files are CEL (the Common Expression Language: https://cel.dev), evaluated by
  * @marcbachmann/cel-js. Each is parsed and type-checked once when the file is loaded; a record then costs one
  * call of the compiled evaluator. CEL has no side effects, no loops and no access to anything but the
- * variables of its scope and the functions of cel-extensions.ts, so a pipeline file cannot run arbitrary code.
+ * variables of its scope and the functions of cel-extensions.ts, so a pipeline file cannot run arbitrary code;
+ * `matches()` runs in linear time (cel-matches.ts), so no record can make one evaluation backtrack for minutes.
  */
 
 /** The variables an expression may use, by where it stands in the file. */
@@ -86,6 +88,12 @@ export function compileExpression(source: string, scope: Scope = 'event'): Compi
   if (!checked.valid) {
     const e = celError(checked.error)
     throw new ExpressionCompileError(e.summary ?? e.message, e.range?.start ?? 0)
+  }
+  try {
+    bindLinearMatches(program.ast)
+  } catch (error) {
+    if (error instanceof PatternError) throw new ExpressionCompileError(error.message, error.offset)
+    throw error
   }
   const run = (variables: Readonly<Record<string, unknown>>): unknown => {
     let result: unknown

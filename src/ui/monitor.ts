@@ -1,4 +1,4 @@
-import { createServer } from 'node:http'
+import { createServer, type IncomingMessage } from 'node:http'
 import type { Registry } from 'prom-client'
 import type { Pipeline } from '../dsl/stream.ts'
 import { PipelineMetrics } from '../metrics/pipeline-metrics.ts'
@@ -6,6 +6,7 @@ import type { Plan } from '../plan/nodes.ts'
 import type { BatchProgress } from '../runtime/progress.ts'
 import type { BatchRef, RunOptions } from '../runtime/run.ts'
 import type { DeadLetter } from '../runtime/sink.ts'
+import { type AccessDecision, accessGuard, generateToken, isLoopback } from './access.ts'
 import { DashboardState } from './dashboard-state.ts'
 import { listenOnFreePort } from './listen.ts'
 import { handleRequest } from './routes.ts'
@@ -14,8 +15,18 @@ import { EventHub } from './sse.ts'
 export const DEFAULT_MONITOR_PORT = 4040
 
 export interface MonitorOptions {
-  /** Default 127.0.0.1: the dashboard has no login, so it is only reachable from this machine unless told. */
+  /**
+   * Default 127.0.0.1: only this machine can reach it. Any other address (0.0.0.0) needs a token, generated
+   * unless `token` gives one (CLI: --ui-host).
+   */
   readonly host?: string
+  /**
+   * Host names to answer besides the bound address (and localhost when bound to loopback): a request naming
+   * any other host is refused, so that no web page reads the dashboard through DNS rebinding (--ui-allow-host).
+   */
+  readonly allowedHosts?: readonly string[]
+  /** The token every request must carry (--ui-token, $SLUICE_UI_TOKEN); required off loopback. */
+  readonly token?: string
   /**
    * A port the user chose: a busy one is a UsageError (0 takes any free port). Without it the monitor takes
    * 4040 or the next free port after it.
@@ -38,6 +49,8 @@ export interface Monitor {
   /** The dashboard, e.g. http://127.0.0.1:4040/; metrics at `${url}metrics`. */
   readonly url: string
   readonly port: number
+  /** The token requests need (given or generated), when they need one: open `${url}?token=${token}`. */
+  readonly token?: string
   readonly registry: Registry
   /** `run(p, { ...monitor.hooks })`, or call the three yourself when composing with other handlers. */
   readonly hooks: MonitorHooks
@@ -66,14 +79,27 @@ export async function startMonitor(options: MonitorOptions = {}): Promise<Monito
   const state = new DashboardState()
   const events = new EventHub()
   const dashboard = options.dashboard ?? true
-  const server = createServer((request, response) =>
-    handleRequest({ registry: metrics.registry, state, events, dashboard }, request, response),
-  )
   const host = options.host ?? '127.0.0.1'
+  const token = options.token ?? (isLoopback(host) ? undefined : generateToken())
+  // Nothing is answered before the port is known, which the Host check needs.
+  let access: (request: IncomingMessage) => AccessDecision = () => ({
+    allowed: false,
+    status: 421,
+    reason: 'starting',
+  })
+  const server = createServer((request, response) =>
+    handleRequest({ registry: metrics.registry, state, events, dashboard, access }, request, response),
+  )
   const port = await listenOnFreePort(server, {
     host,
     port: options.port ?? DEFAULT_MONITOR_PORT,
     exact: options.port !== undefined,
+  })
+  access = accessGuard({
+    host,
+    port,
+    ...(options.allowedHosts === undefined ? {} : { allowedHosts: options.allowedHosts }),
+    ...(token === undefined ? {} : { token }),
   })
 
   const describe = (pipeline: Pipeline<unknown> | Plan) => {
@@ -108,6 +134,7 @@ export async function startMonitor(options: MonitorOptions = {}): Promise<Monito
   return {
     url: `http://${shownHost}:${port}/`,
     port,
+    ...(token === undefined ? {} : { token }),
     registry: metrics.registry,
     hooks,
     describe,

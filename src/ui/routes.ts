@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import type { Registry } from 'prom-client'
+import type { AccessDecision } from './access.ts'
 import type { DashboardState } from './dashboard-state.ts'
 import type { EventHub } from './sse.ts'
 
@@ -37,6 +38,8 @@ export interface RouteContext {
   readonly events: EventHub
   /** False: only /metrics is served. */
   readonly dashboard: boolean
+  /** Whether the request may be answered (access.ts): checked before anything else. */
+  readonly access: (request: IncomingMessage) => AccessDecision
 }
 
 /** GET /metrics (Prometheus), and with the dashboard: the page, its assets, /api/snapshot and /events (SSE). */
@@ -57,6 +60,14 @@ async function route(
   request: IncomingMessage,
   response: ServerResponse,
 ): Promise<void> {
+  const access = context.access(request)
+  if (access.allowed === false)
+    return send(response, access.status, 'text/plain; charset=utf-8', `${access.reason}\n`)
+  if (access.allowed === 'set-cookie') {
+    response.setHeader('set-cookie', access.cookie)
+    response.setHeader('location', access.location)
+    return send(response, 303, 'text/plain; charset=utf-8', 'token accepted\n')
+  }
   const path = new URL(request.url ?? '/', 'http://localhost').pathname
   if (request.method !== 'GET' && request.method !== 'HEAD') {
     response.setHeader('allow', 'GET, HEAD')
