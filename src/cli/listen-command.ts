@@ -1,9 +1,6 @@
 import { Command } from 'commander'
 import { UsageError } from '../errors.ts'
 import { parseFilter, type RecordFilter } from '../listener/filter.ts'
-import { listen } from '../listener/listen.ts'
-import { renderJsonLine, renderPretty } from '../listener/render.ts'
-import { TypeCounter } from '../listener/stats.ts'
 import { isoTime, positiveInt } from './options.ts'
 import { interruptSignal } from './signals.ts'
 
@@ -47,6 +44,12 @@ export function listenCommand(): Command {
       if (starts > 1) throw new UsageError('Choose one of --from-beginning, --from-latest and --from-time.')
       const from =
         flags.fromTime !== undefined ? { time: flags.fromTime } : flags.fromBeginning ? 'beginning' : 'latest'
+      // Loaded here, not at the top: `sluice --help` should not load the Kafka client.
+      const [{ listen }, { renderJsonLine, renderPretty }, { TypeCounter }] = await Promise.all([
+        import('../listener/listen.ts'),
+        import('../listener/render.ts'),
+        import('../listener/stats.ts'),
+      ])
       const { signal, dispose } = interruptSignal()
       const color = process.stdout.isTTY === true
       const counter = new TypeCounter()
