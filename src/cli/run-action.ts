@@ -122,9 +122,17 @@ async function runWorkers(
   }
 }
 
+/**
+ * The status lines and the summary say how a run goes; the per-batch log lines (~50 lines a batch on a
+ * terminal) are for --log-level info or --verbose. Warnings (a restart) and errors show by default.
+ */
+function logLevel(flags: RunFlags): string {
+  return flags.logLevel ?? (flags.verbose ? 'info' : (process.env.SLUICE_LOG_LEVEL ?? 'warn'))
+}
+
 /** A worker's flags: the supervisor's, but one process. */
 function workerArgs(flags: RunFlags): string[] {
-  const args: string[] = []
+  const args: string[] = ['--log-level', logLevel(flags)]
   if (flags.trigger !== undefined) args.push('--trigger', flags.trigger)
   if (flags.availableNow) args.push('--available-now')
   if (flags.checkpoint !== undefined) args.push('--checkpoint', flags.checkpoint)
@@ -141,9 +149,7 @@ async function runAll(
 ): Promise<void> {
   const bounded = trigger.kind === 'availableNow' || trigger.kind === 'once'
   const tty = process.stderr.isTTY === true
-  // The bar replaces the per-batch log lines on a terminal; warnings and errors still show.
-  const quiet = bounded && tty && process.env.SLUICE_LOG_LEVEL === undefined
-  const logger = createLogger({ name: 'sluice', ...(quiet ? { level: 'warn' } : {}) })
+  const logger = createLogger({ name: 'sluice', level: logLevel(flags) })
   // A worker's progress is shown by its supervisor, with the other workers'.
   const out = isWorker() ? { write: () => true } : process.stderr
   const progress = new RunProgress({ out, tty, bar: bounded })

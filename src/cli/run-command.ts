@@ -13,6 +13,19 @@ export interface RunFlags {
   retryTimeout?: number
   workers?: number | 'auto'
   instance?: string
+  logLevel?: LogLevel
+  /** The program's --verbose (stack traces), which for run also means the info log lines. */
+  verbose?: boolean
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export type LogLevel = (typeof LOG_LEVELS)[number]
+
+function logLevel(value: string): LogLevel {
+  const level = LOG_LEVELS.find((l) => l === value.trim().toLowerCase())
+  if (level === undefined)
+    throw new InvalidArgumentError(`expected one of ${LOG_LEVELS.join(', ')}, got "${value}".`)
+  return level
 }
 
 /** --workers: a count, or "auto" (one per core when every pipeline of the file can scale out). */
@@ -60,8 +73,14 @@ export function runCommand(): Command {
       '--instance <name>',
       "this process's name among the instances of its pipelines (static group membership, checkpoint and transactional id); unique per instance, stable across its restarts",
     )
-    .action(async (file: string, flags: RunFlags) => {
+    .option(
+      '--log-level <level>',
+      `log lines to show besides the status lines: ${LOG_LEVELS.join(', ')} (default warn, or $SLUICE_LOG_LEVEL; --verbose: info)`,
+      logLevel,
+    )
+    .action(async (file: string, _flags: RunFlags, command: Command) => {
       const { runFile } = await import('./run-action.ts')
-      await runFile(file, flags)
+      // optsWithGlobals: --verbose belongs to the program, given before or after "run".
+      await runFile(file, command.optsWithGlobals<RunFlags>())
     })
 }

@@ -4,9 +4,9 @@ import { describeWarehouse } from '../app/warehouse.ts'
 import { createLogger } from '../log.ts'
 import type { BatchProgress } from '../runtime/progress.ts'
 import { type Monitor, startMonitor } from '../ui/monitor.ts'
+import { formatLag } from './run-progress.ts'
 import { interruptSignal } from './signals.ts'
 import type { StartFlags } from './start-command.ts'
-import { statusLine } from './status-line.ts'
 
 /** `sluice start` (npm start): the main job with its dashboard, a status line per pipeline every 5 s, a summary. */
 export async function startMainJob(flags: StartFlags): Promise<void> {
@@ -67,6 +67,12 @@ export async function startMainJob(flags: StartFlags): Promise<void> {
     dispose()
     await monitor?.close()
   }
+}
+
+function statusLine(p: BatchProgress): string {
+  const lag = p.sourceLag ? Object.values(p.sourceLag).reduce((a, b) => a + b, 0) : undefined
+  const lagText = lag === undefined ? '' : `  lag ${p.sourceUnit === 'bytes' ? formatLag(lag, 'bytes') : lag}`
+  return `${p.pipelineId.padEnd(13)} batch ${p.batchId}  ${p.inputRowsPerSecond} in/s  ${p.outputRows} out  watermark ${p.watermark?.slice(11, 19) ?? '-'}  state ${p.stateRows}${lagText}`
 }
 
 function summaryText(summary: MainJobSummary): string {
