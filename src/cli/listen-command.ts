@@ -15,6 +15,7 @@ interface ListenFlags {
   filter: RecordFilter[]
   json?: boolean
   stats?: boolean
+  headers?: boolean
 }
 
 export function listenCommand(): Command {
@@ -37,6 +38,10 @@ export function listenCommand(): Command {
     )
     .option('--json', 'one JSON object per line instead of the pretty form')
     .option('--stats', 'print per-second counts per event type instead of records')
+    .option(
+      '--headers',
+      'show every header of each record (--json: a "headers" object; values that are not text as "base64:…"); without it a dead letter\'s reason, step and source still show',
+    )
     .action(async (flags: ListenFlags) => {
       const starts = [flags.fromBeginning, flags.fromLatest, flags.fromTime !== undefined].filter(
         Boolean,
@@ -52,6 +57,7 @@ export function listenCommand(): Command {
       ])
       const { signal, dispose } = interruptSignal()
       const color = process.stdout.isTTY === true
+      const render = { headers: flags.headers === true }
       const counter = new TypeCounter()
       const interval = flags.stats
         ? setInterval(() => process.stdout.write(`${counter.flushLine(new Date(), 1)}\n`), 1000)
@@ -79,9 +85,9 @@ export function listenCommand(): Command {
                 typeof type === 'string' ? type : payload.kind === 'json' ? '(no event_type)' : '(not json)',
               )
             } else if (flags.json) {
-              process.stdout.write(`${renderJsonLine(record, payload)}\n`)
+              process.stdout.write(`${renderJsonLine(record, payload, render)}\n`)
             } else {
-              process.stdout.write(renderPretty(record, payload, color))
+              process.stdout.write(renderPretty(record, payload, color, render))
             }
           },
         )
