@@ -1,6 +1,9 @@
 #!/usr/bin/env -S node --max-semi-space-size=8
 // V8 flags: src/cli/node-flags.ts says why (and the npm scripts repeat them).
 // Runs the TypeScript sources directly: Node 22.18+ and 24 strip types natively, so there is no build step.
+// This check is Sluice's only statement of the Node it needs: package.json has no "engines", because npm
+// checks those against the node npm itself runs on, and here that is often an older system node while
+// npx and the npm scripts run Sluice on the project's Node 24 (its `node` dev dependency).
 const [major, minor] = process.versions.node.split('.').map(Number)
 if (major < 22 || (major === 22 && minor < 22) || (major === 24 && minor < 6) || major === 23) {
   process.stderr.write(

@@ -1,10 +1,5 @@
 import { Command, Option } from 'commander'
-import {
-  DEFAULT_DATA_DIR,
-  localKafkaStatus,
-  startLocalKafka,
-  stopLocalKafka,
-} from '../local-kafka/cluster.ts'
+import { DEFAULT_DATA_DIR } from '../local-kafka/config.ts'
 import { port, positiveInt } from './options.ts'
 
 export function kafkaCommand(): Command {
@@ -22,6 +17,7 @@ export function kafkaCommand(): Command {
     .option('--data-dir <dir>', 'where data, logs and pids live', DEFAULT_DATA_DIR)
     .option('--heap <mb>', 'JVM heap per node in MiB', positiveInt)
     .action(async (opts: { port: number; nodes: '1' | '3'; dataDir: string; heap?: number }) => {
+      const { startLocalKafka } = await import('../local-kafka/cluster.ts')
       const cluster = await startLocalKafka({
         port: opts.port,
         nodes: opts.nodes === '3' ? 3 : 1,
@@ -40,6 +36,7 @@ export function kafkaCommand(): Command {
     .option('--data-dir <dir>', 'data dir the cluster was started with', DEFAULT_DATA_DIR)
     .option('--grace <seconds>', 'seconds to wait for a clean shutdown', positiveInt, 30)
     .action(async (opts: { dataDir: string; grace: number }) => {
+      const { stopLocalKafka } = await import('../local-kafka/cluster.ts')
       const result = await stopLocalKafka({ dataDir: opts.dataDir, graceMs: opts.grace * 1000 })
       if (result.stopped + result.killed === 0)
         process.stderr.write(`No Kafka was running in ${result.dataDir}.\n`)
@@ -54,6 +51,7 @@ export function kafkaCommand(): Command {
     .description('show the nodes of the local cluster and whether they run')
     .option('--data-dir <dir>', 'data dir the cluster was started with', DEFAULT_DATA_DIR)
     .action(async (opts: { dataDir: string }) => {
+      const { localKafkaStatus } = await import('../local-kafka/cluster.ts')
       const status = await localKafkaStatus({ dataDir: opts.dataDir })
       if (status.nodes.length === 0) {
         process.stdout.write(`No local Kafka in ${status.dataDir}.\n`)

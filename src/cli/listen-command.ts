@@ -1,9 +1,6 @@
 import { Command } from 'commander'
 import { UsageError } from '../errors.ts'
 import { parseFilter, type RecordFilter } from '../listener/filter.ts'
-import { listen } from '../listener/listen.ts'
-import { renderJsonLine, renderPretty } from '../listener/render.ts'
-import { TypeCounter } from '../listener/stats.ts'
 import { isoTime, positiveInt } from './options.ts'
 import { interruptSignal } from './signals.ts'
 
@@ -18,6 +15,7 @@ interface ListenFlags {
   filter: RecordFilter[]
   json?: boolean
   stats?: boolean
+  headers?: boolean
 }
 
 export function listenCommand(): Command {
@@ -40,6 +38,10 @@ export function listenCommand(): Command {
     )
     .option('--json', 'one JSON object per line instead of the pretty form')
     .option('--stats', 'print per-second counts per event type instead of records')
+    .option(
+      '--headers',
+      'show every header of each record (--json: a "headers" object; values that are not text as "base64:…"); without it a dead letter\'s reason, step and source still show',
+    )
     .action(async (flags: ListenFlags) => {
       const starts = [flags.fromBeginning, flags.fromLatest, flags.fromTime !== undefined].filter(
         Boolean,
@@ -47,8 +49,15 @@ export function listenCommand(): Command {
       if (starts > 1) throw new UsageError('Choose one of --from-beginning, --from-latest and --from-time.')
       const from =
         flags.fromTime !== undefined ? { time: flags.fromTime } : flags.fromBeginning ? 'beginning' : 'latest'
+      // Loaded here, not at the top: `sluice --help` should not load the Kafka client.
+      const [{ listen }, { renderJsonLine, renderPretty }, { TypeCounter }] = await Promise.all([
+        import('../listener/listen.ts'),
+        import('../listener/render.ts'),
+        import('../listener/stats.ts'),
+      ])
       const { signal, dispose } = interruptSignal()
       const color = process.stdout.isTTY === true
+      const render = { headers: flags.headers === true }
       const counter = new TypeCounter()
       const interval = flags.stats
         ? setInterval(() => process.stdout.write(`${counter.flushLine(new Date(), 1)}\n`), 1000)
@@ -76,9 +85,9 @@ export function listenCommand(): Command {
                 typeof type === 'string' ? type : payload.kind === 'json' ? '(no event_type)' : '(not json)',
               )
             } else if (flags.json) {
-              process.stdout.write(`${renderJsonLine(record, payload)}\n`)
+              process.stdout.write(`${renderJsonLine(record, payload, render)}\n`)
             } else {
-              process.stdout.write(renderPretty(record, payload, color))
+              process.stdout.write(renderPretty(record, payload, color, render))
             }
           },
         )

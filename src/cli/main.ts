@@ -6,11 +6,16 @@ import { produceCommand } from './produce-command.ts'
 import { queryCommand } from './query-command.ts'
 import { runCommand } from './run-command.ts'
 import { startCommand } from './start-command.ts'
+import { sluiceVersion } from './version.ts'
 
-/** Builds the `sluice` program; each subcommand lives in its own file and only parses flags. */
+/**
+ * Builds the `sluice` program. Each subcommand's file only declares its flags and imports its implementation
+ * (Kafka clients, DuckDB, the runtime) when it runs, so `--help` and `--version` answer at once.
+ */
 export function program(): Command {
   return new Command('sluice')
     .description('Kafka-native streaming ETL: produce, listen, run pipelines, manage a local Kafka.')
+    .version(sluiceVersion(), '-V, --version', 'print the version of Sluice')
     .option('--verbose', 'print stack traces of errors')
     .exitOverride()
     .showSuggestionAfterError()

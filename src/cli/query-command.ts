@@ -1,6 +1,4 @@
 import { Command } from 'commander'
-import { defaultOutputs } from '../app/demo-pipelines.ts'
-import { formatTable, queryResults } from '../app/query.ts'
 
 interface QueryFlags {
   dataDir: string
@@ -19,6 +17,10 @@ export function queryCommand(): Command {
     .option('--data-dir <dir>', 'the data folder of `sluice start`', 'data')
     .option('--json', 'one JSON object per row')
     .action(async (sql: string, flags: QueryFlags) => {
+      const [{ defaultOutputs }, { formatTable, queryResults }] = await Promise.all([
+        import('../app/demo-pipelines.ts'),
+        import('../app/query.ts'),
+      ])
       const outputs = defaultOutputs(
         flags.dataDir,
         { brokers: '' },

@@ -1,31 +1,10 @@
-import { availableParallelism } from 'node:os'
-import { join } from 'node:path'
 import { Command, InvalidArgumentError } from 'commander'
-import { loadPipelines } from '../config/index.ts'
-import { overrideBrokers } from '../connectors/kafka/connection.ts'
-import type { Pipeline } from '../dsl/stream.ts'
-import { UsageError } from '../errors.ts'
-import { createLogger } from '../log.ts'
-import { describePlan } from '../plan/describe.ts'
 import { BOUNDED_RETRY_TIMEOUT_MS } from '../runtime/restarts.ts'
-import { type RunSummary, run } from '../runtime/run.ts'
-import { scaleOutBlockers } from '../runtime/scale-out.ts'
-import { parseTrigger, type Trigger } from '../runtime/trigger.ts'
 import { formatDuration } from '../window/duration.ts'
 import { parseDuration } from './options.ts'
-import { RunProgress } from './run-progress.ts'
-import { interruptSignal } from './signals.ts'
-import {
-  isWorker,
-  leaveSupervisor,
-  reportToSupervisor,
-  supervise,
-  supervisorGone,
-  WORKER_ENV,
-  workerName,
-} from './workers.ts'
 
-interface RunFlags {
+/** The flags of `sluice run`; the command runs in run-action.ts, loaded when it runs. */
+export interface RunFlags {
   trigger?: string
   checkpoint?: string
   availableNow?: boolean
@@ -34,6 +13,19 @@ interface RunFlags {
   retryTimeout?: number
   workers?: number | 'auto'
   instance?: string
+  logLevel?: LogLevel
+  /** The program's --verbose (stack traces), which for run also means the info log lines. */
+  verbose?: boolean
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export type LogLevel = (typeof LOG_LEVELS)[number]
+
+function logLevel(value: string): LogLevel {
+  const level = LOG_LEVELS.find((l) => l === value.trim().toLowerCase())
+  if (level === undefined)
+    throw new InvalidArgumentError(`expected one of ${LOG_LEVELS.join(', ')}, got "${value}".`)
+  return level
 }
 
 /** --workers: a count, or "auto" (one per core when every pipeline of the file can scale out). */
@@ -81,167 +73,14 @@ export function runCommand(): Command {
       '--instance <name>',
       "this process's name among the instances of its pipelines (static group membership, checkpoint and transactional id); unique per instance, stable across its restarts",
     )
-    .action(async (file: string, flags: RunFlags) => {
-      const trigger = resolveTrigger(flags)
-      // Before the file loads: a module may create Kafka clients as it is imported.
-      overrideBrokers(flags.brokers)
-      try {
-        const pipelines = await loadPipelines(
-          file,
-          flags.brokers === undefined ? {} : { brokers: flags.brokers },
-        )
-        if (flags.dryRun) {
-          for (const p of pipelines) {
-            process.stdout.write(`${describePlan(p.plan)}\n`)
-            process.stdout.write(
-              `  checkpoint ${checkpointDir(flags, p, pipelines.length)}  trigger ${describeTrigger(trigger)}\n`,
-            )
-          }
-          return
-        }
-        const workers = resolveWorkers(pipelines, flags)
-        if (workers > 1) await runWorkers(file, pipelines, trigger, workerArgs(flags), workers)
-        else await runAll(pipelines, trigger, flags)
-      } finally {
-        overrideBrokers(undefined)
-      }
-    })
-}
-
-function resolveTrigger(flags: RunFlags): Trigger {
-  const trigger = flags.trigger === undefined ? undefined : parseTrigger(flags.trigger)
-  if (flags.availableNow) {
-    if (trigger && trigger.kind !== 'availableNow')
-      throw new UsageError(`--available-now and --trigger ${flags.trigger} contradict each other: give one.`)
-    return { kind: 'availableNow' }
-  }
-  return trigger ?? { kind: 'processingTime', intervalMs: 1000 }
-}
-
-function describeTrigger(trigger: Trigger): string {
-  return trigger.kind === 'processingTime' ? `every ${trigger.intervalMs} ms` : trigger.kind
-}
-
-/**
- * --checkpoint names the folder of a single pipeline, or the parent of each one's folder. An instance of a
- * scaled-out pipeline has its own beside the others ("<folder>@<instance>").
- */
-function checkpointDir(flags: RunFlags, pipeline: Pipeline<unknown>, count: number): string {
-  const id = pipeline.plan.pipelineId
-  const dir =
-    flags.checkpoint === undefined
-      ? join('data', 'checkpoints', id)
-      : count === 1
-        ? flags.checkpoint
-        : join(flags.checkpoint, id)
-  return flags.instance === undefined ? dir : `${dir}@${flags.instance}`
-}
-
-/** How many processes: 1 for a worker itself, else --workers, refused for a pipeline that cannot scale out. */
-function resolveWorkers(pipelines: readonly Pipeline<unknown>[], flags: RunFlags): number {
-  if (process.env[WORKER_ENV] !== undefined || flags.workers === undefined || flags.workers === 1) return 1
-  const blocked = pipelines
-    .map((p) => ({ id: p.plan.pipelineId, blockers: scaleOutBlockers(p.plan) }))
-    .filter((p) => p.blockers.length > 0)
-  const reasons = blocked.map((p) => `pipeline "${p.id}" runs as one instance: ${p.blockers.join('; ')}`)
-  if (flags.workers === 'auto') {
-    if (blocked.length === 0) return availableParallelism()
-    process.stderr.write(`sluice: --workers auto runs one process: ${reasons.join('. ')}.\n`)
-    return 1
-  }
-  if (blocked.length > 0)
-    throw new UsageError(`--workers ${flags.workers}: ${reasons.join('. ')}. Run it without --workers.`)
-  if (flags.instance !== undefined)
-    throw new UsageError('--instance names one process: with --workers each worker is named for you.')
-  return flags.workers
-}
-
-async function runWorkers(
-  file: string,
-  pipelines: readonly Pipeline<unknown>[],
-  trigger: Trigger,
-  args: readonly string[],
-  workers: number,
-): Promise<void> {
-  const bounded = trigger.kind === 'availableNow' || trigger.kind === 'once'
-  const progress = new RunProgress({ out: process.stderr, tty: process.stderr.isTTY === true, bar: bounded })
-  const { signal, dispose } = interruptSignal()
-  progress.start(pipelines.map((p) => p.plan.pipelineId))
-  process.stderr.write(`sluice: ${workers} workers (${workerName(0)} … ${workerName(workers - 1)})\n`)
-  let summaries = new Map<string, RunSummary>()
-  try {
-    summaries = await supervise({
-      workers,
-      bounded,
-      progress,
-      signal,
-      log: (line) => process.stderr.write(`${line}\n`),
-      args: (name) => ['run', file, ...args, '--instance', name],
-    })
-  } finally {
-    dispose()
-    progress.finish(summaries)
-  }
-}
-
-/** A worker's flags: the supervisor's, but one process. */
-function workerArgs(flags: RunFlags): string[] {
-  const args: string[] = []
-  if (flags.trigger !== undefined) args.push('--trigger', flags.trigger)
-  if (flags.availableNow) args.push('--available-now')
-  if (flags.checkpoint !== undefined) args.push('--checkpoint', flags.checkpoint)
-  if (flags.brokers !== undefined) args.push('--brokers', flags.brokers)
-  if (flags.retryTimeout !== undefined)
-    args.push('--retry-timeout', Number.isFinite(flags.retryTimeout) ? `${flags.retryTimeout}ms` : 'forever')
-  return args
-}
-
-async function runAll(
-  pipelines: readonly Pipeline<unknown>[],
-  trigger: Trigger,
-  flags: RunFlags,
-): Promise<void> {
-  const bounded = trigger.kind === 'availableNow' || trigger.kind === 'once'
-  const tty = process.stderr.isTTY === true
-  // The bar replaces the per-batch log lines on a terminal; warnings and errors still show.
-  const quiet = bounded && tty && process.env.SLUICE_LOG_LEVEL === undefined
-  const logger = createLogger({ name: 'sluice', ...(quiet ? { level: 'warn' } : {}) })
-  // A worker's progress is shown by its supervisor, with the other workers'.
-  const out = isWorker() ? { write: () => true } : process.stderr
-  const progress = new RunProgress({ out, tty, bar: bounded })
-  const { signal, dispose } = interruptSignal()
-  // One pipeline failing stops the others: the command then fails with its error.
-  const failed = new AbortController()
-  const orphaned = supervisorGone()
-  const stop = AbortSignal.any([signal, failed.signal, ...(orphaned ? [orphaned] : [])])
-  const summaries = new Map<string, RunSummary>()
-  progress.start(pipelines.map((p) => p.plan.pipelineId))
-  try {
-    await Promise.all(
-      pipelines.map(async (p) => {
-        try {
-          const summary = await run(p, {
-            checkpoint: checkpointDir(flags, p, pipelines.length),
-            trigger,
-            signal: stop,
-            logger: logger.child({ pipeline: p.plan.pipelineId }),
-            onProgress: (batch) => {
-              if (!reportToSupervisor({ kind: 'progress', progress: batch })) progress.update(batch)
-            },
-            ...(flags.retryTimeout !== undefined ? { retryTimeoutMs: flags.retryTimeout } : {}),
-            ...(flags.instance !== undefined ? { instance: flags.instance } : {}),
-          })
-          summaries.set(p.plan.pipelineId, summary)
-          reportToSupervisor({ kind: 'summary', pipelineId: p.plan.pipelineId, summary })
-        } catch (error) {
-          failed.abort()
-          throw error
-        }
-      }),
+    .option(
+      '--log-level <level>',
+      `log lines to show besides the status lines: ${LOG_LEVELS.join(', ')} (default warn, or $SLUICE_LOG_LEVEL; --verbose: info)`,
+      logLevel,
     )
-  } finally {
-    dispose()
-    progress.finish(summaries)
-    leaveSupervisor()
-  }
+    .action(async (file: string, _flags: RunFlags, command: Command) => {
+      const { runFile } = await import('./run-action.ts')
+      // optsWithGlobals: --verbose belongs to the program, given before or after "run".
+      await runFile(file, command.optsWithGlobals<RunFlags>())
+    })
 }

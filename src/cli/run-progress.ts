@@ -6,9 +6,11 @@ import type { LagUnit } from '../runtime/source.ts'
  * What `sluice run` shows while pipelines run, on stderr. A bounded run (--available-now) gets a bar with
  * what was read, the total and an ETA, from how far each batch moved the source and the source's lag (what
  * is still to read, refreshed by the runtime and counted down between refreshes); a streaming run gets a
- * status line with rates, lag and watermark. Both are in the source's unit: records (Kafka, Parquet), or
- * bytes for files (whose positions are byte offsets). On a terminal the line is redrawn in place; otherwise a
- * line is printed every `intervalMs`, so logs and CI output stay readable.
+ * status line per pipeline with rates, lag and watermark. Both are in the source's unit: records (Kafka,
+ * Parquet), or bytes for files (whose positions are byte offsets). On a terminal the bar is one line redrawn
+ * in place; otherwise, and for a streaming run, one line per pipeline is printed every `intervalMs` (5 s, as
+ * `sluice start` does), so logs and CI output stay readable. The figures of a pipeline are summed over the
+ * processes that run it (`--workers`).
  */
 export interface ProgressOptions {
   readonly out: { write(text: string): unknown }
@@ -42,6 +44,7 @@ export class RunProgress {
   readonly #pipelines = new Map<string, PipelineState>()
   #lastPrint = 0
   #shown = false
+  #timer: NodeJS.Timeout | undefined
 
   constructor(options: ProgressOptions) {
     this.#options = options
@@ -51,6 +54,12 @@ export class RunProgress {
   /** Registers the pipelines before their first batch, so their clocks start with the run. */
   start(ids: readonly string[]): void {
     for (const id of ids) this.#pipelines.set(id, this.#state(id))
+    const interval = this.#interval()
+    // A pipeline with nothing to read reports no batches: its line still comes every interval.
+    if (!this.#redraws() && interval > 0) {
+      this.#timer = setInterval(() => this.#printIfDue(), interval)
+      this.#timer.unref()
+    }
   }
 
   update(p: BatchProgress): void {
@@ -69,22 +78,27 @@ export class RunProgress {
       s.readAtReport = s.read
     }
     const now = this.#now()
-    if (this.#options.tty) {
-      this.#options.out.write(`\r\x1b[K${this.line()}`)
+    if (this.#options.tty && this.#options.bar) {
+      this.#options.out.write(`\r\x1b[K${this.lines().join('  |  ')}`)
       this.#shown = true
     } else if (now - this.#lastPrint >= (this.#options.intervalMs ?? 5_000)) {
       this.#lastPrint = now
-      this.#options.out.write(`${this.line()}\n`)
+      this.#options.out.write(
+        this.lines()
+          .map((line) => `${line}\n`)
+          .join(''),
+      )
     }
   }
 
-  /** The current status of every pipeline, on one line. */
-  line(): string {
-    return [...this.#pipelines.values()].map((s) => this.#describe(s)).join('  |  ')
+  /** The current status of each pipeline, a line each. */
+  lines(): string[] {
+    return [...this.#pipelines.values()].map((s) => this.#describe(s))
   }
 
   /** Clears the live line and prints one summary line per pipeline. */
   finish(summaries: ReadonlyMap<string, RunSummary>): void {
+    clearInterval(this.#timer)
     if (this.#shown) this.#options.out.write('\r\x1b[K')
     this.#shown = false
     for (const [id, summary] of summaries) {
@@ -95,6 +109,26 @@ export class RunProgress {
         `${id}: ${summary.inputRows} records in ${seconds.toFixed(1)} s${rate}, ${summary.outputRows} rows out, ${summary.deadLetteredRows} dead-lettered, ${summary.lateRows} late, ${summary.batches} batches${summary.restarts ? `, ${summary.restarts} restarts` : ''}\n`,
       )
     }
+  }
+
+  /** The bar of a bounded run on a terminal is one line, redrawn at each batch. */
+  #redraws(): boolean {
+    return this.#options.tty && this.#options.bar
+  }
+
+  #interval(): number {
+    return this.#options.intervalMs ?? 5_000
+  }
+
+  #printIfDue(): void {
+    const now = this.#now()
+    if (now - this.#lastPrint < this.#interval()) return
+    this.#lastPrint = now
+    this.#options.out.write(
+      this.lines()
+        .map((line) => `${line}\n`)
+        .join(''),
+    )
   }
 
   #state(id: string): PipelineState {

@@ -7,7 +7,10 @@ import { promisify } from 'node:util'
 import { KafkaAdmin } from '../connectors/kafka/admin.ts'
 import { LocalKafkaError, UsageError } from '../errors.ts'
 import { brokerClasspath } from './classpath.ts'
-import { BROKER_LOG4J, type LocalNode, serverProperties, TOOL_LOG4J } from './config.ts'
+import { BROKER_LOG4J, DEFAULT_DATA_DIR, type LocalNode, serverProperties, TOOL_LOG4J } from './config.ts'
+
+export { DEFAULT_DATA_DIR }
+
 import { consecutiveFreePorts, freePort } from './ports.ts'
 import { isOurProcess, sleep, terminate } from './process.ts'
 import { findJava } from './tools.ts'
@@ -45,7 +48,6 @@ interface ClusterFile {
   readonly nodes: readonly LocalKafkaNode[]
 }
 
-export const DEFAULT_DATA_DIR = 'data/kafka'
 const STATE_FILE = 'cluster.json'
 const MAIN_CLASS = 'kafka.Kafka'
 

@@ -53,6 +53,9 @@ export function serverProperties(node: LocalNode, all: readonly LocalNode[]): st
 }
 
 /** log4j2 configuration: INFO to the node's log file (stdout is redirected there). */
+/** Where `sluice kafka start` keeps data, logs, pids and configs unless told otherwise. */
+export const DEFAULT_DATA_DIR = 'data/kafka'
+
 export const BROKER_LOG4J = `status = warn
 appender.out.type = Console
 appender.out.name = STDOUT

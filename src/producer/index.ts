@@ -1,6 +1,6 @@
+export { DEFAULTS as PRODUCE_DEFAULTS } from './defaults.ts'
 export { Pacer } from './pacer.ts'
 export {
-  DEFAULTS as PRODUCE_DEFAULTS,
   type FileDestination,
   type KafkaDestination,
   type OutageEvent,

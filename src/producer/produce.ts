@@ -5,6 +5,7 @@ import { KafkaAdmin } from '../connectors/kafka/admin.ts'
 import type { KafkaConnection } from '../connectors/kafka/connection.ts'
 import type { Compression } from '../connectors/kafka/records.ts'
 import { SluiceError, UsageError } from '../errors.ts'
+import { DEFAULTS } from './defaults.ts'
 import { LineFile, type LineKey, type LineProblem, lineKey, lineNumbers } from './lines.ts'
 import { Pacer } from './pacer.ts'
 import { KafkaSink, type ProducedRecord, type RecordSink, StreamSink } from './sinks.ts'
@@ -127,15 +128,6 @@ export class ProduceFailedError extends SluiceError {
     this.summary = summary
   }
 }
-
-export const DEFAULTS = {
-  batchSize: 2000,
-  batchBytes: 1024 * 1024,
-  maxInFlight: 4,
-  partitions: 3,
-  progressIntervalMs: 250,
-  deliveryTimeoutMs: 120_000,
-} as const
 
 /** Where records come from: `take` returns the next ones (at most `max`, about `maxBytes`), none at the end. */
 interface RecordSource {

@@ -43,7 +43,7 @@ test('a 50,000-line file with available-now: progress in bytes reaches the total
   const bar = capture()
   const status = capture()
   const withBar = new RunProgress({ out: bar.out, tty: true, bar: true })
-  const withStatus = new RunProgress({ out: status.out, tty: true, bar: false })
+  const withStatus = new RunProgress({ out: status.out, tty: true, bar: false, intervalMs: 0 })
   withBar.start(['lines'])
   withStatus.start(['lines'])
   const sink = memory()

@@ -70,6 +70,13 @@ describe('sluice run --workers', () => {
     const summary = /workers-\w+: (\d+) records in/.exec(result.stderr)
     assert.ok(summary, result.stderr)
     assert.equal(Number(summary[1]), N)
+    // The supervisor's status line for both workers; the workers print no log lines of their own.
+    assert.match(result.stderr, /^workers-\w+ {2}\S/m)
+    assert.deepEqual(
+      result.stderr.split('\n').filter((l) => l.startsWith('{')),
+      [],
+      'no log lines without --log-level',
+    )
   })
 
   test('a pipeline whose keyed state does not follow the input partitioning is refused with the reason (exit 2), nothing started', async () => {

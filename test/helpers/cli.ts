@@ -17,14 +17,23 @@ export function runCli(
   return runNode(SLUICE_BIN, args, options)
 }
 
+/** Runs `sluice …` with these Node flags (e.g. `--import` a preload) before the script. */
+export function runNodeWith(
+  nodeFlags: readonly string[],
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<CliResult> {
+  return runNode(SLUICE_BIN, args, { ...options, nodeFlags })
+}
+
 /** Runs a script in a child process with the test's Node and returns its exit code and output. */
 export function runNode(
   script: string,
   args: readonly string[],
-  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; nodeFlags?: readonly string[] } = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args], {
+    const child = spawn(process.execPath, [...(options.nodeFlags ?? []), script, ...args], {
       env: { ...process.env, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     })

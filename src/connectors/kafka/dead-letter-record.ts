@@ -2,6 +2,14 @@ import { CUT_HEADERS, cutValue, rawBytes } from '../../runtime/dead-letter-cut.t
 import type { DeadLetter } from '../../runtime/sink.ts'
 import type { OutgoingRecord } from './records.ts'
 
+/** The headers a dead letter carries on a Kafka topic: why, which step refused it, where it was read. */
+export const DEAD_LETTER_HEADERS = {
+  reason: 'sluice-dlq-reason',
+  operator: 'sluice-dlq-operator',
+  /** Where the record was read: its source partition ("topic:partition" for Kafka) and offset, "…@offset". */
+  source: 'sluice-dlq-source',
+} as const
+
 /** Kafka's default message.max.bytes, for a topic whose own limit cannot be read. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588
 
@@ -27,12 +35,12 @@ export function deadLetterRecord(
   maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES,
 ): OutgoingRecord {
   const headers: Record<string, string> = {
-    'sluice-dlq-reason':
+    [DEAD_LETTER_HEADERS.reason]:
       letter.reason.length > MAX_REASON_CHARS
         ? `${letter.reason.slice(0, MAX_REASON_CHARS)}…`
         : letter.reason,
-    'sluice-dlq-operator': letter.operator,
-    'sluice-dlq-source': `${letter.partition}@${letter.offset}`,
+    [DEAD_LETTER_HEADERS.operator]: letter.operator,
+    [DEAD_LETTER_HEADERS.source]: `${letter.partition}@${letter.offset}`,
   }
   const record = { topic, key: letter.key ?? undefined, timestamp: letter.timestamp, headers }
   if (letter.raw === null) return { ...record, value: null }

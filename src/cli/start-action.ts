@@ -1,0 +1,104 @@
+import { TABLES } from '../app/demo-pipelines.ts'
+import { type MainJobSummary, runMainJob } from '../app/main-job.ts'
+import { describeWarehouse } from '../app/warehouse.ts'
+import { createLogger } from '../log.ts'
+import type { BatchProgress } from '../runtime/progress.ts'
+import { type Monitor, startMonitor } from '../ui/monitor.ts'
+import { formatLag } from './run-progress.ts'
+import { interruptSignal } from './signals.ts'
+import type { StartFlags } from './start-command.ts'
+
+/** `sluice start` (npm start): the main job with its dashboard, a status line per pipeline every 5 s, a summary. */
+export async function startMainJob(flags: StartFlags): Promise<void> {
+  const logger = createLogger({ name: 'sluice' })
+  const uiToken = flags.uiToken ?? (process.env.SLUICE_UI_TOKEN || undefined)
+  // First, so that a busy --ui-port fails before a broker is started.
+  const monitor: Monitor | undefined = flags.ui
+    ? await startMonitor({
+        host: flags.uiHost,
+        allowedHosts: flags.uiAllowHost,
+        ...(uiToken === undefined ? {} : { token: uiToken }),
+        ...(flags.uiPort === undefined ? {} : { port: flags.uiPort }),
+      })
+    : undefined
+  if (monitor) process.stderr.write(dashboardLine(monitor, uiToken !== undefined))
+  const { signal, dispose } = interruptSignal()
+  const latest = new Map<string, BatchProgress>()
+  const status = setInterval(() => {
+    for (const p of latest.values()) process.stderr.write(`${statusLine(p)}\n`)
+  }, 5000)
+  try {
+    const brokers = flags.brokers ?? process.env.KAFKA_BROKERS
+    const summary = await runMainJob({
+      dataDir: flags.dataDir,
+      ...(brokers ? { brokers } : {}),
+      ...(process.env.DATABASE_URL ? { databaseUrl: process.env.DATABASE_URL } : {}),
+      ...(flags.namespace ? { namespace: flags.namespace } : {}),
+      ...(monitor ? { monitor } : {}),
+      port: flags.port,
+      rate: flags.rate,
+      ...(flags.history === undefined ? {} : { historyMs: flags.history }),
+      ...(flags.duration ? { durationMs: flags.duration } : {}),
+      signal,
+      logger,
+      onProgress: (p) => {
+        latest.set(p.pipelineId, p)
+        monitor?.observe(p)
+      },
+      onReady: ({ brokers: address, outputs }) => {
+        process.stderr.write(
+          [
+            `Kafka at ${address}. Producing ${flags.rate} events/s to "${outputs.topics.events}"; pipelines: clean-events, page-metrics, sessions, revenue-alerts.`,
+            `  lake:      ${outputs.lakePath} (Parquet, partitioned by event_date and event_type)`,
+            `  warehouse: ${describeWarehouse(outputs.warehouse)} (tables ${Object.values(TABLES).join(', ')})`,
+            `  listen:    npx sluice listen --brokers ${address} --topic ${outputs.topics.events} --stats`,
+            `             npx sluice listen --brokers ${address} --topic ${outputs.topics.alerts} --from-beginning`,
+            `  dead letters: npx sluice listen --brokers ${address} --topic ${outputs.topics.deadLetters} --from-beginning`,
+            `  query:     npx sluice query${flags.dataDir === 'data' ? '' : ` --data-dir ${flags.dataDir}`} "SELECT * FROM page_metrics ORDER BY views DESC LIMIT 10"${outputs.warehouse.kind === 'duckdb' ? ' (after stopping: DuckDB has one writer)' : ''}`,
+            flags.duration
+              ? `  running for ${Math.round(flags.duration / 1000)} s`
+              : '  Ctrl-C stops everything; a second start resumes from the checkpoints.',
+            '',
+          ].join('\n'),
+        )
+      },
+    })
+    process.stdout.write(summaryText(summary))
+  } finally {
+    clearInterval(status)
+    dispose()
+    await monitor?.close()
+  }
+}
+
+/** Where the dashboard is, and how to get in when it needs a token (a given one is not echoed). */
+function dashboardLine(monitor: Monitor, tokenGiven: boolean): string {
+  const where = `Dashboard: ${monitor.url} (Prometheus metrics at ${monitor.url}metrics)`
+  if (monitor.token === undefined) return `${where}\n`
+  const how = tokenGiven
+    ? 'every request needs the token given (--ui-token or $SLUICE_UI_TOKEN)'
+    : `every request needs this token: open ${monitor.url}?token=${monitor.token} or send Authorization: Bearer ${monitor.token}`
+  return `${where}\n  reachable from other machines: ${how}\n`
+}
+
+function statusLine(p: BatchProgress): string {
+  const lag = p.sourceLag ? Object.values(p.sourceLag).reduce((a, b) => a + b, 0) : undefined
+  const lagText = lag === undefined ? '' : `  lag ${p.sourceUnit === 'bytes' ? formatLag(lag, 'bytes') : lag}`
+  return `${p.pipelineId.padEnd(13)} batch ${p.batchId}  ${p.inputRowsPerSecond} in/s  ${p.outputRows} out  watermark ${p.watermark?.slice(11, 19) ?? '-'}  state ${p.stateRows}${lagText}`
+}
+
+function summaryText(summary: MainJobSummary): string {
+  const p = summary.produced
+  return [
+    `Produced ${p.delivered} events (${p.bad} malformed, ${p.late} late, ${p.dupes} duplicates).`,
+    ...Object.entries(summary.pipelines).map(
+      ([id, s]) =>
+        `${id.padEnd(14)} ${s.inputRows} processed, ${s.outputRows} written, ${s.deadLetteredRows} dead-lettered, ${s.lateRows} late, ${s.duplicateRows} duplicates, ${s.batches} batches`,
+    ),
+    `Lake ${summary.outputs.lakePath}: ${summary.lakeRows} events.`,
+    `Warehouse ${describeWarehouse(summary.outputs.warehouse)}: ${Object.entries(summary.tables)
+      .map(([t, n]) => `${t} ${n} rows`)
+      .join(', ')}.`,
+    '',
+  ].join('\n')
+}
