@@ -43,8 +43,11 @@ export interface TaskOptions {
   /** Input partition ("topic:3") and its number (the changelog partition). */
   readonly partition: string
   readonly partitionNumber: number
-  /** Folder of the local stores (one SQLite file per task). */
-  readonly directory: string
+  /**
+   * Folder of the local stores (one SQLite file per task), or ':memory:' for a store that lives as long as
+   * the task (the test driver's: every assignment then restores from the changelog).
+   */
+  readonly directory: string | ':memory:'
   readonly stateCacheEntries?: number
   readonly tables: ReadonlyMap<string, LookupTable>
   /** Which assignment of the partition this task serves (a partition revoked and given back is a new one). */
@@ -85,8 +88,7 @@ export class Task {
     this.partition = options.partition
     this.partitionNumber = options.partitionNumber
     this.assignment = options.assignment
-    mkdirSync(options.directory, { recursive: true })
-    this.#database = StateDatabase.open(join(options.directory, `${fileName(options.partition)}.db`))
+    this.#database = StateDatabase.open(storeLocation(options.directory, options.partition))
     this.#localPosition = this.#database.latestBatch
     this.#localEnds = this.#database.meta(CHANGELOG_ENDS)
   }
@@ -290,6 +292,13 @@ export class Task {
       throw new Error(`internal: task ${this.partition} cannot go from ${this.#state} to ${to}`)
     this.#state = to
   }
+}
+
+/** Where a task's local store lives: its file in `directory` (created), or in memory. */
+function storeLocation(directory: string, partition: string): string {
+  if (directory === ':memory:') return directory
+  mkdirSync(directory, { recursive: true })
+  return join(directory, `${fileName(partition)}.db`)
 }
 
 /** A partition name as a file name ("events:3" → "events-3"). */

@@ -1,13 +1,23 @@
+import { partitionForKey } from '../connectors/kafka/partition-for-key.ts'
 import type { Pipeline } from '../dsl/stream.ts'
+import { UsageError } from '../errors.ts'
+import type { LookupTable } from '../plan/nodes.ts'
 import type { BatchOutput } from '../runtime/processor.ts'
 import { BatchProcessor } from '../runtime/processor.ts'
+import { scaleOutBlockers } from '../runtime/scale-out.ts'
 import type { DeadLetter } from '../runtime/sink.ts'
 import type { SourceRecord } from '../runtime/source.ts'
 import { StateDatabase } from '../state/state-database.ts'
+import { DriverTasks, type TaskMove } from './driver-tasks.ts'
+
+export type { TaskMove } from './driver-tasks.ts'
 
 export interface SendOptions {
-  /** Input partition; the watermark is the minimum over partitions. Default "p0". */
-  readonly partition?: string
+  /**
+   * Input partition. Partitioned (`partitions: N`): a number in [0, N), default the partition Kafka's
+   * producer sends `key` to. Otherwise a name; the watermark is the minimum over partitions. Default "p0".
+   */
+  readonly partition?: string | number
   readonly key?: string
   /** Record timestamp (ms), used as the source timestamp; default: the driver's clock. */
   readonly timestamp?: number
@@ -21,6 +31,26 @@ export interface TestDriverOptions {
    * A small number makes a test read its state back from the store, as a large state does in production.
    */
   readonly stateCacheEntries?: number
+  /**
+   * Runs the pipeline as a scaled-out run runs it: a task per input partition, each with its own state and
+   * its own watermark, state changes written to changelog topics (kept by the driver, in memory). The plan's
+   * keyed steps must follow the input's partitioning (keyByRecordKey(), or `partitioned: true`).
+   */
+  readonly partitions?: number
+  /**
+   * Partitioned: the folder of the tasks' local stores, so that moveTasks(…, { restoreFrom: 'local' }) can
+   * reopen one. Default: stores in memory, and a moved task restores from the changelog.
+   */
+  readonly stateDirectory?: string
+}
+
+export interface MoveTasksOptions {
+  /**
+   * 'changelog' (default): the partition moves to an instance with an empty disk, which restores its state
+   * from the changelog. 'local': it comes back to the instance of `stateDirectory`, which reopens its local
+   * store when the store is current (else restores from the changelog, as the runtime does).
+   */
+  readonly restoreFrom?: 'local' | 'changelog'
 }
 
 /**
@@ -33,6 +63,19 @@ export interface TestDriverOptions {
  * driver.send({ page: '/', event_time: '2026-01-01T00:00:10Z' })
  * driver.advanceTime(60_000)
  * driver.runBatch()
+ * ```
+ *
+ * With `partitions: N` the driver runs the pipeline the way a scaled-out run does, through the runtime's own
+ * Task: records go to a partition (`send(v, { partition: 3 })`, or with only a `key` to the partition the Kafka
+ * producer picks), each partition's task keeps its keys' state and its own watermark, and moveTasks()
+ * simulates a rebalance: the tasks are closed and restored elsewhere from the changelog. The changelog topics
+ * live in the driver, in memory, as its stand-in for Kafka (as it stands in for the source and the sink).
+ *
+ * ```ts
+ * const driver = await TestDriver.create(countsPerKey, { partitions: 4 })
+ * driver.send(events, { key: 'user-7' }).runBatch()
+ * await driver.moveTasks([1, 3]) // their state restores from the changelog
+ * driver.outputOf(1) // what partition 1's task emitted
  * ```
  */
 export class TestDriver<T> {
@@ -47,17 +90,32 @@ export class TestDriver<T> {
   #batchId = 0
   readonly #rows: T[] = []
   readonly #deadLetters: DeadLetter[] = []
+  /** Partitioned mode: a runtime Task per partition (undefined: one processor runs the whole input). */
+  #tasks: DriverTasks | undefined
+  readonly #stateDirectory: string | undefined
 
   private constructor(pipeline: Pipeline<T>, options: TestDriverOptions) {
     this.#pipeline = pipeline
     this.#cacheEntries = options.stateCacheEntries
+    this.#stateDirectory = options.stateDirectory
     this.#processor = this.#newProcessor()
     this.#now = options.startTime ?? 0
   }
 
   static async create<T>(pipeline: Pipeline<T>, options: TestDriverOptions = {}): Promise<TestDriver<T>> {
+    const { partitions } = options
+    if (partitions !== undefined) checkPartitioned(pipeline, partitions)
     const driver = new TestDriver(pipeline, options)
-    await driver.#loadTables()
+    const tables = await driver.#loadTables()
+    if (partitions !== undefined)
+      driver.#tasks = await DriverTasks.open({
+        plan: pipeline.plan,
+        partitions,
+        stateDirectory: options.stateDirectory,
+        stateCacheEntries: options.stateCacheEntries,
+        tables,
+        now: () => driver.#now,
+      })
     return driver
   }
 
@@ -68,9 +126,14 @@ export class TestDriver<T> {
     })
   }
 
-  async #loadTables(): Promise<void> {
-    for (const node of this.#processor.tableNodes())
-      this.#processor.setTable(node.id, await node.table.load({}))
+  async #loadTables(): Promise<Map<string, LookupTable>> {
+    const tables = new Map<string, LookupTable>()
+    for (const node of this.#processor.tableNodes()) {
+      const table = await node.table.load({})
+      this.#processor.setTable(node.id, table)
+      tables.set(node.id, table)
+    }
+    return tables
   }
 
   /** The driver's clock (ms). */
@@ -78,14 +141,29 @@ export class TestDriver<T> {
     return this.#now
   }
 
-  /** The watermark the next batch will run under. */
+  /** The watermark the next batch will run under (partitioned: the lowest of the tasks' watermarks). */
   get watermark(): number {
-    return this.#processor.watermarks.watermark
+    return this.#tasks ? this.#tasks.watermark : this.#processor.watermarks.watermark
   }
 
-  /** Every row the pipeline emitted so far, in order. */
+  /** Every row the pipeline emitted so far, in order (partitioned: per batch, in partition order). */
   get output(): readonly T[] {
     return this.#rows
+  }
+
+  /** Partitioned: the watermark of partition p's task (from that partition's event time only). */
+  watermarkOf(partition: number): number {
+    return this.#partitioned('watermarkOf').watermarkOf(this.#partitionNumber(partition))
+  }
+
+  /** Partitioned: the rows partition p's task emitted, in order, across the moves of the task. */
+  outputOf(partition: number): readonly T[] {
+    return this.#partitioned('outputOf').rowsOf(this.#partitionNumber(partition)) as readonly T[]
+  }
+
+  /** Partitioned: the partition a record with this key goes to (the Kafka producer's choice). */
+  partitionOf(key: string): number {
+    return partitionForKey(key, this.#partitioned('partitionOf').partitions)
   }
 
   get deadLetters(): readonly DeadLetter[] {
@@ -95,7 +173,7 @@ export class TestDriver<T> {
   /** Queues values for the next batch. Objects, strings or bytes, exactly as a source would deliver them. */
   send(values: unknown | readonly unknown[], options: SendOptions = {}): this {
     const list = Array.isArray(values) ? values : [values]
-    const partition = options.partition ?? 'p0'
+    const partition = this.#partitionName(options)
     for (const value of list) {
       const offset = this.#offsets.get(partition) ?? 0
       this.#offsets.set(partition, offset + 1)
@@ -117,8 +195,20 @@ export class TestDriver<T> {
 
   /** Runs one batch over everything sent since the last one (possibly none: a no-data batch that moves time). */
   runBatch(): BatchOutput {
+    return this.#runBatch(false)
+  }
+
+  #runBatch(endOfInput: boolean): BatchOutput {
     const records = this.#pending
     this.#pending = []
+    if (this.#tasks) {
+      const batch = { batchId: this.#batchId++, records, batchTime: this.#now }
+      const output = this.#tasks.runBatch(batch, this.#now, endOfInput)
+      this.#rows.push(...(output.rows as T[]))
+      this.#deadLetters.push(...output.deadLetters)
+      return output
+    }
+    if (endOfInput) this.#processor.watermarks.endOfInput()
     const watermark = this.#processor.watermarks.advance(this.#now)
     const batchId = this.#batchId++
     const output = this.#processor.process({ batchId, records, watermark, batchTime: this.#now }, this.#now)
@@ -138,16 +228,40 @@ export class TestDriver<T> {
    * Records sent after it are late.
    */
   endInput(): BatchOutput {
-    this.#processor.watermarks.endOfInput()
-    return this.runBatch()
+    return this.#runBatch(true)
+  }
+
+  /**
+   * Partitioned: simulates a rebalance that moves the tasks of `partitions` to another instance (between
+   * batches, as the runtime moves them): each task suspends and closes, and a new one restores the
+   * partition's state at its committed position through the changelog contract, then runs on. Results must
+   * be the same as without the move; returns where each task's state came from.
+   */
+  async moveTasks(partitions: readonly number[], options: MoveTasksOptions = {}): Promise<TaskMove[]> {
+    const tasks = this.#partitioned('moveTasks')
+    const restoreFrom = options.restoreFrom ?? 'changelog'
+    if (restoreFrom === 'local' && this.#stateDirectory === undefined)
+      throw new UsageError(
+        "moveTasks(…, { restoreFrom: 'local' }) needs local stores on disk: create the driver with a stateDirectory.",
+      )
+    return tasks.move(
+      partitions.map((p) => this.#partitionNumber(p)),
+      restoreFrom,
+    )
   }
 
   /**
    * Simulates a restart: a fresh processor over the committed state store (as after a crash between batches),
    * with the event-time progress committed with the last batch. A pipeline whose results change across
-   * restart() has state that does not survive a checkpoint.
+   * restart() has state that does not survive a checkpoint. Partitioned: every task moves (moveTasks), from
+   * its local store when the driver has a stateDirectory, else from the changelog.
    */
   async restart(): Promise<void> {
+    if (this.#tasks) {
+      const all = Array.from({ length: this.#tasks.partitions }, (_, p) => p)
+      await this.moveTasks(all, { restoreFrom: this.#stateDirectory === undefined ? 'changelog' : 'local' })
+      return
+    }
     const watermark = this.#processor.watermarks.watermark
     const fresh = this.#newProcessor()
     const partitions = this.#batchId > 0 ? this.#database.restore(this.#batchId - 1) : {}
@@ -157,8 +271,55 @@ export class TestDriver<T> {
     await this.#loadTables()
   }
 
-  /** Closes the in-memory state store. */
+  /** Closes the state stores. */
   close(): void {
+    this.#tasks?.close()
     this.#database.close()
   }
+
+  #partitioned(method: string): DriverTasks {
+    if (!this.#tasks)
+      throw new UsageError(
+        `TestDriver.${method}() needs a partitioned driver: TestDriver.create(pipeline, { partitions: N }).`,
+      )
+    return this.#tasks
+  }
+
+  #partitionNumber(partition: number): number {
+    const count = this.#partitioned('partition').partitions
+    if (!Number.isInteger(partition) || partition < 0 || partition >= count)
+      throw new UsageError(
+        `Partition ${partition} does not exist: the driver has partitions 0 to ${count - 1}.`,
+      )
+    return partition
+  }
+
+  /** The partition a sent record goes to, by name (SourceRecord.partition). */
+  #partitionName(options: SendOptions): string {
+    const { partition, key } = options
+    if (!this.#tasks) return typeof partition === 'number' ? `p${partition}` : (partition ?? 'p0')
+    if (typeof partition === 'string')
+      throw new UsageError(
+        `A partitioned driver numbers its partitions: send(value, { partition: 0 to ${this.#tasks.partitions - 1} }), not "${partition}".`,
+      )
+    if (partition !== undefined) return DriverTasks.partitionName(this.#partitionNumber(partition))
+    if (key === undefined)
+      throw new UsageError(
+        'A partitioned driver needs a partition or a key for each record it is sent: send(value, { key }) goes where the Kafka producer would send that key.',
+      )
+    return DriverTasks.partitionName(this.partitionOf(key))
+  }
+}
+
+/** A partitioned driver runs only what a scaled-out run would: state that follows the input's partitioning. */
+function checkPartitioned(pipeline: Pipeline<unknown>, partitions: number): void {
+  if (!Number.isInteger(partitions) || partitions < 1)
+    throw new UsageError(
+      `TestDriver option partitions must be a whole number of at least 1, not ${partitions}.`,
+    )
+  const blockers = scaleOutBlockers(pipeline.plan, { connectors: false })
+  if (blockers.length > 0)
+    throw new UsageError(
+      `Pipeline "${pipeline.plan.pipelineId}" cannot run partitioned, as it could not scale out: ${blockers.join('; ')}.`,
+    )
 }
