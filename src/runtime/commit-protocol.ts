@@ -92,7 +92,11 @@ export class CommitProtocol {
     if (write) {
       try {
         await writing
-        await this.#sink.commit(batch, { next: entry.end, records }) // step 4
+        await this.#sink.commit(batch, {
+          next: entry.end,
+          records,
+          ...(output.heldPartitions ? { heldPartitions: output.heldPartitions } : {}),
+        }) // step 4
         if (!this.#contract.commitsSourceOffsets) await this.#source.acknowledge?.(entry.end, records) // 5
       } catch (error) {
         this.#options.onSinkError?.(error, entry.batchId)

@@ -42,6 +42,8 @@ export interface BatchOutput {
   readonly counters: BatchCounters
   /** The state changes of a scaled-out run's tasks, committed with the rows (see TaskManager). */
   readonly changelog?: readonly ChangelogRecord[]
+  /** Partitions whose tasks ran without records (SinkCommitContext.heldPartitions). */
+  readonly heldPartitions?: readonly string[]
 }
 
 interface Stateful {

@@ -329,8 +329,9 @@ class PipelineRun {
         if (endOfInput) next = processor.watermarks.endOfInput()
         let tasksMoved = false
         if (tasks) {
+          await tasks.retain() // revocations that completed during the poll
           await tasks.ensure(records) // new partitions' tasks restore their state before they run
-          taskMarks = await this.#taskWatermarks(tasks, source, endOfInput)
+          taskMarks = await this.#taskWatermarks(tasks, source, endOfInput, records)
           tasksMoved = [...taskMarks.values()].some((m) => m.moved)
           next = lowestMark(taskMarks, records)
         }
@@ -421,6 +422,7 @@ class PipelineRun {
     tasks: TaskManager,
     source: SourceReader,
     endOfInput: boolean,
+    records: readonly SourceRecord[],
   ): Promise<Map<Task, TaskMark>> {
     const now = this.#clock.now()
     const pending = source.pendingPartitions?.()
@@ -438,6 +440,15 @@ class PipelineRun {
       }
       marks.set(task, { watermark, moved: watermark > before })
     }
+    // A task whose watermark moved runs without records of its own (its windows close) only where the source
+    // keeps its partition for the batch and commits its unchanged position with it, so that an instance that
+    // lost the partition meanwhile cannot commit that batch. Otherwise it runs with its next records.
+    const read = new Set(records.map((r) => r.partition))
+    const idle = [...marks].filter(([t, m]) => m.moved && !read.has(t.partition)).map(([t]) => t.partition)
+    const held = idle.length > 0 ? (source.holdBatch?.(idle) ?? new Set<string>()) : new Set<string>()
+    for (const [task, mark] of marks)
+      if (mark.moved && !read.has(task.partition) && !held.has(task.partition))
+        marks.set(task, { ...mark, moved: false })
     return marks
   }
 

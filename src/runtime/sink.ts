@@ -131,6 +131,12 @@ export interface SinkCommitContext {
   readonly next: Positions
   /** The batch's input records: a Kafka transaction commits the consumer offsets from them. */
   readonly records: readonly SourceRecord[]
+  /**
+   * Partitions whose state the batch changed without reading from them (a scaled-out task run because its
+   * watermark moved): a sink that commits the source's offsets commits their unchanged positions too, so
+   * that an instance whose partitions moved away meanwhile (a zombie) is fenced for such a batch as well.
+   */
+  readonly heldPartitions?: readonly string[]
 }
 
 /** The contract of a sink that writes at once and keeps nothing for recovery (console, foreachBatch). */

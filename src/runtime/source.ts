@@ -119,6 +119,13 @@ export interface SourceReader {
   assignment?(partition: string): PartitionAssignment | undefined
   /** How many partitions the input has, and a partition's number among them (a task's changelog partition). */
   partitioning?(): Promise<{ readonly count: number; readonly numberOf: (partition: string) => number }>
+  /**
+   * A scaled-out source, for a batch that runs tasks of `partitions` without records of theirs: keeps the
+   * current assignment until finishedBatch() (as a poll that returned records does) and returns those of
+   * `partitions` whose unchanged positions the sink can commit under this instance's membership (a record
+   * was read from them in their current assignment). Empty when a revocation is already under way.
+   */
+  holdBatch?(partitions: readonly string[]): ReadonlySet<string>
   /** Acknowledge a finished batch outside any transaction (e.g. commit a consumer group's offsets). */
   acknowledge?(next: Positions, records: readonly SourceRecord[]): Promise<void>
   close(): Promise<void>

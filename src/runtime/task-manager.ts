@@ -30,6 +30,8 @@ export interface TaskManagerOptions {
 /** A batch across tasks: their rows, dead letters and counters together, and their changelog records. */
 export interface TasksOutput extends BatchOutput {
   readonly changelog: ChangelogRecord[]
+  /** Partitions whose tasks ran without records: the sink commits their unchanged positions (fencing). */
+  readonly heldPartitions: string[]
   /** The lowest watermark a task ran under (for progress). */
   readonly watermark: number
 }
@@ -182,11 +184,13 @@ export class TaskManager {
     const deadLetters: DeadLetter[] = []
     const counters = newCounters()
     const changelog: ChangelogRecord[] = []
+    const held: string[] = []
     let lowest = Number.POSITIVE_INFINITY
     for (const task of this.#tasks.values()) {
       const records = byPartition.get(task.partition) ?? []
       const watermark = watermarkOf(task, records.length > 0)
       if (watermark === undefined) continue
+      if (records.length === 0) held.push(task.partition)
       lowest = Math.min(lowest, watermark)
       const out = task.process(
         { batchId: input.batchId, batchTime: input.batchTime, records, watermark },
@@ -203,6 +207,7 @@ export class TaskManager {
       deadLetters,
       counters,
       changelog,
+      heldPartitions: held,
       watermark: lowest === Number.POSITIVE_INFINITY ? Number.NEGATIVE_INFINITY : lowest,
     }
   }

@@ -376,6 +376,17 @@ export class KafkaConsumer {
     }
   }
 
+  /**
+   * Holds the current assignment for a batch without records, as a poll that handed out records does, until
+   * finishedBatch(). False when a revocation is already under way.
+   */
+  holdBatch(): boolean {
+    if (this.#openBatch) return true
+    if (this.#revoking) return false
+    this.#openBatch = openBatch()
+    return true
+  }
+
   /** The records poll() handed out are committed or abandoned: a revocation waiting for them may go on. */
   finishedBatch(): void {
     const open = this.#openBatch

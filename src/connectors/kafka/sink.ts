@@ -172,7 +172,12 @@ class KafkaSinkWriter<T> implements SinkWriter<T> {
     if (!this.#source || !this.#tx) return
     const tx = this.#tx
     this.#tx = undefined
-    await this.#source.commitInTransaction(tx, context.records, `${BATCH_METADATA}${batch.batchId}`)
+    await this.#source.commitInTransaction(
+      tx,
+      context.records,
+      `${BATCH_METADATA}${batch.batchId}`,
+      context.heldPartitions,
+    )
     await tx.commit()
   }
 

@@ -61,6 +61,11 @@ export class KafkaSourceReader implements SourceReader {
   /** Instances share the group's partitions (SourceOpenOptions.scaleOut). */
   #scaleOut = false
   #pending = new Set<string>()
+  /**
+   * Per partition, the last record poll() handed out (its message carries the generation it was read under)
+   * and the assignment it was read in: only that assignment may commit its position again.
+   */
+  readonly #lastHanded = new Map<string, { message: ConsumedRecord; assignment: number | undefined }>()
   /** The plan this instance shows its group, and checks the group's members against. */
   readonly #plan: MemberPlan | undefined
 
@@ -161,8 +166,28 @@ export class KafkaSourceReader implements SourceReader {
     }
   }
 
+  holdBatch(partitions: readonly string[]): ReadonlySet<string> {
+    const held = new Set<string>()
+    if (partitions.length === 0 || !this.consumer.holdBatch()) return held
+    for (const partition of partitions) {
+      const last = this.#lastHanded.get(partition)
+      if (last && last.assignment === this.consumer.assignment(partition)?.id) held.add(partition)
+    }
+    return held
+  }
+
+  #handOut(out: KafkaSourceRecord[]): KafkaSourceRecord[] {
+    const assignments = new Map<string, number | undefined>()
+    for (const r of out) {
+      if (!assignments.has(r.partition))
+        assignments.set(r.partition, this.consumer.assignment(r.partition)?.id)
+      this.#lastHanded.set(r.partition, { message: r.message, assignment: assignments.get(r.partition) })
+    }
+    return out
+  }
+
   async poll(options: PollOptions): Promise<SourceRecord[]> {
-    const out: SourceRecord[] = []
+    const out: KafkaSourceRecord[] = []
     const until = options.until
     const held: KafkaSourceRecord[] = []
     const take = (record: KafkaSourceRecord) => {
@@ -180,7 +205,7 @@ export class KafkaSourceReader implements SourceReader {
     const previous = owned ? this.#held.filter((r) => owned.has(r.partition)) : this.#held
     this.#held = held
     for (const r of previous) take(r)
-    if (out.length >= options.maxRecords || (out.length > 0 && !until)) return out
+    if (out.length >= options.maxRecords || (out.length > 0 && !until)) return this.#handOut(out)
     const records = await this.consumer.poll({
       maxRecords: options.maxRecords,
       lingerMs: options.lingerMs,
@@ -200,7 +225,7 @@ export class KafkaSourceReader implements SourceReader {
         message,
       })
     }
-    return out
+    return this.#handOut(out)
   }
 
   /** Partitions whose start position is below the log end: they have records to deliver. */
@@ -332,16 +357,25 @@ export class KafkaSourceReader implements SourceReader {
    * Transactional sinks: the group's offsets commit atomically with the batch's output, each with `metadata`
    * (the sink stores the batch id there: committedBatch() reads it back).
    */
+  /**
+   * Commits the group's offsets after `records` in `tx`, and the unchanged offsets of `held` partitions (the
+   * position after the last record handed out of each), so that the broker checks this member's generation
+   * for them too.
+   */
   async commitInTransaction(
     tx: KafkaTransaction,
     records: readonly SourceRecord[],
     metadata: string | null = null,
+    held: readonly string[] = [],
   ): Promise<void> {
-    await tx.commitOffsets(
-      this.consumer,
-      records.map((r) => (r as KafkaSourceRecord).message),
-      metadata,
-    )
+    const messages = records.map((r) => (r as KafkaSourceRecord).message)
+    const read = new Set(records.map((r) => r.partition))
+    for (const partition of held) {
+      const last = this.#lastHanded.get(partition)
+      if (!read.has(partition) && last && last.assignment === this.consumer.assignment(partition)?.id)
+        messages.push(last.message)
+    }
+    await tx.commitOffsets(this.consumer, messages, metadata)
   }
 
   /** The group's committed offsets per partition ("topic:partition" → next offset). */
