@@ -5,7 +5,14 @@ import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
 import { KafkaConsumer } from '../../src/connectors/kafka/consumer.ts'
 import { KafkaProducer } from '../../src/connectors/kafka/producer.ts'
-import { type Instance, seeded, settle, startInstance } from '../helpers/instances.ts'
+import {
+  diagnose,
+  type Instance,
+  seeded,
+  settle,
+  startInstance,
+  waitForMembers,
+} from '../helpers/instances.ts'
 import { brokers, freshTopic, uniqueGroup } from '../helpers/kafka.ts'
 import { waitFor } from '../helpers/wait.ts'
 
@@ -221,6 +228,57 @@ describe('a stateful pipeline scaled out over several instances', () => {
       assert.ok(reader.writers.size >= 3, `instances shared the work: ${JSON.stringify([...reader.writers])}`)
     } finally {
       for (const name of [...running.keys()]) await kill(name)
+      await reader.close()
+    }
+  })
+
+  test('a zombie (SIGSTOP past its session timeout) is fenced when it wakes: every window once and exact', {
+    timeout: 360_000,
+  }, async () => {
+    const input = await freshTopic('state-zombie-in', PARTITIONS)
+    const output = await freshTopic('state-zombie-out', 3)
+    const reader = new WindowReader(output)
+    const a = startInstance('scaled-stateful', 'z1', input, output, await tempDir(), 'info')
+    const b = startInstance('scaled-stateful', 'z2', input, output, await tempDir(), 'info')
+    const emittedBy = (name: string) =>
+      [...reader.writers].filter(([by]) => by.startsWith(`${name}/`)).reduce((n, [, k]) => n + k, 0)
+    try {
+      await waitForMembers(input, 2)
+      // Input until both emit windows.
+      let produced = 0
+      while (!(emittedBy('z1') > 0 && emittedBy('z2') > 0)) {
+        assert.ok(produced < 40_000, 'both instances emit within 40,000 inputs')
+        await produceEvents(input, produced, produced + 5000)
+        produced += 5000
+        const target = reader.rows + 100
+        await waitFor(() => reader.rows >= target, 120_000, 'windows of the new input')
+      }
+      // Frozen, its tasks' state in memory; z2 takes its partitions after the session timeout (10 s) and
+      // restores them from the changelog.
+      a.child.kill('SIGSTOP')
+      await produceEvents(input, produced, produced + 10_000)
+      produced += 10_000
+      const before = emittedBy('z2')
+      await waitFor(() => emittedBy('z2') >= before + 1000, 180_000, 'z2 to take over and emit')
+      // Awake: its next commit is fenced, it restarts and rejoins.
+      a.child.kill('SIGCONT')
+      await produceEvents(input, produced, produced + 5000)
+      produced += 5000
+      await produceClosers(input, produced - 1)
+      const expected = reference(produced)
+      await waitFor(
+        () => reader.rows >= expected.size,
+        240_000,
+        `all ${expected.size} windows emitted`,
+      ).catch(async (error) => {
+        throw new Error(`${error}; ${reader.rows} emitted\n${await diagnose(input, [a, b])}`)
+      })
+      await settle(input, output, (end) => reader.readThrough(end))
+      assertWindowsExact(reader, expected)
+    } finally {
+      a.child.kill('SIGKILL')
+      b.child.kill('SIGKILL')
+      await Promise.all([a.exited, b.exited])
       await reader.close()
     }
   })

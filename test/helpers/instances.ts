@@ -88,3 +88,48 @@ export function seeded(seed: number): () => number {
     return state / 2 ** 31
   }
 }
+
+/** What to look at when the instances stop making progress: the group's lag and their warnings and errors. */
+export async function diagnose(input: string, instances: readonly Instance[]): Promise<string> {
+  const admin = new KafkaAdmin({ brokers: brokers() })
+  try {
+    const lag = await admin.groupLag(fixtureGroup(input), input).catch((e) => String(e))
+    const members = await admin
+      .describeGroup(fixtureGroup(input))
+      .then((g) => `${g.state}: ${g.members.map((m) => m.groupInstanceId ?? m.memberId).join(', ')}`)
+      .catch((e) => String(e))
+    const said = instances.map(
+      (i) =>
+        `${i.name} said:\n${i
+          .stderr()
+          .split('\n')
+          .filter((l) => !l.includes('"batchId"') || /"level":(40|50|60)/.test(l))
+          .join('\n')
+          .slice(-3000)}`,
+    )
+    return [
+      `group ${members}`,
+      `lag ${JSON.stringify(lag, (_k, v) => (typeof v === 'bigint' ? Number(v) : v))}`,
+      ...said,
+    ].join('\n')
+  } finally {
+    await admin.close()
+  }
+}
+
+/** Waits until `n` instances are members of the fixture's group over `input`, the group stable. */
+export async function waitForMembers(input: string, n: number): Promise<void> {
+  const admin = new KafkaAdmin({ brokers: brokers() })
+  try {
+    await waitFor(
+      async () => {
+        const group = await admin.describeGroup(fixtureGroup(input)).catch(() => undefined)
+        return group?.state === 'Stable' && group.members.length === n
+      },
+      120_000,
+      `${n} instances in the group`,
+    )
+  } finally {
+    await admin.close()
+  }
+}
