@@ -21,6 +21,7 @@ export const WORKLOADS = [
   'window',
   'window-pg',
   'sessions',
+  'sessions-workers',
   'latency',
   'state',
   'sinks',

@@ -120,24 +120,27 @@ export function windowPipeline(t: PipelineTopics) {
  * (c) session windows per user (30-minute gap): events and order revenue per session, append mode (a
  * session is written once, when the watermark passes its end).
  */
-export function sessionsPipeline(t: PipelineTopics) {
-  return pipeline(t.id)
-    .from(kafka({ topics: t.input, brokers: t.brokers }))
-    .parse(clickEventSchema)
-    .withWatermark('event_time', '10s')
-    .keyBy((e) => e.user_id)
-    .window(session('30m'))
-    .aggregate(aggregates({ events: count(), revenue: sum((e: BenchClickEvent) => e.order?.total ?? 0) }), {
-      outputMode: 'append',
-    })
-    .to(
-      kafkaSink({
-        topic: t.output,
-        brokers: t.brokers,
-        deadLetterTopic: t.deadLetters,
-        createPartitions: OUTPUT_PARTITIONS,
-      }),
-    )
+export function sessionsPipeline(t: PipelineTopics, options: { partitioned?: boolean } = {}) {
+  return (
+    pipeline(t.id)
+      .from(kafka({ topics: t.input, brokers: t.brokers }))
+      .parse(clickEventSchema)
+      .withWatermark('event_time', '10s')
+      // The clickstream's record key is the user id: declared, the sessions scale out (sessions-workers).
+      .keyBy((e) => e.user_id, options.partitioned ? { partitioned: true } : {})
+      .window(session('30m'))
+      .aggregate(aggregates({ events: count(), revenue: sum((e: BenchClickEvent) => e.order?.total ?? 0) }), {
+        outputMode: 'append',
+      })
+      .to(
+        kafkaSink({
+          topic: t.output,
+          brokers: t.brokers,
+          deadLetterTopic: t.deadLetters,
+          createPartitions: OUTPUT_PARTITIONS,
+        }),
+      )
+  )
 }
 
 /**

@@ -429,7 +429,6 @@ class PipelineRun {
     const marks = new Map<Task, TaskMark>()
     for (const task of tasks.tasks.values()) {
       const tracker = task.processor.watermarks
-      const before = tracker.watermark
       let watermark: number
       if (endOfInput) watermark = tracker.endOfInput()
       else {
@@ -438,7 +437,7 @@ class PipelineRun {
         const unread = quiet.length > 0 ? await source.unread?.(quiet) : undefined
         watermark = tracker.advance(now, own, unread)
       }
-      marks.set(task, { watermark, moved: watermark > before })
+      marks.set(task, { watermark, moved: watermark > task.ranUnder })
     }
     // A task whose watermark moved runs without records of its own (its windows close) only where the source
     // keeps its partition for the batch and commits its unchanged position with it, so that an instance that

@@ -72,6 +72,8 @@ export class Task {
   #state: TaskState = 'created'
   /** The input position the state covers (next offset to read); undefined before the first record. */
   #position: number | undefined
+  /** The watermark of the last batch the task ran in (-Infinity: none since it started). */
+  #ranUnder = Number.NEGATIVE_INFINITY
   /**
    * Where the changelog partitions of this task ended when the local store last committed: the store holds
    * exactly the state they hold up to there. Undefined: nothing committed locally.
@@ -99,6 +101,14 @@ export class Task {
 
   get position(): number | undefined {
     return this.#position
+  }
+
+  /**
+   * The watermark the task last ran under: a higher one may close windows, so the task runs then even
+   * without records of its own.
+   */
+  get ranUnder(): number {
+    return this.#ranUnder
   }
 
   get processor(): BatchProcessor {
@@ -198,6 +208,7 @@ export class Task {
     })
     let output: BatchOutput
     try {
+      this.#ranUnder = input.watermark
       output = processor.process(input, now)
       // Changes kept in memory go to the store now: the changelog must carry every batch's changes.
       for (const store of processor.states.values()) store.writeChanges()

@@ -182,7 +182,7 @@ describe('a stateful pipeline scaled out over several instances', () => {
     const running = new Map<string, Instance>()
     const start = async (name: string) => {
       if (!checkpoints.has(name)) checkpoints.set(name, await tempDir())
-      running.set(name, startInstance('scaled-stateful', name, input, output, checkpoints.get(name)!))
+      running.set(name, startInstance('scaled-stateful', name, input, output, checkpoints.get(name)!, 'info'))
     }
     const kill = async (name: string) => {
       const instance = running.get(name)!
@@ -200,7 +200,11 @@ describe('a stateful pipeline scaled out over several instances', () => {
     /** Waits until `k` more windows were emitted (the instances are working). */
     const progress = async (k: number) => {
       const target = reader.rows + k
-      await waitFor(() => reader.rows >= target, 120_000, `${target} windows emitted`)
+      await waitFor(() => reader.rows >= target, 120_000, `${target} windows emitted`).catch(
+        async (error) => {
+          throw new Error(`${error}; ${reader.rows} emitted\n${await diagnose(input, [...running.values()])}`)
+        },
+      )
     }
     try {
       await start('s1')
@@ -222,7 +226,13 @@ describe('a stateful pipeline scaled out over several instances', () => {
       }
       await produceClosers(input, produced - 1)
       const expected = reference(produced)
-      await waitFor(() => reader.rows >= expected.size, 240_000, `all ${expected.size} windows emitted`)
+      await waitFor(
+        () => reader.rows >= expected.size,
+        240_000,
+        `all ${expected.size} windows emitted`,
+      ).catch(async (error) => {
+        throw new Error(`${error}; ${reader.rows} emitted\n${await diagnose(input, [...running.values()])}`)
+      })
       await settle(input, output, (end) => reader.readThrough(end))
       assertWindowsExact(reader, expected)
       assert.ok(reader.writers.size >= 3, `instances shared the work: ${JSON.stringify([...reader.writers])}`)

@@ -78,6 +78,16 @@ export interface PartitionAssignment {
   readonly start: bigint
   /** Counts this member's assignments: a partition revoked and assigned again gets a new id. */
   readonly id: number
+  /** The group membership it was assigned under (what a transactional offset commit is fenced on). */
+  readonly member: GroupMember | undefined
+}
+
+/** A member of a consumer group in one generation, as a record's metadata carries it. */
+export interface GroupMember {
+  readonly groupId: string
+  readonly generationId: number
+  readonly memberId: string
+  readonly coordinatorId: number
 }
 
 export interface BatchOptions {
@@ -377,6 +387,36 @@ export class KafkaConsumer {
   }
 
   /**
+   * A stand-in for the last record before where the current assignment of `key` started: committing "the
+   * position after it" in a transaction commits that start position again under this member's generation
+   * (KafkaTransaction.commitOffsets), for a batch that changed the partition's state without reading it.
+   */
+  assignmentStartRecord(
+    key: string,
+  ): (ConsumedRecord & { readonly metadata: { readonly consumer: GroupMember } }) | undefined {
+    const assigned = this.assignment(key)
+    if (!assigned?.member) return undefined
+    const at = key.lastIndexOf(':')
+    return {
+      topic: key.slice(0, at),
+      partition: Number(key.slice(at + 1)),
+      offset: assigned.start - 1n,
+      key: null,
+      value: null,
+      timestamp: 0n,
+      headers: new Map(),
+      metadata: { consumer: assigned.member },
+    }
+  }
+
+  #identity(): GroupMember | undefined {
+    const memberId = this.#consumer.memberId
+    const coordinatorId = this.#consumer.coordinatorId
+    if (!memberId || coordinatorId === null) return undefined
+    return { groupId: this.groupId, generationId: this.#consumer.generationId, memberId, coordinatorId }
+  }
+
+  /**
    * Holds the current assignment for a batch without records, as a poll that handed out records does, until
    * finishedBatch(). False when a revocation is already under way.
    */
@@ -451,7 +491,7 @@ export class KafkaConsumer {
         const at = stream.offsetsToFetch.get(key)
         if (!this.#positioned.has(key) && at !== undefined) {
           this.#taken.set(key, at)
-          this.#assignedAt.set(key, { start: at, id: ++this.#assignments })
+          this.#assignedAt.set(key, { start: at, id: ++this.#assignments, member: this.#identity() })
         }
       }
       for (const key of this.#assignedAt.keys()) if (!owned.has(key)) this.#assignedAt.delete(key)

@@ -169,11 +169,18 @@ export class KafkaSourceReader implements SourceReader {
   holdBatch(partitions: readonly string[]): ReadonlySet<string> {
     const held = new Set<string>()
     if (partitions.length === 0 || !this.consumer.holdBatch()) return held
-    for (const partition of partitions) {
-      const last = this.#lastHanded.get(partition)
-      if (last && last.assignment === this.consumer.assignment(partition)?.id) held.add(partition)
-    }
+    for (const partition of partitions) if (this.#positionRecord(partition)) held.add(partition)
     return held
+  }
+
+  /**
+   * A record whose "position after" is the partition's position now, read in its current assignment: the last
+   * one handed out, or, before any, a stand-in for the one before where the assignment started.
+   */
+  #positionRecord(partition: string): ConsumedRecord | undefined {
+    const last = this.#lastHanded.get(partition)
+    if (last && last.assignment === this.consumer.assignment(partition)?.id) return last.message
+    return this.consumer.assignmentStartRecord(partition)
   }
 
   #handOut(out: KafkaSourceRecord[]): KafkaSourceRecord[] {
@@ -371,9 +378,8 @@ export class KafkaSourceReader implements SourceReader {
     const messages = records.map((r) => (r as KafkaSourceRecord).message)
     const read = new Set(records.map((r) => r.partition))
     for (const partition of held) {
-      const last = this.#lastHanded.get(partition)
-      if (!read.has(partition) && last && last.assignment === this.consumer.assignment(partition)?.id)
-        messages.push(last.message)
+      const record = read.has(partition) ? undefined : this.#positionRecord(partition)
+      if (record) messages.push(record)
     }
     await tx.commitOffsets(this.consumer, messages, metadata)
   }
