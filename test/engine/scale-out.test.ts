@@ -194,6 +194,34 @@ describe('a stateless pipeline scaled out over several instances', () => {
     }
   })
 
+  test('an instance joining while another commits does not make it restart (it commits under the new generation)', {
+    timeout: 240_000,
+  }, async () => {
+    const input = await freshTopic('join-in', PARTITIONS)
+    const output = await freshTopic('join-out', 3)
+    const reader = new OutputReader(output)
+    const first = startInstance('stateless', 'j1', input, output, await tempDir())
+    let second: Instance | undefined
+    try {
+      // A backlog, so that the first has a batch in flight whenever the second joins.
+      const produced = 150_000
+      await produceIds(input, 0, produced)
+      await waitFor(() => reader.ids.length >= 2000, 120_000, 'the first instance to write')
+      // Joins while the first commits: the group moves to a new generation mid-commit.
+      second = startInstance('stateless', 'j2', input, output, await tempDir())
+      await waitFor(() => reader.ids.length >= produced, 180_000, `all ${produced} inputs written`)
+      assert.ok((reader.writers.get('j2') ?? 0) > 0, 'the second instance shared the input')
+      await settle(input, output, (end) => reader.readThrough(end))
+      assertExactlyOnce(reader.ids, produced)
+      assert.doesNotMatch(first.stderr(), /restarting from the checkpoint/, 'the first instance restarted')
+    } finally {
+      first.child.kill('SIGKILL')
+      second?.child.kill('SIGKILL')
+      await Promise.all([first.exited, second?.exited])
+      await reader.close()
+    }
+  })
+
   test('a zombie (SIGSTOP past its session timeout) is fenced when it wakes: every input once', {
     timeout: 360_000,
   }, async () => {
