@@ -16,8 +16,7 @@ import { boundedTrigger, gaveUp, Restarts, restartMessage } from './restarts.ts'
 import { scaleOutBlockers } from './scale-out.ts'
 import { type DeadLetter, openSink, type SinkWriter } from './sink.ts'
 import type { Positions, SourceReader, SourceRecord } from './source.ts'
-import type { Task } from './task.ts'
-import { TaskManager } from './task-manager.ts'
+import { lowestMark, TaskManager, type TaskMarks } from './task-manager.ts'
 import { defaultLingerMs, type Trigger } from './trigger.ts'
 import { sleep } from './wait.ts'
 
@@ -287,7 +286,7 @@ class PipelineRun {
     const stateful = processor.hasState
     let ran = 0
     this.#lastBatchEnd = this.#clock.now()
-    let taskMarks = new Map<Task, TaskMark>()
+    let taskMarks: TaskMarks = new Map()
 
     while (!this.#options.signal?.aborted) {
       if (this.#options.maxBatches !== undefined && ran >= this.#options.maxBatches) break
@@ -331,7 +330,7 @@ class PipelineRun {
         if (tasks) {
           await tasks.retain() // revocations that completed during the poll
           await tasks.ensure(records) // new partitions' tasks restore their state before they run
-          taskMarks = await this.#taskWatermarks(tasks, source, endOfInput, records)
+          taskMarks = await tasks.watermarks(records, endOfInput)
           tasksMoved = [...taskMarks.values()].some((m) => m.moved)
           next = lowestMark(taskMarks, records)
         }
@@ -412,43 +411,6 @@ class PipelineRun {
     commits.stop()
     await tasks?.suspendAll()
     tasks?.close()
-  }
-
-  /**
-   * Each task's watermark for the next batch, from its own partition's event time (as Kafka Streams' stream
-   * time is per task): a window of a key closes when its partition has moved past it, whoever runs it.
-   */
-  async #taskWatermarks(
-    tasks: TaskManager,
-    source: SourceReader,
-    endOfInput: boolean,
-    records: readonly SourceRecord[],
-  ): Promise<Map<Task, TaskMark>> {
-    const now = this.#clock.now()
-    const pending = source.pendingPartitions?.()
-    const marks = new Map<Task, TaskMark>()
-    for (const task of tasks.tasks.values()) {
-      const tracker = task.processor.watermarks
-      let watermark: number
-      if (endOfInput) watermark = tracker.endOfInput()
-      else {
-        const own = pending?.has(task.partition) ? new Set([task.partition]) : undefined
-        const quiet = tracker.idleCandidates(now, own)
-        const unread = quiet.length > 0 ? await source.unread?.(quiet) : undefined
-        watermark = tracker.advance(now, own, unread)
-      }
-      marks.set(task, { watermark, moved: watermark > task.ranUnder })
-    }
-    // A task whose watermark moved runs without records of its own (its windows close) only where the source
-    // keeps its partition for the batch and commits its unchanged position with it, so that an instance that
-    // lost the partition meanwhile cannot commit that batch. Otherwise it runs with its next records.
-    const read = new Set(records.map((r) => r.partition))
-    const idle = [...marks].filter(([t, m]) => m.moved && !read.has(t.partition)).map(([t]) => t.partition)
-    const held = idle.length > 0 ? (source.holdBatch?.(idle) ?? new Set<string>()) : new Set<string>()
-    for (const [task, mark] of marks)
-      if (mark.moved && !read.has(task.partition) && !held.has(task.partition))
-        marks.set(task, { ...mark, moved: false })
-    return marks
   }
 
   /**
@@ -590,21 +552,6 @@ function sourceRead(records: readonly SourceRecord[]): number {
   let n = 0
   for (const r of records) n += r.size ?? 1
   return n
-}
-
-/** A task's watermark for the next batch, and whether it moved (which runs the task without records). */
-interface TaskMark {
-  readonly watermark: number
-  readonly moved: boolean
-}
-
-/** The lowest watermark among the tasks that run in the batch (for the offsets log and progress). */
-function lowestMark(marks: ReadonlyMap<Task, TaskMark>, records: readonly SourceRecord[]): number {
-  const withRecords = new Set(records.map((r) => r.partition))
-  let lowest = Number.POSITIVE_INFINITY
-  for (const [task, mark] of marks)
-    if (mark.moved || withRecords.has(task.partition)) lowest = Math.min(lowest, mark.watermark)
-  return lowest === Number.POSITIVE_INFINITY ? Number.NEGATIVE_INFINITY : lowest
 }
 
 function round(ms: number): number {

@@ -56,6 +56,7 @@ export class TaskManager {
   readonly #topics: string[]
   #numberOf: ((partition: string) => number) | undefined
   #committedAt: number
+  #waitingLoggedAt = Number.NEGATIVE_INFINITY
 
   constructor(options: TaskManagerOptions) {
     this.#options = options
@@ -166,6 +167,47 @@ export class TaskManager {
   }
 
   /**
+   * Each task's watermark for the next batch, from its own partition's event time (as Kafka Streams' stream
+   * time is per task): a window of a key closes when its partition has moved past it, whoever runs it.
+   */
+  async watermarks(records: readonly SourceRecord[], endOfInput: boolean): Promise<TaskMarks> {
+    const source = this.#options.source
+    const now = this.#options.now()
+    const pending = source.pendingPartitions?.()
+    const marks = new Map<Task, TaskMark>()
+    for (const task of this.#tasks.values()) {
+      const tracker = task.processor.watermarks
+      let watermark: number
+      if (endOfInput) watermark = tracker.endOfInput()
+      else {
+        const own = pending?.has(task.partition) ? new Set([task.partition]) : undefined
+        const quiet = tracker.idleCandidates(now, own)
+        const unread = quiet.length > 0 ? await source.unread?.(quiet) : undefined
+        watermark = tracker.advance(now, own, unread)
+      }
+      marks.set(task, { watermark, moved: watermark > task.ranUnder })
+    }
+    // A task whose watermark moved runs without records of its own (its windows close) only where the source
+    // keeps its partition for the batch and commits its unchanged position with it, so that an instance that
+    // lost the partition meanwhile cannot commit that batch. Otherwise it runs with its next records.
+    const read = new Set(records.map((r) => r.partition))
+    const idle = [...marks].filter(([t, m]) => m.moved && !read.has(t.partition)).map(([t]) => t.partition)
+    const held = idle.length > 0 ? (source.holdBatch?.(idle) ?? new Set<string>()) : new Set<string>()
+    const waiting = idle.filter((p) => !held.has(p))
+    for (const [task, mark] of marks)
+      if (mark.moved && !read.has(task.partition) && !held.has(task.partition))
+        marks.set(task, { ...mark, moved: false })
+    if (waiting.length > 0 && now - this.#waitingLoggedAt >= 10_000) {
+      this.#waitingLoggedAt = now
+      this.#options.logger.info(
+        { waiting },
+        `${waiting.length} task(s) wait to close windows: their partitions cannot be held for a batch now (a revocation under way)`,
+      )
+    }
+    return marks
+  }
+
+  /**
    * Runs a batch: each task over its partition's records, under the watermark `watermarkOf` gives it. Tasks
    * without records run too when their watermark moved (an idle timeout), so their windows may close.
    */
@@ -268,6 +310,24 @@ export class TaskManager {
       if (task.state === 'running') for (const state of task.processor.states.values()) n += state.size
     return n
   }
+}
+
+/** Each running task's mark for the next batch. */
+export type TaskMarks = ReadonlyMap<Task, TaskMark>
+
+/** A task's watermark for the next batch, and whether it moved (which runs the task without records). */
+export interface TaskMark {
+  readonly watermark: number
+  readonly moved: boolean
+}
+
+/** The lowest watermark among the tasks that run in the batch (for the offsets log and progress). */
+export function lowestMark(marks: TaskMarks, records: readonly SourceRecord[]): number {
+  const withRecords = new Set(records.map((r) => r.partition))
+  let lowest = Number.POSITIVE_INFINITY
+  for (const [task, mark] of marks)
+    if (mark.moved || withRecords.has(task.partition)) lowest = Math.min(lowest, mark.watermark)
+  return lowest === Number.POSITIVE_INFINITY ? Number.NEGATIVE_INFINITY : lowest
 }
 
 function add(into: BatchCounters, from: BatchCounters): void {

@@ -156,6 +156,21 @@ class WindowReader {
   }
 }
 
+/** The windows of the reference not emitted, per input partition: how many, and the first and last. */
+function missingWindows(reader: WindowReader, expected: ReadonlyMap<string, number>): string {
+  const missing = new Map<number, string[]>()
+  for (const cell of expected.keys()) {
+    if (reader.cells.has(cell)) continue
+    const partition = Number(cell.slice(1, cell.indexOf('@'))) % PARTITIONS
+    missing.set(partition, [...(missing.get(partition) ?? []), cell])
+  }
+  return JSON.stringify(
+    Object.fromEntries(
+      [...missing].map(([p, cells]) => [p, `${cells.length}: ${cells[0]} … ${cells.at(-1)}`]),
+    ),
+  )
+}
+
 /** Every window of the reference exactly once, with its count; no other window. */
 function assertWindowsExact(reader: WindowReader, expected: ReadonlyMap<string, number>): void {
   const wrong: string[] = []
@@ -231,7 +246,9 @@ describe('a stateful pipeline scaled out over several instances', () => {
         240_000,
         `all ${expected.size} windows emitted`,
       ).catch(async (error) => {
-        throw new Error(`${error}; ${reader.rows} emitted\n${await diagnose(input, [...running.values()])}`)
+        throw new Error(
+          `${error}; ${reader.rows} emitted; missing ${missingWindows(reader, expected)}\n${await diagnose(input, [...running.values()])}`,
+        )
       })
       await settle(input, output, (end) => reader.readThrough(end))
       assertWindowsExact(reader, expected)
@@ -281,7 +298,9 @@ describe('a stateful pipeline scaled out over several instances', () => {
         240_000,
         `all ${expected.size} windows emitted`,
       ).catch(async (error) => {
-        throw new Error(`${error}; ${reader.rows} emitted\n${await diagnose(input, [a, b])}`)
+        throw new Error(
+          `${error}; ${reader.rows} emitted; missing ${missingWindows(reader, expected)}\n${await diagnose(input, [a, b])}`,
+        )
       })
       await settle(input, output, (end) => reader.readThrough(end))
       assertWindowsExact(reader, expected)
