@@ -3,17 +3,17 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
-import { KafkaConsumer } from '../../src/connectors/kafka/consumer.ts'
 import { KafkaProducer } from '../../src/connectors/kafka/producer.ts'
 import {
   diagnose,
+  GrowingTopicReader,
   type Instance,
   seeded,
   settle,
   startInstance,
   waitForMembers,
 } from '../helpers/instances.ts'
-import { brokers, freshTopic, uniqueGroup } from '../helpers/kafka.ts'
+import { brokers, freshTopic } from '../helpers/kafka.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 /**
@@ -102,57 +102,31 @@ class WindowReader {
   /** Who emitted each window, and where in the output. */
   readonly emissions = new Map<string, string[]>()
   rows = 0
-  readonly #consumer: KafkaConsumer
-  readonly #done: Promise<void>
-  readonly #stop = new AbortController()
+  readonly #topic: GrowingTopicReader
 
   constructor(topic: string) {
-    this.#consumer = new KafkaConsumer({
-      brokers: brokers(),
-      groupId: uniqueGroup('verify'),
-      topics: [topic],
-      start: { from: 'earliest' },
-    })
-    this.#done = this.#read()
-  }
-
-  async #read(): Promise<void> {
-    for await (const batch of this.#consumer.batches({
-      maxRecords: 10_000,
-      lingerMs: 20,
-      idleMs: 200,
-      signal: this.#stop.signal,
-    })) {
-      for (const r of batch) {
-        const row = JSON.parse(r.value!.toString()) as {
-          key: string
-          window_start: string
-          value: number
-          by: string
-        }
-        if (row.key.startsWith('closer-')) continue
-        const cell = `${row.key}@${row.window_start}`
-        const list = this.cells.get(cell) ?? []
-        list.push(row.value)
-        this.emissions.set(cell, [
-          ...(this.emissions.get(cell) ?? []),
-          `${row.by}@${r.partition}:${r.offset}`,
-        ])
-        this.cells.set(cell, list)
-        this.writers.set(row.by, (this.writers.get(row.by) ?? 0) + 1)
-        this.rows++
+    this.#topic = new GrowingTopicReader(topic, (r) => {
+      const row = JSON.parse(r.value!.toString()) as {
+        key: string
+        window_start: string
+        value: number
+        by: string
       }
-    }
+      if (row.key.startsWith('closer-')) return
+      const cell = `${row.key}@${row.window_start}`
+      this.cells.set(cell, [...(this.cells.get(cell) ?? []), row.value])
+      this.emissions.set(cell, [...(this.emissions.get(cell) ?? []), `${row.by}@${r.partition}:${r.offset}`])
+      this.writers.set(row.by, (this.writers.get(row.by) ?? 0) + 1)
+      this.rows++
+    })
   }
 
   readThrough(end: ReadonlyMap<string, bigint>): boolean {
-    return this.#consumer.caughtUp(end)
+    return this.#topic.readThrough(end)
   }
 
-  async close(): Promise<void> {
-    this.#stop.abort()
-    await this.#done.catch(() => {})
-    await this.#consumer.close()
+  close(): Promise<void> {
+    return this.#topic.close()
   }
 }
 

@@ -4,10 +4,16 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
 import { KafkaAdmin } from '../../src/connectors/kafka/admin.ts'
-import { KafkaConsumer } from '../../src/connectors/kafka/consumer.ts'
 import { KafkaProducer } from '../../src/connectors/kafka/producer.ts'
-import { fixtureGroup, type Instance, seeded, settle, startInstance } from '../helpers/instances.ts'
-import { brokers, freshTopic, uniqueGroup } from '../helpers/kafka.ts'
+import {
+  fixtureGroup,
+  GrowingTopicReader,
+  type Instance,
+  seeded,
+  settle,
+  startInstance,
+} from '../helpers/instances.ts'
+import { brokers, freshTopic } from '../helpers/kafka.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 /**
@@ -55,45 +61,23 @@ class OutputReader {
   readonly writers = new Map<string, number>()
   /** Who wrote each id (the last writer when written twice). */
   readonly writerOf = new Map<number, string>()
-  readonly #consumer: KafkaConsumer
-  readonly #done: Promise<void>
-  readonly #stop = new AbortController()
+  readonly #topic: GrowingTopicReader
 
   constructor(topic: string) {
-    this.#consumer = new KafkaConsumer({
-      brokers: brokers(),
-      groupId: uniqueGroup('verify'),
-      topics: [topic],
-      start: { from: 'earliest' },
+    this.#topic = new GrowingTopicReader(topic, (r) => {
+      const row = JSON.parse(r.value!.toString()) as { id: number; by: string }
+      this.ids.push(row.id)
+      this.writerOf.set(row.id, row.by)
+      this.writers.set(row.by, (this.writers.get(row.by) ?? 0) + 1)
     })
-    this.#done = this.#read()
   }
 
-  async #read(): Promise<void> {
-    for await (const batch of this.#consumer.batches({
-      maxRecords: 10_000,
-      lingerMs: 20,
-      idleMs: 200,
-      signal: this.#stop.signal,
-    })) {
-      for (const r of batch) {
-        const row = JSON.parse(r.value!.toString()) as { id: number; by: string }
-        this.ids.push(row.id)
-        this.writerOf.set(row.id, row.by)
-        this.writers.set(row.by, (this.writers.get(row.by) ?? 0) + 1)
-      }
-    }
-  }
-
-  /** Whether everything up to `end` ("topic:partition" → offset) has been read. */
   readThrough(end: ReadonlyMap<string, bigint>): boolean {
-    return this.#consumer.caughtUp(end)
+    return this.#topic.readThrough(end)
   }
 
-  async close(): Promise<void> {
-    this.#stop.abort()
-    await this.#done.catch(() => {})
-    await this.#consumer.close()
+  close(): Promise<void> {
+    return this.#topic.close()
   }
 }
 

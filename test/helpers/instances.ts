@@ -1,7 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { KafkaAdmin } from '../../src/connectors/kafka/admin.ts'
-import { brokers } from './kafka.ts'
+import { KafkaConsumer } from '../../src/connectors/kafka/consumer.ts'
+import type { ConsumedRecord } from '../../src/connectors/kafka/records.ts'
+import { brokers, uniqueGroup } from './kafka.ts'
 import { waitFor } from './wait.ts'
 
 /** Instances of test/fixtures/crash-pipeline.ts as child processes, for the scale-out tests. */
@@ -131,5 +133,45 @@ export async function waitForMembers(input: string, n: number): Promise<void> {
     )
   } finally {
     await admin.close()
+  }
+}
+
+/**
+ * Reads a topic's committed records (read_committed) from its beginning as it grows, handing each to
+ * `onRecord`, until close(): the scale-out tests read the pipeline's output with it while instances write.
+ */
+export class GrowingTopicReader {
+  readonly #consumer: KafkaConsumer
+  readonly #done: Promise<void>
+  readonly #stop = new AbortController()
+
+  constructor(topic: string, onRecord: (record: ConsumedRecord) => void) {
+    this.#consumer = new KafkaConsumer({
+      brokers: brokers(),
+      groupId: uniqueGroup('verify'),
+      topics: [topic],
+      start: { from: 'earliest' },
+    })
+    const consumer = this.#consumer
+    this.#done = (async () => {
+      for await (const batch of consumer.batches({
+        maxRecords: 10_000,
+        lingerMs: 20,
+        idleMs: 200,
+        signal: this.#stop.signal,
+      }))
+        for (const r of batch) onRecord(r)
+    })()
+  }
+
+  /** Whether everything up to `end` ("topic:partition" → offset) has been read. */
+  readThrough(end: ReadonlyMap<string, bigint>): boolean {
+    return this.#consumer.caughtUp(end)
+  }
+
+  async close(): Promise<void> {
+    this.#stop.abort()
+    await this.#done.catch(() => {})
+    await this.#consumer.close()
   }
 }
