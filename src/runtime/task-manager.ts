@@ -218,6 +218,9 @@ export class TaskManager {
   ): TasksOutput {
     const byPartition = new Map<string, SourceRecord[]>()
     for (const r of input.records) {
+      // ensure() made a task for every partition read: a record without one would be committed unprocessed.
+      if (!this.#tasks.has(r.partition))
+        throw new Error(`internal: a record of ${r.partition}, which has no task`)
       const list = byPartition.get(r.partition)
       if (list) list.push(r)
       else byPartition.set(r.partition, [r])
