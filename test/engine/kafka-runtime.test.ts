@@ -247,7 +247,11 @@ describe('runtime against a real broker', () => {
     }
   })
 
-  test('the same stateless pipeline started twice (one group, two checkpoints) shares the input and writes every input once', async () => {
+  // Its own waits allow 60 + 60 s to start and 180 s for the final runs: the suite's 2-minute default cut it
+  // short once in a fresh-clone CI run, with nothing said about where it was.
+  test('the same stateless pipeline started twice (one group, two checkpoints) shares the input and writes every input once', {
+    timeout: 360_000,
+  }, async () => {
     const N = 150_000
     const { input, output } = await idTopics('twice', N)
     const script = fileURLToPath(new URL('../fixtures/crash-pipeline.ts', import.meta.url))
