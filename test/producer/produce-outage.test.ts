@@ -226,7 +226,7 @@ describe('sluice produce through a broker outage', () => {
   test(
     'one node of three killed mid-produce: nothing lost, nothing twice, the count exact',
     SLOW,
-    async () => {
+    async (t) => {
       if (single) await stopLocalKafka({ dataDir: single.dataDir, graceMs: 10_000 })
       const kafka = await cluster(3)
       const topic = 'one-down'
@@ -257,9 +257,11 @@ describe('sluice produce through a broker outage', () => {
         const finished = await run.exited
         stderr = finished.stderr
         assert.equal(finished.code, 0, finished.stderr)
-        // The kill hit produce requests under way: they were retried (a coordinator still loading at the start
-        // says "InitProducerId" instead).
-        assert.match(finished.stderr, /Kafka is not acknowledging \((?:Connection|[^\n]*API Produce)/)
+        // Whether the kill hit produce requests under way (they were retried; a coordinator still loading at the
+        // start says "InitProducerId" instead). Usually it does; a kill between two requests to that node
+        // (seen once in a fresh-clone CI run) tests less, but what follows must hold all the same.
+        if (!/Kafka is not acknowledging \((?:Connection|[^\n]*API Produce)/.test(finished.stderr))
+          t.diagnostic('the kill hit no produce request under way this time')
         const summary = SUMMARY.exec(finished.stderr)
         assert.ok(summary, finished.stderr)
         assert.equal(Number(summary[1]), N)
