@@ -233,7 +233,7 @@ describe('a stateful pipeline scaled out over several instances', () => {
     }
   })
 
-  // TODO (known defect, issue 13): in about half the runs the woken zombie commits windows the instance that
+  // TODO (known defect, issue 13): in most runs (4 of the last 5) the woken zombie commits windows the instance that
   // took its partitions over had already emitted (the first windows of one partition, e.g. k11@00:00 from
   // z2 then from z1), and logs no fencing error; in the others its commit is fenced ("The coordinator is not
   // aware of this member") as it must be. The stateless zombie test (scale-out.test.ts) holds. Suspects, in
