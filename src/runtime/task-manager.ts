@@ -54,15 +54,17 @@ export class TaskManager {
   readonly #options: TaskManagerOptions
   readonly #tasks = new Map<string, Task>()
   readonly #topics: string[]
+  /** Changelog topic → the operator whose state it carries. */
+  readonly #operatorOf = new Map<string, string>()
   #numberOf: ((partition: string) => number) | undefined
   #committedAt: number
   #waitingLoggedAt = Number.NEGATIVE_INFINITY
 
   constructor(options: TaskManagerOptions) {
     this.#options = options
-    this.#topics = Task.statefulOperators(options.plan).map((op) =>
-      changelogTopic(options.plan.pipelineId, op),
-    )
+    for (const op of Task.statefulOperators(options.plan))
+      this.#operatorOf.set(changelogTopic(options.plan.pipelineId, op), op)
+    this.#topics = [...this.#operatorOf.keys()]
     this.#committedAt = options.now()
   }
 
@@ -143,16 +145,10 @@ export class TaskManager {
     }
     let rows = 0
     if (restoring.size > 0) {
-      const opOf = new Map(
-        Task.statefulOperators(this.#options.plan).map((op) => [
-          changelogTopic(this.#options.plan.pipelineId, op),
-          op,
-        ]),
-      )
       const restoredTo = await this.#options.changelog.read(
         this.#topics,
         [...restoring.keys()],
-        (record) => restoring.get(record.partition)?.task.apply(opOf.get(record.topic)!, record),
+        (record) => restoring.get(record.partition)?.task.apply(this.#operatorOf.get(record.topic)!, record),
         this.#options.signal,
       )
       for (const { task, committed } of restoring.values())
