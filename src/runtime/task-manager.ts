@@ -6,7 +6,7 @@ import {
 } from '../contracts/changelog.ts'
 import type { Logger } from '../log.ts'
 import type { LookupTable, Plan } from '../plan/nodes.ts'
-import { type BatchCounters, newCounters } from './operators/context.ts'
+import { addCounters, newCounters } from './operators/context.ts'
 import type { BatchOutput } from './processor.ts'
 import type { DeadLetter } from './sink.ts'
 import type { SourceReader, SourceRecord } from './source.ts'
@@ -241,7 +241,7 @@ export class TaskManager {
       )
       for (const row of out.rows) rows.push(row)
       for (const d of out.deadLetters) deadLetters.push(d)
-      add(counters, out.counters)
+      addCounters(counters, out.counters)
     }
     return {
       rows,
@@ -329,10 +329,3 @@ export function lowestMark(marks: TaskMarks, records: readonly SourceRecord[]): 
   return lowest === Number.POSITIVE_INFINITY ? Number.NEGATIVE_INFINITY : lowest
 }
 
-function add(into: BatchCounters, from: BatchCounters): void {
-  into.inputRows += from.inputRows
-  into.outputRows += from.outputRows
-  into.deadLettered += from.deadLettered
-  into.lateRows += from.lateRows
-  into.duplicateRows += from.duplicateRows
-}

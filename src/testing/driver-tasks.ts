@@ -1,6 +1,6 @@
 import { type ChangelogRecord, changelogTopic } from '../contracts/changelog.ts'
 import type { LookupTable, Plan } from '../plan/nodes.ts'
-import { type BatchCounters, newCounters } from '../runtime/operators/context.ts'
+import { addCounters, newCounters } from '../runtime/operators/context.ts'
 import type { BatchOutput } from '../runtime/processor.ts'
 import type { DeadLetter } from '../runtime/sink.ts'
 import type { SourceRecord } from '../runtime/source.ts'
@@ -191,6 +191,3 @@ export class DriverTasks {
   }
 }
 
-function addCounters(into: BatchCounters, from: BatchCounters): void {
-  for (const name of Object.keys(into) as (keyof BatchCounters)[]) into[name] += from[name]
-}

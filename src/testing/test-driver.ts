@@ -2,6 +2,7 @@ import { partitionForKey } from '../connectors/kafka/partition-for-key.ts'
 import type { Pipeline } from '../dsl/stream.ts'
 import { UsageError } from '../errors.ts'
 import type { LookupTable } from '../plan/nodes.ts'
+import { addCounters, newCounters } from '../runtime/operators/context.ts'
 import type { BatchOutput } from '../runtime/processor.ts'
 import { BatchProcessor } from '../runtime/processor.ts'
 import { scaleOutBlockers } from '../runtime/scale-out.ts'
@@ -223,12 +224,22 @@ export class TestDriver<T> {
   }
 
   /**
-   * Ends the input, as a bounded source does when read to its end: runs one last batch over what was sent
-   * with the watermark at +Infinity, so every open window and session is emitted (append) or final (update).
-   * Records sent after it are late.
+   * Ends the input, as a bounded source does when read to its end: runs a batch over what was sent and not
+   * yet run, then one last batch with the watermark at +Infinity, so every open window and session is
+   * emitted (append) or final (update). Returns both batches' output as one. Records sent after it are late.
    */
   endInput(): BatchOutput {
-    return this.#runBatch(true)
+    if (this.#pending.length === 0) return this.#runBatch(true)
+    const sent = this.#runBatch(false)
+    const last = this.#runBatch(true)
+    const counters = newCounters()
+    addCounters(counters, sent.counters)
+    addCounters(counters, last.counters)
+    return {
+      rows: [...sent.rows, ...last.rows],
+      deadLetters: [...sent.deadLetters, ...last.deadLetters],
+      counters,
+    }
   }
 
   /**

@@ -64,3 +64,43 @@ describe('parse and dead letters', () => {
     assert.equal(utf8.offset, 2)
   })
 })
+
+describe('endInput', () => {
+  test('records sent and not yet run are processed before the input ends, not dropped as late', async () => {
+    const p = clicks()
+      .withWatermark('at', '0s', { late: 'dead-letter' })
+      .keyBy((c) => c.user)
+      .window(tumbling('1m'))
+      .aggregate(count())
+      .to(memory())
+    const driver = await TestDriver.create(p, { startTime: T0 })
+    driver.send([
+      '{"user":"a","page":"/","at":"2026-11-25T10:00:01Z"}',
+      '{"user":"a","page":"/","at":"2026-11-25T10:00:02Z"}',
+      '{"user":"b","page":"/","at":"2026-11-25T10:01:30Z"}',
+    ])
+    const out = driver.endInput()
+    assert.deepEqual(driver.deadLetters, [])
+    assert.deepEqual(
+      driver.output.map((r) => `${r.key} ${r.value}`),
+      ['a 2', 'b 1'],
+    )
+    assert.equal(out.rows.length, 2, 'endInput returns the rows of both batches')
+    assert.equal(out.counters.inputRows, 3)
+  })
+})
+
+test('a record sent after the input ended is a late dead letter that says so', async () => {
+  const p = clicks()
+    .withWatermark('at', '0s', { late: 'dead-letter' })
+    .keyBy((c) => c.user)
+    .window(tumbling('1m'))
+    .aggregate(count())
+    .to(memory())
+  const driver = await TestDriver.create(p, { startTime: T0 })
+  driver.endInput()
+  driver.send(['{"user":"a","page":"/","at":"2026-11-25T10:00:01Z"}'])
+  driver.runBatch()
+  assert.equal(driver.deadLetters.length, 1)
+  assert.match(driver.deadLetters[0]!.reason, /behind the watermark \(the input has ended\)/)
+})

@@ -39,6 +39,11 @@ export function newCounters(): BatchCounters {
   return { inputRows: 0, outputRows: 0, deadLettered: 0, lateRows: 0, duplicateRows: 0 }
 }
 
+/** Adds `from` into `into` (the counters of several tasks or batches as one). */
+export function addCounters(into: BatchCounters, from: BatchCounters): void {
+  for (const name of Object.keys(into) as (keyof BatchCounters)[]) into[name] += from[name]
+}
+
 export function toDeadLetter(context: RecordContext, operator: string, reason: string): DeadLetter {
   const { record } = context
   const value = record.value

@@ -49,7 +49,7 @@ export function watermarkOperator(node: WatermarkNode, scope: () => BatchScope, 
         s.deadLetter(
           context,
           node.id,
-          `late: event time ${new Date(t).toISOString()} is behind the watermark ${new Date(s.watermark).toISOString()}`,
+          `late: event time ${new Date(t).toISOString()} is behind the watermark ${watermarkText(s.watermark)}`,
         )
       }
       return
@@ -58,4 +58,9 @@ export function watermarkOperator(node: WatermarkNode, scope: () => BatchScope, 
     context.eventTime = t
     next(value, context)
   }
+}
+
+/** The watermark in a dead letter's reason: +Infinity once the input has ended (no date says that). */
+function watermarkText(watermark: number): string {
+  return watermark === Number.POSITIVE_INFINITY ? '(the input has ended)' : new Date(watermark).toISOString()
 }
