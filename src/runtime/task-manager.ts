@@ -121,12 +121,20 @@ export class TaskManager {
     const restoring = new Map<number, { task: Task; committed: number }>()
     let fromLocal = 0
     const ends = await this.#options.changelog.endOffsets(this.#topics, [...missing].map(numberOf))
+    const read = new Set(records.map((r) => r.partition))
     for (const partition of missing) {
       const assignment = this.#options.source.assignment?.(partition)
-      if (!assignment)
+      if (!assignment) {
+        // Revoked while the end offsets were asked: a partition without records in the batch is not held
+        // for it (nothing to restore now); one with records is (the revocation waits for the batch).
+        if (!read.has(partition)) {
+          missing.delete(partition)
+          continue
+        }
         throw new Error(
           `internal: records of ${partition} before the source says where its assignment started`,
         )
+      }
       const task = new Task({
         plan: this.#options.plan,
         partition,
@@ -143,6 +151,7 @@ export class TaskManager {
       if (task.beginRestore(assignment.start, ends)) fromLocal++
       else restoring.set(task.partitionNumber, { task, committed: assignment.start })
     }
+    if (missing.size === 0) return undefined
     let rows = 0
     if (restoring.size > 0) {
       const restoredTo = await this.#options.changelog.read(
@@ -328,4 +337,3 @@ export function lowestMark(marks: TaskMarks, records: readonly SourceRecord[]): 
     if (mark.moved || withRecords.has(task.partition)) lowest = Math.min(lowest, mark.watermark)
   return lowest === Number.POSITIVE_INFINITY ? Number.NEGATIVE_INFINITY : lowest
 }
-

@@ -12,6 +12,7 @@ import { describeError, KafkaError } from '../../errors.ts'
 import { sleep } from '../../runtime/wait.ts'
 import { KafkaAdmin } from './admin.ts'
 import { baseClientOptions, type KafkaConnection } from './connection.ts'
+import { PartitionOwnership } from './ownership.ts'
 import { registerRawConsumer } from './raw.ts'
 import { filterAbortedTransactions } from './read-committed.ts'
 import { type ConsumedRecord, partitionKey } from './records.ts'
@@ -127,8 +128,13 @@ export class KafkaConsumer {
   /** While a cooperative revocation is under way: the assignment it replaces (poll() hands out nothing). */
   #revokingFrom: GroupAssignment[] | null | undefined
   #revoking = false
-  /** Partitions owned when the stream last positioned its partitions (its 'offsets' event). */
-  #positioned = new Set<string>()
+  readonly #ownership: PartitionOwnership
+  /**
+   * The partitions the stream has positioned (its 'offsets' event) in their current ownership: partition →
+   * ownership serial. A partition owned again after a break (revoked, or the membership lost) is not
+   * positioned until the stream positions it anew at the group's committed offset.
+   */
+  readonly #positioned = new Map<string, number>()
   /** Where the stream started each partition of the current assignment (cooperative members). */
   readonly #assignedAt = new Map<string, PartitionAssignment>()
   #assignments = 0
@@ -184,6 +190,7 @@ export class KafkaConsumer {
     // A partition taken over from an instance whose transaction is still committing its offsets waits for it.
     requireStableOffsets(this.#consumer)
     registerRawConsumer(this, this.#consumer)
+    this.#ownership = new PartitionOwnership(this.#consumer)
   }
 
   get groupId(): string {
@@ -286,7 +293,9 @@ export class KafkaConsumer {
         // (and may be in flight): the records read again are dropped, not handed out twice.
         if (cooperative && message.offset < (this.#taken.get(key) ?? -1n)) continue
         this.#taken.set(key, message.offset + 1n)
-        if (owned.has(key)) batch.push(message)
+        // Records of a partition owned but not yet positioned in this ownership were fetched before (from
+        // where an earlier ownership had got to): the stream reads them again from the committed offset.
+        if (owned.has(key) && (!cooperative || this.#isPositioned(key))) batch.push(message)
       }
       if (batch.length > 0) this.#openBatch ??= openBatch()
       if (batch.length >= options.maxRecords || this.#ended || options.signal?.aborted) return batch
@@ -438,23 +447,32 @@ export class KafkaConsumer {
    * The group identity to commit `partitions`' offsets under in a transaction (KIP-447 fencing), when it is
    * not the one their records were fetched under: a cooperative member that stayed in the group and still
    * owns them commits under its current generation (a rebalance that moved none of them bumped it, and a
-   * revocation waits for this commit). Undefined: use the records' own (a member that lost its membership is
-   * fenced by it, as it must be).
+   * revocation waits for this commit). Undefined: use the records' own (a member that lost its membership, or
+   * a partition, since they were fetched is fenced by it, as it must be).
    */
   commitGeneration(
-    fetchedBy: string,
+    fetchedBy: { readonly memberId: string; readonly generationId: number },
     partitions: Iterable<string>,
   ):
     | { readonly generationId: number; readonly memberId: string; readonly coordinatorId: number }
     | undefined {
     if (!this.#options.cooperative) return undefined
     const memberId = this.#consumer.memberId
-    if (!memberId || memberId !== fetchedBy) return undefined
+    if (!memberId || memberId !== fetchedBy.memberId) return undefined
     const coordinatorId = this.#consumer.coordinatorId
     if (coordinatorId === null) return undefined
-    const owned = this.ownedPartitions()
-    for (const p of partitions) if (!owned.has(p)) return undefined
+    for (const p of partitions) {
+      // Owned since the records were fetched, without a break: else another member may have had it meanwhile.
+      const ownership = this.#ownership.of(p)
+      if (!ownership || ownership.generation > fetchedBy.generationId) return undefined
+    }
     return { generationId: this.#consumer.generationId, memberId, coordinatorId }
+  }
+
+  /** Whether the stream has positioned `key` in this member's current ownership of it. */
+  #isPositioned(key: string): boolean {
+    const ownership = this.#ownership.of(key)
+    return ownership !== undefined && this.#positioned.get(key) === ownership.serial
   }
 
   /**
@@ -482,20 +500,22 @@ export class KafkaConsumer {
     this.#consumer.on('consumer:group:join', () => {
       const owned = this.ownedPartitions()
       for (const key of [...stream.offsetsToFetch.keys()])
-        if (!owned.has(key) || !this.#positioned.has(key)) stream.offsetsToFetch.delete(key)
+        if (!owned.has(key) || !this.#isPositioned(key)) stream.offsetsToFetch.delete(key)
     })
     // Records read before are dropped up to where the stream positioned a newly assigned partition.
     stream.on('offsets', () => {
       const owned = this.ownedPartitions()
       for (const key of owned) {
         const at = stream.offsetsToFetch.get(key)
-        if (!this.#positioned.has(key) && at !== undefined) {
+        const ownership = this.#ownership.of(key)
+        if (!this.#isPositioned(key) && at !== undefined && ownership) {
           this.#taken.set(key, at)
           this.#assignedAt.set(key, { start: at, id: ++this.#assignments, member: this.#identity() })
+          this.#positioned.set(key, ownership.serial)
         }
       }
       for (const key of this.#assignedAt.keys()) if (!owned.has(key)) this.#assignedAt.delete(key)
-      this.#positioned = new Set(owned)
+      for (const key of this.#positioned.keys()) if (!owned.has(key)) this.#positioned.delete(key)
     })
   }
 

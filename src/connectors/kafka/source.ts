@@ -1,4 +1,4 @@
-import { UsageError } from '../../errors.ts'
+import { KafkaError, UsageError } from '../../errors.ts'
 import type {
   PartitionAssignment,
   PollOptions,
@@ -36,6 +36,8 @@ export interface KafkaSourceOptions extends KafkaConnection {
 /** A Kafka record as the engine sees it, keeping the client's record for transactional offset commits. */
 interface KafkaSourceRecord extends SourceRecord {
   readonly message: ConsumedRecord
+  /** Scaled out: the assignment of its partition it was read in (KafkaConsumer.assignment). */
+  readonly assignment?: number | undefined
 }
 
 function topicPartition(partition: string): { topic: string; partition: number } {
@@ -66,6 +68,8 @@ export class KafkaSourceReader implements SourceReader {
    * and the assignment it was read in: only that assignment may commit its position again.
    */
   readonly #lastHanded = new Map<string, { message: ConsumedRecord; assignment: number | undefined }>()
+  /** The partitions holdBatch() held for the current batch, with their positions at that moment. */
+  readonly #heldPositions = new Map<string, ConsumedRecord>()
   /** The plan this instance shows its group, and checks the group's members against. */
   readonly #plan: MemberPlan | undefined
 
@@ -167,10 +171,12 @@ export class KafkaSourceReader implements SourceReader {
   }
 
   holdBatch(partitions: readonly string[]): ReadonlySet<string> {
-    const held = new Set<string>()
-    if (partitions.length === 0 || !this.consumer.holdBatch()) return held
-    for (const partition of partitions) if (this.#positionRecord(partition)) held.add(partition)
-    return held
+    if (partitions.length === 0 || !this.consumer.holdBatch()) return new Set()
+    for (const partition of partitions) {
+      const record = this.#positionRecord(partition)
+      if (record) this.#heldPositions.set(partition, record)
+    }
+    return new Set(this.#heldPositions.keys())
   }
 
   /**
@@ -184,12 +190,7 @@ export class KafkaSourceReader implements SourceReader {
   }
 
   #handOut(out: KafkaSourceRecord[]): KafkaSourceRecord[] {
-    const assignments = new Map<string, number | undefined>()
-    for (const r of out) {
-      if (!assignments.has(r.partition))
-        assignments.set(r.partition, this.consumer.assignment(r.partition)?.id)
-      this.#lastHanded.set(r.partition, { message: r.message, assignment: assignments.get(r.partition) })
-    }
+    for (const r of out) this.#lastHanded.set(r.partition, { message: r.message, assignment: r.assignment })
     return out
   }
 
@@ -206,10 +207,15 @@ export class KafkaSourceReader implements SourceReader {
         if (this.#pending.size > 0) this.#pending.delete(record.partition)
       }
     }
-    // Records held back by an earlier poll come first, in their order (of partitions still owned: a moved
-    // partition's records are its new owner's).
-    const owned = this.#scaleOut ? this.consumer.ownedPartitions() : undefined
-    const previous = owned ? this.#held.filter((r) => owned.has(r.partition)) : this.#held
+    // Records held back by an earlier poll come first, in their order: scaled out, only those read in the
+    // current assignment of their partition (a partition moved away, or lost and given back, is read again
+    // from where the group committed it), and only under a batch the consumer holds its assignment for, as
+    // for records it hands out itself (a revocation waits for the batch).
+    let previous = this.#held
+    if (this.#scaleOut) {
+      previous = previous.filter((r) => r.assignment === this.consumer.assignment(r.partition)?.id)
+      if (previous.length > 0 && !this.consumer.holdBatch()) previous = []
+    }
     this.#held = held
     for (const r of previous) take(r)
     if (out.length >= options.maxRecords || (out.length > 0 && !until)) return this.#handOut(out)
@@ -222,14 +228,19 @@ export class KafkaSourceReader implements SourceReader {
         : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     })
+    const assignments = new Map<string, number | undefined>()
     for (const message of records) {
+      const partition = `${message.topic}:${message.partition}`
+      if (this.#scaleOut && !assignments.has(partition))
+        assignments.set(partition, this.consumer.assignment(partition)?.id)
       take({
-        partition: `${message.topic}:${message.partition}`,
+        partition,
         offset: Number(message.offset),
         key: message.key,
         value: message.value,
         timestamp: Number(message.timestamp),
         message,
+        assignment: assignments.get(partition),
       })
     }
     return this.#handOut(out)
@@ -338,6 +349,7 @@ export class KafkaSourceReader implements SourceReader {
   }
 
   finishedBatch(): void {
+    this.#heldPositions.clear()
     this.#consumer?.finishedBatch()
   }
 
@@ -378,8 +390,17 @@ export class KafkaSourceReader implements SourceReader {
     const messages = records.map((r) => (r as KafkaSourceRecord).message)
     const read = new Set(records.map((r) => r.partition))
     for (const partition of held) {
-      const record = read.has(partition) ? undefined : this.#positionRecord(partition)
-      if (record) messages.push(record)
+      if (read.has(partition)) continue
+      // The position as it was when the batch held the partition, under the membership of that moment: an
+      // instance that lost the partition since (a process frozen past its session timeout) is fenced by it.
+      // Without it, a batch of windows closed for that partition would commit with no offset to fence on.
+      const record = this.#heldPositions.get(partition)
+      if (!record)
+        throw new KafkaError(
+          `internal: partition ${partition} ran in this batch without records, but the source did not hold it`,
+          { retryable: false },
+        )
+      messages.push(record)
     }
     await tx.commitOffsets(this.consumer, messages, metadata)
   }

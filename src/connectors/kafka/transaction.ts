@@ -61,11 +61,9 @@ export class KafkaTransaction {
       await this.#tx.addConsumer(rawConsumer(consumer))
       if (this.#tx.completed) throw new Error('the transaction is already completed')
       const records = [...last.values()] as Message[]
-      const fetchedBy = (records[0]?.metadata?.consumer as { memberId?: unknown } | undefined)?.memberId
-      const partitions = [...last.keys()]
-      const generation =
-        typeof fetchedBy === 'string' ? () => consumer.commitGeneration(fetchedBy, partitions) : undefined
-      await commitOffsetsInOneRequest(this.#producer, this.#tx.id, records, metadata, generation)
+      await commitOffsetsInOneRequest(this.#producer, this.#tx.id, records, metadata, (fetched, partitions) =>
+        consumer.commitGeneration(fetched, partitions),
+      )
     })
   }
 

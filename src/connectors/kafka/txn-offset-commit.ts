@@ -10,6 +10,7 @@ import {
   type Producer,
   type txnOffsetCommitV4,
 } from '@platformatic/kafka'
+import { partitionKey } from './records.ts'
 
 type TopicOffsets = txnOffsetCommitV4.TxnOffsetCommitRequestTopic
 type TxnOffsetCommitArgs = [
@@ -43,8 +44,8 @@ interface ConsumerIdentity {
  *
  * The request is the one the client builds (transactional id, producer id and epoch, group id, generation
  * id, member id, leader epoch from metadata), only with every partition in it, so the broker fences zombies
- * exactly as before. `current`, asked on each attempt, replaces the generation the records were fetched
- * under (see KafkaConsumer.commitGeneration). AddOffsetsToTxn for the group must already have been sent in this transaction. Errors
+ * exactly as before. `current`, asked on each attempt, may replace the generation a group of records was
+ * fetched under (see KafkaConsumer.commitGeneration). AddOffsetsToTxn for the group must already have been sent in this transaction. Errors
  * are retried as the client retries its own (only when every error in the chain says it can be).
  */
 export async function commitOffsetsInOneRequest(
@@ -52,7 +53,10 @@ export async function commitOffsetsInOneRequest(
   transactionalId: string,
   lastPerPartition: readonly Message[],
   metadata: string | null = null,
-  current?: () =>
+  current?: (
+    fetched: { readonly memberId: string; readonly generationId: number },
+    partitions: readonly string[],
+  ) =>
     | { readonly generationId: number; readonly memberId: string; readonly coordinatorId: number }
     | undefined,
 ): Promise<void> {
@@ -74,7 +78,13 @@ export async function commitOffsetsInOneRequest(
   for (const { identity: fetched, messages } of byGeneration.values()) {
     await withRetry(producer, async () => {
       // Asked on every attempt: a retry after REBALANCE_IN_PROGRESS goes under the generation that followed.
-      const identity = { ...fetched, ...current?.() }
+      const identity = {
+        ...fetched,
+        ...current?.(
+          fetched,
+          messages.map((m) => partitionKey(m.topic, m.partition)),
+        ),
+      }
       const topics = [...new Set(messages.map((m) => m.topic))]
       const cluster = await call<ClusterMetadata>((cb) => producer[kMetadata]({ topics }, cb))
       const broker = cluster.brokers.get(identity.coordinatorId)
