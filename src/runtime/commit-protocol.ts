@@ -2,7 +2,7 @@ import type { Checkpoint, OffsetsEntry } from '../checkpoint/checkpoint.ts'
 import type { Logger } from '../log.ts'
 import type { BatchOutput, BatchProcessor } from './processor.ts'
 import { type DeadLetter, type OutputBatch, type SinkContract, type SinkWriter, startWrite } from './sink.ts'
-import type { SourceReader, SourceRecord } from './source.ts'
+import type { Positions, SourceReader, SourceRecord } from './source.ts'
 
 /**
  * The commit protocol of one batch, executed here and nowhere else. For batch N:
@@ -60,13 +60,15 @@ export class CommitProtocol {
 
   /**
    * Steps 3 to 7 for a processed batch. `write` is false for a batch the sink already has, replayed only to
-   * rebuild state: then nothing is written, committed or acknowledged.
+   * rebuild state: then nothing is written, committed or acknowledged. `expected`: see
+   * SinkCommitContext.expected (a scaled-out run into a sink with a position per partition).
    */
   async finish(
     planned: PlannedBatch,
     output: BatchOutput,
     records: readonly SourceRecord[],
     write: boolean,
+    expected?: Positions,
   ): Promise<CommitTimes> {
     const { entry, durable } = planned
     const sinkStart = performance.now()
@@ -96,6 +98,7 @@ export class CommitProtocol {
           next: entry.end,
           records,
           ...(output.heldPartitions ? { heldPartitions: output.heldPartitions } : {}),
+          ...(expected ? { expected } : {}),
         }) // step 4
         if (!this.#contract.commitsSourceOffsets) await this.#source.acknowledge?.(entry.end, records) // 5
       } catch (error) {

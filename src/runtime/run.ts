@@ -8,6 +8,7 @@ import type { LookupTable, Plan, SinkNode, SourceNode } from '../plan/nodes.ts'
 import { outputRowType } from '../plan/row-type.ts'
 import { CommitProtocol } from './commit-protocol.ts'
 import { batchLatency } from './latency.ts'
+import { PartitionGate } from './partition-gate.ts'
 import { advance, reached, startOf } from './positions.ts'
 import { BatchProcessor } from './processor.ts'
 import type { BatchLatency, BatchProgress } from './progress.ts'
@@ -215,7 +216,15 @@ class PipelineRun {
     })
     // ... when the sink commits the source's positions with its output, so that every instance knows at
     // assignment where a partition's committed output ends.
-    const scaleOut = shareable && contract.guarantee === 'exactly-once' && contract.commitsSourceOffsets
+    const scaleOut =
+      shareable &&
+      contract.guarantee === 'exactly-once' &&
+      (contract.commitsSourceOffsets || contract.partitionPositions !== undefined)
+    // A sink with a position per partition in its own database: each new assignment starts where it is.
+    const gate =
+      scaleOut && !contract.commitsSourceOffsets && contract.partitionPositions
+        ? new PartitionGate(contract.partitionPositions, source)
+        : undefined
     if (shareable && processor.hasState) {
       if (!scaleOut || !contract.changelog)
         throw new Error(`internal: ${sink.description} cannot carry the state of a scaled-out pipeline`)
@@ -322,6 +331,7 @@ class PipelineRun {
               ...(upTo ? { upTo } : {}),
               ...(this.#options.signal ? { signal: this.#options.signal } : {}),
             })
+        if (gate) records = await gate.admit(records)
         if (until && records.length === 0 && source.caughtUp?.(until)) exhausted = true
         // A bounded source read to its end: one last batch closes every window and session.
         const endOfInput = exhausted && source.bounded && records.length === 0
@@ -371,7 +381,14 @@ class PipelineRun {
           )
       const processMs = performance.now() - processStart
 
-      const { checkpointMs, sinkMs, refused } = await commits.finish(planned, output, records, writeOutput)
+      const { checkpointMs, sinkMs, refused } = await commits.finish(
+        planned,
+        output,
+        records,
+        writeOutput,
+        gate?.expected(records),
+      )
+      gate?.committed(entry.end, records)
       await tasks?.afterCommit()
       source.finishedBatch?.()
       const deadLetters = refused.length > 0 ? [...output.deadLetters, ...refused] : output.deadLetters

@@ -7,7 +7,8 @@ import type { Plan } from '../plan/nodes.ts'
  * keep state by a key that follows the input's partitioning (keyByRecordKey(), or keyBy/dedupe declared
  * `partitioned`): each partition's state then lives in a task that moves with it, through changelog topics.
  * A key of another partitioning needs its records moved to the key's partition first (a repartition topic),
- * which this version does not have.
+ * which this version does not have. A sink that stores a position per partition in a database (PostgreSQL
+ * for now) scales a stateless plan: state changes cannot join its transaction.
  *
  * `connectors: false` leaves out the source and the sink (the test driver replaces both).
  */
@@ -24,9 +25,13 @@ export function scaleOutBlockers(plan: Plan, options: { readonly connectors?: bo
           )
         break
       case 'sink':
-        if (connectors && node.sink.scalesOut !== true)
+        if (connectors && node.sink.scalesOut === undefined)
           blockers.push(
-            `its sink (${node.sink.type}) keeps one position for the whole pipeline: only the Kafka sink commits each instance's partitions on their own`,
+            `its sink (${node.sink.type}) keeps one position for the whole pipeline: the Kafka and PostgreSQL sinks commit each instance's partitions on their own`,
+          )
+        else if (connectors && node.sink.scalesOut === 'stateless' && hasState(plan))
+          blockers.push(
+            `its sink (${node.sink.type}) cannot carry the state of keyed steps to another instance: a scaled-out stateful pipeline writes to Kafka (its state changes go in the same transaction as the output), from where a stateless pipeline can load the database`,
           )
         break
       case 'keyBy':
@@ -47,7 +52,7 @@ export function scaleOutBlockers(plan: Plan, options: { readonly connectors?: bo
         break
       case 'watermark':
         // Event time travels in the changelog's position markers, which only a plan with keyed state has.
-        if (!plan.nodes.some((n) => n.kind === 'window' || n.kind === 'dedupe' || n.kind === 'process'))
+        if (!hasState(plan))
           blockers.push(`step "${node.id}" declares event time, which each instance would see only in part`)
         break
       default:
@@ -55,4 +60,8 @@ export function scaleOutBlockers(plan: Plan, options: { readonly connectors?: bo
     }
   }
   return blockers
+}
+
+function hasState(plan: Plan): boolean {
+  return plan.nodes.some((n) => n.kind === 'window' || n.kind === 'dedupe' || n.kind === 'process')
 }

@@ -61,6 +61,35 @@ export interface SinkContract {
    * topics this store reads back: keyed state then moves with its partition between a pipeline's instances.
    */
   readonly changelog?: ChangelogStore
+  /**
+   * The sink stores each source partition's position in a record of its own and fences on it (see
+   * SinkCommitContext.expected): instances of a stateless pipeline then share the source's partitions, each
+   * committing its own, and an instance that lost a partition cannot commit it.
+   */
+  readonly partitionPositions?: PartitionPositionStore
+}
+
+/** Where a sink keeps one position per source partition (SinkContract.partitionPositions). */
+export interface PartitionPositionStore {
+  /** The next position to read of each of `partitions` the sink has committed; absent: none committed. */
+  read(partitions: readonly string[]): Promise<Positions>
+}
+
+/**
+ * A sink's commit found a partition's stored position other than the instance expected: another instance
+ * committed it meanwhile (the partition moved away from this one). Retryable: the run restarts and reads
+ * the partitions it owns from where the sink has them.
+ */
+export class SinkFencedError extends SluiceError {
+  constructor(sink: string, partition: string, expected: number | undefined, stored: number | undefined) {
+    const say = (p: number | undefined) => (p === undefined ? 'nothing' : `position ${p}`)
+    super(
+      'SLUICE_SINK_FENCED',
+      `${sink}: partition ${partition} has ${say(stored)} committed where this instance expected ${say(expected)}: ` +
+        'another instance of the pipeline took the partition over and committed it; this batch is abandoned',
+      { domain: 'external', retryable: true },
+    )
+  }
 }
 
 /**
@@ -137,6 +166,13 @@ export interface SinkCommitContext {
    * that an instance whose partitions moved away meanwhile (a zombie) is fenced for such a batch as well.
    */
   readonly heldPartitions?: readonly string[]
+  /**
+   * For a sink with partitionPositions, in a scaled-out run: for each partition of `records`, the position
+   * this instance believes the sink holds for it (a partition absent here: none), read when the partition
+   * was assigned and moved on by each of this instance's commits. The sink commits only when it holds
+   * exactly these, and throws SinkFencedError otherwise.
+   */
+  readonly expected?: Positions
 }
 
 /** The contract of a sink that writes at once and keeps nothing for recovery (console, foreachBatch). */
@@ -162,9 +198,11 @@ export interface SinkSpec<T> {
   readonly options: Readonly<Record<string, unknown>>
   /**
    * Exactly-once when several instances of the pipeline share a source's partitions: each instance's commit
-   * carries the positions of its own partitions only (scale-out.ts).
+   * carries the positions of its own partitions only (scale-out.ts). 'with-state': also the state changes of
+   * keyed steps, for their changelog topics (a Kafka transaction); 'stateless': only for plans without state
+   * (a database transaction cannot also write to Kafka).
    */
-  readonly scalesOut?: boolean
+  readonly scalesOut?: 'with-state' | 'stateless'
   create(): SinkWriter<T>
 }
 

@@ -190,4 +190,3 @@ export class DriverTasks {
     for (const task of this.#tasks) task.close()
   }
 }
-

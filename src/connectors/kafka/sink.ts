@@ -231,7 +231,7 @@ export function kafkaSink<T>(options: KafkaSinkOptions<T>): SinkSpec<T> {
       topic: options.topic,
       ...(options.deadLetterTopic ? { deadLetterTopic: options.deadLetterTopic } : {}),
     },
-    scalesOut: true,
+    scalesOut: 'with-state',
     create: () => new KafkaSinkWriter<T>(options),
   }
 }

@@ -25,6 +25,7 @@ import { wrapError } from './errors.ts'
 import { displayName, quoteIdent } from './identifiers.ts'
 import { PostgresOffsets } from './offsets.ts'
 import type { PostgresSettings } from './options.ts'
+import { PostgresPartitionOffsets } from './partition-offsets.ts'
 import { PostgresTable } from './table.ts'
 import { type BadRow, lastPerKey, linesOf, rowError, writeRows } from './write-rows.ts'
 
@@ -51,6 +52,8 @@ export class PostgresSinkWriter<T> implements SinkWriter<T> {
   #offsets: PostgresOffsets | undefined
   #table: PostgresTable | undefined
   #tx: Transaction<T> | undefined
+  /** Set when this process is one of several instances sharing the source's partitions (open()'s instance). */
+  #shared: { readonly offsets: PostgresPartitionOffsets; readonly instance: string } | undefined
   /** The rows of the last batch written that the sink or the table refused. */
   #refused: { readonly batch: OutputBatch<T>; readonly bad: BadRow[] } | undefined
 
@@ -70,7 +73,15 @@ export class PostgresSinkWriter<T> implements SinkWriter<T> {
       throw new UsageError(
         `postgres sink for ${this.#name}: no database given; pass url or set DATABASE_URL (postgres://user:password@host:5432/db).`,
       )
-    const pool = new pg.Pool({ connectionString: url, max: 2, connectionTimeoutMillis: 10_000 })
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: 2,
+      connectionTimeoutMillis: 10_000,
+      // An instance frozen inside a transaction (a stopped process, a VM paused) would hold its rows' locks,
+      // and with them every instance that takes its partitions over, until it wakes: the server ends such a
+      // session instead. A live batch is never idle that long between its statements.
+      ...(context.instance !== undefined ? { idle_in_transaction_session_timeout: 30_000 } : {}),
+    })
     // An idle connection dropped by the server (a restart) is replaced on next use; a query that meets it fails
     // and the pipeline restarts from its checkpoint. Without a listener the process would crash.
     pool.on('error', () => {})
@@ -87,11 +98,30 @@ export class PostgresSinkWriter<T> implements SinkWriter<T> {
       await target.ddl(this.#offsets.createSql)
       await target.ddl(deadLetterTableSql(this.#settings))
       await this.#offsets.ensureRow(pool)
+      if (context.instance !== undefined) {
+        const shared = new PostgresPartitionOffsets(offsets, this.#pipelineId, this.description)
+        await target.ddl(shared.createSql)
+        await shared.adopt(pool, (await this.#offsets.read(pool))?.positions ?? {})
+        this.#shared = { offsets: shared, instance: context.instance }
+      }
       await target.open(context.rowType)
     } catch (error) {
       throw wrapError(error, `opening ${this.#name}`)
     }
-    return SQL_SINK_CONTRACT
+    const shared = this.#shared
+    if (!shared) return SQL_SINK_CONTRACT
+    return {
+      ...SQL_SINK_CONTRACT,
+      partitionPositions: {
+        read: async (partitions) => {
+          try {
+            return await shared.offsets.read(pool, partitions)
+          } catch (error) {
+            throw wrapError(error, `reading the committed positions of ${this.#pipelineId}`)
+          }
+        },
+      },
+    }
   }
 
   async write(batch: OutputBatch<T>): Promise<void> {
@@ -109,6 +139,12 @@ export class PostgresSinkWriter<T> implements SinkWriter<T> {
     this.#tx = tx
     try {
       await client.query('BEGIN')
+      // Instances sharing the partitions fence each other per partition, at commit (they have no batch ids
+      // in common): only a single process locks the pipeline's row.
+      if (this.#shared) {
+        await this.#writeBatch(client, batch)
+        return
+      }
       tx.stored = await this.#offsets!.lock(client)
       // Defensive: the database holds this batch id already (a replay after a crash the checkpoint did not
       // see). Whether it really is the same input is decided in commit(), which sees the batch's records.
@@ -125,6 +161,20 @@ export class PostgresSinkWriter<T> implements SinkWriter<T> {
     if (!tx || tx.batch !== batch) await this.write(batch)
     const current = this.#tx!
     try {
+      const shared = this.#shared
+      if (shared) {
+        if (!context.expected) throw new Error('internal: a scaled-out commit without the expected positions')
+        await shared.offsets.commit(
+          current.client,
+          context.records,
+          context.expected,
+          context.next,
+          shared.instance,
+        )
+        await current.client.query('COMMIT')
+        this.#release(current)
+        return
+      }
       const decision = decideReplay(current.stored, batch.batchId, context.records)
       if (decision.kind === 'conflict')
         throw this.#offsets!.conflict(current.stored, batch.batchId, decision.record, this.#name)

@@ -1,0 +1,67 @@
+import type { PartitionPositionStore } from './sink.ts'
+import type { Positions, SourceReader, SourceRecord } from './source.ts'
+
+/**
+ * A scaled-out run into a sink that keeps one position per partition in its own database
+ * (SinkContract.partitionPositions). The source starts a newly assigned partition at the consumer group's
+ * offset, which the runtime commits only after the sink (step 5 of the commit protocol): after a crash between
+ * the two, the group is behind the sink. So, once per assignment, the gate asks the sink where it has the
+ * partition, drops the records before that, and remembers the position as the one each commit must find
+ * (SinkCommitContext.expected): an instance whose partition another instance has committed meanwhile is
+ * fenced by the sink instead of writing it twice.
+ */
+export class PartitionGate {
+  readonly #store: PartitionPositionStore
+  readonly #source: SourceReader
+  /** Per partition: the assignment it was read for, and the position the sink holds (undefined: none). */
+  readonly #known = new Map<string, { readonly assignment: number; position: number | undefined }>()
+
+  constructor(store: PartitionPositionStore, source: SourceReader) {
+    this.#store = store
+    this.#source = source
+  }
+
+  /** The records of `records` the sink has not committed, after reading where it is for new assignments. */
+  async admit(records: readonly SourceRecord[]): Promise<SourceRecord[]> {
+    for (const partition of this.#known.keys())
+      if (this.#source.assignment?.(partition) === undefined) this.#known.delete(partition)
+    const unknown = new Set<string>()
+    for (const r of records) {
+      const assignment = this.#source.assignment?.(r.partition)
+      if (assignment && this.#known.get(r.partition)?.assignment !== assignment.id) unknown.add(r.partition)
+    }
+    if (unknown.size > 0) {
+      const stored = await this.#store.read([...unknown])
+      for (const partition of unknown) {
+        const assignment = this.#source.assignment?.(partition)
+        if (assignment) this.#known.set(partition, { assignment: assignment.id, position: stored[partition] })
+      }
+    }
+    return records.filter((r) => {
+      const known = this.#known.get(r.partition)
+      // A record of a partition no longer assigned is not the sink's concern: the source drops those.
+      return known?.position === undefined || r.offset >= known.position
+    })
+  }
+
+  /**
+   * The positions the sink must hold for the batch of `records` to commit: for each of their partitions, the
+   * position here, or none when the partition is absent.
+   */
+  expected(records: readonly SourceRecord[]): Positions {
+    const expected: Record<string, number> = {}
+    for (const r of records) {
+      const position = this.#known.get(r.partition)?.position
+      if (position !== undefined) expected[r.partition] = position
+    }
+    return expected
+  }
+
+  /** The sink committed a batch: its partitions now stand at `next`. */
+  committed(next: Positions, records: readonly SourceRecord[]): void {
+    for (const r of records) {
+      const known = this.#known.get(r.partition)
+      if (known) known.position = next[r.partition]
+    }
+  }
+}

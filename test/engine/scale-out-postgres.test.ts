@@ -1,0 +1,207 @@
+import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import pg from 'pg'
+import { KafkaProducer } from '../../src/connectors/kafka/producer.ts'
+import { diagnose, type Instance, seeded, startInstance, waitForMembers } from '../helpers/instances.ts'
+import { brokers, freshTopic } from '../helpers/kafka.ts'
+import { startPostgres, type TestPostgres } from '../helpers/postgres.ts'
+import { waitFor } from '../helpers/wait.ts'
+
+/**
+ * Several instances of one stateless pipeline from Kafka into one PostgreSQL table: each commits its own
+ * partitions' positions in its database transactions (a row per partition), so whatever instances join, die or
+ * hang, every input is a row once. The table is compared by content with the input.
+ */
+
+const PARTITIONS = 12
+
+let database: TestPostgres
+let db: pg.Pool
+const dirs: string[] = []
+before(async () => {
+  database = await startPostgres()
+  db = new pg.Pool({ connectionString: database.url, max: 2 })
+  // The instances (child processes) take the database from their environment.
+  process.env.SINK_DATABASE_URL = database.url
+})
+after(async () => {
+  await db?.end()
+  await database?.stop()
+  for (const d of dirs) await rm(d, { recursive: true, force: true })
+})
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-scale-pg-'))
+  dirs.push(dir)
+  return dir
+}
+
+/** Appends events `{ id, key, t }` with ids [from, to) to `topic`, id i on partition i % 12. */
+async function produceIds(topic: string, from: number, to: number): Promise<void> {
+  const producer = new KafkaProducer({ brokers: brokers() })
+  try {
+    for (let i = from; i < to; i += 5000) {
+      const ids = Array.from({ length: Math.min(5000, to - i) }, (_, k) => i + k)
+      await producer.send(
+        ids.map((id) => ({
+          topic,
+          key: `k${id % 50}`,
+          value: JSON.stringify({ id, key: `k${id % 50}`, t: id }),
+          partition: id % PARTITIONS,
+        })),
+      )
+    }
+  } finally {
+    await producer.close()
+  }
+}
+
+/** Rows in `table` (0 before the first instance created it). */
+/** Per partition: the position its offsets row has, and the instance that committed it last. */
+async function positions(): Promise<string> {
+  const stored = await db.query<{ partition: string; position: string; instance: string }>(
+    'SELECT partition, position, instance FROM sluice_offsets_partitions ORDER BY partition',
+  )
+  return stored.rows.map((r) => `${r.partition.split(':')[1]}@${r.position} by ${r.instance}`).join(', ')
+}
+
+async function rows(table: string): Promise<number> {
+  const result = await db
+    .query<{ n: string }>(`SELECT count(*) AS n FROM "${table}"`)
+    .catch((error: { code?: string }) => {
+      if (error.code === '42P01') return { rows: [{ n: '0' }] }
+      throw error
+    })
+  return Number(result.rows[0]!.n)
+}
+
+/** Every id of [0, n) exactly once in `table`, and who wrote how many. */
+async function assertExactlyOnce(table: string, n: number): Promise<Map<string, number>> {
+  const duplicates = await db.query<{ id: string; n: string }>(
+    `SELECT id, count(*) AS n FROM "${table}" GROUP BY id HAVING count(*) > 1 ORDER BY id LIMIT 10`,
+  )
+  assert.deepEqual(duplicates.rows, [], 'no input written twice')
+  const missing = await db.query<{ id: number }>(
+    `SELECT g AS id FROM generate_series(0, $1::int - 1) AS g WHERE NOT EXISTS (SELECT 1 FROM "${table}" WHERE id = g) LIMIT 10`,
+    [n],
+  )
+  assert.deepEqual(missing.rows, [], 'every input written')
+  assert.equal(await rows(table), n)
+  const writers = await db.query<{ by: string; n: string }>(
+    `SELECT by, count(*) AS n FROM "${table}" GROUP BY by`,
+  )
+  return new Map(writers.rows.map((r) => [r.by, Number(r.n)]))
+}
+
+describe('a stateless pipeline into PostgreSQL scaled out over several instances', () => {
+  test('instances join, are SIGKILLed and replaced, and leave (1 → 3 → 2) while input arrives: every input one row', {
+    timeout: 360_000,
+  }, async () => {
+    const input = await freshTopic('scale-pg-in', PARTITIONS)
+    const table = `scaled_${input.replaceAll('-', '_')}`
+    const checkpoints = new Map<string, string>()
+    const running = new Map<string, Instance>()
+    const start = async (name: string) => {
+      if (!checkpoints.has(name)) checkpoints.set(name, await tempDir())
+      running.set(
+        name,
+        startInstance('stateless-postgres', name, input, table, checkpoints.get(name)!, 'info'),
+      )
+    }
+    const kill = async (name: string) => {
+      const instance = running.get(name)!
+      instance.child.kill('SIGKILL')
+      await instance.exited
+      running.delete(name)
+    }
+    const random = seeded(2718)
+    const CHUNK = 10_000
+    let produced = 0
+    const produceChunk = async () => {
+      await produceIds(input, produced, produced + CHUNK)
+      produced += CHUNK
+    }
+    const progress = async (k: number) => {
+      const target = Math.min(produced, (await rows(table)) + k)
+      await waitFor(async () => (await rows(table)) >= target, 120_000, `${target} rows`)
+    }
+    try {
+      await start('w1')
+      await produceChunk()
+      await progress(3000)
+      await start('w2')
+      await start('w3')
+      for (let round = 0; round < 5; round++) {
+        await produceChunk()
+        await progress(1000 + Math.floor(random() * 4000))
+        const victim = [...running.keys()][Math.floor(random() * running.size)]!
+        await kill(victim)
+        await start(victim)
+      }
+      await kill([...running.keys()][Math.floor(random() * running.size)]!)
+      for (let round = 0; round < 3; round++) {
+        await produceChunk()
+        await progress(2000)
+      }
+      await waitFor(
+        async () => (await rows(table)) >= produced,
+        180_000,
+        `all ${produced} inputs as rows`,
+      ).catch(async (error) => {
+        throw new Error(
+          `${error}; ${await rows(table)} rows; ${await positions()}\n${await diagnose(input, [...running.values()])}`,
+        )
+      })
+      const writers = await assertExactlyOnce(table, produced)
+      assert.ok(writers.size >= 3, `the instances shared the input: ${JSON.stringify([...writers])}`)
+    } finally {
+      for (const name of [...running.keys()]) await kill(name)
+    }
+  })
+
+  test('a zombie (SIGSTOP past its session timeout) is fenced by the partition positions when it wakes: every input one row', {
+    timeout: 360_000,
+  }, async () => {
+    const input = await freshTopic('zombie-pg-in', PARTITIONS)
+    const table = `zombie_${input.replaceAll('-', '_')}`
+    const a = startInstance('stateless-postgres', 'z1', input, table, await tempDir(), 'info')
+    const b = startInstance('stateless-postgres', 'z2', input, table, await tempDir(), 'info')
+    const wrote = async (name: string) =>
+      Number(
+        (
+          await db
+            .query<{ n: string }>(`SELECT count(*) AS n FROM "${table}" WHERE by = $1`, [name])
+            .catch(() => ({ rows: [{ n: '0' }] }))
+        ).rows[0]!.n,
+      )
+    try {
+      await waitForMembers(input, 2)
+      let produced = 0
+      while (!((await wrote('z1')) > 0 && (await wrote('z2')) > 0)) {
+        assert.ok(produced < 40_000, 'both instances write within 40,000 inputs')
+        await produceIds(input, produced, produced + 2000)
+        produced += 2000
+        await waitFor(async () => (await rows(table)) >= produced, 120_000, `${produced} rows`)
+      }
+      // Frozen, likely mid-batch; after the session timeout (10 s) z2 takes its partitions, reading where the
+      // table has them.
+      a.child.kill('SIGSTOP')
+      await produceIds(input, produced, produced + 20_000)
+      produced += 20_000
+      await waitFor(async () => (await rows(table)) >= produced, 180_000, 'z2 to write everything')
+      // Awake: whatever it had in flight for the partitions it lost is fenced by their rows' positions.
+      a.child.kill('SIGCONT')
+      await produceIds(input, produced, produced + 10_000)
+      produced += 10_000
+      await waitFor(async () => (await rows(table)) >= produced, 180_000, 'all inputs after the zombie woke')
+      await assertExactlyOnce(table, produced)
+    } finally {
+      a.child.kill('SIGKILL')
+      b.child.kill('SIGKILL')
+      await Promise.all([a.exited, b.exited])
+    }
+  })
+})
