@@ -4,6 +4,7 @@ import { kafkaCommand } from './kafka-command.ts'
 import { listenCommand } from './listen-command.ts'
 import { produceCommand } from './produce-command.ts'
 import { queryCommand } from './query-command.ts'
+import { resetCommand } from './reset-command.ts'
 import { runCommand } from './run-command.ts'
 import { startCommand } from './start-command.ts'
 import { sluiceVersion } from './version.ts'
@@ -25,6 +26,7 @@ export function program(): Command {
     .addCommand(produceCommand())
     .addCommand(runCommand())
     .addCommand(queryCommand())
+    .addCommand(resetCommand())
 }
 
 function overrideExits(command: Command): void {
