@@ -1,12 +1,15 @@
 import { Command, CommanderError } from 'commander'
 import { describeError, SluiceError } from '../errors.ts'
+import { initCommand } from './init-command.ts'
 import { kafkaCommand } from './kafka-command.ts'
+import { lintCommand } from './lint-command.ts'
 import { listenCommand } from './listen-command.ts'
 import { produceCommand } from './produce-command.ts'
 import { queryCommand } from './query-command.ts'
 import { resetCommand } from './reset-command.ts'
 import { runCommand } from './run-command.ts'
 import { startCommand } from './start-command.ts'
+import { testCommand } from './test-command.ts'
 import { sluiceVersion } from './version.ts'
 
 /**
@@ -27,6 +30,9 @@ export function program(): Command {
     .addCommand(runCommand())
     .addCommand(queryCommand())
     .addCommand(resetCommand())
+    .addCommand(initCommand())
+    .addCommand(lintCommand())
+    .addCommand(testCommand())
 }
 
 function overrideExits(command: Command): void {
