@@ -1,6 +1,8 @@
 import { Command, CommanderError } from 'commander'
+import { overrideSecurity } from '../connectors/kafka/connection.ts'
 import { describeError, SluiceError } from '../errors.ts'
 import { kafkaCommand } from './kafka-command.ts'
+import { withKafkaSecurity } from './kafka-security-flags.ts'
 import { listenCommand } from './listen-command.ts'
 import { produceCommand } from './produce-command.ts'
 import { queryCommand } from './query-command.ts'
@@ -20,10 +22,10 @@ export function program(): Command {
     .exitOverride()
     .showSuggestionAfterError()
     .addCommand(kafkaCommand())
-    .addCommand(listenCommand())
-    .addCommand(startCommand())
-    .addCommand(produceCommand())
-    .addCommand(runCommand())
+    .addCommand(withKafkaSecurity(listenCommand()))
+    .addCommand(withKafkaSecurity(startCommand()))
+    .addCommand(withKafkaSecurity(produceCommand()))
+    .addCommand(withKafkaSecurity(runCommand()))
     .addCommand(queryCommand())
 }
 
@@ -48,5 +50,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`sluice: ${describeError(error)}\n`)
     if (verbose && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`)
     return error instanceof SluiceError ? error.exitCode : 1
+  } finally {
+    // The security flags of this command line only (main runs more than once in tests).
+    overrideSecurity(undefined)
   }
 }
