@@ -188,4 +188,31 @@ describe('a secured Kafka (SASL_SSL, StandardAuthorizer)', { timeout: 600_000 },
     assert.match(lines[0] ?? '', /SASL authentication failed: check the user name, password and mechanism/)
     assert.ok(!r.stderr.includes('not-the-password'))
   })
+  it('a user no ACL allows gets one line naming the denial and exit 2, not a retry loop', async () => {
+    const { user, caFile } = kafka.security
+    const r = await sluice(
+      [
+        'produce',
+        '--brokers',
+        kafka.bootstrap,
+        '--security-protocol',
+        'SASL_SSL',
+        '--sasl-mechanism',
+        'SCRAM-SHA-512',
+        '--sasl-username',
+        user.name,
+        '--ssl-ca-location',
+        caFile,
+        '--topic',
+        `secure-denied-${randomUUID().slice(0, 8)}`,
+        '--count',
+        '1',
+      ],
+      { KAFKA_SASL_PASSWORD: user.password },
+    )
+    assert.equal(r.code, 2, r.stderr)
+    const lines = r.stderr.trim().split('\n')
+    assert.equal(lines.length, 1, r.stderr)
+    assert.match(lines[0] ?? '', /an ACL denies this user/)
+  })
 })

@@ -117,8 +117,9 @@ function readPem(file: string, what: string): string {
 }
 
 function require(value: string | undefined, what: string, mechanism: string): string {
-  if (value === undefined)
-    throw new UsageError(`SASL ${mechanism} needs ${what} (--${what} or ${envOf(what)}).`)
+  // The token has no flag: a command line is visible to every user of the machine.
+  const where = what === 'sasl-oauthbearer-token' ? envOf(what) : `--${what} or ${envOf(what)}`
+  if (value === undefined) throw new UsageError(`SASL ${mechanism} needs ${what} (${where}).`)
   return value
 }
 
