@@ -14,7 +14,7 @@ import {
   evaluateInput,
   inputExpression,
 } from './aggregates.ts'
-import { buildSink, buildSource, buildTable, type ConnectorContext } from './connectors.ts'
+import { buildSink, buildSource, buildTable, type ConnectorContext, fileSecurity } from './connectors.ts'
 import type { PipelineDocument, ProcessDocument, StepDocument, WindowDocument } from './document.ts'
 import type { FileProblem } from './errors.ts'
 import {
@@ -75,7 +75,10 @@ export class DocumentCompiler {
 
   constructor(doc: PipelineDocument, context: CompileContext) {
     this.#context = context
-    this.#connectors = { brokers: context.brokers ?? doc.brokers }
+    this.#connectors = {
+      brokers: context.brokers ?? doc.brokers,
+      security: this.#guard(['security'], () => fileSecurity(doc.security)),
+    }
   }
 
   async compile(doc: PipelineDocument): Promise<Pipeline<unknown> | undefined> {
