@@ -200,19 +200,16 @@ export class RedisSinkWriter<T> implements SinkWriter<T> {
     return true
   }
 
-  /** Pipelined read commands: per command, undefined or the server's error message. */
+  /** Read commands, sent together (the client pipelines them): per command, undefined or the server's error. */
   async #probe(commands: readonly Args[]): Promise<(string | undefined)[]> {
-    if (commands.length === 0) return []
-    const pipeline = this.#client!.multi()
-    for (const command of commands) pipeline.addCommand([...command])
-    try {
-      await pipeline.execAsPipeline()
-      return commands.map(() => undefined)
-    } catch (error) {
-      if (!(error instanceof this.#lib!.MultiErrorReply)) throw error
-      const failed = new Set(error.errorIndexes)
-      return commands.map((_, i) => (failed.has(i) ? serverMessage(error.replies[i]) : undefined))
-    }
+    const client = this.#client!
+    const replies = await Promise.allSettled(commands.map((command) => client.sendCommand([...command])))
+    return replies.map((reply) => {
+      if (reply.status === 'fulfilled') return undefined
+      // A refusal of the command is the server's answer; a lost connection fails the batch.
+      if (reply.reason instanceof this.#lib!.ErrorReply) return serverMessage(reply.reason)
+      throw reply.reason
+    })
   }
 
   async #restorePositions(
