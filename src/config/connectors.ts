@@ -10,6 +10,7 @@ import { topicTable } from '../connectors/kafka/topic-table.ts'
 import { lake, lakeTable } from '../connectors/lake/index.ts'
 import { mysql } from '../connectors/mysql/sink.ts'
 import { postgres } from '../connectors/postgres/index.ts'
+import { redis } from '../connectors/redis/index.ts'
 import { jsonlTable, staticTable } from '../connectors/tables/static-table.ts'
 import { console as consoleSink } from '../connectors/testing/console.ts'
 import { generator } from '../connectors/testing/generator-source.ts'
@@ -94,6 +95,8 @@ function innerSink(sink: SinkDocument, context: ConnectorContext): SinkSpec<unkn
       return duckdb<Row>(defined(sink.value)) as SinkSpec<unknown>
     case 'lake':
       return lake<Row>(defined(sink.value)) as SinkSpec<unknown>
+    case 'redis':
+      return redis<Row>(defined(sink.value)) as SinkSpec<unknown>
     case 'console':
       return consoleSink()
   }

@@ -125,6 +125,18 @@ const lakeSink = fields('sink.lake', {
   maxColumns: z.number().int().positive().optional(),
 })
 
+const redisSink = fields('sink.redis', {
+  url: z.string().min(1).optional(),
+  mode: z.enum(['set', 'hash', 'stream']),
+  /** The key of each row with {field} placeholders, or a stream's name. */
+  key: z.string().min(1),
+  value: fieldName.optional(),
+  ttl: duration('ttl').optional(),
+  onError,
+  deadLetterStream: z.string().min(1).optional(),
+  positionsKey: z.string().min(1).optional(),
+})
+
 const consoleSink = z.union([z.null(), fields('sink.console', {})], {
   error: 'expected nothing or {} for the console sink',
 })
@@ -143,6 +155,7 @@ export const sink = oneOf(
     mysql: sqlSink('sink.mysql'),
     duckdb: duckdbSink,
     lake: lakeSink,
+    redis: redisSink,
     console: consoleSink,
   },
   { deadLetters: deadLetters.optional() },
