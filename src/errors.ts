@@ -53,15 +53,48 @@ export class LocalKafkaError extends SluiceError {
   }
 }
 
-/** Kafka answered with an error or could not be reached. */
+/**
+ * Kafka answered with an error or could not be reached. When the cause is that Kafka refused who we are (SASL
+ * authentication failed) or what we asked (an ACL denies it), retrying cannot help: the error is the user's to
+ * fix, not retried, and exits 2 (code SLUICE_KAFKA_DENIED).
+ */
 export class KafkaError extends SluiceError {
   constructor(message: string, options: { cause?: unknown; retryable?: boolean } = {}) {
-    super('SLUICE_KAFKA', message, {
-      domain: 'external',
+    const denied = kafkaRefusal(options.cause)
+    super(denied ? 'SLUICE_KAFKA_DENIED' : 'SLUICE_KAFKA', denied ? `${message} (${denied})` : message, {
+      domain: denied ? 'user' : 'external',
       cause: options.cause,
-      retryable: options.retryable ?? true,
+      retryable: denied ? false : (options.retryable ?? true),
+      ...(denied ? { exitCode: 2 } : {}),
     })
   }
+}
+
+/** Kafka error codes that mean an ACL denied the request, and the permission it lacked. */
+const AUTHORIZATION_FAILURES: Readonly<Record<number, string>> = {
+  29: 'an ACL denies this user access to the topic (TOPIC_AUTHORIZATION_FAILED)',
+  30: 'an ACL denies this user access to the consumer group (GROUP_AUTHORIZATION_FAILED)',
+  31: 'an ACL denies this user the cluster operation (CLUSTER_AUTHORIZATION_FAILED)',
+  53: 'an ACL denies this user the transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED)',
+}
+
+/**
+ * Why Kafka refused us, when the error chain (causes and the client's nested `errors`) holds a SASL
+ * authentication failure or an authorization failure; undefined otherwise.
+ */
+export function kafkaRefusal(error: unknown, depth = 0): string | undefined {
+  if (!(error instanceof Error) || depth > 8) return undefined
+  const fields = error as Error & { code?: unknown; apiCode?: unknown; errors?: unknown }
+  if (fields.code === 'PLT_KFK_AUTHENTICATION' || fields.apiCode === 58)
+    return 'SASL authentication failed: check the user name, password and mechanism'
+  if (typeof fields.apiCode === 'number' && AUTHORIZATION_FAILURES[fields.apiCode])
+    return AUTHORIZATION_FAILURES[fields.apiCode]
+  const inner = [...(Array.isArray(fields.errors) ? fields.errors : []), error.cause]
+  for (const next of inner) {
+    const found = kafkaRefusal(next, depth + 1)
+    if (found) return found
+  }
+  return undefined
 }
 
 /** Human-readable one-liner for an unknown thrown value, following `cause` chains. */

@@ -56,6 +56,7 @@ export {
   type PostgresSinkOptions,
   postgres,
 } from './connectors/postgres/index.ts'
+export { RedisError, type RedisSinkOptions, type RedisWriteMode, redis } from './connectors/redis/index.ts'
 export { jsonlTable, staticTable } from './connectors/tables/static-table.ts'
 export { console } from './connectors/testing/console.ts'
 export { foreachBatch } from './connectors/testing/foreach-batch.ts'

@@ -7,6 +7,7 @@
  *   postgres upsert   COPY → temp table → INSERT … ON CONFLICT      postgres({ mode: 'upsert', key: ['event_id'] })
  *   duckdb            @duckdb/node-api appender, one txn per batch  duckdb({ mode: 'append' })
  *   parquet lake      DuckDB appender + COPY TO parquet per batch   lake()
+ *   redis hash        node-redis MULTI/EXEC of HSET per row, a batch  redis({ mode: 'hash' })
  *
  * One pass each (no repeats, to keep the default suite short; bench/sinks/*.ts repeat and compare more
  * variants). The rows are `config.inputRecords` (the --events of the run, default 1M in --suite sinks).
@@ -18,14 +19,17 @@ import * as duck from '@duckdb/node-api'
 import { DuckDBDataChunk, DuckDBInstance, type DuckDBValue } from '@duckdb/node-api'
 import pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
+import { createClient } from 'redis'
 import { ClickstreamSimulator } from '../../src/clickstream/simulator.ts'
 import { duckdb } from '../../src/connectors/duckdb/index.ts'
 import { lake } from '../../src/connectors/lake/index.ts'
 import { escapeCopyText } from '../../src/connectors/postgres/columns.ts'
 import { postgres } from '../../src/connectors/postgres/index.ts'
+import { redis } from '../../src/connectors/redis/index.ts'
 import { memorySource } from '../../src/connectors/testing/memory-source.ts'
 import type { SinkSpec } from '../../src/runtime/sink.ts'
 import { startPostgres } from '../../test/helpers/postgres.ts'
+import { startRedis } from '../../test/helpers/redis.ts'
 import { maxRssMB, mb, runWorkload, Stopwatch } from '../lib/child.ts'
 import { CLICKSTREAM } from '../lib/config.ts'
 import { type ProjectedClick, project } from '../lib/pipelines.ts'
@@ -158,6 +162,25 @@ async function rawDuckdb(parts: ProjectedClick[][], file: string, parquetDir?: s
   instance.closeSync()
 }
 
+/** Raw node-redis: one MULTI/EXEC per batch, HSET of each row's non-null fields (as the sink writes them). */
+async function rawRedis(url: string, parts: ProjectedClick[][]): Promise<void> {
+  const client = createClient({ url })
+  await client.connect()
+  try {
+    for (const part of parts) {
+      const multi = client.multi()
+      for (const row of part) {
+        const fields: string[] = []
+        for (const [name, value] of Object.entries(row)) if (value !== null) fields.push(name, String(value))
+        multi.addCommand(['HSET', `raw:${row.event_id}`, ...fields])
+      }
+      await multi.exec()
+    }
+  } finally {
+    await client.close()
+  }
+}
+
 interface SinkRate {
   readonly sink: string
   readonly rawRowsPerSecond: number
@@ -256,6 +279,22 @@ runWorkload(async (config) => {
         driveSink(lake<ProjectedClick>({ path: join(dir, 'lake') }), 'sinks-lake', parts),
       ),
     })
+    const redisServer = await startRedis()
+    try {
+      rates.push({
+        sink: 'redis hash (MULTI/EXEC)',
+        rawRowsPerSecond: await timed(() => rawRedis(redisServer.url, parts)),
+        sinkRowsPerSecond: await timed(() =>
+          driveSink(
+            redis<ProjectedClick>({ url: redisServer.url, mode: 'hash', key: 'sink:{event_id}' }),
+            'sinks-redis',
+            parts,
+          ),
+        ),
+      })
+    } finally {
+      await redisServer.stop()
+    }
   } finally {
     await pool.end()
     await db.stop()

@@ -5,7 +5,7 @@ import pg from 'pg'
 import { CommitLog } from '../connectors/lake/log.ts'
 import { LocalLakeStorage } from '../connectors/lake/storage.ts'
 import { SluiceError } from '../errors.ts'
-import type { Warehouse } from './warehouse.ts'
+import { describeWarehouse, type Warehouse } from './warehouse.ts'
 
 export type QueryRow = Record<string, unknown>
 
@@ -18,9 +18,28 @@ export async function queryResults(
   sql: string,
   options: { readonly lakePath?: string } = {},
 ): Promise<readonly QueryRow[]> {
-  return warehouse.kind === 'duckdb'
-    ? queryDuckDB(warehouse.path, options.lakePath, sql)
-    : queryPostgres(warehouse.url, sql)
+  try {
+    return warehouse.kind === 'duckdb'
+      ? await queryDuckDB(warehouse.path, options.lakePath, sql)
+      : await queryPostgres(warehouse.url, sql)
+  } catch (error) {
+    const table = missingTable(error)
+    if (table === undefined) throw error
+    throw new SluiceError(
+      'SLUICE_NO_WAREHOUSE',
+      `no warehouse yet: ${describeWarehouse(warehouse)} has no table ${table}. Run the job first (npm start), or point the query at a warehouse that has it (--data-dir DIR, --duckdb FILE, --postgres URL).`,
+      // Not the database's own text as cause: DuckDB's suggests a system table ("Did you mean pg_am?").
+      { domain: 'user' },
+    )
+  }
+}
+
+/** The table a query named that the database does not have (DuckDB's catalog error, PostgreSQL's 42P01). */
+function missingTable(error: unknown): string | undefined {
+  const cause = error instanceof SluiceError ? error.cause : error
+  if ((cause as { code?: unknown } | null)?.code === '42P01')
+    return /relation "([^"]+)" does not exist/.exec(String((cause as Error).message))?.[1] ?? 'it names'
+  return /Table with name (\S+) does not exist/.exec(cause instanceof Error ? cause.message : '')?.[1]
 }
 
 async function queryDuckDB(

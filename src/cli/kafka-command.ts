@@ -16,19 +16,40 @@ export function kafkaCommand(): Command {
     .addOption(new Option('--nodes <n>', 'number of nodes').choices(['1', '3']).default('1'))
     .option('--data-dir <dir>', 'where data, logs and pids live', DEFAULT_DATA_DIR)
     .option('--heap <mb>', 'JVM heap per node in MiB', positiveInt)
-    .action(async (opts: { port: number; nodes: '1' | '3'; dataDir: string; heap?: number }) => {
-      const { startLocalKafka } = await import('../local-kafka/cluster.ts')
-      const cluster = await startLocalKafka({
-        port: opts.port,
-        nodes: opts.nodes === '3' ? 3 : 1,
-        dataDir: opts.dataDir,
-        ...(opts.heap ? { heapMb: opts.heap } : {}),
-        log: (line) => process.stderr.write(`${line}\n`),
-      })
-      if (!cluster.started) process.stderr.write(`Kafka is already running in ${cluster.dataDir}.\n`)
-      else process.stderr.write(`Kafka is up (logs: ${cluster.nodes.map((n) => n.logFile).join(', ')}).\n`)
-      process.stdout.write(`${cluster.bootstrap}\n`)
-    })
+    .option(
+      '--secure',
+      'a SASL_SSL listener (SCRAM-SHA-256/512, PLAIN) with a generated CA, users admin and sluice, and ACLs enforced; prints how to connect',
+    )
+    .action(
+      async (opts: { port: number; nodes: '1' | '3'; dataDir: string; heap?: number; secure?: boolean }) => {
+        const { startLocalKafka } = await import('../local-kafka/cluster.ts')
+        const cluster = await startLocalKafka({
+          port: opts.port,
+          nodes: opts.nodes === '3' ? 3 : 1,
+          dataDir: opts.dataDir,
+          ...(opts.heap ? { heapMb: opts.heap } : {}),
+          ...(opts.secure ? { secure: true } : {}),
+          log: (line) => process.stderr.write(`${line}\n`),
+        })
+        if (!cluster.started) process.stderr.write(`Kafka is already running in ${cluster.dataDir}.\n`)
+        else process.stderr.write(`Kafka is up (logs: ${cluster.nodes.map((n) => n.logFile).join(', ')}).\n`)
+        if (cluster.security) {
+          const { admin, user, caFile, clientPropertiesFile } = cluster.security
+          process.stderr.write(
+            [
+              'Secured: SASL_SSL (SCRAM-SHA-256, SCRAM-SHA-512, PLAIN); ACLs enforced (StandardAuthorizer).',
+              `  CA file:     ${caFile}`,
+              `  super user:  ${admin.name} / ${admin.password}`,
+              `  user:        ${user.name} / ${user.password} (no ACLs until you grant them)`,
+              `  client properties (as ${admin.name}, SCRAM-SHA-512): ${clientPropertiesFile}`,
+              `  e.g. npx sluice listen --brokers ${cluster.bootstrap} --kafka-config ${clientPropertiesFile} --topic events`,
+              '',
+            ].join('\n'),
+          )
+        }
+        process.stdout.write(`${cluster.bootstrap}\n`)
+      },
+    )
 
   kafka
     .command('stop')

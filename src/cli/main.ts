@@ -1,11 +1,17 @@
 import { Command, CommanderError } from 'commander'
+import { overrideSecurity } from '../connectors/kafka/connection.ts'
 import { describeError, SluiceError } from '../errors.ts'
+import { initCommand } from './init-command.ts'
 import { kafkaCommand } from './kafka-command.ts'
+import { withKafkaSecurity } from './kafka-security-flags.ts'
+import { lintCommand } from './lint-command.ts'
 import { listenCommand } from './listen-command.ts'
 import { produceCommand } from './produce-command.ts'
 import { queryCommand } from './query-command.ts'
+import { resetCommand } from './reset-command.ts'
 import { runCommand } from './run-command.ts'
 import { startCommand } from './start-command.ts'
+import { testCommand } from './test-command.ts'
 import { sluiceVersion } from './version.ts'
 
 /**
@@ -20,11 +26,15 @@ export function program(): Command {
     .exitOverride()
     .showSuggestionAfterError()
     .addCommand(kafkaCommand())
-    .addCommand(listenCommand())
-    .addCommand(startCommand())
-    .addCommand(produceCommand())
-    .addCommand(runCommand())
+    .addCommand(withKafkaSecurity(listenCommand()))
+    .addCommand(withKafkaSecurity(startCommand()))
+    .addCommand(withKafkaSecurity(produceCommand()))
+    .addCommand(withKafkaSecurity(runCommand()))
     .addCommand(queryCommand())
+    .addCommand(withKafkaSecurity(resetCommand()))
+    .addCommand(initCommand())
+    .addCommand(lintCommand())
+    .addCommand(testCommand())
 }
 
 function overrideExits(command: Command): void {
@@ -48,5 +58,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`sluice: ${describeError(error)}\n`)
     if (verbose && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`)
     return error instanceof SluiceError ? error.exitCode : 1
+  } finally {
+    // The security flags of this command line only (main runs more than once in tests).
+    overrideSecurity(undefined)
   }
 }

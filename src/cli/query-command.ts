@@ -1,7 +1,11 @@
 import { Command } from 'commander'
+import type { Warehouse } from '../app/warehouse.ts'
+import { UsageError } from '../errors.ts'
 
 interface QueryFlags {
   dataDir: string
+  duckdb?: string
+  postgres?: string
   json?: boolean
 }
 
@@ -15,18 +19,26 @@ export function queryCommand(): Command {
       'e.g. "SELECT page, sum(views) FROM page_metrics GROUP BY page ORDER BY 2 DESC LIMIT 10"',
     )
     .option('--data-dir <dir>', 'the data folder of `sluice start`', 'data')
+    .option('--duckdb <file>', 'query this DuckDB warehouse file (default <data-dir>/warehouse.duckdb)')
+    .option('--postgres <url>', 'query this PostgreSQL warehouse (default $DATABASE_URL)')
     .option('--json', 'one JSON object per row')
     .action(async (sql: string, flags: QueryFlags) => {
       const [{ defaultOutputs }, { formatTable, queryResults }] = await Promise.all([
         import('../app/demo-pipelines.ts'),
         import('../app/query.ts'),
       ])
+      if (flags.duckdb !== undefined && flags.postgres !== undefined)
+        throw new UsageError('--duckdb and --postgres name two warehouses: give one.')
       const outputs = defaultOutputs(
         flags.dataDir,
         { brokers: '' },
-        { databaseUrl: process.env.DATABASE_URL },
+        {
+          databaseUrl: flags.duckdb === undefined ? (flags.postgres ?? process.env.DATABASE_URL) : undefined,
+        },
       )
-      const rows = await queryResults(outputs.warehouse, sql, { lakePath: outputs.lakePath })
+      const warehouse: Warehouse =
+        flags.duckdb === undefined ? outputs.warehouse : { kind: 'duckdb', path: flags.duckdb }
+      const rows = await queryResults(warehouse, sql, { lakePath: outputs.lakePath })
       if (flags.json) {
         for (const row of rows)
           process.stdout.write(`${JSON.stringify(row, (_k, v) => (typeof v === 'bigint' ? Number(v) : v))}\n`)

@@ -3,11 +3,12 @@ import { join } from 'node:path'
 import { loadPipelines } from '../config/index.ts'
 import { overrideBrokers } from '../connectors/kafka/connection.ts'
 import type { Pipeline } from '../dsl/stream.ts'
-import { UsageError } from '../errors.ts'
+import { SluiceError, UsageError } from '../errors.ts'
 import { createLogger } from '../log.ts'
 import { describePlan } from '../plan/describe.ts'
 import { type RunSummary, run } from '../runtime/run.ts'
 import { scaleOutBlockers } from '../runtime/scale-out.ts'
+import type { DeadLetter } from '../runtime/sink.ts'
 import { parseTrigger, type Trigger } from '../runtime/trigger.ts'
 import type { RunFlags } from './run-command.ts'
 import { RunProgress } from './run-progress.ts'
@@ -159,6 +160,7 @@ async function runAll(
   const orphaned = supervisorGone()
   const stop = AbortSignal.any([signal, failed.signal, ...(orphaned ? [orphaned] : [])])
   const summaries = new Map<string, RunSummary>()
+  const firstDeadLetters = new Map<string, DeadLetter>()
   progress.start(pipelines.map((p) => p.plan.pipelineId))
   try {
     await Promise.all(
@@ -169,6 +171,11 @@ async function runAll(
             trigger,
             signal: stop,
             logger: logger.child({ pipeline: p.plan.pipelineId }),
+            onDeadLetters: (deadLetters, batch) => {
+              const first = deadLetters[0]
+              if (first && !firstDeadLetters.has(batch.pipelineId))
+                firstDeadLetters.set(batch.pipelineId, first)
+            },
             onProgress: (batch) => {
               if (!reportToSupervisor({ kind: 'progress', progress: batch })) progress.update(batch)
             },
@@ -183,9 +190,32 @@ async function runAll(
         }
       }),
     )
+    // A run that ended by itself (not Ctrl-C) and refused everything did nothing its scheduler should call a success.
+    if (!signal.aborted) throwIfAllDeadLettered(summaries, firstDeadLetters)
   } finally {
     dispose()
     progress.finish(summaries)
     leaveSupervisor()
   }
+}
+
+/**
+ * A bounded run whose every input record was dead-lettered (a typo in an expression the schema could not
+ * catch, the wrong topic, a schema that does not fit) fails with exit 1 and the first record's reason, instead
+ * of exiting 0 over an empty output.
+ */
+function throwIfAllDeadLettered(
+  summaries: ReadonlyMap<string, RunSummary>,
+  firstDeadLetters: ReadonlyMap<string, DeadLetter>,
+): void {
+  const failed = [...summaries].filter(
+    ([, s]) => s.inputRows > 0 && s.outputRows === 0 && s.deadLetteredRows >= s.inputRows,
+  )
+  if (failed.length === 0) return
+  const lines = failed.map(([id, s]) => {
+    const first = firstDeadLetters.get(id)
+    const reason = first ? `; the first, at ${first.operator}: ${first.reason}` : ''
+    return `pipeline ${id} dead-lettered every one of its ${s.inputRows} input records${reason}`
+  })
+  throw new SluiceError('SLUICE_ALL_DEAD_LETTERED', lines.join('\n'), { domain: 'user', exitCode: 1 })
 }

@@ -1,8 +1,10 @@
 import { type ChildProcess, fork } from 'node:child_process'
 import { hostname } from 'node:os'
+import { securityOverridden } from '../connectors/kafka/connection.ts'
 import type { BatchProgress } from '../runtime/progress.ts'
 import type { RunSummary } from '../runtime/run.ts'
 import { sleep } from '../runtime/wait.ts'
+import { WORKER_SECURITY_ENV } from './kafka-security-flags.ts'
 import type { RunProgress } from './run-progress.ts'
 
 /**
@@ -109,6 +111,12 @@ export async function supervise(options: SuperviseOptions): Promise<Map<string, 
   return summaries
 }
 
+/** The supervisor's security flags for a worker, in its environment (argv would show the password to `ps`). */
+function securityEnv(): Record<string, string> {
+  const security = securityOverridden()
+  return security ? { [WORKER_SECURITY_ENV]: JSON.stringify(security) } : {}
+}
+
 function runOne(
   args: string[],
   stop: AbortSignal,
@@ -116,7 +124,7 @@ function runOne(
 ): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   const child: ChildProcess = fork(process.argv[1]!, args, {
     execArgv: process.execArgv,
-    env: { ...process.env, [WORKER_ENV]: String(process.pid) },
+    env: { ...process.env, [WORKER_ENV]: String(process.pid), ...securityEnv() },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
   const onStop = () => child.kill('SIGTERM')

@@ -14,7 +14,7 @@ import {
   evaluateInput,
   inputExpression,
 } from './aggregates.ts'
-import { buildSink, buildSource, buildTable, type ConnectorContext } from './connectors.ts'
+import { buildSink, buildSource, buildTable, type ConnectorContext, fileSecurity } from './connectors.ts'
 import type { PipelineDocument, ProcessDocument, StepDocument, WindowDocument } from './document.ts'
 import type { FileProblem } from './errors.ts'
 import {
@@ -22,10 +22,13 @@ import {
   compileExpression,
   ExpressionCompileError,
   type Scope,
+  UnknownFieldsError,
 } from './expression.ts'
+import { type KnownVariable, noSuchField } from './field-references.ts'
 import { holdsInt, processFunctions } from './process.ts'
 import { builtinSchemas, jsonOnly, jsonSchemaFile, type RecordSchema, SchemaFileError } from './schemas.ts'
 import type { DocumentPath, SourceMap } from './source-map.ts'
+import { lacksField, recordsAfter } from './step-shapes.ts'
 
 /** Replaces the file's source or sink: tests run a file over their own input into a memory sink. */
 export interface CompileOverrides {
@@ -67,14 +70,20 @@ export class DocumentCompiler {
   readonly problems: FileProblem[] = []
   readonly #context: CompileContext
   readonly #connectors: ConnectorContext
+  /** What is known of the records at the step being compiled: `event` in its expressions. */
+  #records: KnownVariable = { shape: { kind: 'any' }, origin: '' }
 
   constructor(doc: PipelineDocument, context: CompileContext) {
     this.#context = context
-    this.#connectors = { brokers: context.brokers ?? doc.brokers }
+    this.#connectors = {
+      brokers: context.brokers ?? doc.brokers,
+      security: this.#guard(['security'], () => fileSecurity(doc.security)),
+    }
   }
 
   async compile(doc: PipelineDocument): Promise<Pipeline<unknown> | undefined> {
     const schema = await this.#schema(doc)
+    this.#records = { shape: schema.shape, origin: `in schema ${schema.name}` }
     const source = this.#guard(
       ['source'],
       () => this.#context.overrides?.source ?? buildSource(doc.source, this.#connectors),
@@ -89,6 +98,7 @@ export class DocumentCompiler {
     )
     const w = doc.watermark
     if (w) {
+      this.#checkField(['watermark', 'field'], w.field)
       stream = stream.withWatermark(w.field as never, w.delay, {
         ...(w.idleTimeout === undefined ? {} : { idleTimeout: w.idleTimeout }),
         ...(w.late === undefined ? {} : { late: w.late }),
@@ -109,6 +119,9 @@ export class DocumentCompiler {
           : keyedProcess
             ? this.#process(stream, steps, i)
             : this.#grouped(stream, steps, i)
+      if (step.kind === 'select')
+        for (const [k, name] of step.value.entries()) this.#checkField([...path, k], name)
+      this.#records = recordsAfter(steps, i, this.#records)
       // keyBy takes the steps after it: process, or window and aggregate.
       if (step.kind === 'keyBy') i += keyedProcess ? 1 : 2
       // After a failed step the next ones build on the stream before it: their problems are still found.
@@ -333,13 +346,20 @@ export class DocumentCompiler {
     types?: readonly string[],
   ): CompiledExpression | undefined {
     try {
-      const e = compileExpression(text, scope)
+      // The records' fields are checked where the expression sees them as `event` (not in a process's init).
+      const known = scope === 'init' ? undefined : { event: this.#records }
+      const e = compileExpression(text, scope, known)
       if (types && e.type !== 'dyn' && !types.some((t) => e.type === t || e.type.startsWith(`${t}<`))) {
         this.#problem(path, `expected a ${types.join(' or ')} expression, got one of type ${e.type}: ${text}`)
         return undefined
       }
       return e
     } catch (error) {
+      if (error instanceof UnknownFieldsError) {
+        for (const p of error.problems)
+          this.problems.push({ ...this.#context.map.inString(path, p.offset), message: p.message })
+        return undefined
+      }
       if (!(error instanceof ExpressionCompileError)) throw error
       const at = this.#context.map.inString(path, error.offset)
       this.problems.push({ ...at, message: `${error.message} in expression ${JSON.stringify(text)}` })
@@ -356,6 +376,13 @@ export class DocumentCompiler {
       this.#problem(path, error.message)
       return undefined
     }
+  }
+
+  /** A top-level field the file names (a select's, the watermark's): one the records cannot have is a problem. */
+  #checkField(path: DocumentPath, name: string): void {
+    const shape = this.#records.shape
+    if (shape.kind === 'object' && lacksField(shape, name))
+      this.#problem(path, noSuchField('the record', name, [...shape.fields.keys()], this.#records.origin))
   }
 
   #problem(path: DocumentPath, message: string): void {

@@ -1,20 +1,23 @@
 import { catalogueRows } from '../clickstream/catalogue.ts'
 import { duckdb } from '../connectors/duckdb/index.ts'
 import { files } from '../connectors/files/index.ts'
+import { readClientProperties } from '../connectors/kafka/client-properties.ts'
 import { withKafkaDeadLetters } from '../connectors/kafka/dead-letters.ts'
+import { type KafkaSecurity, mergeSecurity } from '../connectors/kafka/security.ts'
 import { kafkaSink } from '../connectors/kafka/sink.ts'
 import { kafka } from '../connectors/kafka/source.ts'
 import { topicTable } from '../connectors/kafka/topic-table.ts'
 import { lake, lakeTable } from '../connectors/lake/index.ts'
 import { mysql } from '../connectors/mysql/sink.ts'
 import { postgres } from '../connectors/postgres/index.ts'
+import { redis } from '../connectors/redis/index.ts'
 import { jsonlTable, staticTable } from '../connectors/tables/static-table.ts'
 import { console as consoleSink } from '../connectors/testing/console.ts'
 import { generator } from '../connectors/testing/generator-source.ts'
 import type { Table } from '../dsl/stream.ts'
 import type { SinkSpec } from '../runtime/sink.ts'
 import type { SourceSpec } from '../runtime/source.ts'
-import type { SinkDocument, SourceDocument, TableDocument } from './document.ts'
+import type { SecurityDocument, SinkDocument, SourceDocument, TableDocument } from './document.ts'
 
 /** Turns the validated connector sections of a pipeline file into the engine's sources, sinks and tables. */
 
@@ -22,10 +25,22 @@ import type { SinkDocument, SourceDocument, TableDocument } from './document.ts'
 export interface ConnectorContext {
   /** Kafka brokers: the --brokers flag, else the file's `brokers`, else $KAFKA_BROKERS. */
   readonly brokers: readonly string[] | string | undefined
+  /** The file's `security` (the CLI's flags win over it, field by field, in every client). */
+  readonly security: KafkaSecurity | undefined
 }
 
 function connection(context: ConnectorContext) {
-  return context.brokers === undefined ? {} : { brokers: context.brokers }
+  return {
+    ...(context.brokers === undefined ? {} : { brokers: context.brokers }),
+    ...(context.security === undefined ? {} : { security: context.security }),
+  }
+}
+
+/** A file's `security`: its fields over those of its `kafkaConfig` properties file. */
+export function fileSecurity(doc: SecurityDocument | undefined): KafkaSecurity | undefined {
+  if (doc === undefined) return undefined
+  const { kafkaConfig, ...fields } = doc
+  return mergeSecurity(fields, kafkaConfig ? readClientProperties(kafkaConfig) : undefined)
 }
 
 /** Drops undefined fields: the connectors' options are exact optional types. */
@@ -80,6 +95,8 @@ function innerSink(sink: SinkDocument, context: ConnectorContext): SinkSpec<unkn
       return duckdb<Row>(defined(sink.value)) as SinkSpec<unknown>
     case 'lake':
       return lake<Row>(defined(sink.value)) as SinkSpec<unknown>
+    case 'redis':
+      return redis<Row>(defined(sink.value)) as SinkSpec<unknown>
     case 'console':
       return consoleSink()
   }

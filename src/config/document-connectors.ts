@@ -11,6 +11,21 @@ export const brokers = z.union([z.string().min(1), z.array(z.string().min(1)).mi
   error: 'expected "host:port" or a list of them',
 })
 
+/** Kafka security for every Kafka connector of the file (KafkaSecurity's fields, and a properties file). */
+export const security = fields('security', {
+  kafkaConfig: z.string().min(1).optional(),
+  securityProtocol: z.enum(['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL']).optional(),
+  saslMechanism: z.enum(['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512', 'OAUTHBEARER']).optional(),
+  saslUsername: z.string().min(1).optional(),
+  saslPassword: z.string().min(1).optional(),
+  saslOauthbearerToken: z.string().min(1).optional(),
+  sslCaLocation: z.string().min(1).optional(),
+  sslCertificateLocation: z.string().min(1).optional(),
+  sslKeyLocation: z.string().min(1).optional(),
+  sslKeyPassword: z.string().min(1).optional(),
+  sslEndpointIdentification: z.boolean().optional(),
+})
+
 const kafkaSource = fields('source.kafka', {
   topics,
   groupId: z.string().min(1).optional(),
@@ -110,6 +125,18 @@ const lakeSink = fields('sink.lake', {
   maxColumns: z.number().int().positive().optional(),
 })
 
+const redisSink = fields('sink.redis', {
+  url: z.string().min(1).optional(),
+  mode: z.enum(['set', 'hash', 'stream']),
+  /** The key of each row with {field} placeholders, or a stream's name. */
+  key: z.string().min(1),
+  value: fieldName.optional(),
+  ttl: duration('ttl').optional(),
+  onError,
+  deadLetterStream: z.string().min(1).optional(),
+  positionsKey: z.string().min(1).optional(),
+})
+
 const consoleSink = z.union([z.null(), fields('sink.console', {})], {
   error: 'expected nothing or {} for the console sink',
 })
@@ -128,6 +155,7 @@ export const sink = oneOf(
     mysql: sqlSink('sink.mysql'),
     duckdb: duckdbSink,
     lake: lakeSink,
+    redis: redisSink,
     console: consoleSink,
   },
   { deadLetters: deadLetters.optional() },

@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { MAX_DEPTH_CEILING } from '../plan/record-limits.ts'
-import { brokers, sink, source, table, watermark } from './document-connectors.ts'
+import { brokers, security, sink, source, table, watermark } from './document-connectors.ts'
 import { duration, expression, fieldName, fields, oneOf } from './schema-helpers.ts'
 
 /**
@@ -159,6 +159,7 @@ export const pipelineDocument = fields('pipeline file', {
     }),
   description: z.string().optional(),
   brokers: brokers.optional(),
+  security: security.optional(),
   source,
   schema: schema.optional(),
   recordLimits: recordLimits.optional(),
@@ -173,5 +174,6 @@ export type AggregateFunctionDocument = z.output<typeof aggregateFunction>
 export type WindowDocument = z.output<typeof window>
 export type ProcessDocument = z.output<typeof keyedProcess>
 export type SourceDocument = PipelineDocument['source']
+export type SecurityDocument = NonNullable<PipelineDocument['security']>
 export type SinkDocument = PipelineDocument['sink']
 export type TableDocument = z.output<typeof table>

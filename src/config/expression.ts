@@ -1,6 +1,7 @@
 import { Environment, Optional } from '@marcbachmann/cel-js'
 import { registerExtensions } from './cel-extensions.ts'
 import { bindLinearMatches, PatternError } from './cel-matches.ts'
+import { type FieldProblem, type KnownVariable, unknownFields } from './field-references.ts'
 
 /**
  * Expressions in pipeline files are CEL (the Common Expression Language: https://cel.dev), evaluated by
@@ -33,6 +34,16 @@ export class ExpressionCompileError extends Error {
   constructor(message: string, offset: number) {
     super(message)
     this.offset = offset
+  }
+}
+
+/** Fields the expression reads that its records cannot have (see field-references.ts); `offset` is the first's. */
+export class UnknownFieldsError extends ExpressionCompileError {
+  readonly problems: readonly FieldProblem[]
+
+  constructor(problems: readonly [FieldProblem, ...FieldProblem[]]) {
+    super(problems[0].message, problems[0].offset)
+    this.problems = problems
   }
 }
 
@@ -75,8 +86,16 @@ function celError(error: unknown): CelError {
   return error instanceof Error ? (error as Error & CelError) : { message: String(error) }
 }
 
-/** Parses and type-checks `source`; throws ExpressionCompileError pointing at the offending character. */
-export function compileExpression(source: string, scope: Scope = 'event'): CompiledExpression {
+/**
+ * Parses and type-checks `source`; throws ExpressionCompileError pointing at the offending character. With
+ * `known`, the shapes of some of the scope's variables (the records' schema), every field read from them is
+ * checked too: one that cannot exist throws UnknownFieldsError, with each such field.
+ */
+export function compileExpression(
+  source: string,
+  scope: Scope = 'event',
+  known?: Readonly<Record<string, KnownVariable>>,
+): CompiledExpression {
   let program: ReturnType<Environment['parse']>
   try {
     program = environments[scope].parse(source)
@@ -94,6 +113,10 @@ export function compileExpression(source: string, scope: Scope = 'event'): Compi
   } catch (error) {
     if (error instanceof PatternError) throw new ExpressionCompileError(error.message, error.offset)
     throw error
+  }
+  if (known) {
+    const [first, ...rest] = unknownFields(program.ast, known)
+    if (first) throw new UnknownFieldsError([first, ...rest])
   }
   const run = (variables: Readonly<Record<string, unknown>>): unknown => {
     let result: unknown

@@ -7,7 +7,7 @@ import { loadPipelineModule } from './module.ts'
 /** Pipeline files: YAML definitions (see README.md beside this file) and TypeScript modules. */
 export type { CompileOverrides } from './compile.ts'
 export type { PipelineDocument } from './document.ts'
-export { type FileProblem, PipelineFileError } from './errors.ts'
+export { type FileProblem, formatProblem, PipelineFileError } from './errors.ts'
 export { type CompiledExpression, compileExpression, ExpressionCompileError } from './expression.ts'
 export { loadPipelineFile, type PipelineFileOptions, parsePipelineYaml } from './load.ts'
 export { loadPipelineModule, type PipelineModuleContext } from './module.ts'

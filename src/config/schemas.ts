@@ -3,6 +3,7 @@ import { z } from 'zod'
 import { clickEventSchema } from '../clickstream/zod-schema.ts'
 import { fromJsonSchema, type JsonSchemaDocument, type JsonSchemaParser } from '../dsl/parse.ts'
 import { UsageError } from '../errors.ts'
+import { anyShape, type Shape, shapeFromJsonSchema, shapeFromZod } from './record-shape.ts'
 
 /**
  * The `schema:` of a pipeline file, as the parse step's validator. Built-in names map to the project's Zod
@@ -14,14 +15,23 @@ export interface RecordSchema {
   readonly name: string
   /** For the DSL's parse step, which decodes JSON and reports the problems in the dead letter's reason. */
   readonly schema: z.ZodType | JsonSchemaParser<unknown>
+  /** What the schema says of the records' fields, to check the fields expressions read when the file loads. */
+  readonly shape: Shape
 }
 
 export const builtinSchemas: Readonly<Record<string, RecordSchema>> = {
-  'clickstream-event': { name: 'clickstream-event', schema: clickEventSchema },
+  'clickstream-event': {
+    name: 'clickstream-event',
+    schema: clickEventSchema,
+    // Built when a file uses it, not when this module loads.
+    get shape() {
+      return shapeFromZod(clickEventSchema)
+    },
+  },
 }
 
 /** Without a schema, values are decoded as JSON and passed on unchecked. */
-export const jsonOnly: RecordSchema = { name: 'json', schema: z.unknown() }
+export const jsonOnly: RecordSchema = { name: 'json', schema: z.unknown(), shape: anyShape }
 
 /** A JSON Schema file could not be read or compiled; the message says why. */
 export class SchemaFileError extends Error {}
@@ -48,7 +58,7 @@ export async function jsonSchemaFile(path: string, label: string): Promise<Recor
     throw new SchemaFileError(`${label} is not a JSON Schema: expected an object`)
   try {
     const parser = fromJsonSchema(schema as JsonSchemaDocument)
-    return { name: parser.name, schema: parser }
+    return { name: parser.name, schema: parser, shape: shapeFromJsonSchema(schema) }
   } catch (error) {
     if (!(error instanceof UsageError)) throw error
     throw new SchemaFileError(`${label}: ${error.message}`)

@@ -13,6 +13,7 @@ export { DEFAULT_DATA_DIR }
 
 import { consecutiveFreePorts, freePort } from './ports.ts'
 import { isOurProcess, sleep, terminate } from './process.ts'
+import { type LocalKafkaSecurity, localKafkaSecurity, scramFormatArgs } from './security.ts'
 import { findJava } from './tools.ts'
 
 const run = promisify(execFile)
@@ -24,6 +25,11 @@ export interface StartLocalKafkaOptions {
   /** Where data, logs, pids and configs live. Default ./data/kafka. */
   readonly dataDir?: string
   readonly heapMb?: number
+  /**
+   * A SASL_SSL listener (SCRAM-SHA-256/512 and PLAIN, a CA and broker certificate made here) and the KRaft
+   * StandardAuthorizer instead of the plain listener. A property of the data dir: kept on later starts.
+   */
+  readonly secure?: boolean
   readonly readyTimeoutMs?: number
   readonly log?: (line: string) => void
 }
@@ -40,11 +46,14 @@ export interface LocalKafka {
   readonly nodes: readonly LocalKafkaNode[]
   /** False when start() found the cluster already running. */
   readonly started: boolean
+  /** How to connect to a secured cluster; undefined for the plain one. */
+  readonly security: LocalKafkaSecurity | undefined
 }
 
 interface ClusterFile {
   readonly version: 1
   readonly clusterId: string
+  readonly secure?: boolean
   readonly nodes: readonly LocalKafkaNode[]
 }
 
@@ -108,6 +117,7 @@ async function formatNode(
   classpath: string,
   node: LocalNode,
   clusterId: string,
+  security: LocalKafkaSecurity | undefined,
 ): Promise<void> {
   const args = [
     '-Xmx256m',
@@ -121,6 +131,7 @@ async function formatNode(
     '-c',
     join(node.dir, 'server.properties'),
     '--ignore-formatted',
+    ...(security ? scramFormatArgs(security) : []),
   ]
   try {
     await run(java, args, { maxBuffer: 4 * 1024 * 1024 })
@@ -173,12 +184,29 @@ function tail(file: string, lines: number): string {
   }
 }
 
-async function waitUntilReady(nodes: readonly LocalKafkaNode[], timeoutMs: number): Promise<void> {
+/** Connection options of the super user of a secured local cluster (SCRAM-SHA-512 over TLS). */
+export function localAdminConnection(security: LocalKafkaSecurity) {
+  return {
+    sasl: {
+      mechanism: 'SCRAM-SHA-512' as const,
+      username: security.admin.name,
+      password: security.admin.password,
+    },
+    tls: { ca: readFileSync(security.caFile, 'utf8') },
+  }
+}
+
+async function waitUntilReady(
+  nodes: readonly LocalKafkaNode[],
+  timeoutMs: number,
+  security: LocalKafkaSecurity | undefined,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs
   const admin = new KafkaAdmin({
     brokers: bootstrapOf(nodes),
     clientId: 'sluice-local-kafka',
     connectTimeout: 1_000,
+    ...(security ? localAdminConnection(security) : {}),
   })
   try {
     for (;;) {
@@ -223,6 +251,17 @@ export async function startLocalKafka(
       `${dataDir} holds a ${existing.nodes.length}-node cluster; use another --data-dir for ${options.nodes} node(s) or delete it.`,
     )
   }
+  if (existing && options.secure && !existing.secure) {
+    throw new UsageError(
+      `${dataDir} holds a cluster started without --secure; use another --data-dir for a secured one or delete it.`,
+    )
+  }
+  const secure = existing?.secure ?? options.secure ?? false
+  if (secure && (existing?.nodes.length ?? options.nodes ?? 1) !== 1) {
+    throw new UsageError(
+      '--secure starts a single node: drop --nodes 3 (a secured 3-node cluster is not supported).',
+    )
+  }
   if (existing?.nodes.every(running)) {
     return {
       bootstrap: bootstrapOf(existing.nodes),
@@ -230,6 +269,7 @@ export async function startLocalKafka(
       clusterId: existing.clusterId,
       nodes: existing.nodes,
       started: false,
+      security: secure ? await localKafkaSecurity(dataDir) : undefined,
     }
   }
   if (existing?.nodes.some(running)) {
@@ -244,14 +284,19 @@ export async function startLocalKafka(
   const clusterId = existing?.clusterId ?? newClusterId()
   const planned = existing?.nodes ?? (await planNodes(dataDir, count, options.port ?? 9092))
   const heapMb = options.heapMb ?? (planned.length === 1 ? 512 : 384)
+  await mkdir(dataDir, { recursive: true })
+  const security = secure ? await localKafkaSecurity(dataDir) : undefined
 
   for (const node of planned) {
     await mkdir(join(node.dir, 'logs'), { recursive: true })
-    await writeFile(join(node.dir, 'server.properties'), serverProperties(node, planned))
+    // Holds passwords when secured: readable by the owner only.
+    await writeFile(join(node.dir, 'server.properties'), serverProperties(node, planned, security), {
+      mode: 0o600,
+    })
     await writeFile(join(node.dir, 'log4j2.properties'), BROKER_LOG4J)
     await writeFile(join(node.dir, 'tools-log4j2.properties'), TOOL_LOG4J)
   }
-  await Promise.all(planned.map((node) => formatNode(java, classpath, node, clusterId)))
+  await Promise.all(planned.map((node) => formatNode(java, classpath, node, clusterId, security)))
 
   const nodes: LocalKafkaNode[] = planned.map((node) => ({
     id: node.id,
@@ -260,10 +305,10 @@ export async function startLocalKafka(
     dir: node.dir,
     ...launchNode(java, classpath, node, heapMb),
   }))
-  await writeState(dataDir, { version: 1, clusterId, nodes })
+  await writeState(dataDir, { version: 1, clusterId, ...(secure ? { secure } : {}), nodes })
   log(`Starting Kafka (${nodes.length} node${nodes.length > 1 ? 's' : ''}) in ${dataDir}…`)
   try {
-    await waitUntilReady(nodes, options.readyTimeoutMs ?? 120_000)
+    await waitUntilReady(nodes, options.readyTimeoutMs ?? 120_000, security)
   } catch (error) {
     await stopLocalKafka({ dataDir })
     // Ports picked free (port 0) can be taken by another process before a node binds them: a new cluster
@@ -276,7 +321,7 @@ export async function startLocalKafka(
     }
     throw error
   }
-  return { bootstrap: bootstrapOf(nodes), dataDir, clusterId, nodes, started: true }
+  return { bootstrap: bootstrapOf(nodes), dataDir, clusterId, nodes, started: true, security }
 }
 
 export interface StopResult {

@@ -1,3 +1,5 @@
+import { type LocalKafkaSecurity, secureServerLines } from './security.ts'
+
 /** One node of a local KRaft cluster: every node is both broker and controller. */
 export interface LocalNode {
   readonly id: number
@@ -11,7 +13,13 @@ export interface LocalNode {
  * resolve to ::1 while the socket is IPv4-only). Internal topics get a replication factor the cluster can
  * actually hold, otherwise consumer groups and transactions never find a coordinator on one node.
  */
-export function serverProperties(node: LocalNode, all: readonly LocalNode[]): string {
+export function serverProperties(
+  node: LocalNode,
+  all: readonly LocalNode[],
+  security?: LocalKafkaSecurity,
+): string {
+  const client = security ? 'SASL_SSL' : 'PLAINTEXT'
+  const controller = security ? 'SSL' : 'PLAINTEXT'
   const replicas = Math.min(3, all.length)
   const minIsr = replicas === 1 ? 1 : 2
   const voters = all.map((n) => `${n.id}@127.0.0.1:${n.controllerPort}`).join(',')
@@ -19,11 +27,11 @@ export function serverProperties(node: LocalNode, all: readonly LocalNode[]): st
     'process.roles=broker,controller',
     `node.id=${node.id}`,
     `controller.quorum.voters=${voters}`,
-    `listeners=PLAINTEXT://127.0.0.1:${node.port},CONTROLLER://127.0.0.1:${node.controllerPort}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${node.port},CONTROLLER://127.0.0.1:${node.controllerPort}`,
+    `listeners=${client}://127.0.0.1:${node.port},CONTROLLER://127.0.0.1:${node.controllerPort}`,
+    `advertised.listeners=${client}://127.0.0.1:${node.port},CONTROLLER://127.0.0.1:${node.controllerPort}`,
     'controller.listener.names=CONTROLLER',
-    'inter.broker.listener.name=PLAINTEXT',
-    'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+    `inter.broker.listener.name=${client}`,
+    `listener.security.protocol.map=CONTROLLER:${controller},${client}:${client}`,
     `log.dirs=${node.dir}/data`,
     `offsets.topic.replication.factor=${replicas}`,
     `offsets.topic.num.partitions=${replicas === 1 ? 1 : 3}`,
@@ -49,6 +57,7 @@ export function serverProperties(node: LocalNode, all: readonly LocalNode[]): st
     // The log cleaner allocates this eagerly on the heap; the default 128 MiB is a quarter of our heap.
     'log.cleaner.dedupe.buffer.size=16777216',
     'transaction.max.timeout.ms=900000',
+    ...(security ? secureServerLines(security) : []),
   ].join('\n')}\n`
 }
 

@@ -224,16 +224,20 @@ export async function sinkAheadOfCheckpoint(
   if (!position || position.batchId <= checkpointBatchId) return undefined
   if (!context.stateful) return position
   const where =
-    checkpointBatchId < 0 ? 'has no batch (deleted?)' : `is at batch ${checkpointBatchId} (an older copy?)`
+    checkpointBatchId < 0
+      ? 'has no batch (deleted? a fresh data directory on a used broker?)'
+      : `is at batch ${checkpointBatchId} (an older copy?)`
+  // A Kafka sink keeps its position as the group's offsets, which sluice reset deletes; a database keeps a row.
+  const startOver = contract.commitsSourceOffsets
+    ? `run \`sluice reset ${context.pipelineId}\``
+    : `delete the pipeline's row of sluice_offsets in the database and run \`sluice reset ${context.pipelineId}\``
   throw new SluiceError(
     'SLUICE_CHECKPOINT_BEHIND_SINK',
     `Pipeline "${context.pipelineId}": ${sink.description} committed batch ${position.batchId}, but the ` +
-      `checkpoint ${context.checkpoint} ${where}. The pipeline keeps state (windows, dedupe) that only the ` +
-      'checkpoint holds and that cannot be rebuilt from the position the sink stored. If another run of this ' +
-      'pipeline is going on with another checkpoint, stop one of them: a pipeline runs as one process for now. ' +
-      "Otherwise restore the checkpoint directory, or start over: delete the pipeline's output and the " +
-      'position the sink stored (its offsets row in a database, the consumer group with a Kafka sink), and ' +
-      'the checkpoint.',
+      `checkpoint ${context.checkpoint} ${where}. Its state (windows, dedupe) is only in the checkpoint and ` +
+      'cannot be rebuilt from the position the sink stored. If another run of this pipeline is going on with ' +
+      'another checkpoint, stop one of them. Otherwise restore the checkpoint directory, or start over: ' +
+      `${startOver} (the output it already wrote stays).`,
     { domain: 'user', exitCode: 2 },
   )
 }

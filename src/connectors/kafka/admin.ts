@@ -132,6 +132,32 @@ export class KafkaAdmin {
     if (present.length > 0) await this.#call(() => this.#admin.deleteTopics({ topics: present }))
   }
 
+  /** Every topic but Kafka's own (__consumer_offsets, __transaction_state). */
+  async listTopics(): Promise<string[]> {
+    return this.#call(() => this.#admin.listTopics({ includeInternals: false }))
+  }
+
+  /** The ids of every consumer group the cluster knows. */
+  async listGroups(): Promise<string[]> {
+    return [...(await this.#call(() => this.#admin.listGroups())).keys()]
+  }
+
+  /**
+   * Deletes a consumer group and its committed offsets; the broker refuses (NON_EMPTY_GROUP) while it has
+   * members. An unknown group is nothing to delete.
+   */
+  async deleteGroup(groupId: string): Promise<void> {
+    try {
+      await this.#admin.deleteGroups({ groups: [groupId] })
+    } catch (error) {
+      if (/GROUP_ID_NOT_FOUND|does not exist/i.test(describeError(error))) return
+      throw new KafkaError(`Could not delete consumer group "${groupId}": ${describeError(error)}`, {
+        cause: error,
+        retryable: false,
+      })
+    }
+  }
+
   /** Offsets per partition at `timestamp` (LATEST by default; read_committed, so the last stable offset). */
   async offsets(
     topic: string,

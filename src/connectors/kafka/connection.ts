@@ -1,5 +1,7 @@
 import type { ConnectionOptions, SASLOptions } from '@platformatic/kafka'
 import { UsageError } from '../../errors.ts'
+import { readClientProperties } from './client-properties.ts'
+import { clientSecurity, type KafkaSecurity, mergeSecurity, securityFromEnv } from './security.ts'
 
 /** TLS options are Node's own `tls.connect` options, passed through untouched. */
 export type KafkaTlsOptions = NonNullable<ConnectionOptions['tls']>
@@ -10,7 +12,14 @@ export interface KafkaConnection {
   /** "host:port" list; defaults to $KAFKA_BROKERS, then 127.0.0.1:9092. */
   readonly brokers?: readonly string[] | string
   readonly clientId?: string
+  /**
+   * SASL and TLS in Kafka's terms; fields not set here come from $KAFKA_CONFIG and the KAFKA_SECURITY_PROTOCOL,
+   * KAFKA_SASL_* and KAFKA_SSL_* variables. CLI flags (overrideSecurity) win over it.
+   */
+  readonly security?: KafkaSecurity
+  /** The client's own SASL options, used as given (they win over `security`). */
   readonly sasl?: KafkaSaslOptions
+  /** Node's `tls.connect` options, used as given (they win over `security`). */
   readonly tls?: KafkaTlsOptions
   readonly connectTimeout?: number
   readonly requestTimeout?: number
@@ -19,6 +28,7 @@ export interface KafkaConnection {
 export const DEFAULT_BROKERS = '127.0.0.1:9092'
 
 let brokersOverride: readonly string[] | string | undefined
+let securityOverride: KafkaSecurity | undefined
 
 /**
  * Makes every Kafka client this process creates from now on connect to `brokers`, whatever its own options say
@@ -49,14 +59,43 @@ export function resolveBrokers(brokers?: readonly string[] | string): string[] {
   return list
 }
 
-/** The options common to the client's Producer, Consumer and Admin. */
+/**
+ * Makes every Kafka client this process creates from now on use these security settings over its own (field by
+ * field; undefined lifts it): the CLI's --security-protocol, --sasl-* and --ssl-* flags and --kafka-config.
+ * Checked now, so a contradiction or an unreadable file is a usage error before anything starts.
+ */
+export function overrideSecurity(security: KafkaSecurity | undefined): void {
+  securityOverride = security
+  if (security !== undefined) resolveSecurity({})
+}
+
+/** The settings overrideSecurity set (for handing them to worker processes). */
+export function securityOverridden(): KafkaSecurity | undefined {
+  return securityOverride
+}
+
+/** The security settings in force for a connection: the override, then its own, then $KAFKA_CONFIG and KAFKA_*. */
+export function resolveSecurity(connection: KafkaConnection): KafkaSecurity {
+  const file = process.env.KAFKA_CONFIG
+  return mergeSecurity(
+    securityOverride,
+    connection.security,
+    securityFromEnv(),
+    file ? readClientProperties(file) : undefined,
+  )
+}
+
+/** The options common to the client's Producer, Consumer and Admin: the one place their connection is built. */
 export function baseClientOptions(connection: KafkaConnection, role: string) {
+  const secured = clientSecurity(resolveSecurity(connection))
+  const sasl = connection.sasl ?? secured.sasl
+  const tls = connection.tls ?? secured.tls
   return {
     clientId: connection.clientId ?? `sluice-${role}`,
     bootstrapBrokers: resolveBrokers(connection.brokers),
     connectTimeout: connection.connectTimeout ?? 5_000,
     requestTimeout: connection.requestTimeout ?? 30_000,
-    ...(connection.sasl ? { sasl: connection.sasl } : {}),
-    ...(connection.tls ? { tls: connection.tls } : {}),
+    ...(sasl ? { sasl } : {}),
+    ...(tls ? { tls } : {}),
   }
 }

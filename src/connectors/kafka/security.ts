@@ -1,0 +1,198 @@
+import { readFileSync } from 'node:fs'
+import type { ConnectionOptions, SASLOptions } from '@platformatic/kafka'
+import { UsageError } from '../../errors.ts'
+
+export const SECURITY_PROTOCOLS = ['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'] as const
+export type SecurityProtocol = (typeof SECURITY_PROTOCOLS)[number]
+export const SASL_MECHANISMS = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512', 'OAUTHBEARER'] as const
+export type SaslMechanism = (typeof SASL_MECHANISMS)[number]
+
+/**
+ * How to authenticate to Kafka and protect the connection, in the terms Kafka users know (librdkafka's key
+ * names, camel-cased). The one shape built from CLI flags, a client properties file, environment variables,
+ * a YAML pipeline's `security` and the TypeScript API.
+ */
+export interface KafkaSecurity {
+  readonly securityProtocol?: SecurityProtocol
+  readonly saslMechanism?: SaslMechanism
+  readonly saslUsername?: string
+  readonly saslPassword?: string
+  /** The bearer token for OAUTHBEARER. */
+  readonly saslOauthbearerToken?: string
+  /** PEM file of the CA(s) that signed the brokers' certificates; default: the system's CAs. */
+  readonly sslCaLocation?: string
+  /** PEM client certificate, for brokers that require one (mTLS). */
+  readonly sslCertificateLocation?: string
+  /** PEM private key of the client certificate. */
+  readonly sslKeyLocation?: string
+  readonly sslKeyPassword?: string
+  /** False skips checking that the broker's certificate names the host connected to (it is still verified). */
+  readonly sslEndpointIdentification?: boolean
+}
+
+/** The fields that hold secrets: never printed, never put in an error message. */
+export const SECRET_FIELDS = ['saslPassword', 'saslOauthbearerToken', 'sslKeyPassword'] as const
+
+type Field = keyof KafkaSecurity
+
+/** Environment variables, one per field (KAFKA_ + the librdkafka key upper-cased). */
+export const SECURITY_ENV: Readonly<Record<Field, string>> = {
+  securityProtocol: 'KAFKA_SECURITY_PROTOCOL',
+  saslMechanism: 'KAFKA_SASL_MECHANISM',
+  saslUsername: 'KAFKA_SASL_USERNAME',
+  saslPassword: 'KAFKA_SASL_PASSWORD',
+  saslOauthbearerToken: 'KAFKA_SASL_OAUTHBEARER_TOKEN',
+  sslCaLocation: 'KAFKA_SSL_CA_LOCATION',
+  sslCertificateLocation: 'KAFKA_SSL_CERTIFICATE_LOCATION',
+  sslKeyLocation: 'KAFKA_SSL_KEY_LOCATION',
+  sslKeyPassword: 'KAFKA_SSL_KEY_PASSWORD',
+  sslEndpointIdentification: 'KAFKA_SSL_ENDPOINT_IDENTIFICATION',
+}
+
+/** Checks a protocol or mechanism name given as text (flag, env, properties), case-insensitively. */
+export function oneOf<T extends string>(value: string, allowed: readonly T[], what: string): T {
+  const found = allowed.find((a) => a === value.trim().toUpperCase())
+  if (found === undefined)
+    throw new UsageError(`Unknown ${what} "${value}": expected one of ${allowed.join(', ')}.`)
+  return found
+}
+
+export function booleanText(value: string, what: string): boolean {
+  const text = value.trim().toLowerCase()
+  if (['true', '1', 'yes', 'https'].includes(text)) return true
+  if (['false', '0', 'no', 'none', ''].includes(text)) return false
+  throw new UsageError(`${what} must be true or false, got "${value}".`)
+}
+
+/** The security fields set in the environment (see SECURITY_ENV). */
+export function securityFromEnv(env: NodeJS.ProcessEnv = process.env): KafkaSecurity {
+  const text = (field: Field) => {
+    const value = env[SECURITY_ENV[field]]
+    return value === undefined || value === '' ? undefined : value
+  }
+  const protocol = text('securityProtocol')
+  const mechanism = text('saslMechanism')
+  const identification = env[SECURITY_ENV.sslEndpointIdentification]
+  const fields: Record<string, unknown> = {
+    ...(protocol
+      ? { securityProtocol: oneOf(protocol, SECURITY_PROTOCOLS, SECURITY_ENV.securityProtocol) }
+      : {}),
+    ...(mechanism ? { saslMechanism: oneOf(mechanism, SASL_MECHANISMS, SECURITY_ENV.saslMechanism) } : {}),
+    ...(identification !== undefined
+      ? { sslEndpointIdentification: booleanText(identification, SECURITY_ENV.sslEndpointIdentification) }
+      : {}),
+  }
+  for (const field of [
+    'saslUsername',
+    'saslPassword',
+    'saslOauthbearerToken',
+    'sslCaLocation',
+    'sslCertificateLocation',
+    'sslKeyLocation',
+    'sslKeyPassword',
+  ] as const) {
+    const value = text(field)
+    if (value !== undefined) fields[field] = value
+  }
+  return fields as KafkaSecurity
+}
+
+/** Layers merged field by field; earlier layers win. */
+export function mergeSecurity(...layers: readonly (KafkaSecurity | undefined)[]): KafkaSecurity {
+  const merged: Record<string, unknown> = {}
+  for (const layer of [...layers].reverse()) {
+    if (!layer) continue
+    for (const [key, value] of Object.entries(layer)) if (value !== undefined) merged[key] = value
+  }
+  return merged as KafkaSecurity
+}
+
+function readPem(file: string, what: string): string {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch (error) {
+    const reason = error instanceof Error && 'code' in error ? String(error.code) : 'unreadable'
+    throw new UsageError(`Cannot read the ${what} ${file} (${reason}).`, error)
+  }
+}
+
+function require(value: string | undefined, what: string, mechanism: string): string {
+  // The token has no flag: a command line is visible to every user of the machine.
+  const where = what === 'sasl-oauthbearer-token' ? envOf(what) : `--${what} or ${envOf(what)}`
+  if (value === undefined) throw new UsageError(`SASL ${mechanism} needs ${what} (${where}).`)
+  return value
+}
+
+function envOf(flag: string): string {
+  return `$KAFKA_${flag.replaceAll('-', '_').toUpperCase()}`
+}
+
+function saslOptions(security: KafkaSecurity, protocol: SecurityProtocol): SASLOptions {
+  const mechanism = security.saslMechanism
+  if (mechanism === undefined) {
+    throw new UsageError(
+      `security protocol ${protocol} needs a SASL mechanism (--sasl-mechanism ${SASL_MECHANISMS.join('|')}).`,
+    )
+  }
+  if (mechanism === 'OAUTHBEARER')
+    return { mechanism, token: require(security.saslOauthbearerToken, 'sasl-oauthbearer-token', mechanism) }
+  return {
+    mechanism,
+    username: require(security.saslUsername, 'sasl-username', mechanism),
+    password: require(security.saslPassword, 'sasl-password', mechanism),
+  }
+}
+
+type TlsOptions = NonNullable<ConnectionOptions['tls']>
+
+function tlsOptions(security: KafkaSecurity): TlsOptions {
+  const { sslCertificateLocation: cert, sslKeyLocation: key } = security
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new UsageError(
+      'A client certificate needs both --ssl-certificate-location and --ssl-key-location (one was given).',
+    )
+  }
+  return {
+    ...(security.sslCaLocation ? { ca: readPem(security.sslCaLocation, 'CA file') } : {}),
+    ...(cert && key ? { cert: readPem(cert, 'client certificate'), key: readPem(key, 'client key') } : {}),
+    ...(security.sslKeyPassword ? { passphrase: security.sslKeyPassword } : {}),
+    ...(security.sslEndpointIdentification === false ? { checkServerIdentity: () => undefined } : {}),
+  }
+}
+
+/**
+ * The client's `sasl` and `tls` options for a security setting, checked: a protocol that needs SASL without
+ * a mechanism or credentials, SASL or TLS settings under a protocol that does not use them, an unreadable
+ * file, all fail with a UsageError that names the flag to fix (and never the secret).
+ */
+export function clientSecurity(security: KafkaSecurity): Pick<ConnectionOptions, 'sasl' | 'tls'> {
+  const set = Object.entries(security)
+    .filter(([, v]) => v !== undefined)
+    .map(([k]) => k)
+  const protocol = security.securityProtocol
+  if (protocol === undefined) {
+    if (set.length === 0) return {}
+    throw new UsageError(
+      `Kafka security settings were given (${set.join(', ')}) without a security protocol: set --security-protocol (${SECURITY_PROTOCOLS.join(', ')}).`,
+    )
+  }
+  const usesSasl = protocol.startsWith('SASL_')
+  const usesTls = protocol.endsWith('SSL')
+  const stray = set.filter((k) => (!usesSasl && k.startsWith('sasl')) || (!usesTls && k.startsWith('ssl')))
+  if (stray.length > 0) {
+    throw new UsageError(
+      `Security protocol ${protocol} does not use ${stray.join(', ')}: choose ${usesTls ? 'SASL_SSL' : usesSasl ? 'SASL_SSL' : 'SSL or SASL_SSL'} or drop them.`,
+    )
+  }
+  return {
+    ...(usesSasl ? { sasl: saslOptions(security, protocol) } : {}),
+    ...(usesTls ? { tls: tlsOptions(security) } : {}),
+  }
+}
+
+/** A security setting as it may be shown: secrets replaced by "***". */
+export function redactSecurity(security: KafkaSecurity): Record<string, unknown> {
+  const shown: Record<string, unknown> = { ...security }
+  for (const field of SECRET_FIELDS) if (shown[field] !== undefined) shown[field] = '***'
+  return shown
+}
