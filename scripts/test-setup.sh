@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# What the test suite needs besides node_modules (npm test runs this first, as its pretest): Java 17+ and
+# Maven (the local broker), PostgreSQL, MariaDB and Redis (each test starts a private server on 127.0.0.1),
+# Chromium (the dashboard's browser test), Go and the S3-compatible server it builds (the lake tests).
+# As root it installs what is missing (apt-get, then the Go module proxy); otherwise it says, one line per
+# missing piece, what to install, and fails. SLUICE_TEST_SETUP=skip skips it (you know what you have).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "${SLUICE_TEST_SETUP:-}" = skip ] && exit 0
+
+# Debian package → why the tests need it, for each piece not found.
+declare -A why=()
+java_major() { java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1; }
+if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ]; then why[openjdk-17-jre-headless]='Java 17+ runs the local Kafka broker'; fi
+command -v mvn >/dev/null 2>&1 || why[maven]="Maven fetches Kafka's jars from Maven Central"
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null 2>&1 || why[postgresql]='the PostgreSQL sink tests start a private server'
+command -v mariadbd >/dev/null 2>&1 || command -v mysqld >/dev/null 2>&1 || why[mariadb-server]='the MariaDB/MySQL sink tests start a private server'
+command -v redis-server >/dev/null 2>&1 || why[redis-server]='the Redis sink tests start a private server'
+[ -x /usr/bin/chromium ] || why[chromium]="the dashboard's browser test drives headless Chromium"
+command -v go >/dev/null 2>&1 || why[golang-go]="Go builds the lake tests' S3-compatible server (versitygw)"
+
+if [ ${#why[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test-setup: installing ${!why[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${!why[@]}"
+  else
+    for package in "${!why[@]}"; do
+      echo "test-setup: missing ${package} (${why[$package]}): sudo apt-get install ${package}" >&2
+    done
+    echo "test-setup: install the above (or run as root, which installs them), then npm test again" >&2
+    exit 1
+  fi
+fi
+scripts/install-s3-server.sh
