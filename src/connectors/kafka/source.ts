@@ -214,7 +214,12 @@ export class KafkaSourceReader implements SourceReader {
     let previous = this.#held
     if (this.#scaleOut) {
       previous = previous.filter((r) => r.assignment === this.consumer.assignment(r.partition)?.id)
-      if (previous.length > 0 && !this.consumer.holdBatch()) previous = []
+      if (previous.length > 0 && !this.consumer.holdBatch()) {
+        // A revocation is under way: they wait for the next poll (the consumer read past them, and their
+        // partition may stay here).
+        this.#held = previous
+        return []
+      }
     }
     this.#held = held
     for (const r of previous) take(r)
