@@ -2,7 +2,8 @@ import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { after, describe, test } from 'node:test'
+import { after, before, describe, test } from 'node:test'
+import pg from 'pg'
 import { KafkaProducer } from '../../src/connectors/kafka/producer.ts'
 import {
   diagnose,
@@ -14,6 +15,7 @@ import {
   waitForMembers,
 } from '../helpers/instances.ts'
 import { brokers, freshTopic } from '../helpers/kafka.ts'
+import { startPostgres, type TestPostgres } from '../helpers/postgres.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 /**
@@ -30,9 +32,38 @@ const T0 = Date.UTC(2026, 0, 1)
 const STEP_MS = 20
 
 const dirs: string[] = []
+let database: TestPostgres
+let db: pg.Pool
+before(async () => {
+  database = await startPostgres()
+  db = new pg.Pool({ connectionString: database.url, max: 2 })
+  // The loader instances (child processes) take the database from their environment.
+  process.env.SINK_DATABASE_URL = database.url
+})
 after(async () => {
+  await db?.end()
+  await database?.stop()
   for (const d of dirs) await rm(d, { recursive: true, force: true })
 })
+
+/** The windows a loader wrote to `table`: cell → every value it holds (one, when exactly once). */
+async function tableCells(table: string): Promise<Map<string, number[]>> {
+  const result = await db
+    .query<{ key: string; window_start: string | Date; value: number }>(
+      `SELECT key, window_start, value FROM "${table}"`,
+    )
+    .catch((error: { code?: string }) => {
+      if (error.code === '42P01') return { rows: [] }
+      throw error
+    })
+  const cells = new Map<string, number[]>()
+  for (const r of result.rows) {
+    const start = r.window_start instanceof Date ? r.window_start.toISOString() : r.window_start
+    const cell = `${r.key}@${start}`
+    cells.set(cell, [...(cells.get(cell) ?? []), Number(r.value)])
+  }
+  return cells
+}
 
 async function tempDir(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-scale-state-'))
@@ -167,6 +198,9 @@ describe('a stateful pipeline scaled out over several instances', () => {
     const input = await freshTopic('scale-state-in', PARTITIONS)
     const output = await freshTopic('scale-state-out', 3)
     const reader = new WindowReader(output)
+    // A stateless pipeline loads the windows into PostgreSQL as they are committed (killed once, too).
+    const table = `windows_${input.replaceAll('-', '_')}`
+    let loader = startInstance('windows-postgres', 'l1', output, table, await tempDir(), 'info')
     const checkpoints = new Map<string, string>()
     const running = new Map<string, Instance>()
     const start = async (name: string) => {
@@ -209,6 +243,9 @@ describe('a stateful pipeline scaled out over several instances', () => {
         await start(victim)
       }
       await kill([...running.keys()][Math.floor(random() * running.size)]!)
+      loader.child.kill('SIGKILL')
+      await loader.exited
+      loader = startInstance('windows-postgres', 'l1', output, table, await tempDir(), 'info')
       for (let round = 0; round < 2; round++) {
         await produceChunk()
         await progress(200)
@@ -227,8 +264,32 @@ describe('a stateful pipeline scaled out over several instances', () => {
       await settle(input, output, (end) => reader.readThrough(end))
       assertWindowsExact(reader, expected)
       assert.ok(reader.writers.size >= 3, `instances shared the work: ${JSON.stringify([...reader.writers])}`)
+      // The database has every window once, as the reference says.
+      let rows = new Map<string, number[]>()
+      await waitFor(
+        async () => {
+          rows = await tableCells(table)
+          return [...rows.values()].reduce((n, v) => n + v.length, 0) >= expected.size
+        },
+        120_000,
+        `all ${expected.size} windows in PostgreSQL`,
+      )
+      const wrong = [...expected]
+        .filter(([cell, count]) => JSON.stringify(rows.get(cell)) !== JSON.stringify([count]))
+        .map(([cell, count]) => `${cell}: expected [${count}], got ${JSON.stringify(rows.get(cell) ?? [])}`)
+      assert.deepEqual(
+        wrong.slice(0, 10),
+        [],
+        `${wrong.length} windows in PostgreSQL differ from the reference`,
+      )
+      assert.equal(
+        [...rows.values()].reduce((n, v) => n + v.length, 0),
+        expected.size,
+      )
     } finally {
       for (const name of [...running.keys()]) await kill(name)
+      loader.child.kill('SIGKILL')
+      await loader.exited
       await reader.close()
     }
   })
