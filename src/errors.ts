@@ -59,16 +59,36 @@ export class LocalKafkaError extends SluiceError {
  * fix, not retried, and exits 2 (code SLUICE_KAFKA_DENIED).
  */
 export class KafkaError extends SluiceError {
-  constructor(message: string, options: { cause?: unknown; retryable?: boolean } = {}) {
+  /**
+   * A refusal leads the message (what was refused comes first), unless `namesRefusal` says the message already
+   * names it (kafkaDenied: the permission and how to grant it).
+   */
+  constructor(
+    message: string,
+    options: { cause?: unknown; retryable?: boolean; namesRefusal?: boolean } = {},
+  ) {
     const denied = kafkaRefusal(options.cause)
-    super(denied ? 'SLUICE_KAFKA_DENIED' : 'SLUICE_KAFKA', denied ? `${message} (${denied})` : message, {
+    const text = denied && !options.namesRefusal ? `${denied}: ${message}` : message
+    super(denied ? 'SLUICE_KAFKA_DENIED' : 'SLUICE_KAFKA', text, {
       domain: denied ? 'user' : 'external',
       cause: options.cause,
       retryable: denied ? false : (options.retryable ?? true),
       ...(denied ? { exitCode: 2 } : {}),
     })
+    this.selfContained = options.namesRefusal === true && denied !== undefined
   }
+
+  /** The message says all a user needs (describeError leaves its causes out: the client's wording repeats it). */
+  readonly selfContained: boolean
 }
+
+/** Kafka's error codes that mean an ACL denied the request, by the kind of resource it was denied on. */
+export const AUTHORIZATION_FAILURE_CODES = {
+  topic: 29,
+  group: 30,
+  cluster: 31,
+  'transactional-id': 53,
+} as const
 
 /** Kafka error codes that mean an ACL denied the request, and the permission it lacked. */
 const AUTHORIZATION_FAILURES: Readonly<Record<number, string>> = {
@@ -76,6 +96,18 @@ const AUTHORIZATION_FAILURES: Readonly<Record<number, string>> = {
   30: 'an ACL denies this user access to the consumer group (GROUP_AUTHORIZATION_FAILED)',
   31: 'an ACL denies this user the cluster operation (CLUSTER_AUTHORIZATION_FAILED)',
   53: 'an ACL denies this user the transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED)',
+}
+
+/** The authorization failure code (29, 30, 31, 53) somewhere in the error chain, if any. */
+export function authorizationFailureCode(error: unknown, depth = 0): number | undefined {
+  if (!(error instanceof Error) || depth > 8) return undefined
+  const fields = error as Error & { apiCode?: unknown; errors?: unknown }
+  if (typeof fields.apiCode === 'number' && AUTHORIZATION_FAILURES[fields.apiCode]) return fields.apiCode
+  for (const next of [...(Array.isArray(fields.errors) ? fields.errors : []), error.cause]) {
+    const found = authorizationFailureCode(next, depth + 1)
+    if (found !== undefined) return found
+  }
+  return undefined
 }
 
 /**
@@ -108,6 +140,7 @@ export function describeError(error: unknown): string {
   let current: unknown = error
   for (let depth = 0; current instanceof Error && depth < 5; depth++) {
     add(current.message)
+    if (current instanceof KafkaError && current.selfContained) break
     // Clients report the real reason (connection refused, broker error) inside an AggregateError's errors.
     if (current instanceof AggregateError) {
       for (const inner of current.errors.slice(0, 3)) if (inner instanceof Error) add(describeError(inner))

@@ -1,5 +1,5 @@
 import { Admin, ConfigResourceTypes, ListOffsetTimestamps } from '@platformatic/kafka'
-import { describeError, KafkaError, UsageError } from '../../errors.ts'
+import { describeError, KafkaError, kafkaRefusal, UsageError } from '../../errors.ts'
 import { baseClientOptions, type KafkaConnection, resolveBrokers } from './connection.ts'
 import { requireStableOffsets } from './stable-offsets.ts'
 
@@ -63,7 +63,15 @@ export class KafkaAdmin {
   /** Partition count of a topic, or undefined when it does not exist. */
   async partitionCount(topic: string): Promise<number | undefined> {
     const topics = await this.#call(() => this.#admin.listTopics({ includeInternals: false }))
-    if (!topics.includes(topic)) return undefined
+    if (!topics.includes(topic)) {
+      // The list leaves out topics this user may not describe: asked by name, Kafka says which it is.
+      const refused = await this.#admin.metadata({ topics: [topic], forceUpdate: true }).then(
+        () => undefined,
+        (error: unknown) => (kafkaRefusal(error) ? error : undefined),
+      )
+      if (refused) throw new KafkaError(`Kafka refused to describe topic "${topic}"`, { cause: refused })
+      return undefined
+    }
     const metadata = await this.#call(() => this.#admin.metadata({ topics: [topic], forceUpdate: true }))
     return metadata.topics.get(topic)?.partitionsCount
   }
@@ -270,7 +278,8 @@ export class KafkaAdmin {
   }
 
   #unreachable(error: unknown): KafkaError {
-    return new KafkaError(`Kafka at ${this.#brokers.join(',')} did not answer: ${describeError(error)}`, {
+    const answer = kafkaRefusal(error) ? 'refused the request' : 'did not answer'
+    return new KafkaError(`Kafka at ${this.#brokers.join(',')} ${answer}: ${describeError(error)}`, {
       cause: error,
     })
   }

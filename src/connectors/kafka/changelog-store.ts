@@ -5,6 +5,7 @@ import { sleep } from '../../runtime/wait.ts'
 import { KafkaAdmin } from './admin.ts'
 import type { KafkaConnection } from './connection.ts'
 import { KafkaConsumer } from './consumer.ts'
+import { type KafkaAccess, needing } from './denied.ts'
 import { partitionKey } from './records.ts'
 
 /** How long endOffsets({ settled }) waits for the last transaction's markers. */
@@ -12,6 +13,9 @@ const SETTLE_MS = 5_000
 
 /** How long reading a changelog may go without progress before it fails (a broker gone). */
 const STALL_MS = 120_000
+
+/** Each restore reads in a consumer group of its own, named with this prefix and a random id. */
+export const RESTORE_GROUP_PREFIX = 'sluice-restore-'
 
 /**
  * Changelog topics on the sink's cluster: compacted, partitioned like the input, read back with
@@ -29,12 +33,16 @@ export class KafkaChangelogStore implements ChangelogStore {
     const admin = new KafkaAdmin(this.#connection)
     try {
       for (const topic of topics) {
-        const existing = await admin.partitionCount(topic)
+        const read = [{ operation: 'Read', resource: 'topic', name: topic }] as const
+        const existing = await needing(this.#connection, read, () => admin.partitionCount(topic))
         if (existing === undefined) {
-          await admin.createTopic(topic, {
-            partitions,
-            configs: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '0' },
-          })
+          const create = [{ operation: 'Create', resource: 'topic', name: topic }] as const
+          await needing(this.#connection, create, () =>
+            admin.createTopic(topic, {
+              partitions,
+              configs: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '0' },
+            }),
+          )
         } else if (existing !== partitions) {
           throw new KafkaError(
             `The changelog topic "${topic}" has ${existing} partitions, but the input has ${partitions}: state of input partition p lives in changelog partition p. Delete the changelog topic (the state is rebuilt only by reprocessing) or restore the input's partition count.`,
@@ -60,7 +68,7 @@ export class KafkaChangelogStore implements ChangelogStore {
     // A group of its own that assigns itself just these partitions and never commits.
     const consumer = new KafkaConsumer({
       ...this.#connection,
-      groupId: `sluice-restore-${randomUUID()}`,
+      groupId: `${RESTORE_GROUP_PREFIX}${randomUUID()}`,
       topics: [...topics],
       partitions: new Map(topics.map((t) => [t, [...wanted]])),
       start: { from: 'earliest' },
@@ -68,33 +76,47 @@ export class KafkaChangelogStore implements ChangelogStore {
       maxBytes: 16 * 1024 * 1024,
       highWaterMark: 16_384,
     })
+    const access: KafkaAccess[] = [
+      { operation: 'Read', resource: 'group', name: RESTORE_GROUP_PREFIX, prefixed: true },
+      ...topics.map((name) => ({ operation: 'Read', resource: 'topic', name }) as const),
+    ]
     try {
-      let progressAt = Date.now()
-      while (!consumer.caughtUp(end)) {
-        if (signal?.aborted) throw new KafkaError('Restoring state was interrupted (the run is stopping).')
-        const records = await consumer.poll({ maxRecords: 10_000, lingerMs: 0, idleMs: 200 })
-        if (records.length > 0) progressAt = Date.now()
-        else if (Date.now() - progressAt > STALL_MS)
-          throw new KafkaError(
-            `Restoring state from ${topics.join(', ')} made no progress for ${STALL_MS / 1000} s.`,
-          )
-        for (const r of records) {
-          if (!r.key) continue
-          apply({
-            topic: r.topic,
-            partition: r.partition,
-            key: r.key.toString('utf8'),
-            value:
-              r.value === null || r.value === undefined || r.value.length === 0
-                ? null
-                : r.value.toString('utf8'),
-          })
-        }
-      }
+      await needing(this.#connection, access, () => this.#restore(consumer, end, topics, apply, signal))
     } finally {
       await consumer.close()
     }
     return ends
+  }
+
+  async #restore(
+    consumer: KafkaConsumer,
+    end: Map<string, bigint>,
+    topics: readonly string[],
+    apply: (record: ChangelogRecord) => void,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    let progressAt = Date.now()
+    while (!consumer.caughtUp(end)) {
+      if (signal?.aborted) throw new KafkaError('Restoring state was interrupted (the run is stopping).')
+      const records = await consumer.poll({ maxRecords: 10_000, lingerMs: 0, idleMs: 200 })
+      if (records.length > 0) progressAt = Date.now()
+      else if (Date.now() - progressAt > STALL_MS)
+        throw new KafkaError(
+          `Restoring state from ${topics.join(', ')} made no progress for ${STALL_MS / 1000} s.`,
+        )
+      for (const r of records) {
+        if (!r.key) continue
+        apply({
+          topic: r.topic,
+          partition: r.partition,
+          key: r.key.toString('utf8'),
+          value:
+            r.value === null || r.value === undefined || r.value.length === 0
+              ? null
+              : r.value.toString('utf8'),
+        })
+      }
+    }
   }
 
   async endOffsets(

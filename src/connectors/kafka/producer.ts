@@ -8,6 +8,7 @@ import {
 } from '@platformatic/kafka'
 import { describeError, KafkaError } from '../../errors.ts'
 import { formatDuration } from '../../window/duration.ts'
+import { useClientAddPartitionsToTxn } from './client-add-partitions.ts'
 import { baseClientOptions, type KafkaConnection } from './connection.ts'
 import { OneSendAtATime } from './one-send-at-a-time.ts'
 import { type Compression, chunkBySize, type OutgoingRecord, toBuffer, tooLargeHint } from './records.ts'
@@ -92,6 +93,7 @@ export class KafkaProducer {
       },
       ...(this.#compression !== 'none' ? { compression: this.#compression } : {}),
     })
+    useClientAddPartitionsToTxn(this.#producer)
   }
 
   /**

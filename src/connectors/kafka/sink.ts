@@ -13,6 +13,7 @@ import { KafkaAdmin } from './admin.ts'
 import { KafkaChangelogStore } from './changelog-store.ts'
 import type { KafkaConnection } from './connection.ts'
 import { DEFAULT_MAX_MESSAGE_BYTES, deadLetterRecord } from './dead-letter-record.ts'
+import { type KafkaAccess, needing } from './denied.ts'
 import { KafkaProducer } from './producer.ts'
 import type { Compression, OutgoingRecord } from './records.ts'
 import { KafkaSourceReader } from './source.ts'
@@ -82,6 +83,8 @@ class KafkaSinkWriter<T> implements SinkWriter<T> {
   #producer: KafkaProducer | undefined
   #source: KafkaSourceReader | undefined
   #tx: KafkaTransaction | undefined
+  /** Write on the transactional id, which every transactional call needs (none without a Kafka source). */
+  #transactionAccess: readonly KafkaAccess[] = []
   /** The dead-letter topic's max.message.bytes: a bigger dead letter is cut to fit. */
   #deadLetterMaxBytes = DEFAULT_MAX_MESSAGE_BYTES
 
@@ -100,10 +103,15 @@ class KafkaSinkWriter<T> implements SinkWriter<T> {
       for (const topic of [this.#options.topic, this.#options.deadLetterTopic].filter(
         (t): t is string => !!t,
       )) {
-        await admin.ensureTopic(topic, {
-          create: this.#options.createPartitions !== undefined,
-          partitions: this.#options.createPartitions ?? 1,
-        })
+        const write = [{ operation: 'Write', resource: 'topic', name: topic }] as const
+        if ((await needing(this.#options, write, () => admin.partitionCount(topic))) !== undefined) continue
+        const create = [{ operation: 'Create', resource: 'topic', name: topic }] as const
+        await needing(this.#options, create, () =>
+          admin.ensureTopic(topic, {
+            create: this.#options.createPartitions !== undefined,
+            partitions: this.#options.createPartitions ?? 1,
+          }),
+        )
       }
       if (this.#options.deadLetterTopic)
         this.#deadLetterMaxBytes =
@@ -112,16 +120,22 @@ class KafkaSinkWriter<T> implements SinkWriter<T> {
       await admin.close()
     }
     this.#source = context.source instanceof KafkaSourceReader ? context.source : undefined
+    const txnId = this.#source ? transactionalId(context, this.#options.topic) : undefined
+    // The ids of all its instances share this prefix: the one ACL a pipeline needs, however it scales.
+    const txnPrefix = `sluice-${context.pipelineId}-`
+    this.#transactionAccess = txnId
+      ? [{ operation: 'Write', resource: 'transactional-id', name: txnPrefix, prefixed: true }]
+      : []
     this.#producer = new KafkaProducer({
       ...this.#options,
       clientId: this.#options.clientId ?? `sluice-${context.pipelineId}-sink`,
       // One transactional id per pipeline, or per instance when instances share the source's partitions: a
       // restarted instance fences the old one and aborts its open transaction.
-      ...(this.#source ? { transactionalId: transactionalId(context, this.#options.topic) } : {}),
+      ...(txnId ? { transactionalId: txnId } : {}),
       ...(this.#options.compression ? { compression: this.#options.compression } : {}),
     })
     // Before recovery reads the group's offsets: a crashed run's open transaction is aborted now.
-    if (this.#source) await this.#producer.takeOver()
+    if (this.#source) await needing(this.#options, this.#transactionAccess, () => this.#producer!.takeOver())
     const transactional = this.#source !== undefined
     return {
       guarantee: transactional ? 'exactly-once' : 'at-least-once',
@@ -160,12 +174,20 @@ class KafkaSinkWriter<T> implements SinkWriter<T> {
   async write(batch: OutputBatch<T>): Promise<void> {
     const producer = this.#producer!
     const records = this.#records(batch)
+    // Writing needs Write on every topic of the batch (the output, dead letters, changelogs).
+    const access: KafkaAccess[] = [...new Set(records.map((r) => r.topic))].map((name) => ({
+      operation: 'Write',
+      resource: 'topic',
+      name,
+    }))
     if (!this.#source) {
-      await producer.send(records)
+      await needing(this.#options, access, () => producer.send(records))
       return
     }
-    this.#tx = await producer.beginTransaction()
-    await this.#tx.send(records)
+    await needing(this.#options, [...access, ...this.#transactionAccess], async () => {
+      this.#tx = await producer.beginTransaction()
+      await this.#tx.send(records)
+    })
   }
 
   async commit(batch: OutputBatch<T>, context: SinkCommitContext): Promise<void> {
@@ -178,7 +200,7 @@ class KafkaSinkWriter<T> implements SinkWriter<T> {
       `${BATCH_METADATA}${batch.batchId}`,
       context.heldPartitions,
     )
-    await tx.commit()
+    await needing(this.#options, this.#transactionAccess, () => tx.commit())
   }
 
   /**

@@ -12,6 +12,7 @@ import type {
 import { KafkaAdmin } from './admin.ts'
 import type { KafkaConnection } from './connection.ts'
 import { KafkaConsumer, type StartPosition } from './consumer.ts'
+import { type KafkaAccess, needing } from './denied.ts'
 import { checkGroupPlan, encodeMemberPlan, type MemberPlan, memberPlan } from './group-plan.ts'
 import type { ConsumedRecord } from './records.ts'
 import type { KafkaTransaction } from './transaction.ts'
@@ -94,17 +95,20 @@ export class KafkaSourceReader implements SourceReader {
     // Shared partitions start where the group committed them, read as each is assigned.
     const resumeFrom = this.#scaleOut ? undefined : given
     const admin = new KafkaAdmin(this.#options)
+    const access = this.#access()
     try {
       for (const topic of this.#topics) {
-        if ((await admin.partitionCount(topic)) === undefined) {
+        if ((await needing(this.#options, access, () => admin.partitionCount(topic))) === undefined) {
           throw new UsageError(`Source topic "${topic}" does not exist: create it or produce to it first.`)
         }
       }
       // Before joining: a group whose members run another plan under this id is not joined at all.
-      if (this.#plan) await checkGroupPlan(admin, this.groupId, this.#plan)
-      const logEnd = await this.#logEnd(admin)
-      if (this.bounded) this.#end = logEnd
-      this.#pending = await this.#partitionsWithData(admin, logEnd, resumeFrom)
+      await needing(this.#options, access, async () => {
+        if (this.#plan) await checkGroupPlan(admin, this.groupId, this.#plan)
+        const logEnd = await this.#logEnd(admin)
+        if (this.bounded) this.#end = logEnd
+        this.#pending = await this.#partitionsWithData(admin, logEnd, resumeFrom)
+      })
     } finally {
       await admin.close()
     }
@@ -119,7 +123,7 @@ export class KafkaSourceReader implements SourceReader {
       ...(this.#plan ? { memberData: encodeMemberPlan(this.#plan) } : {}),
       ...(this.#scaleOut ? { cooperative: true } : {}),
     })
-    await this.#consumer.start()
+    await needing(this.#options, access, () => this.consumer.start())
     if (this.#plan) {
       // After joining: another plan that joined at the same moment passed the first check too. Both stop.
       const admin = new KafkaAdmin(this.#options)
@@ -130,6 +134,14 @@ export class KafkaSourceReader implements SourceReader {
         await admin.close()
       }
     }
+  }
+
+  /** What reading needs: Read on the topics and on the group (which imply Describe). */
+  #access(): KafkaAccess[] {
+    return [
+      ...this.#topics.map((name) => ({ operation: 'Read', resource: 'topic', name }) as const),
+      { operation: 'Read', resource: 'group', name: this.groupId },
+    ]
   }
 
   #startPosition(resumeFrom: Positions | undefined): StartPosition {
@@ -407,7 +419,7 @@ export class KafkaSourceReader implements SourceReader {
         )
       messages.push(record)
     }
-    await tx.commitOffsets(this.consumer, messages, metadata)
+    await needing(this.#options, this.#access(), () => tx.commitOffsets(this.consumer, messages, metadata))
   }
 
   /** The group's committed offsets per partition ("topic:partition" → next offset). */
