@@ -1,12 +1,14 @@
 import { join } from 'node:path'
 import { KafkaAdmin } from '../connectors/kafka/admin.ts'
 import type { Pipeline } from '../dsl/stream.ts'
+import { KafkaError, SluiceError } from '../errors.ts'
 import { startLocalKafka, stopLocalKafka } from '../local-kafka/cluster.ts'
 import type { Logger } from '../log.ts'
-import { type ProduceSummary, produceClickstream } from '../producer/produce.ts'
+import { ProduceFailedError, type ProduceSummary, produceClickstream } from '../producer/produce.ts'
 import type { BatchProgress } from '../runtime/progress.ts'
 import { type RunOptions, type RunSummary, run } from '../runtime/run.ts'
 import { type DemoOutputs, defaultOutputs, demoPipelines, TABLES } from './demo-pipelines.ts'
+import { OutageNotice } from './outage-notice.ts'
 import { lakeRows, warehouseRows } from './results.ts'
 
 export interface MainJobOptions {
@@ -28,6 +30,13 @@ export interface MainJobOptions {
    */
   readonly historyMs?: number
   readonly durationMs?: number
+  /**
+   * How long the job rides out a broker it cannot reach (the producer's delivery timeout and the pipelines'
+   * retry timeout) before it stops with a summary and the cause. Default 2 minutes.
+   */
+  readonly retryTimeoutMs?: number
+  /** Lines for the person running the job: a broker unreachable and back, a broker taken over. */
+  readonly onNotice?: (line: string) => void
   /**
    * What the producer simulates; by default a new seed each run, starting now, with 1 % malformed, 0.5 %
    * late and 0.5 % duplicate events. A fixed seed, start time and count (and no late events, whose fate
@@ -61,13 +70,36 @@ export interface MainJobInput {
 
 export interface MainJobSummary {
   readonly produced: ProduceSummary
+  /** Each pipeline that ended by stopping (one that failed is missing). */
   readonly pipelines: Readonly<Record<string, RunSummary>>
+  /** Every pipeline of the job, in order. */
+  readonly pipelineIds: readonly string[]
   readonly outputs: DemoOutputs
-  /** Rows in the lake table of clean events (all runs). */
-  readonly lakeRows: number
-  /** Rows per warehouse table (all runs). */
+  /** Rows in the lake table of clean events (all runs); undefined when it could not be read. */
+  readonly lakeRows: number | undefined
+  /** Rows per warehouse table (all runs); empty when the warehouse could not be read. */
   readonly tables: Readonly<Record<string, number>>
 }
+
+/** The job stopped on a failure (`cause`), after stopping the rest: `summary` is what it did until then. */
+export class MainJobFailedError extends SluiceError {
+  readonly summary: MainJobSummary
+
+  constructor(summary: MainJobSummary, cause: unknown) {
+    super(
+      cause instanceof SluiceError ? cause.code : 'SLUICE_MAIN_JOB',
+      cause instanceof Error ? cause.message : String(cause),
+      {
+        domain: cause instanceof SluiceError ? cause.domain : 'internal',
+        cause,
+        exitCode: cause instanceof SluiceError ? cause.exitCode : 1,
+      },
+    )
+    this.summary = summary
+  }
+}
+
+const DEFAULT_RETRY_TIMEOUT_MS = 120_000
 
 /**
  * The clickstream ETL `npm start` runs: a local broker (unless brokers are given), the producer at a
@@ -76,21 +108,27 @@ export interface MainJobSummary {
  */
 export async function runMainJob(options: MainJobOptions): Promise<MainJobSummary> {
   let brokers = options.brokers
-  let startedBroker: string | undefined
+  let ownedBroker: string | undefined
   if (!brokers) {
     const cluster = await startLocalKafka({
       port: options.port,
       dataDir: join(options.dataDir, 'kafka'),
       log: (line) => options.logger.info(line),
+      own: true,
     })
     brokers = cluster.bootstrap
-    if (cluster.started) startedBroker = cluster.dataDir
+    if (cluster.started || cluster.takenOverFrom !== undefined) ownedBroker = cluster.dataDir
+    if (cluster.takenOverFrom !== undefined) {
+      options.onNotice?.(
+        `Kafka in ${cluster.dataDir} was left running by a \`sluice start\` that ended without stopping it (pid ${cluster.takenOverFrom}): using it, and stopping it when this run ends.`,
+      )
+    }
   }
   try {
     return await runOn(brokers, options)
   } finally {
-    // A broker this run started stops with it; one that was already running is left as it was.
-    if (startedBroker) await stopLocalKafka({ dataDir: startedBroker })
+    // A broker this run started (or took over from a killed run) stops with it; a standing one is left as it was.
+    if (ownedBroker) await stopLocalKafka({ dataDir: ownedBroker })
   }
 }
 
@@ -117,6 +155,12 @@ async function runOn(brokers: string, options: MainJobOptions): Promise<MainJobS
   // The shop was open before the demo started: a first run begins with its recent past (the first minutes of
   // a simulation are quiet, as sessions take a minute or two to reach the checkout), produced at once. A later
   // run does not: its past would be behind the watermarks the pipelines' checkpoints keep, so late.
+  const retryTimeoutMs = options.retryTimeoutMs ?? DEFAULT_RETRY_TIMEOUT_MS
+  const outage = new OutageNotice(
+    brokers,
+    retryTimeoutMs,
+    options.onNotice ?? ((line) => options.logger.warn(line)),
+  )
   const input = options.input ?? {}
   const now = input.startTime ?? Date.now()
   const historyMs = firstRun
@@ -135,29 +179,48 @@ async function runOn(brokers: string, options: MainJobOptions): Promise<MainJobS
     ...(input.count !== undefined ? { count: input.count } : {}),
     destination: { kind: 'kafka', ...connection, topic: outputs.topics.events, createTopic: true },
     signal: stopProducing.signal,
+    deliveryTimeoutMs: retryTimeoutMs,
+    onOutage: (event) => (event.kind === 'retrying' ? outage.lost(event.error) : outage.back()),
   })
   const pipelines = demoPipelines(outputs)
   for (const p of pipelines) options.monitor?.describe(p)
   // A pipeline that fails (e.g. refused by its consumer group: another plan runs under its id) stops the job.
   let failure: { error: unknown } | undefined
-  const running = pipelines.map((p) =>
-    run(p, {
+  const running = pipelines.map((p) => {
+    const logger = options.logger.child({ pipeline: p.plan.pipelineId }, { level: 'warn' })
+    return run(p, {
       checkpoint: join(options.dataDir, 'checkpoints', p.plan.pipelineId),
       trigger: { kind: 'processingTime', intervalMs: 1000 },
       signal: stopPipelines.signal,
-      logger: options.logger.child({ pipeline: p.plan.pipelineId }, { level: 'warn' }),
+      logger,
+      retryTimeoutMs,
+      // A broker gone is said once for the job, not once per pipeline and restart.
+      onRestart: (error, restart) =>
+        error instanceof KafkaError ? outage.lost(error) : logger.warn(restart.message),
       ...(options.monitor?.hooks.onDeadLetters ? { onDeadLetters: options.monitor.hooks.onDeadLetters } : {}),
       ...(options.monitor?.hooks.onSinkError ? { onSinkError: options.monitor.hooks.onSinkError } : {}),
-      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      onProgress: (progress) => {
+        outage.back()
+        options.onProgress?.(progress)
+      },
     }).catch((error: unknown) => {
       failure ??= { error }
       stopProducing.abort()
       stopPipelines.abort()
       return undefined
-    }),
-  )
+    })
+  })
   try {
-    const produced = await producing
+    let produced: ProduceSummary
+    try {
+      produced = await producing
+    } catch (error) {
+      // Give up together: the pipelines stop, and the summary says what was delivered before.
+      if (!(error instanceof ProduceFailedError)) throw error
+      failure ??= { error }
+      stopPipelines.abort()
+      produced = error.summary
+    }
     // Let the pipelines catch up with the last events before stopping them (not after Ctrl-C).
     if (!options.signal.aborted && !failure) {
       await drained(
@@ -170,16 +233,31 @@ async function runOn(brokers: string, options: MainJobOptions): Promise<MainJobS
     }
     stopPipelines.abort()
     const results = await Promise.all(running)
-    if (failure) throw failure.error
     const summaries: Record<string, RunSummary> = {}
-    for (const [i, p] of pipelines.entries()) summaries[p.plan.pipelineId] = results[i]!
-    return {
+    for (const [i, p] of pipelines.entries()) {
+      const result = results[i]
+      if (result) summaries[p.plan.pipelineId] = result
+    }
+    const summary: MainJobSummary = {
       produced,
       pipelines: summaries,
+      pipelineIds: pipelines.map((p) => p.plan.pipelineId),
       outputs,
-      lakeRows: await lakeRows(outputs.lakePath),
-      tables: await warehouseRows(outputs.warehouse, Object.values(TABLES)),
+      // After a failure the warehouse may be what failed: the summary is still printed without its counts.
+      lakeRows: await lakeRows(outputs.lakePath).catch((error: unknown) => {
+        if (!failure) throw error
+        return undefined
+      }),
+      tables: await warehouseRows(outputs.warehouse, Object.values(TABLES)).catch((error: unknown) => {
+        if (!failure) throw error
+        return {}
+      }),
     }
+    if (failure) {
+      const cause = outage.active ? outage.gaveUp(failure.error) : failure.error
+      throw new MainJobFailedError(summary, cause)
+    }
+    return summary
   } finally {
     if (timer) clearTimeout(timer)
     stopPipelines.abort()

@@ -1,16 +1,25 @@
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { TABLES } from '../app/demo-pipelines.ts'
-import { type MainJobSummary, runMainJob } from '../app/main-job.ts'
+import { MainJobFailedError, type MainJobSummary, runMainJob } from '../app/main-job.ts'
 import { describeWarehouse } from '../app/warehouse.ts'
+import { terminateOwnedNodesNow } from '../local-kafka/owner.ts'
 import { createLogger } from '../log.ts'
 import type { BatchProgress } from '../runtime/progress.ts'
 import { type Monitor, startMonitor } from '../ui/monitor.ts'
 import { formatLag } from './run-progress.ts'
 import { interruptSignal } from './signals.ts'
 import type { StartFlags } from './start-command.ts'
+import { say, tolerateClosedReaders, writeResult } from './terminal-output.ts'
+
+/** Where each run's summary is also written, as the reader of stdout may be gone when it is printed. */
+const SUMMARY_FILE = 'last-summary.txt'
 
 /** `sluice start` (npm start): the main job with its dashboard, a status line per pipeline every 5 s, a summary. */
 export async function startMainJob(flags: StartFlags): Promise<void> {
+  tolerateClosedReaders()
   const logger = createLogger({ name: 'sluice' })
+  const summaryFile = join(flags.dataDir, SUMMARY_FILE)
   const uiToken = flags.uiToken ?? (process.env.SLUICE_UI_TOKEN || undefined)
   // First, so that a busy --ui-port fails before a broker is started.
   const monitor: Monitor | undefined = flags.ui
@@ -21,14 +30,28 @@ export async function startMainJob(flags: StartFlags): Promise<void> {
         ...(flags.uiPort === undefined ? {} : { port: flags.uiPort }),
       })
     : undefined
-  if (monitor) process.stderr.write(dashboardLine(monitor, uiToken !== undefined))
-  const { signal, dispose } = interruptSignal()
+  if (monitor) say(dashboardLine(monitor, uiToken !== undefined))
+  const brokers = flags.brokers ?? process.env.KAFKA_BROKERS
+  const { signal, dispose } = interruptSignal(() => {
+    // Exiting at once: the broker this run started must not outlive it (SIGTERM: its controlled shutdown).
+    const stopping = brokers ? 0 : terminateOwnedNodesNow(join(flags.dataDir, 'kafka'))
+    say(
+      `Second Ctrl-C: exiting without the pipelines' last commit (they resume from their checkpoints)${stopping ? '; the local broker this run started is shutting down' : ''}.`,
+    )
+  })
+  signal.addEventListener(
+    'abort',
+    () =>
+      say(
+        `Stopping: the producer stops, the pipelines commit what they read; then the summary, also saved to ${summaryFile}. Ctrl-C again to exit at once.`,
+      ),
+    { once: true },
+  )
   const latest = new Map<string, BatchProgress>()
   const status = setInterval(() => {
-    for (const p of latest.values()) process.stderr.write(`${statusLine(p)}\n`)
+    for (const p of latest.values()) say(statusLine(p))
   }, 5000)
   try {
-    const brokers = flags.brokers ?? process.env.KAFKA_BROKERS
     const summary = await runMainJob({
       dataDir: flags.dataDir,
       ...(brokers ? { brokers } : {}),
@@ -39,14 +62,16 @@ export async function startMainJob(flags: StartFlags): Promise<void> {
       rate: flags.rate,
       ...(flags.history === undefined ? {} : { historyMs: flags.history }),
       ...(flags.duration ? { durationMs: flags.duration } : {}),
+      ...(flags.retryTimeout === undefined ? {} : { retryTimeoutMs: flags.retryTimeout }),
       signal,
       logger,
+      onNotice: say,
       onProgress: (p) => {
         latest.set(p.pipelineId, p)
         monitor?.observe(p)
       },
       onReady: ({ brokers: address, outputs }) => {
-        process.stderr.write(
+        say(
           [
             `Kafka at ${address}. Producing ${flags.rate} events/s to "${outputs.topics.events}"; pipelines: clean-events, page-metrics, sessions, revenue-alerts.`,
             `  lake:      ${outputs.lakePath} (Parquet, partitioned by event_date and event_type)`,
@@ -58,12 +83,16 @@ export async function startMainJob(flags: StartFlags): Promise<void> {
             flags.duration
               ? `  running for ${Math.round(flags.duration / 1000)} s`
               : '  Ctrl-C stops everything; a second start resumes from the checkpoints.',
-            '',
           ].join('\n'),
         )
       },
+    }).catch(async (error: unknown) => {
+      if (!(error instanceof MainJobFailedError)) throw error
+      // A summary even when the job failed; then the cause, as the exit status and last line.
+      await report(error.summary, summaryFile)
+      throw error.cause
     })
-    process.stdout.write(summaryText(summary))
+    await report(summary, summaryFile)
   } finally {
     clearInterval(status)
     dispose()
@@ -71,14 +100,25 @@ export async function startMainJob(flags: StartFlags): Promise<void> {
   }
 }
 
+/** The summary on stdout (on stderr when stdout's reader has gone, e.g. tee after Ctrl-C) and in the data dir. */
+async function report(summary: MainJobSummary, file: string): Promise<void> {
+  const text = summaryText(summary)
+  const saved = await writeFile(file, text).then(
+    () => true,
+    () => false,
+  )
+  const where = await writeResult(text)
+  if (saved && where !== 'stdout') say(`(The summary is also in ${file}.)`)
+}
+
 /** Where the dashboard is, and how to get in when it needs a token (a given one is not echoed). */
 function dashboardLine(monitor: Monitor, tokenGiven: boolean): string {
   const where = `Dashboard: ${monitor.url} (Prometheus metrics at ${monitor.url}metrics)`
-  if (monitor.token === undefined) return `${where}\n`
+  if (monitor.token === undefined) return where
   const how = tokenGiven
     ? 'every request needs the token given (--ui-token or $SLUICE_UI_TOKEN)'
     : `every request needs this token: open ${monitor.url}?token=${monitor.token} or send Authorization: Bearer ${monitor.token}`
-  return `${where}\n  reachable from other machines: ${how}\n`
+  return `${where}\n  reachable from other machines: ${how}`
 }
 
 function statusLine(p: BatchProgress): string {
@@ -91,14 +131,18 @@ function summaryText(summary: MainJobSummary): string {
   const p = summary.produced
   return [
     `Produced ${p.delivered} events (${p.bad} malformed, ${p.late} late, ${p.dupes} duplicates).`,
-    ...Object.entries(summary.pipelines).map(
-      ([id, s]) =>
-        `${id.padEnd(14)} ${s.inputRows} processed, ${s.outputRows} written, ${s.deadLetteredRows} dead-lettered, ${s.lateRows} late, ${s.duplicateRows} duplicates, ${s.batches} batches`,
-    ),
-    `Lake ${summary.outputs.lakePath}: ${summary.lakeRows} events.`,
-    `Warehouse ${describeWarehouse(summary.outputs.warehouse)}: ${Object.entries(summary.tables)
-      .map(([t, n]) => `${t} ${n} rows`)
-      .join(', ')}.`,
+    ...summary.pipelineIds.map((id) => {
+      const s = summary.pipelines[id]
+      return s
+        ? `${id.padEnd(14)} ${s.inputRows} processed, ${s.outputRows} written, ${s.deadLetteredRows} dead-lettered, ${s.lateRows} late, ${s.duplicateRows} duplicates, ${s.batches} batches`
+        : `${id.padEnd(14)} failed (below)`
+    }),
+    `Lake ${summary.outputs.lakePath}: ${summary.lakeRows ?? 'not readable'} events.`,
+    `Warehouse ${describeWarehouse(summary.outputs.warehouse)}: ${
+      Object.entries(summary.tables)
+        .map(([t, n]) => `${t} ${n} rows`)
+        .join(', ') || 'not readable'
+    }.`,
     '',
   ].join('\n')
 }

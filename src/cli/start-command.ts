@@ -8,6 +8,7 @@ export interface StartFlags {
   port: number
   rate: number
   duration?: number
+  retryTimeout?: number
   history?: number
   namespace?: string
   ui: boolean
@@ -25,6 +26,11 @@ export function startCommand(): Command {
     .option('--port <port>', 'port of the local broker', port, 9092)
     .option('--rate <n>', 'clickstream events per second', positiveInt, 200)
     .option('--duration <time>', 'stop after this long (e.g. 60s) and print a summary', parseDuration)
+    .option(
+      '--retry-timeout <time>',
+      'how long to ride out a broker it cannot reach before stopping with a summary (default 2m)',
+      parseDuration,
+    )
     .option(
       '--history <time>',
       "on a first run (empty events topic), begin with this much of the shop's past, produced at once " +

@@ -11,6 +11,7 @@ import { BROKER_LOG4J, DEFAULT_DATA_DIR, type LocalNode, serverProperties, TOOL_
 
 export { DEFAULT_DATA_DIR }
 
+import { ownerAlive } from './owner.ts'
 import { consecutiveFreePorts, freePort } from './ports.ts'
 import { isOurProcess, sleep, terminate } from './process.ts'
 import { type LocalKafkaSecurity, localKafkaSecurity, scramFormatArgs } from './security.ts'
@@ -32,6 +33,11 @@ export interface StartLocalKafkaOptions {
   readonly secure?: boolean
   readonly readyTimeoutMs?: number
   readonly log?: (line: string) => void
+  /**
+   * The cluster belongs to this process's run, which stops it when it ends (`sluice start`): a cluster it starts
+   * records this process as its owner, and a running one whose owner is gone (killed) is taken over.
+   */
+  readonly own?: boolean
 }
 
 export interface LocalKafkaNode extends LocalNode {
@@ -46,6 +52,8 @@ export interface LocalKafka {
   readonly nodes: readonly LocalKafkaNode[]
   /** False when start() found the cluster already running. */
   readonly started: boolean
+  /** With `own`: the pid of the gone owner whose running cluster this process took over. */
+  readonly takenOverFrom?: number
   /** How to connect to a secured cluster; undefined for the plain one. */
   readonly security: LocalKafkaSecurity | undefined
 }
@@ -54,6 +62,8 @@ interface ClusterFile {
   readonly version: 1
   readonly clusterId: string
   readonly secure?: boolean
+  /** The pid of the process whose run the cluster belongs to (see owner.ts); absent for a standing cluster. */
+  readonly owner?: number
   readonly nodes: readonly LocalKafkaNode[]
 }
 
@@ -263,12 +273,19 @@ export async function startLocalKafka(
     )
   }
   if (existing?.nodes.every(running)) {
+    const goneOwner = existing.owner !== undefined && !ownerAlive(existing.owner) ? existing.owner : undefined
+    if (goneOwner !== undefined) {
+      // Taken over by this run, or kept as a standing cluster by `sluice kafka start`.
+      const { owner: _gone, ...standing } = existing
+      await writeState(dataDir, options.own ? { ...standing, owner: process.pid } : standing)
+    }
     return {
       bootstrap: bootstrapOf(existing.nodes),
       dataDir,
       clusterId: existing.clusterId,
       nodes: existing.nodes,
       started: false,
+      ...(options.own && goneOwner !== undefined ? { takenOverFrom: goneOwner } : {}),
       security: secure ? await localKafkaSecurity(dataDir) : undefined,
     }
   }
@@ -305,7 +322,13 @@ export async function startLocalKafka(
     dir: node.dir,
     ...launchNode(java, classpath, node, heapMb),
   }))
-  await writeState(dataDir, { version: 1, clusterId, ...(secure ? { secure } : {}), nodes })
+  await writeState(dataDir, {
+    version: 1,
+    clusterId,
+    ...(secure ? { secure } : {}),
+    ...(options.own ? { owner: process.pid } : {}),
+    nodes,
+  })
   log(`Starting Kafka (${nodes.length} node${nodes.length > 1 ? 's' : ''}) in ${dataDir}…`)
   try {
     await waitUntilReady(nodes, options.readyTimeoutMs ?? 120_000, security)
@@ -340,7 +363,8 @@ export async function stopLocalKafka(
   const outcomes = await Promise.all(
     state.nodes.map((n) => (n.pid === null ? 'gone' : terminate(n.pid, n.dir, options.graceMs ?? 30_000))),
   )
-  await writeState(dataDir, { ...state, nodes: state.nodes.map((n) => ({ ...n, pid: null })) })
+  const { owner: _stopped, ...standing } = state
+  await writeState(dataDir, { ...standing, nodes: state.nodes.map((n) => ({ ...n, pid: null })) })
   return {
     dataDir,
     stopped: outcomes.filter((o) => o === 'terminated').length,

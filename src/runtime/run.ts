@@ -70,9 +70,14 @@ export interface RunOptions {
    * gives up and throws SLUICE_RETRY_TIMEOUT, counted from the first failure since the last committed batch.
    * Default: 2 minutes for a bounded run (availableNow, once, or a bounded source: a batch job must end),
    * for ever for a streaming one (a service waits for its broker). Every restart logs one warning with the
-   * cause and the wait.
+   * cause and the wait (or calls onRestart instead).
    */
   readonly retryTimeoutMs?: number
+  /** Told of each restart after a failure instead of the warning it logs, e.g. to say it once for many pipelines. */
+  readonly onRestart?: (
+    error: unknown,
+    restart: { readonly waitMs: number; readonly message: string },
+  ) => void
   /**
    * This process's name among the instances of the pipeline (static group membership, and the Kafka sink's
    * transactional id when instances share the source's partitions). Each instance needs its own, stable
@@ -133,10 +138,13 @@ export async function run<T>(pipeline: Pipeline<T>, options: RunOptions = {}): P
       const decision = restarts.next(totals.batches > batchesBefore, triggerBounded || sourceBounded === true)
       if (!decision.restart) throw gaveUp(pipeline.plan.pipelineId, error, decision)
       totals.restarts++
-      logger.warn(
-        { retry: { cause: describeError(error), waitMs: decision.waitMs, restart: decision.attempt } },
-        restartMessage(error, decision),
-      )
+      if (options.onRestart)
+        options.onRestart(error, { waitMs: decision.waitMs, message: restartMessage(error, decision) })
+      else
+        logger.warn(
+          { retry: { cause: describeError(error), waitMs: decision.waitMs, restart: decision.attempt } },
+          restartMessage(error, decision),
+        )
       await sleep(decision.waitMs, options.signal)
     }
   }
