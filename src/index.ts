@@ -67,6 +67,7 @@ export {
 } from './connectors/testing/generator-source.ts'
 export { type MemorySink, memory } from './connectors/testing/memory.ts'
 export { memorySource } from './connectors/testing/memory-source.ts'
+export type { RecordMeta } from './contracts/record-meta.ts'
 export type { EventTimeField } from './dsl/event-time.ts'
 export {
   fromJsonSchema,

@@ -1,5 +1,6 @@
 import type { z } from 'zod'
 import type { Aggregator } from '../aggregate/index.ts'
+import type { RecordMeta } from '../contracts/record-meta.ts'
 import { UsageError } from '../errors.ts'
 import type {
   KeyedProcessContext,
@@ -142,34 +143,44 @@ export class Stream<T> {
     })
   }
 
-  map<U>(fn: (value: T) => U, options?: StepOptions): Stream<U> {
+  /**
+   * A new value per record. A second parameter receives the record it came from (key, timestamp, headers,
+   * partition, offset: RecordMeta), read only when declared.
+   */
+  map<U>(fn: (value: T, meta: RecordMeta) => U, options?: StepOptions): Stream<U> {
     return this.#map(fn, options)
   }
 
-  #map<U>(fn: (value: T) => U, options: StepOptions | undefined, rowType?: RowTypeTransform): Stream<U> {
+  #map<U>(
+    fn: (value: T, meta: RecordMeta) => U,
+    options: StepOptions | undefined,
+    rowType?: RowTypeTransform,
+  ): Stream<U> {
     return this.#then({
       kind: 'map',
       ...stepId(this.#draft, 'map', options),
-      fn: fn as (v: unknown) => unknown,
+      fn: fn as (v: unknown, meta: RecordMeta) => unknown,
       ...(rowType ? { rowType } : {}),
     })
   }
 
-  filter<S extends T>(fn: (value: T) => value is S, options?: StepOptions): Stream<S>
-  filter(fn: (value: T) => boolean, options?: StepOptions): Stream<T>
-  filter(fn: (value: T) => boolean, options?: StepOptions): Stream<T> {
+  /** Keeps the values `fn` accepts; a second parameter receives the record's RecordMeta (see map). */
+  filter<S extends T>(fn: (value: T, meta: RecordMeta) => value is S, options?: StepOptions): Stream<S>
+  filter(fn: (value: T, meta: RecordMeta) => boolean, options?: StepOptions): Stream<T>
+  filter(fn: (value: T, meta: RecordMeta) => boolean, options?: StepOptions): Stream<T> {
     return this.#then({
       kind: 'filter',
       ...stepId(this.#draft, 'filter', options),
-      fn: fn as (v: unknown) => boolean,
+      fn: fn as (v: unknown, meta: RecordMeta) => boolean,
     })
   }
 
-  flatMap<U>(fn: (value: T) => Iterable<U>, options?: StepOptions): Stream<U> {
+  /** Zero or more values per record; a second parameter receives the record's RecordMeta (see map). */
+  flatMap<U>(fn: (value: T, meta: RecordMeta) => Iterable<U>, options?: StepOptions): Stream<U> {
     return this.#then({
       kind: 'flatMap',
       ...stepId(this.#draft, 'flatMap', options),
-      fn: fn as (v: unknown) => Iterable<unknown>,
+      fn: fn as (v: unknown, meta: RecordMeta) => Iterable<unknown>,
     })
   }
 

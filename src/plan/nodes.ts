@@ -1,4 +1,5 @@
 import type { Aggregator } from '../aggregate/aggregator.ts'
+import type { RecordMeta } from '../contracts/record-meta.ts'
 import type { SinkSpec } from '../runtime/sink.ts'
 import type { SourceSpec } from '../runtime/source.ts'
 import type { WindowSpec } from '../window/spec.ts'
@@ -48,17 +49,17 @@ export interface ParseNode extends Base<'parse'> {
 }
 
 export interface MapNode extends Base<'map'> {
-  readonly fn: (value: unknown) => unknown
+  readonly fn: (value: unknown, meta: RecordMeta) => unknown
   /** For maps that keep part of the shape (select, withField): the row type after the step. */
   readonly rowType?: RowTypeTransform | undefined
 }
 
 export interface FilterNode extends Base<'filter'> {
-  readonly fn: (value: unknown) => boolean
+  readonly fn: (value: unknown, meta: RecordMeta) => boolean
 }
 
 export interface FlatMapNode extends Base<'flatMap'> {
-  readonly fn: (value: unknown) => Iterable<unknown>
+  readonly fn: (value: unknown, meta: RecordMeta) => Iterable<unknown>
 }
 
 export interface WatermarkNode extends Base<'watermark'> {

@@ -16,6 +16,8 @@ export interface SourceRecord {
   readonly value: Buffer | string | object | null | undefined
   /** Broker/file timestamp in ms, used when no event-time field is declared. */
   readonly timestamp: number
+  /** The record's headers (Kafka), name → value as they arrived; step functions read them as RecordMeta. */
+  readonly headers?: ReadonlyMap<Buffer | string, Buffer | string | null | undefined>
   /**
    * Set by a source that could not decode the record (a malformed CSV row): the runtime dead-letters it with
    * this reason (operator "source") before any step sees it; `value` is then the raw input.

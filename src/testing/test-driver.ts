@@ -22,6 +22,8 @@ export interface SendOptions {
   readonly key?: string
   /** Record timestamp (ms), used as the source timestamp; default: the driver's clock. */
   readonly timestamp?: number
+  /** Record headers, as a Kafka record's (steps read them as RecordMeta.headers). */
+  readonly headers?: Readonly<Record<string, string>>
 }
 
 export interface TestDriverOptions {
@@ -184,6 +186,7 @@ export class TestDriver<T> {
         key: options.key,
         value,
         timestamp: options.timestamp ?? this.#now,
+        ...(options.headers ? { headers: new Map(Object.entries(options.headers)) } : {}),
       })
     }
     return this

@@ -104,3 +104,31 @@ test('a record sent after the input ended is a late dead letter that says so', a
   assert.equal(driver.deadLetters.length, 1)
   assert.match(driver.deadLetters[0]!.reason, /behind the watermark \(the input has ended\)/)
 })
+
+describe('record metadata in step functions', () => {
+  test('map, filter and flatMap read the key, timestamp, headers, partition and offset of the record', async () => {
+    const p = clicks()
+      .filter((_click, meta) => meta.headers.source !== 'bot')
+      .map((c, meta) => ({
+        user: c.user,
+        key: meta.key,
+        at: meta.timestamp,
+        from: meta.headers.source ?? null,
+      }))
+      .flatMap((row, meta) => [{ ...row, where: `${meta.partition}@${meta.offset}` }])
+      .to(memory())
+    const driver = await TestDriver.create(p, { startTime: T0 })
+    driver.send('{"user":"a","page":"/","at":"2026-11-25T10:00:01Z"}', {
+      key: 'user-a',
+      timestamp: T0 + 5,
+      headers: { source: 'web' },
+    })
+    driver.send('{"user":"b","page":"/","at":"2026-11-25T10:00:02Z"}', { headers: { source: 'bot' } })
+    driver.send('{"user":"c","page":"/","at":"2026-11-25T10:00:03Z"}')
+    driver.runBatch()
+    assert.deepEqual(driver.output, [
+      { user: 'a', key: 'user-a', at: T0 + 5, from: 'web', where: 'p0@0' },
+      { user: 'c', key: null, at: T0, from: null, where: 'p0@2' },
+    ])
+  })
+})

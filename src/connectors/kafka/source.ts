@@ -256,6 +256,7 @@ export class KafkaSourceReader implements SourceReader {
         key: message.key,
         value: message.value,
         timestamp: Number(message.timestamp),
+        headers: message.headers,
         message,
         assignment: assignments.get(partition),
       })

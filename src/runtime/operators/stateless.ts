@@ -1,5 +1,7 @@
+import type { RecordMeta } from '../../contracts/record-meta.ts'
 import type { FilterNode, FlatMapNode, KeyByNode, MapNode, ParseNode } from '../../plan/nodes.ts'
 import { type BatchScope, type Emit, errorMessage } from './context.ts'
+import { readsMeta, recordMeta } from './record-meta.ts'
 
 /** The stateless steps. A user function that throws dead-letters the record instead of failing the batch. */
 
@@ -12,10 +14,11 @@ export function parseOperator(node: ParseNode, scope: () => BatchScope, next: Em
 }
 
 export function mapOperator(node: MapNode, scope: () => BatchScope, next: Emit): Emit {
+  const meta = readsMeta(node.fn)
   return (value, context) => {
     let out: unknown
     try {
-      out = node.fn(value)
+      out = meta ? node.fn(value, recordMeta(context.record)) : node.fn(value, NO_META)
     } catch (error) {
       scope().deadLetter(context, node.id, `map threw: ${errorMessage(error)}`)
       return
@@ -25,10 +28,11 @@ export function mapOperator(node: MapNode, scope: () => BatchScope, next: Emit):
 }
 
 export function filterOperator(node: FilterNode, scope: () => BatchScope, next: Emit): Emit {
+  const meta = readsMeta(node.fn)
   return (value, context) => {
     let keep: boolean
     try {
-      keep = node.fn(value)
+      keep = meta ? node.fn(value, recordMeta(context.record)) : node.fn(value, NO_META)
     } catch (error) {
       scope().deadLetter(context, node.id, `filter threw: ${errorMessage(error)}`)
       return
@@ -38,10 +42,11 @@ export function filterOperator(node: FilterNode, scope: () => BatchScope, next: 
 }
 
 export function flatMapOperator(node: FlatMapNode, scope: () => BatchScope, next: Emit): Emit {
+  const meta = readsMeta(node.fn)
   return (value, context) => {
     let out: unknown[]
     try {
-      out = [...node.fn(value)]
+      out = [...(meta ? node.fn(value, recordMeta(context.record)) : node.fn(value, NO_META))]
     } catch (error) {
       scope().deadLetter(context, node.id, `flatMap threw: ${errorMessage(error)}`)
       return
@@ -82,3 +87,6 @@ function recordKey(key: Buffer | string | null | undefined): string | undefined 
   if (key === null || key === undefined) return undefined
   return typeof key === 'string' ? key : key.toString('utf8')
 }
+
+/** What a function of one parameter gets as its (unread) second argument. */
+const NO_META = undefined as unknown as RecordMeta
