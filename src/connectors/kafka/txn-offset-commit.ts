@@ -76,54 +76,86 @@ export async function commitOffsetsInOneRequest(
     group.messages.push(message)
   }
   for (const { identity: fetched, messages } of byGeneration.values()) {
-    await withRetry(producer, async () => {
-      // Asked on every attempt: a retry after REBALANCE_IN_PROGRESS goes under the generation that followed.
-      const identity = {
-        ...fetched,
-        ...current?.(
-          fetched,
-          messages.map((m) => partitionKey(m.topic, m.partition)),
-        ),
-      }
-      const topics = [...new Set(messages.map((m) => m.topic))]
-      const cluster = await call<ClusterMetadata>((cb) => producer[kMetadata]({ topics }, cb))
-      const broker = cluster.brokers.get(identity.coordinatorId)
-      if (!broker)
-        throw new Error(`group coordinator ${identity.coordinatorId} is not in the cluster metadata`)
-      const connection = await call<Connection>((cb) => producer[kGetConnection](broker, cb))
-      const api = (await call((cb) =>
-        producer[kGetApi]<TxnOffsetCommitArgs, unknown>('TxnOffsetCommit', cb),
-      )) as unknown as TxnOffsetCommitApi
-      const request = new Map<string, TopicOffsets>()
-      for (const m of messages) {
-        let topic = request.get(m.topic)
-        if (!topic) {
-          topic = { name: m.topic, partitions: [] }
-          request.set(m.topic, topic)
+    const partitions = messages.map((m) => partitionKey(m.topic, m.partition))
+    const owner = current ? () => current(fetched, partitions) : undefined
+    await acrossRebalance(owner, () =>
+      withRetry(producer, async () => {
+        // Asked on every attempt: a retry after REBALANCE_IN_PROGRESS goes under the generation that followed.
+        const identity = { ...fetched, ...owner?.() }
+        const topics = [...new Set(messages.map((m) => m.topic))]
+        const cluster = await call<ClusterMetadata>((cb) => producer[kMetadata]({ topics }, cb))
+        const broker = cluster.brokers.get(identity.coordinatorId)
+        if (!broker)
+          throw new Error(`group coordinator ${identity.coordinatorId} is not in the cluster metadata`)
+        const connection = await call<Connection>((cb) => producer[kGetConnection](broker, cb))
+        const api = (await call((cb) =>
+          producer[kGetApi]<TxnOffsetCommitArgs, unknown>('TxnOffsetCommit', cb),
+        )) as unknown as TxnOffsetCommitApi
+        const request = new Map<string, TopicOffsets>()
+        for (const m of messages) {
+          let topic = request.get(m.topic)
+          if (!topic) {
+            topic = { name: m.topic, partitions: [] }
+            request.set(m.topic, topic)
+          }
+          topic.partitions.push({
+            partitionIndex: m.partition,
+            committedOffset: m.offset + 1n,
+            committedLeaderEpoch: cluster.topics.get(m.topic)?.partitions[m.partition]?.leaderEpoch ?? -1,
+            committedMetadata: metadata,
+          })
         }
-        topic.partitions.push({
-          partitionIndex: m.partition,
-          committedOffset: m.offset + 1n,
-          committedLeaderEpoch: cluster.topics.get(m.topic)?.partitions[m.partition]?.leaderEpoch ?? -1,
-          committedMetadata: metadata,
-        })
-      }
-      await call((cb) =>
-        api(
-          connection,
-          transactionalId,
-          identity.groupId,
-          producerId,
-          producerEpoch,
-          identity.generationId,
-          identity.memberId,
-          null,
-          [...request.values()],
-          cb,
-        ),
-      )
-    })
+        await call((cb) =>
+          api(
+            connection,
+            transactionalId,
+            identity.groupId,
+            producerId,
+            producerEpoch,
+            identity.generationId,
+            identity.memberId,
+            null,
+            [...request.values()],
+            cb,
+          ),
+        )
+      }),
+    )
   }
+}
+
+/** ILLEGAL_GENERATION and REBALANCE_IN_PROGRESS: the group moved to a new generation meanwhile. */
+const GENERATION_CHANGED = new Set([22, 27])
+
+/**
+ * Runs `commit` again when it failed because the group moved to a new generation while the batch ran (a
+ * member joined; cooperative rebalancing keeps this member's partitions), as long as `owner` says this member
+ * has owned the partitions without a break since their records were fetched (KafkaConsumer.commitGeneration,
+ * from every change of its assignment): the next attempt commits under the new generation instead of
+ * restarting the run. A member that lost its membership or a partition meanwhile (a woken zombie: the client
+ * empties its assignment when it learns it) gets no owner and fails at once, fenced.
+ */
+async function acrossRebalance(
+  owner: (() => unknown) | undefined,
+  commit: () => Promise<void>,
+): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await commit()
+    } catch (error) {
+      if (attempt >= 10 || !generationChanged(error) || owner?.() === undefined) throw error
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt))
+    }
+  }
+}
+
+function generationChanged(error: unknown): boolean {
+  if (!(error instanceof Error)) return false
+  const code = (error as { apiCode?: unknown }).apiCode
+  if (typeof code === 'number' && GENERATION_CHANGED.has(code)) return true
+  const nested = (error as { errors?: unknown }).errors
+  if (Array.isArray(nested) && nested.some(generationChanged)) return true
+  return generationChanged((error as { cause?: unknown }).cause)
 }
 
 function consumerIdentity(message: Message): ConsumerIdentity {
