@@ -4,9 +4,15 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import pg from 'pg'
-import { KafkaProducer } from '../../src/connectors/kafka/producer.ts'
-import { diagnose, type Instance, seeded, startInstance, waitForMembers } from '../helpers/instances.ts'
-import { brokers, freshTopic } from '../helpers/kafka.ts'
+import {
+  diagnose,
+  type Instance,
+  produceIds,
+  seeded,
+  startInstance,
+  waitForMembers,
+} from '../helpers/instances.ts'
+import { freshTopic } from '../helpers/kafka.ts'
 import { startPostgres, type TestPostgres } from '../helpers/postgres.ts'
 import { waitFor } from '../helpers/wait.ts'
 
@@ -37,26 +43,6 @@ async function tempDir(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-scale-pg-'))
   dirs.push(dir)
   return dir
-}
-
-/** Appends events `{ id, key, t }` with ids [from, to) to `topic`, id i on partition i % 12. */
-async function produceIds(topic: string, from: number, to: number): Promise<void> {
-  const producer = new KafkaProducer({ brokers: brokers() })
-  try {
-    for (let i = from; i < to; i += 5000) {
-      const ids = Array.from({ length: Math.min(5000, to - i) }, (_, k) => i + k)
-      await producer.send(
-        ids.map((id) => ({
-          topic,
-          key: `k${id % 50}`,
-          value: JSON.stringify({ id, key: `k${id % 50}`, t: id }),
-          partition: id % PARTITIONS,
-        })),
-      )
-    }
-  } finally {
-    await producer.close()
-  }
 }
 
 /** Rows in `table` (0 before the first instance created it). */
@@ -151,7 +137,7 @@ describe('a stateless pipeline into PostgreSQL scaled out over several instances
     const CHUNK = 10_000
     let produced = 0
     const produceChunk = async () => {
-      await produceIds(input, produced, produced + CHUNK)
+      await produceIds(input, produced, produced + CHUNK, PARTITIONS)
       produced += CHUNK
     }
     const progress = async (k: number) => {
@@ -212,19 +198,19 @@ describe('a stateless pipeline into PostgreSQL scaled out over several instances
       let produced = 0
       while (!((await wrote('z1')) > 0 && (await wrote('z2')) > 0)) {
         assert.ok(produced < 40_000, 'both instances write within 40,000 inputs')
-        await produceIds(input, produced, produced + 2000)
+        await produceIds(input, produced, produced + 2000, PARTITIONS)
         produced += 2000
         await waitFor(async () => (await rows(table)) >= produced, 120_000, `${produced} rows`)
       }
       // Frozen, likely mid-batch; after the session timeout (10 s) z2 takes its partitions, reading where the
       // table has them.
       a.child.kill('SIGSTOP')
-      await produceIds(input, produced, produced + 20_000)
+      await produceIds(input, produced, produced + 20_000, PARTITIONS)
       produced += 20_000
       await waitFor(async () => (await rows(table)) >= produced, 180_000, 'z2 to write everything')
       // Awake: whatever it had in flight for the partitions it lost is fenced by their rows' positions.
       a.child.kill('SIGCONT')
-      await produceIds(input, produced, produced + 10_000)
+      await produceIds(input, produced, produced + 10_000, PARTITIONS)
       produced += 10_000
       await waitFor(async () => (await rows(table)) >= produced, 180_000, 'all inputs after the zombie woke')
       await assertExactlyOnce(table, produced)

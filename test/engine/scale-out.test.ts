@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
 import { KafkaAdmin } from '../../src/connectors/kafka/admin.ts'
-import { KafkaProducer } from '../../src/connectors/kafka/producer.ts'
 import {
   fixtureGroup,
   GrowingTopicReader,
   type Instance,
+  produceIds,
   seeded,
   settle,
   startInstance,
@@ -33,26 +33,6 @@ async function tempDir(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-scale-'))
   dirs.push(dir)
   return dir
-}
-
-/** Appends events `{ id, key, t }` with ids [from, to) to `topic`, id i on partition i % 12. */
-async function produceIds(topic: string, from: number, to: number): Promise<void> {
-  const producer = new KafkaProducer({ brokers: brokers() })
-  try {
-    for (let i = from; i < to; i += 5000) {
-      const ids = Array.from({ length: Math.min(5000, to - i) }, (_, k) => i + k)
-      await producer.send(
-        ids.map((id) => ({
-          topic,
-          key: `k${id % 50}`,
-          value: JSON.stringify({ id, key: `k${id % 50}`, t: id }),
-          partition: id % PARTITIONS,
-        })),
-      )
-    }
-  } finally {
-    await producer.close()
-  }
 }
 
 /** Reads the committed output (read_committed) as it grows: ids in order of arrival, and who wrote them. */
@@ -138,7 +118,7 @@ describe('a stateless pipeline scaled out over several instances', () => {
     const CHUNK = 10_000
     let produced = 0
     const produceChunk = async () => {
-      await produceIds(input, produced, produced + CHUNK)
+      await produceIds(input, produced, produced + CHUNK, PARTITIONS)
       produced += CHUNK
     }
     /** Waits until the output has grown by `k` more records (the instances are working). */
@@ -189,7 +169,7 @@ describe('a stateless pipeline scaled out over several instances', () => {
     try {
       // A backlog, so that the first has a batch in flight whenever the second joins.
       const produced = 150_000
-      await produceIds(input, 0, produced)
+      await produceIds(input, 0, produced, PARTITIONS)
       await waitFor(() => reader.ids.length >= 2000, 120_000, 'the first instance to write')
       // Joins while the first commits: the group moves to a new generation mid-commit.
       second = startInstance('stateless', 'j2', input, output, await tempDir())
@@ -219,13 +199,13 @@ describe('a stateless pipeline scaled out over several instances', () => {
       let produced = 0
       while (!((reader.writers.get('z1') ?? 0) > 0 && (reader.writers.get('z2') ?? 0) > 0)) {
         assert.ok(produced < 40_000, 'both instances write within 40,000 inputs')
-        await produceIds(input, produced, produced + 2000)
+        await produceIds(input, produced, produced + 2000, PARTITIONS)
         produced += 2000
         await waitFor(() => reader.ids.length >= produced, 120_000, `${produced} inputs written`)
       }
       // Frozen, likely with a batch in flight; the session timeout (10 s) passes and z2 takes its partitions.
       a.child.kill('SIGSTOP')
-      await produceIds(input, produced, produced + 20_000)
+      await produceIds(input, produced, produced + 20_000, PARTITIONS)
       produced += 20_000
       await waitFor(() => reader.ids.length >= produced, 120_000, 'z2 to write everything').catch(
         async (error) => {
@@ -250,7 +230,7 @@ describe('a stateless pipeline scaled out over several instances', () => {
         },
       )
       a.child.kill('SIGCONT')
-      await produceIds(input, produced, produced + 10_000)
+      await produceIds(input, produced, produced + 10_000, PARTITIONS)
       produced += 10_000
       await waitFor(() => reader.ids.length >= produced, 120_000, 'all inputs after the zombie woke')
       await settle(input, output, (end) => reader.readThrough(end))

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { KafkaAdmin } from '../../src/connectors/kafka/admin.ts'
 import { KafkaConsumer } from '../../src/connectors/kafka/consumer.ts'
+import { KafkaProducer } from '../../src/connectors/kafka/producer.ts'
 import type { ConsumedRecord } from '../../src/connectors/kafka/records.ts'
 import { brokers, uniqueGroup } from './kafka.ts'
 import { waitFor } from './wait.ts'
@@ -173,5 +174,28 @@ export class GrowingTopicReader {
     this.#stop.abort()
     await this.#done.catch(() => {})
     await this.#consumer.close()
+  }
+}
+
+/**
+ * Appends the stateless fixture's events `{ id, key, t }` with ids [from, to) to `topic`, id i on partition
+ * i % `partitions` (the scale-out tests compare the output with these ids).
+ */
+export async function produceIds(topic: string, from: number, to: number, partitions: number): Promise<void> {
+  const producer = new KafkaProducer({ brokers: brokers() })
+  try {
+    for (let i = from; i < to; i += 5000) {
+      const ids = Array.from({ length: Math.min(5000, to - i) }, (_, k) => i + k)
+      await producer.send(
+        ids.map((id) => ({
+          topic,
+          key: `k${id % 50}`,
+          value: JSON.stringify({ id, key: `k${id % 50}`, t: id }),
+          partition: id % partitions,
+        })),
+      )
+    }
+  } finally {
+    await producer.close()
   }
 }
