@@ -8,7 +8,7 @@
  * producer state: it takes a new producer id and sends that request again whole, including the batches of the
  * request's other partitions that the broker had just written (Producer#recoverIdempotentProducer). Those are
  * then in the log twice, under two producer ids the broker cannot match (seen: 284 records twice of 15,000,
- * test/producer/produce-outage.test.ts). With one send at a time, each partition has at most one batch
+ * test/producer/produce-outage.chaos.ts). With one send at a time, each partition has at most one batch
  * unacknowledged, so a retry always carries the next sequence the broker expects and is written once.
  */
 export class OneSendAtATime {
