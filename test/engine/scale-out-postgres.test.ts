@@ -142,7 +142,13 @@ describe('a stateless pipeline into PostgreSQL scaled out over several instances
     }
     const progress = async (k: number) => {
       const target = Math.min(produced, (await rows(table)) + k)
-      await waitFor(async () => (await rows(table)) >= target, 120_000, `${target} rows`)
+      await waitFor(async () => (await rows(table)) >= target, 120_000, `${target} rows`).catch(
+        async (error) => {
+          throw new Error(
+            `${error}; ${await rows(table)} rows; positions ${await positions()}\n${await diagnose(input, [...running.values()])}\nlogs: ${await keepLogs(started)}`,
+          )
+        },
+      )
     }
     try {
       await start('w1')
