@@ -16,6 +16,13 @@ export interface PostgresSinkOptions<T> extends SqlSinkOptions<T> {
   readonly deadLetterTable?: string
   /** Where the pipeline's committed position is kept. Default "sluice_offsets", next to the table. */
   readonly offsetsTable?: string
+  /**
+   * Lets instances of a stateless pipeline share the source's partitions, each committing a position per
+   * partition (table `<offsetsTable>_partitions`). Default false: one position for the pipeline, one instance.
+   * Experimental: exactly-once held in every test run, but 2 of about 12 runs of three instances joining and
+   * being SIGKILLed stalled, not yet understood.
+   */
+  readonly scaleOut?: boolean
 }
 
 /** The options checked, with their defaults and the table names parsed. */
@@ -30,6 +37,7 @@ export interface PostgresSettings {
   readonly declared: ReadonlyMap<string, string>
   readonly createTable: boolean
   readonly onError: 'dead-letter' | 'fail'
+  readonly scaleOut: boolean
 }
 
 export function resolvePostgresOptions<T>(options: PostgresSinkOptions<T>): PostgresSettings {
@@ -48,6 +56,7 @@ export function resolvePostgresOptions<T>(options: PostgresSinkOptions<T>): Post
     declared,
     createTable: options.createTable ?? false,
     onError: common.onError,
+    scaleOut: options.scaleOut ?? false,
   }
 }
 
@@ -60,5 +69,6 @@ export function describeOptions(settings: PostgresSettings): Record<string, unkn
     createTable: settings.createTable,
     onError: settings.onError,
     deadLetterTable: displayName(settings.deadLetters),
+    ...(settings.scaleOut ? { scaleOut: true } : {}),
   }
 }

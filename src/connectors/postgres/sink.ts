@@ -7,7 +7,7 @@ export type { PostgresSinkOptions } from './options.ts'
 /**
  * A PostgreSQL sink, exactly once: `.to(postgres({ table: 'page_metrics', mode: 'upsert', key: ['key',
  * 'window_start'], createTable: true }))`. Each batch's rows, its dead letters and the pipeline's position
- * commit in one transaction (one position per source partition when instances share them).
+ * commit in one transaction (one position per source partition when instances share them: scaleOut).
  */
 export function postgres<T>(options: PostgresSinkOptions<T>): SinkSpec<T> {
   const settings = resolvePostgresOptions(options)
@@ -15,7 +15,7 @@ export function postgres<T>(options: PostgresSinkOptions<T>): SinkSpec<T> {
     type: 'postgres',
     options: describeOptions(settings),
     // Instances of a stateless pipeline share the source's partitions, each row of a position per partition.
-    scalesOut: 'stateless',
+    ...(settings.scaleOut ? { scalesOut: 'stateless' as const } : {}),
     create: () => new PostgresSinkWriter<T>(settings),
   }
 }
