@@ -19,7 +19,7 @@ export interface PostgresSinkOptions<T> extends SqlSinkOptions<T> {
   /**
    * Lets instances of a stateless pipeline share the source's partitions, each committing a position per
    * partition (table `<offsetsTable>_partitions`). Default false: one position for the pipeline, one instance.
-   * Experimental: exactly-once held in every test run, but 2 of about 12 runs of three instances joining and
+   * Experimental: exactly-once held in every test run, but 3 of about 13 runs of three instances joining and
    * being SIGKILLed stalled, not yet understood.
    */
   readonly scaleOut?: boolean
