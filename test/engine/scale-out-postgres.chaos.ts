@@ -82,6 +82,32 @@ async function positions(): Promise<string> {
   return stored.rows.map((r) => `${r.partition.split(':')[1]}@${r.position} by ${r.instance}`).join(', ')
 }
 
+/**
+ * The database's sessions other than this one: what each runs or waits on, and which sessions block it
+ * (a stall in this test is suspected to be a lock wait).
+ */
+async function sessions(): Promise<string> {
+  const result = await db.query<{
+    pid: number
+    state: string | null
+    wait: string | null
+    blockers: number[]
+    age: string | null
+    query: string | null
+  }>(
+    `SELECT pid, state, wait_event_type || ':' || wait_event AS wait, pg_blocking_pids(pid) AS blockers,
+            (now() - xact_start)::text AS age, left(query, 160) AS query
+       FROM pg_stat_activity
+      WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`,
+  )
+  return result.rows
+    .map(
+      (r) =>
+        `${r.pid} ${r.state ?? '?'}${r.wait ? ` waits ${r.wait}` : ''}${r.blockers.length > 0 ? ` blocked by ${r.blockers.join(',')}` : ''}${r.age ? ` in a transaction for ${r.age}` : ''}: ${r.query ?? ''}`,
+    )
+    .join('\n')
+}
+
 async function rows(table: string): Promise<number> {
   const result = await db
     .query<{ n: string }>(`SELECT count(*) AS n FROM "${table}"`)
@@ -145,7 +171,7 @@ describe('a stateless pipeline into PostgreSQL scaled out over several instances
       await waitFor(async () => (await rows(table)) >= target, 120_000, `${target} rows`).catch(
         async (error) => {
           throw new Error(
-            `${error}; ${await rows(table)} rows; positions ${await positions()}\n${await diagnose(input, [...running.values()])}\nlogs: ${await keepLogs(started)}`,
+            `${error}; ${await rows(table)} rows; positions ${await positions()}\nsessions:\n${await sessions()}\n${await diagnose(input, [...running.values()])}\nlogs: ${await keepLogs(started)}`,
           )
         },
       )
@@ -174,7 +200,7 @@ describe('a stateless pipeline into PostgreSQL scaled out over several instances
         `all ${produced} inputs as rows`,
       ).catch(async (error) => {
         throw new Error(
-          `${error}; ${await rows(table)} rows; missing offsets ${await missingRanges(table, produced)}; positions ${await positions()}\n${await diagnose(input, [...running.values()])}\nlogs: ${await keepLogs(started)}`,
+          `${error}; ${await rows(table)} rows; missing offsets ${await missingRanges(table, produced)}; positions ${await positions()}\nsessions:\n${await sessions()}\n${await diagnose(input, [...running.values()])}\nlogs: ${await keepLogs(started)}`,
         )
       })
       const writers = await assertExactlyOnce(table, produced)
