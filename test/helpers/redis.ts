@@ -42,8 +42,12 @@ function freePort(): Promise<number> {
   })
 }
 
-/** Sends one inline command and resolves with the first reply line ('' when the connection closed first). */
-function command(port: number, text: string): Promise<string> {
+/**
+ * Sends one inline command and resolves with the first reply line ('' when the connection closed first, or
+ * nothing came within `withinMs`: the caller's own deadline, so a server that accepts but never answers
+ * cannot hold the wait past it).
+ */
+function command(port: number, text: string, withinMs: number): Promise<string> {
   return new Promise((resolve) => {
     const socket = new Socket()
     let reply = ''
@@ -51,7 +55,7 @@ function command(port: number, text: string): Promise<string> {
       socket.destroy()
       resolve(reply.split('\r\n')[0] ?? '')
     }
-    socket.setTimeout(1000, done)
+    socket.setTimeout(Math.max(1, withinMs), done)
     socket.once('error', done)
     socket.once('close', done)
     socket.on('data', (d) => {
@@ -62,7 +66,8 @@ function command(port: number, text: string): Promise<string> {
   })
 }
 
-const answersPing = async (port: number) => (await command(port, 'PING')) === '+PONG'
+const answersPing = async (port: number, withinMs: number) =>
+  (await command(port, 'PING', withinMs)) === '+PONG'
 
 export async function startRedis(): Promise<TestRedis> {
   const binary = findServer()
@@ -101,7 +106,7 @@ export async function startRedis(): Promise<TestRedis> {
         if (/Address already in use/.test(text)) return false
         throw new Error(`redis-server exited (${proc.exitCode ?? proc.signalCode}):\n${text.slice(-2000)}`)
       }
-      if (await answersPing(port)) return true
+      if (await answersPing(port, deadline - Date.now())) return true
       if (Date.now() > deadline) throw new Error('redis-server did not answer PING within 30 s')
       await new Promise((r) => setTimeout(r, 50))
     }
@@ -109,7 +114,8 @@ export async function startRedis(): Promise<TestRedis> {
   const shutdown = async () => {
     const proc = child
     if (!proc || proc.exitCode !== null || proc.signalCode !== null) return
-    await command(port, 'SHUTDOWN SAVE')
+    // The server closes the connection as it shuts down; the exit below is what the caller waits for.
+    await command(port, 'SHUTDOWN SAVE', 30_000)
     const timer = setTimeout(() => proc.kill('SIGKILL'), 30_000)
     await exited
     clearTimeout(timer)
