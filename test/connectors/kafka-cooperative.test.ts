@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
+import { KafkaAdmin } from '../../src/connectors/kafka/admin.ts'
+import { hookApi } from '../../src/connectors/kafka/api-hook.ts'
 import { KafkaConsumer } from '../../src/connectors/kafka/consumer.ts'
 import { KafkaProducer } from '../../src/connectors/kafka/producer.ts'
+import { rawConsumer } from '../../src/connectors/kafka/raw.ts'
 import type { ConsumedRecord } from '../../src/connectors/kafka/records.ts'
 import { brokers, freshTopic, uniqueGroup } from '../helpers/kafka.ts'
 import { waitFor } from '../helpers/wait.ts'
@@ -77,6 +80,87 @@ describe('cooperative consumer', () => {
     } finally {
       await a.close()
       await b.close()
+    }
+  })
+
+  test('a commit inside an open batch under a generation the group has left returns, instead of rejoining the group (whose rebalance waits for the batch)', async () => {
+    const topic = await freshTopic('coop-commit', 3)
+    await produce(topic, 3, 50)
+    const groupId = uniqueGroup('coop-commit')
+    const leader = member(groupId, topic)
+    const a = member(groupId, topic)
+    const c = member(groupId, topic)
+    // a's answer to its next JoinGroup can be held back: the group is then in a new generation while a still
+    // commits under the one before, as when a commit crosses the join on the wire.
+    let holding = false
+    let joinAnswered = () => {}
+    const answered = new Promise<void>((resolve) => (joinAnswered = resolve))
+    let release = () => {}
+    const released = new Promise<void>((resolve) => (release = resolve))
+    hookApi(rawConsumer(a), 'JoinGroup', (api) => (...args: unknown[]) => {
+      if (!holding) return api(...args)
+      const callback = args.at(-1) as (...result: unknown[]) => void
+      api(...args.slice(0, -1), (...result: unknown[]) => {
+        joinAnswered()
+        void released.then(() => callback(...result))
+      })
+    })
+    try {
+      await leader.start()
+      await a.start()
+      await waitFor(
+        () => a.ownedPartitions().size === 1 && leader.ownedPartitions().size === 2,
+        60_000,
+        'a to get one partition',
+      )
+      const mine = [...a.ownedPartitions()][0]!
+      // a's batch stays open from here: a revocation would wait for it.
+      const records: ConsumedRecord[] = []
+      const deadline = Date.now() + 60_000
+      while (records.length < 50) {
+        if (Date.now() > deadline) throw new Error(`timed out reading ${mine}: ${records.length} records`)
+        records.push(...(await a.poll({ maxRecords: 1000, lingerMs: 10, idleMs: 100 })))
+      }
+      holding = true
+      // Its outcome is awaited below; until then a rejection must not go unhandled.
+      const joined = c.start().then(
+        () => undefined,
+        (error: unknown) => error,
+      )
+      await answered // every member rejoined: the group is in the next generation, a does not know it yet
+      // Before: the client answered ILLEGAL_GENERATION by joining the group again, which waited for the join
+      // under way (held here; in a pipeline, waiting for this batch to finish): the commit never returned.
+      let timer: NodeJS.Timeout | undefined
+      const outcome = await Promise.race([
+        a.commit(records),
+        new Promise<'stuck'>((resolve) => (timer = setTimeout(() => resolve('stuck'), 60_000))),
+      ])
+      clearTimeout(timer)
+      assert.equal(outcome, false, 'the commit returns, having committed nothing, while a rejoins')
+      release()
+      a.finishedBatch()
+      const failed = await joined
+      if (failed) throw failed
+      await waitFor(
+        () =>
+          a.ownedPartitions().size === 1 &&
+          leader.ownedPartitions().size === 1 &&
+          c.ownedPartitions().size === 1,
+        60_000,
+        'the three members to share the partitions',
+      )
+      assert.deepEqual([...a.ownedPartitions()], [mine], 'a kept its partition (cooperative-sticky)')
+      await waitFor(async () => await a.commit(records), 60_000, 'the commit to go through once a rejoined')
+      const admin = new KafkaAdmin({ brokers: brokers() })
+      try {
+        const committed = await admin.committedOffsetsAndMetadata(groupId, topic)
+        assert.equal(committed.get(Number(mine.split(':')[1]))?.offset, 50n)
+      } finally {
+        await admin.close()
+      }
+    } finally {
+      release()
+      await Promise.all([a.close(), leader.close(), c.close()])
     }
   })
 })

@@ -13,6 +13,7 @@ import { sleep } from '../../runtime/wait.ts'
 import { KafkaAdmin } from './admin.ts'
 import { baseClientOptions, type KafkaConnection } from './connection.ts'
 import { PartitionOwnership } from './ownership.ts'
+import { commitProgress, type ProgressOffset } from './progress-commit.ts'
 import { registerRawConsumer } from './raw.ts'
 import { filterAbortedTransactions } from './read-committed.ts'
 import { type ConsumedRecord, partitionKey } from './records.ts'
@@ -519,24 +520,50 @@ export class KafkaConsumer {
     })
   }
 
-  /** Commits, for each partition, the position after the last of `records` (outside any transaction). */
-  async commit(records: Iterable<ConsumedRecord>): Promise<void> {
-    const next = new Map<string, { topic: string; partition: number; offset: bigint; leaderEpoch: number }>()
+  /**
+   * Commits, for each partition, the position after the last of `records` (outside any transaction), as
+   * progress for a caller that keeps its own positions (or reads at-least-once): under this member's current
+   * generation, only for partitions it has owned without a break since their records were fetched. False when
+   * nothing could be committed now (the group is rebalancing, or the member lost the partitions): the next
+   * commit carries the positions on. It never waits for a rebalance, which may be waiting for the caller.
+   */
+  async commit(records: Iterable<ConsumedRecord>): Promise<boolean> {
+    const memberId = this.#consumer.memberId
+    const coordinatorId = this.#consumer.coordinatorId
+    const next = new Map<string, ProgressOffset & { readonly fetchedIn: number }>()
     for (const r of records) {
       const key = partitionKey(r.topic, r.partition)
       const seen = next.get(key)
       if (!seen || seen.offset <= r.offset) {
+        const fetched = r.metadata?.consumer as { memberId?: unknown; generationId?: unknown } | undefined
         next.set(key, {
           topic: r.topic,
           partition: r.partition,
           offset: r.offset + 1n,
           leaderEpoch: leaderEpochOf(r),
+          fetchedIn:
+            fetched?.memberId === memberId && typeof fetched?.generationId === 'number'
+              ? fetched.generationId
+              : Number.NEGATIVE_INFINITY,
         })
       }
     }
-    if (next.size === 0) return
+    if (next.size === 0) return true
+    if (!memberId || coordinatorId === null) return false
+    const offsets = [...next].flatMap(([key, o]) => {
+      const ownership = this.#ownership.of(key)
+      return ownership && ownership.generation <= o.fetchedIn ? [o] : []
+    })
+    if (offsets.length === 0) return false
+    const identity = {
+      groupId: this.groupId,
+      generationId: this.#consumer.generationId,
+      memberId,
+      coordinatorId,
+      groupInstanceId: this.#options.groupInstanceId ?? null,
+    }
     try {
-      await this.#consumer.commit({ offsets: [...next.values()] })
+      return (await commitProgress(this.#consumer, identity, offsets)) && offsets.length === next.size
     } catch (error) {
       throw new KafkaError(`Committing offsets for group ${this.groupId} failed: ${describeError(error)}`, {
         cause: error,

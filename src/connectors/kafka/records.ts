@@ -19,6 +19,8 @@ export interface ConsumedRecord {
   readonly key: Buffer | null | undefined
   readonly value: Buffer | null | undefined
   readonly headers: Map<Buffer, Buffer>
+  /** What the client noted when it fetched the record; `consumer`: the group membership it was fetched in. */
+  readonly metadata?: Readonly<Record<string, unknown>>
 }
 
 export type Compression = 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd'
