@@ -1,3 +1,4 @@
+import { UsageError } from '../errors.ts'
 import { RegistryError } from './errors.ts'
 import type { SchemaType } from './schema-type.ts'
 
@@ -42,9 +43,7 @@ export class RegistryClient {
     try {
       url = new URL(connection.url)
     } catch {
-      throw new RegistryError(`The schema registry URL is not a URL: "${redactUrl(connection.url)}".`, {
-        status: 400,
-      })
+      throw new UsageError(`The schema registry URL is not a URL: "${redactUrl(connection.url)}".`)
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:')
       throw new RegistryError(`The schema registry URL must be http(s), got ${url.protocol}.`, {

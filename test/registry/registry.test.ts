@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { clickEventSchema } from '../../src/clickstream/zod-schema.ts'
+import { parsePipelineYaml } from '../../src/config/load.ts'
 import { KafkaProducer } from '../../src/connectors/kafka/producer.ts'
 import { kafka } from '../../src/connectors/kafka/source.ts'
 import { type MemorySink, memory } from '../../src/connectors/testing/memory.ts'
@@ -239,5 +240,21 @@ describe('schema registry formats', () => {
         return true
       },
     )
+  })
+
+  test('a YAML pipeline reads the registry formats with schema: { registry: … }', async () => {
+    const topic = await freshTopic('registry-yaml', 2)
+    const { encode } = await registryEncoder('protobuf', { url: server.url }, `${topic}-value`)
+    await produceEvents(topic, encode)
+    const sink = memory()
+    const yaml = `pipeline: yaml-registry\nsource: { generator: { count: 1 } }\nschema: { registry: { url: "${server.url}", subject: ${topic}-value } }\nsteps:\n  - filter: event.platform == "web"\nsink: { console: }\n`
+    const loaded = await parsePipelineYaml(yaml, {
+      file: 'registry.yaml',
+      overrides: { source: kafka({ brokers: brokers(), topics: topic, endingOffsets: 'latest' }), sink },
+    })
+    await run(loaded, { checkpoint: join(await tempDir(), 'ckpt'), trigger: { kind: 'availableNow' } })
+    assert.deepEqual(sink.deadLetters, [])
+    assert.ok(sink.rows.length > 0)
+    assert.ok(sink.rows.every((row) => (row as { platform: string }).platform === 'web'))
   })
 })
