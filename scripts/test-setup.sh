@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What the test suite needs besides node_modules (npm test runs this first, as its pretest): Java 17+ and
 # Maven (the local broker), PostgreSQL, MariaDB and Redis (each test starts a private server on 127.0.0.1),
-# Chromium (the dashboard's browser test), Go and the S3-compatible server it builds (the lake tests).
+# Java 21+ (Apicurio Registry, the schema registry tests), Chromium (the dashboard's browser test), Go and the S3-compatible server it builds (the lake tests).
 # As root it installs what is missing (apt-get, then the Go module proxy); otherwise it says, one line per
 # missing piece, what to install, and fails. SLUICE_TEST_SETUP=skip skips it (you know what you have).
 set -euo pipefail
@@ -18,6 +18,15 @@ command -v mariadbd >/dev/null 2>&1 || command -v mysqld >/dev/null 2>&1 || why[
 command -v redis-server >/dev/null 2>&1 || why[redis-server]='the Redis sink tests start a private server'
 [ -x /usr/bin/chromium ] || why[chromium]="the dashboard's browser test drives headless Chromium"
 command -v go >/dev/null 2>&1 || why[golang-go]="Go builds the lake tests' S3-compatible server (versitygw)"
+# Apicurio Registry (the schema registry tests' server, fetched by Maven on first use) needs Java 21+ beside
+# the broker's Java 17: JAVA21_HOME, or any JDK under /usr/lib/jvm or /opt (test/helpers/apicurio.ts).
+java21() {
+  for java in ${JAVA21_HOME:+$JAVA21_HOME/bin/java} /usr/lib/jvm/*/bin/java /opt/*/bin/java; do
+    [ -x "$java" ] && [ "$("$java" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1)" -ge 21 ] 2>/dev/null && return 0
+  done
+  return 1
+}
+java21 || why[openjdk-21-jre-headless]='Java 21+ runs Apicurio Registry, the schema registry tests start (or set JAVA21_HOME)'
 
 if [ ${#why[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -93,6 +93,15 @@ export * from './errors.ts'
 export { describePlan } from './plan/describe.ts'
 export type { KeyedProcessContext, OutputMode, Plan, PlanNode } from './plan/nodes.ts'
 export { DEFAULT_RECORD_LIMITS, type RecordLimits } from './plan/record-limits.ts'
+export {
+  type RegisteredSchema,
+  RegistryClient,
+  type RegistryConnection,
+  RegistryError,
+  type RegistryOptions,
+  type RegistryParser,
+  registry,
+} from './registry/index.ts'
 export type { BatchProgress } from './runtime/progress.ts'
 export { type Clock, type RunOptions, type RunSummary, run } from './runtime/run.ts'
 export type { DeadLetter, OutputBatch, SinkSpec, SinkWriter } from './runtime/sink.ts'

@@ -11,6 +11,8 @@ import {
   produceClickstream,
   produceFile,
 } from '../producer/produce.ts'
+import { type RecordEncoder, registryEncoder } from '../producer/registry-encoding.ts'
+import { FORMATS, type RegistryFormat } from '../registry/schema-type.ts'
 import { formatDuration } from '../window/duration.ts'
 import { DEFAULT_RATE, GENERATOR_FLAGS, MAX_USERS, type ProduceFlags } from './produce-command.ts'
 import { interruptSignal } from './signals.ts'
@@ -22,13 +24,7 @@ export async function produce(flags: ProduceFlags, command: Command): Promise<vo
     throw new UsageError(
       '--key keys the lines of --file; the simulated events are always keyed by their user_id.',
     )
-  if (flags.format !== 'json') {
-    throw new UsageError(
-      flags.format === 'avro'
-        ? '--format avro is not supported yet: use --format json.'
-        : `Unknown --format "${flags.format}": expected json.`,
-    )
-  }
+  const encoding = await registryEncoding(flags)
   if (flags.count !== undefined && flags.duration !== undefined)
     throw new UsageError('Choose one of --count and --duration.')
   if (flags.partitions !== undefined && !flags.createTopic)
@@ -72,6 +68,7 @@ export async function produce(flags: ProduceFlags, command: Command): Promise<vo
       batchSize: flags.batchSize,
       deliveryTimeoutMs: flags.deliveryTimeout,
       destination,
+      ...(encoding ? { encode: encoding.encode } : {}),
       signal,
       ...(progress ? { onProgress: (p: ProduceProgress) => progress.update(p) } : {}),
       onStart: (info) => reportTopic(flags, info),
@@ -91,6 +88,31 @@ export async function produce(flags: ProduceFlags, command: Command): Promise<vo
     )
   }
   process.stderr.write(`${summaryLine(summary, toFile)}\n`)
+}
+
+/**
+ * With --format avro, protobuf or json-schema: the clickstream's schema registered under the topic's value
+ * subject (TopicNameStrategy: <topic>-value) and an encoder to the Confluent wire format with its id.
+ */
+async function registryEncoding(flags: ProduceFlags): Promise<{ encode: RecordEncoder } | undefined> {
+  if (flags.format === 'json') {
+    if (flags.registry !== undefined)
+      throw new UsageError('--registry is for --format avro, protobuf or json-schema: not with json.')
+    return undefined
+  }
+  if (!(FORMATS as readonly string[]).includes(flags.format))
+    throw new UsageError(`Unknown --format "${flags.format}": expected json, ${FORMATS.join(', ')}.`)
+  const url = flags.registry ?? process.env.SCHEMA_REGISTRY_URL
+  if (url === undefined)
+    throw new UsageError(
+      `--format ${flags.format} needs a schema registry: --registry URL (or SCHEMA_REGISTRY_URL).`,
+    )
+  if (flags.dryRun === true || flags.out !== undefined)
+    throw new UsageError(`--format ${flags.format} produces to Kafka: not with --dry-run or --out.`)
+  const subject = `${flags.topic}-value`
+  const { encode, id } = await registryEncoder(flags.format as RegistryFormat, { url }, subject)
+  process.stderr.write(`Schema of ${flags.format} events: id ${id}, subject ${subject}.\n`)
+  return { encode }
 }
 
 /** `sluice produce --file PATH [--key FIELD]`: a file's lines to the topic. */

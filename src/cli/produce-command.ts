@@ -21,6 +21,7 @@ export interface ProduceFlags {
   late: number
   dupes: number
   format: string
+  registry?: string
   compression: Compression
   batchSize: number
   dryRun?: boolean
@@ -39,6 +40,7 @@ export const GENERATOR_FLAGS = [
   'late',
   'dupes',
   'format',
+  'registry',
   'dryRun',
   'out',
 ] as const
@@ -102,7 +104,15 @@ export function produceCommand(): Command {
       fraction,
       0,
     )
-    .option('--format <format>', 'record format: json (avro is not supported yet)', 'json')
+    .option(
+      '--format <format>',
+      'record format: json, or avro, protobuf or json-schema in the Confluent wire format (needs --registry)',
+      'json',
+    )
+    .option(
+      '--registry <url>',
+      "schema registry (Confluent-compatible API) for --format avro|protobuf|json-schema (default $SCHEMA_REGISTRY_URL); the schema is registered under '<topic>-value'",
+    )
     .addOption(
       new Option('--compression <codec>', 'compression of record batches')
         .choices(COMPRESSIONS)

@@ -4,6 +4,7 @@ import { isJsonSchemaParser } from '../dsl/parse.ts'
 import { type Pipeline, type PipelineOptions, pipeline, type Stream } from '../dsl/stream.ts'
 import { UsageError } from '../errors.ts'
 import type { RecordLimits } from '../plan/record-limits.ts'
+import { isRegistryParser, registry } from '../registry/registry-parser.ts'
 import type { SinkSpec } from '../runtime/sink.ts'
 import type { SourceSpec } from '../runtime/source.ts'
 import { hopping, session, tumbling, type WindowSpec } from '../window/index.ts'
@@ -26,6 +27,7 @@ import {
 } from './expression.ts'
 import { type KnownVariable, noSuchField } from './field-references.ts'
 import { holdsInt, processFunctions } from './process.ts'
+import { anyShape } from './record-shape.ts'
 import { builtinSchemas, jsonOnly, jsonSchemaFile, type RecordSchema, SchemaFileError } from './schemas.ts'
 import type { DocumentPath, SourceMap } from './source-map.ts'
 import { lacksField, recordsAfter } from './step-shapes.ts'
@@ -94,7 +96,9 @@ export class DocumentCompiler {
     let stream: AnyStream = erase(
       isJsonSchemaParser(schema.schema)
         ? start.parse(schema.schema, options)
-        : start.parse(schema.schema as z.ZodType, options),
+        : isRegistryParser(schema.schema)
+          ? start.parse(schema.schema, options)
+          : start.parse(schema.schema as z.ZodType, options),
     )
     const w = doc.watermark
     if (w) {
@@ -137,6 +141,12 @@ export class DocumentCompiler {
     const schema = doc.schema
     if (schema === undefined) return jsonOnly
     if (typeof schema === 'string') return builtinSchemas[schema]!
+    if ('registry' in schema) {
+      const options = typeof schema.registry === 'string' ? { url: schema.registry } : schema.registry
+      const parser = this.#guard(['schema', 'registry'], () => registry(options))
+      // The registry's schemas are known only as records arrive: field references are not checked.
+      return parser ? { name: parser.name, schema: parser, shape: anyShape } : jsonOnly
+    }
     const path = resolve(schema.jsonSchema)
     try {
       return await jsonSchemaFile(path, schema.jsonSchema)

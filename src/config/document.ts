@@ -12,9 +12,27 @@ import { duration, expression, fieldName, fields, oneOf } from './schema-helpers
 /** Built-in schemas by name, for `schema: clickstream-event`. */
 export const BUILTIN_SCHEMAS = ['clickstream-event'] as const
 
-const schema = z.union([z.enum(BUILTIN_SCHEMAS), fields('schema', { jsonSchema: z.string().min(1) })], {
-  error: `expected a built-in schema (${BUILTIN_SCHEMAS.join(', ')}) or { jsonSchema: path }`,
-})
+/** `schema: { registry: URL }` or `{ registry: { url, subject?, username?, password? } }`: the Confluent wire format. */
+const registrySchema = z.union([
+  z.string().min(1),
+  fields('schema.registry', {
+    url: z.string().min(1),
+    subject: z.string().min(1).optional(),
+    username: z.string().min(1).optional(),
+    password: z.string().optional(),
+  }),
+])
+
+const schema = z.union(
+  [
+    z.enum(BUILTIN_SCHEMAS),
+    fields('schema', { jsonSchema: z.string().min(1) }),
+    fields('schema', { registry: registrySchema }),
+  ],
+  {
+    error: `expected a built-in schema (${BUILTIN_SCHEMAS.join(', ')}), { jsonSchema: path } or { registry: url }`,
+  },
+)
 
 /** An aggregate function: `count`, or `{ sum: "expr" }`, `{ approxCountDistinct: { expr, precision } }`, … */
 const withExpr = <S extends z.ZodRawShape>(what: string, shape: S) =>

@@ -3,6 +3,7 @@ import { z } from 'zod'
 import { clickEventSchema } from '../clickstream/zod-schema.ts'
 import { fromJsonSchema, type JsonSchemaDocument, type JsonSchemaParser } from '../dsl/parse.ts'
 import { UsageError } from '../errors.ts'
+import type { RegistryParser } from '../registry/registry-parser.ts'
 import { anyShape, type Shape, shapeFromJsonSchema, shapeFromZod } from './record-shape.ts'
 
 /**
@@ -14,7 +15,7 @@ import { anyShape, type Shape, shapeFromJsonSchema, shapeFromZod } from './recor
 export interface RecordSchema {
   readonly name: string
   /** For the DSL's parse step, which decodes JSON and reports the problems in the dead letter's reason. */
-  readonly schema: z.ZodType | JsonSchemaParser<unknown>
+  readonly schema: z.ZodType | JsonSchemaParser<unknown> | RegistryParser<unknown>
   /** What the schema says of the records' fields, to check the fields expressions read when the file loads. */
   readonly shape: Shape
 }

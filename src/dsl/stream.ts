@@ -13,6 +13,7 @@ import type {
 import { DEFAULT_RECORD_LIMITS, type RecordLimits, resolveRecordLimits } from '../plan/record-limits.ts'
 import { pickFields, type RowTypeTransform, rowTypeFromZod, withoutField } from '../plan/row-type.ts'
 import { derivedStepId, stepNameProblem } from '../plan/step-id.ts'
+import { isRegistryParser, type RegistryParser } from '../registry/registry-parser.ts'
 import type { SinkSpec } from '../runtime/sink.ts'
 import type { SourceSpec } from '../runtime/source.ts'
 import { type Duration, parseDuration } from '../window/duration.ts'
@@ -122,16 +123,29 @@ export class Stream<T> {
   /**
    * Validates each value against a Zod schema and types the stream with its output, or against a JSON
    * Schema compiled by `fromJsonSchema<T>(schema)` (faster; the stream is typed T). Bytes and text are
-   * decoded as UTF-8 JSON first. Values that fail go to the dead-letter output with the reason.
+   * decoded as UTF-8 JSON first. Values that fail go to the dead-letter output with the reason. With
+   * `registry<T>({ url })` the records are Avro, Protobuf or JSON Schema in the Confluent wire format, their
+   * schemas fetched from the registry by id (the stream is typed T).
    */
   parse<S extends z.ZodType>(schema: S, options?: StepOptions & { schemaName?: string }): Stream<z.output<S>>
   parse<U>(schema: JsonSchemaParser<U>, options?: StepOptions & { schemaName?: string }): Stream<U>
+  parse<U>(schema: RegistryParser<U>, options?: StepOptions & { schemaName?: string }): Stream<U>
   parse(
-    schema: z.ZodType | JsonSchemaParser<unknown>,
+    schema: z.ZodType | JsonSchemaParser<unknown> | RegistryParser<unknown>,
     options?: StepOptions & { schemaName?: string },
   ): Stream<unknown> {
-    const json = isJsonSchemaParser(schema)
     const limits = this.#draft.recordLimits ?? DEFAULT_RECORD_LIMITS
+    if (isRegistryParser(schema)) {
+      const decoder = schema.decoder(limits)
+      return this.#then({
+        kind: 'parse',
+        ...stepId(this.#draft, 'parse', options),
+        schemaName: options?.schemaName ?? schema.name,
+        validate: decoder.validate,
+        prepare: decoder.prepare,
+      })
+    }
+    const json = isJsonSchemaParser(schema)
     const schemaName =
       options?.schemaName ?? (json ? schema.name : ((schema as z.ZodType).description ?? 'zod'))
     return this.#then({

@@ -44,6 +44,11 @@ export interface ParseNode extends Base<'parse'> {
   readonly schemaName: string
   /** Returns the typed value, or a reason string when the value does not fit. */
   readonly validate: (value: unknown) => { ok: true; value: unknown } | { ok: false; reason: string }
+  /**
+   * Run (and awaited) before each batch with its raw record values, when validate needs something fetched
+   * first: the schema registry's schemas by id. validate itself stays synchronous.
+   */
+  readonly prepare?: ((values: readonly unknown[]) => Promise<void>) | undefined
   /** The top-level field types the schema declares for the values it lets through (table sinks use them). */
   readonly rowType?: RowType | undefined
 }

@@ -1,6 +1,6 @@
 import { createWriteStream } from 'node:fs'
 import type { Writable } from 'node:stream'
-import { ClickstreamGenerator } from '../clickstream/generator.ts'
+import { ClickstreamGenerator, type GeneratedRecord } from '../clickstream/generator.ts'
 import { KafkaAdmin } from '../connectors/kafka/admin.ts'
 import type { KafkaConnection } from '../connectors/kafka/connection.ts'
 import type { Compression } from '../connectors/kafka/records.ts'
@@ -78,6 +78,8 @@ export interface ProduceOptions extends ProduceCommonOptions {
   readonly late?: number
   readonly dupes?: number
   readonly destination: KafkaDestination | FileDestination
+  /** Re-encodes each generated (JSON) record, e.g. into Avro in the Confluent wire format (registry-encoding.ts). */
+  readonly encode?: (record: GeneratedRecord) => GeneratedRecord
 }
 
 /** Publishes the lines of a file (see produceFile). */
@@ -171,6 +173,7 @@ function validate(options: ProduceOptions): void {
 export async function produceClickstream(options: ProduceOptions): Promise<ProduceSummary> {
   validate(options)
   const generator = new ClickstreamGenerator(options)
+  const encode = options.encode
   const backfillUntil = options.backfillUntil
   const backfilling = () => backfillUntil !== undefined && generator.now < backfillUntil
   const source: RecordSource = {
@@ -179,7 +182,7 @@ export async function produceClickstream(options: ProduceOptions): Promise<Produ
       const batch: ProducedRecord[] = []
       let bytes = 0
       while (batch.length < max && bytes < maxBytes) {
-        const record = generator.next()
+        const record = encode ? encode(generator.next()) : generator.next()
         batch.push(record)
         bytes += record.value.length
         if (backlog && !backfilling()) break

@@ -252,6 +252,9 @@ class PipelineRun {
       })
     }
     const tasks = this.#tasks
+    const preparers = plan.nodes.flatMap((node) =>
+      node.kind === 'parse' && node.prepare ? [node.prepare] : [],
+    )
 
     const { committed, replays, fromSink, sinkKeepsPosition } = await planRecovery(
       checkpoint,
@@ -371,6 +374,8 @@ class PipelineRun {
 
       const planned = commits.plan(entry) // step 1 of the commit protocol (commit-protocol.ts)
 
+      // Steps that fetch before they decode (a schema registry's schemas by id) do it here, not per record.
+      for (const prepare of preparers) await prepare(records.map((record) => record.value))
       const processStart = performance.now()
       for (const table of this.#tables) await table.refresh?.()
       const marks = taskMarks
