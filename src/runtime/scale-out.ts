@@ -27,7 +27,7 @@ export function scaleOutBlockers(plan: Plan, options: { readonly connectors?: bo
       case 'sink':
         if (connectors && node.sink.scalesOut === undefined)
           blockers.push(
-            `its sink (${node.sink.type}) keeps one position for the whole pipeline: the Kafka sink (and the PostgreSQL sink with scaleOut: true) commits each instance's partitions on its own`,
+            `its sink (${node.sink.type}) keeps one position for the whole pipeline: the Kafka sink and the PostgreSQL sink commit each instance's partitions on their own`,
           )
         else if (connectors && node.sink.scalesOut === 'stateless' && hasState(plan))
           blockers.push(

@@ -18,9 +18,8 @@ export interface PostgresSinkOptions<T> extends SqlSinkOptions<T> {
   readonly offsetsTable?: string
   /**
    * Lets instances of a stateless pipeline share the source's partitions, each committing a position per
-   * partition (table `<offsetsTable>_partitions`). Default false: one position for the pipeline, one instance.
-   * Experimental: exactly-once held in every test run, but 3 of about 13 runs of three instances joining and
-   * being SIGKILLed stalled, not yet understood.
+   * partition (table `<offsetsTable>_partitions`). Default true; false keeps one position for the whole
+   * pipeline (one instance: a second one fences the first), as before the PostgreSQL sink could scale.
    */
   readonly scaleOut?: boolean
 }
@@ -56,7 +55,7 @@ export function resolvePostgresOptions<T>(options: PostgresSinkOptions<T>): Post
     declared,
     createTable: options.createTable ?? false,
     onError: common.onError,
-    scaleOut: options.scaleOut ?? false,
+    scaleOut: options.scaleOut ?? true,
   }
 }
 
@@ -69,6 +68,6 @@ export function describeOptions(settings: PostgresSettings): Record<string, unkn
     createTable: settings.createTable,
     onError: settings.onError,
     deadLetterTable: displayName(settings.deadLetters),
-    ...(settings.scaleOut ? { scaleOut: true } : {}),
+    ...(settings.scaleOut ? {} : { scaleOut: false }),
   }
 }
