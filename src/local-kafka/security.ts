@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs'
 import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
+import type { KafkaSecurity } from '../connectors/kafka/security.ts'
 import { LocalKafkaError } from '../errors.ts'
 
 const run = promisify(execFile)
@@ -152,6 +153,17 @@ async function createCertificates(dir: string, storePassword: string): Promise<v
     join(dir, 'broker.pem'),
   ])
   await rm(join(dir, 'broker.csr'), { force: true })
+}
+
+/** How a client connects to the secured local broker as its super user: SCRAM-SHA-512 over TLS. */
+export function localClientSecurity(security: LocalKafkaSecurity): KafkaSecurity {
+  return {
+    securityProtocol: 'SASL_SSL',
+    saslMechanism: 'SCRAM-SHA-512',
+    saslUsername: security.admin.name,
+    saslPassword: security.admin.password,
+    sslCaLocation: security.caFile,
+  }
 }
 
 function clientProperties(security: Omit<LocalKafkaSecurity, 'clientPropertiesFile'>): string {
