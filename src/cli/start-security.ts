@@ -13,6 +13,8 @@ const FLAG_NAMES: Readonly<Record<keyof KafkaSecurityFlags, string>> = {
   sslCertificateLocation: '--ssl-certificate-location',
   sslKeyLocation: '--ssl-key-location',
   sslKeyPassword: '--ssl-key-password',
+  sslKeystoreLocation: '--ssl-keystore-location',
+  sslKeystorePassword: '--ssl-keystore-password',
   sslEndpointIdentification: '--no-ssl-endpoint-identification',
 }
 
