@@ -110,6 +110,10 @@ export function authorizationFailureCode(error: unknown, depth = 0): number | un
   return undefined
 }
 
+/** OpenSSL's codes for a TLS alert a broker sends when the client certificate is missing or not trusted. */
+const CLIENT_CERTIFICATE_ALERT =
+  /^ERR_SSL_.*ALERT_(BAD_CERTIFICATE|CERTIFICATE_REQUIRED|UNKNOWN_CA|CERTIFICATE_UNKNOWN)$/
+
 /**
  * Why Kafka refused us, when the error chain (causes and the client's nested `errors`) holds a SASL
  * authentication failure or an authorization failure; undefined otherwise.
@@ -119,6 +123,8 @@ export function kafkaRefusal(error: unknown, depth = 0): string | undefined {
   const fields = error as Error & { code?: unknown; apiCode?: unknown; errors?: unknown }
   if (fields.code === 'PLT_KFK_AUTHENTICATION' || fields.apiCode === 58)
     return 'SASL authentication failed: check the user name, password and mechanism'
+  if (typeof fields.code === 'string' && CLIENT_CERTIFICATE_ALERT.test(fields.code))
+    return 'the broker requires a client certificate signed by a CA it trusts (mTLS): give --ssl-certificate-location and --ssl-key-location, or --ssl-keystore-location'
   if (typeof fields.apiCode === 'number' && AUTHORIZATION_FAILURES[fields.apiCode])
     return AUTHORIZATION_FAILURES[fields.apiCode]
   const inner = [...(Array.isArray(fields.errors) ? fields.errors : []), error.cause]

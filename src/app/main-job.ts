@@ -1,8 +1,11 @@
 import { join } from 'node:path'
 import { KafkaAdmin } from '../connectors/kafka/admin.ts'
+import type { KafkaConnection } from '../connectors/kafka/connection.ts'
+import type { KafkaSecurity } from '../connectors/kafka/security.ts'
 import type { Pipeline } from '../dsl/stream.ts'
-import { KafkaError, SluiceError } from '../errors.ts'
+import { KafkaError, SluiceError, UsageError } from '../errors.ts'
 import { startLocalKafka, stopLocalKafka } from '../local-kafka/cluster.ts'
+import { type LocalKafkaSecurity, localClientSecurity } from '../local-kafka/security.ts'
 import type { Logger } from '../log.ts'
 import { ProduceFailedError, type ProduceSummary, produceClickstream } from '../producer/produce.ts'
 import type { BatchProgress } from '../runtime/progress.ts'
@@ -16,6 +19,11 @@ export interface MainJobOptions {
   readonly dataDir: string
   /** Use these brokers instead of starting a local one. */
   readonly brokers?: string
+  /**
+   * Start the local broker secured (SASL_SSL with SCRAM, its own CA and users; see `sluice kafka start --secure`)
+   * and connect to it as its super user. A data dir whose broker was secured before stays secured without it.
+   */
+  readonly secure?: boolean
   /** PostgreSQL warehouse instead of DuckDB in the data dir. */
   readonly databaseUrl?: string
   /** Prefix of topics and pipeline ids, to run several demos on one broker. */
@@ -52,7 +60,15 @@ export interface MainJobOptions {
     describe(pipeline: Pipeline<unknown>): void
     readonly hooks: Pick<RunOptions, 'onDeadLetters' | 'onSinkError'>
   }
-  readonly onReady?: (info: { brokers: string; localBroker: boolean; outputs: DemoOutputs }) => void
+  readonly onReady?: (info: MainJobReady) => void
+}
+
+export interface MainJobReady {
+  readonly brokers: string
+  readonly localBroker: boolean
+  readonly outputs: DemoOutputs
+  /** The secured local broker's client properties file (as its super user), for the commands printed. */
+  readonly kafkaConfig?: string
 }
 
 export interface MainJobInput {
@@ -107,16 +123,24 @@ const DEFAULT_RETRY_TIMEOUT_MS = 120_000
  * signal or after the duration; the producer stops first, then the pipelines drain what it produced.
  */
 export async function runMainJob(options: MainJobOptions): Promise<MainJobSummary> {
+  if (options.secure && options.brokers) {
+    throw new UsageError(
+      '--secure secures the local broker; a cluster given with --brokers takes its own settings (--kafka-config FILE, --security-protocol, …).',
+    )
+  }
   let brokers = options.brokers
   let ownedBroker: string | undefined
+  let local: LocalKafkaSecurity | undefined
   if (!brokers) {
     const cluster = await startLocalKafka({
       port: options.port,
       dataDir: join(options.dataDir, 'kafka'),
       log: (line) => options.logger.info(line),
       own: true,
+      ...(options.secure ? { secure: true } : {}),
     })
     brokers = cluster.bootstrap
+    local = cluster.security
     if (cluster.started || cluster.takenOverFrom !== undefined) ownedBroker = cluster.dataDir
     if (cluster.takenOverFrom !== undefined) {
       options.onNotice?.(
@@ -125,15 +149,23 @@ export async function runMainJob(options: MainJobOptions): Promise<MainJobSummar
     }
   }
   try {
-    return await runOn(brokers, options)
+    return await runOn(
+      { brokers, ...(local ? { security: localClientSecurity(local) } : {}) },
+      options,
+      local,
+    )
   } finally {
     // A broker this run started (or took over from a killed run) stops with it; a standing one is left as it was.
     if (ownedBroker) await stopLocalKafka({ dataDir: ownedBroker })
   }
 }
 
-async function runOn(brokers: string, options: MainJobOptions): Promise<MainJobSummary> {
-  const connection = { brokers }
+async function runOn(
+  connection: { readonly brokers: string; readonly security?: KafkaSecurity },
+  options: MainJobOptions,
+  local: LocalKafkaSecurity | undefined,
+): Promise<MainJobSummary> {
+  const { brokers } = connection
   const outputs = defaultOutputs(options.dataDir, connection, options)
   const admin = new KafkaAdmin(connection)
   let firstRun: boolean
@@ -144,7 +176,12 @@ async function runOn(brokers: string, options: MainJobOptions): Promise<MainJobS
   } finally {
     await admin.close()
   }
-  options.onReady?.({ brokers, localBroker: options.brokers === undefined, outputs })
+  options.onReady?.({
+    brokers,
+    localBroker: options.brokers === undefined,
+    outputs,
+    ...(local ? { kafkaConfig: local.clientPropertiesFile } : {}),
+  })
 
   const stopProducing = new AbortController()
   const stopPipelines = new AbortController()
@@ -271,7 +308,7 @@ const HISTORY_EVENTS = 60_000
 
 /** Waits until every group has committed up to the end of the events topic, or the timeout. */
 async function drained(
-  connection: { brokers: string },
+  connection: KafkaConnection,
   topic: string,
   groups: readonly string[],
   timeoutMs: number,

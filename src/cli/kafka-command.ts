@@ -43,6 +43,12 @@ export function kafkaCommand(): Command {
               `  user:        ${user.name} / ${user.password} (no ACLs until you grant them)`,
               `  client properties (as ${admin.name}, SCRAM-SHA-512): ${clientPropertiesFile}`,
               `  e.g. npx sluice listen --brokers ${cluster.bootstrap} --kafka-config ${clientPropertiesFile} --topic events`,
+              ...(cluster.mtlsBootstrap && cluster.security.mtlsClientPropertiesFile
+                ? [
+                    `mTLS: an SSL listener that requires a client certificate at ${cluster.mtlsBootstrap}; the generated one (CN=sluice-client, a super user) is in ${cluster.security.clientKeystoreFile}`,
+                    `  client properties: ${cluster.security.mtlsClientPropertiesFile}`,
+                  ]
+                : []),
               '',
             ].join('\n'),
           )

@@ -26,6 +26,8 @@ export function securityFromFlags(flags: KafkaSecurityFlags): KafkaSecurity {
       : {}),
     ...(flags.sslKeyLocation !== undefined ? { sslKeyLocation: flags.sslKeyLocation } : {}),
     ...(flags.sslKeyPassword !== undefined ? { sslKeyPassword: flags.sslKeyPassword } : {}),
+    ...(flags.sslKeystoreLocation !== undefined ? { sslKeystoreLocation: flags.sslKeystoreLocation } : {}),
+    ...(flags.sslKeystorePassword !== undefined ? { sslKeystorePassword: flags.sslKeystorePassword } : {}),
     // Commander defaults a --no- flag to true: only the flag itself (false) is a setting.
     ...(flags.sslEndpointIdentification === false ? { sslEndpointIdentification: false } : {}),
   }

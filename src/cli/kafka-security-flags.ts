@@ -11,6 +11,8 @@ export interface KafkaSecurityFlags {
   sslCertificateLocation?: string
   sslKeyLocation?: string
   sslKeyPassword?: string
+  sslKeystoreLocation?: string
+  sslKeystorePassword?: string
   sslEndpointIdentification?: boolean
 }
 
@@ -62,6 +64,14 @@ export function withKafkaSecurity(command: Command): Command {
     )
     .option('--ssl-key-location <file>', 'PEM key of the client certificate')
     .option('--ssl-key-password <password>', 'password of that key (default $KAFKA_SSL_KEY_PASSWORD)')
+    .option(
+      '--ssl-keystore-location <file>',
+      'PKCS#12 file with the client key and certificate (mTLS), instead of the two PEM files',
+    )
+    .option(
+      '--ssl-keystore-password <password>',
+      'password of that keystore (default $KAFKA_SSL_KEYSTORE_PASSWORD)',
+    )
     .option(
       '--no-ssl-endpoint-identification',
       "accept a broker certificate that does not name the broker's host (still signed by the CA)",

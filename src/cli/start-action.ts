@@ -10,6 +10,7 @@ import { type Monitor, startMonitor } from '../ui/monitor.ts'
 import { formatLag } from './run-progress.ts'
 import { interruptSignal } from './signals.ts'
 import type { StartFlags } from './start-command.ts'
+import { checkStartSecurity } from './start-security.ts'
 import { say, tolerateClosedReaders, writeResult } from './terminal-output.ts'
 
 /** Where each run's summary is also written, as the reader of stdout may be gone when it is printed. */
@@ -21,6 +22,8 @@ export async function startMainJob(flags: StartFlags): Promise<void> {
   const logger = createLogger({ name: 'sluice' })
   const summaryFile = join(flags.dataDir, SUMMARY_FILE)
   const uiToken = flags.uiToken ?? (process.env.SLUICE_UI_TOKEN || undefined)
+  const brokers = flags.brokers ?? process.env.KAFKA_BROKERS
+  checkStartSecurity(flags, brokers)
   // First, so that a busy --ui-port fails before a broker is started.
   const monitor: Monitor | undefined = flags.ui
     ? await startMonitor({
@@ -31,7 +34,6 @@ export async function startMainJob(flags: StartFlags): Promise<void> {
       })
     : undefined
   if (monitor) say(dashboardLine(monitor, uiToken !== undefined))
-  const brokers = flags.brokers ?? process.env.KAFKA_BROKERS
   const { signal, dispose } = interruptSignal(() => {
     // Exiting at once: the broker this run started must not outlive it (SIGTERM: its controlled shutdown).
     const stopping = brokers ? 0 : terminateOwnedNodesNow(join(flags.dataDir, 'kafka'))
@@ -55,6 +57,7 @@ export async function startMainJob(flags: StartFlags): Promise<void> {
     const summary = await runMainJob({
       dataDir: flags.dataDir,
       ...(brokers ? { brokers } : {}),
+      ...(flags.secure ? { secure: true } : {}),
       ...(process.env.DATABASE_URL ? { databaseUrl: process.env.DATABASE_URL } : {}),
       ...(flags.namespace ? { namespace: flags.namespace } : {}),
       ...(monitor ? { monitor } : {}),
@@ -70,10 +73,12 @@ export async function startMainJob(flags: StartFlags): Promise<void> {
         latest.set(p.pipelineId, p)
         monitor?.observe(p)
       },
-      onReady: ({ brokers: address, outputs }) => {
+      onReady: ({ brokers, outputs, kafkaConfig }) => {
+        // The secured local broker: the commands connect with its client properties file (no secret printed).
+        const address = kafkaConfig ? `${brokers} --kafka-config ${kafkaConfig}` : brokers
         say(
           [
-            `Kafka at ${address}. Producing ${flags.rate} events/s to "${outputs.topics.events}"; pipelines: clean-events, page-metrics, sessions, revenue-alerts.`,
+            `Kafka at ${brokers}${kafkaConfig ? ' (SASL_SSL, SCRAM-SHA-512 as its super user)' : ''}. Producing ${flags.rate} events/s to "${outputs.topics.events}"; pipelines: clean-events, page-metrics, sessions, revenue-alerts.`,
             `  lake:      ${outputs.lakePath} (Parquet, partitioned by event_date and event_type)`,
             `  warehouse: ${describeWarehouse(outputs.warehouse)} (tables ${Object.values(TABLES).join(', ')})`,
             `  listen:    npx sluice listen --brokers ${address} --topic ${outputs.topics.events} --stats`,

@@ -1,10 +1,12 @@
 import { Command } from 'commander'
+import type { KafkaSecurityFlags } from './kafka-security-flags.ts'
 import { parseDuration, parseDurationOrZero, port, positiveInt } from './options.ts'
 
 /** The flags of `sluice start`; the command runs in start-action.ts, loaded when it runs. */
-export interface StartFlags {
+export interface StartFlags extends KafkaSecurityFlags {
   dataDir: string
   brokers?: string
+  secure?: boolean
   port: number
   rate: number
   duration?: number
@@ -24,6 +26,10 @@ export function startCommand(): Command {
     .option('--data-dir <dir>', 'checkpoints and the local broker', 'data')
     .option('--brokers <list>', 'use these brokers instead of a local one (default $KAFKA_BROKERS)')
     .option('--port <port>', 'port of the local broker', port, 9092)
+    .option(
+      '--secure',
+      'secure the local broker (SASL_SSL with SCRAM, a generated CA, ACLs enforced; kept by its data dir) and connect as its super user',
+    )
     .option('--rate <n>', 'clickstream events per second', positiveInt, 200)
     .option('--duration <time>', 'stop after this long (e.g. 60s) and print a summary', parseDuration)
     .option(

@@ -23,6 +23,8 @@ export const security = fields('security', {
   sslCertificateLocation: z.string().min(1).optional(),
   sslKeyLocation: z.string().min(1).optional(),
   sslKeyPassword: z.string().min(1).optional(),
+  sslKeystoreLocation: z.string().min(1).optional(),
+  sslKeystorePassword: z.string().min(1).optional(),
   sslEndpointIdentification: z.boolean().optional(),
 })
 

@@ -56,6 +56,8 @@ export interface LocalKafka {
   readonly takenOverFrom?: number
   /** How to connect to a secured cluster; undefined for the plain one. */
   readonly security: LocalKafkaSecurity | undefined
+  /** A secured cluster's SSL listeners that require a client certificate (mTLS), as a bootstrap list. */
+  readonly mtlsBootstrap?: string
 }
 
 interface ClusterFile {
@@ -92,6 +94,11 @@ function bootstrapOf(nodes: readonly LocalNode[]): string {
   return nodes.map((n) => `127.0.0.1:${n.port}`).join(',')
 }
 
+function mtlsBootstrapOf(nodes: readonly LocalNode[]): { mtlsBootstrap?: string } {
+  const ports = nodes.flatMap((n) => (n.mtlsPort === undefined ? [] : [n.mtlsPort]))
+  return ports.length === 0 ? {} : { mtlsBootstrap: ports.map((p) => `127.0.0.1:${p}`).join(',') }
+}
+
 function running(node: LocalKafkaNode): boolean {
   return node.pid !== null && isOurProcess(node.pid, node.dir)
 }
@@ -104,7 +111,12 @@ function newClusterId(): string {
   }
 }
 
-async function planNodes(dataDir: string, count: number, firstPort: number): Promise<LocalNode[]> {
+async function planNodes(
+  dataDir: string,
+  count: number,
+  firstPort: number,
+  secure: boolean,
+): Promise<LocalNode[]> {
   const brokerPorts = await consecutiveFreePorts(count, firstPort === 0 ? undefined : firstPort)
   if (!brokerPorts) {
     const wanted =
@@ -117,7 +129,13 @@ async function planNodes(dataDir: string, count: number, firstPort: number): Pro
   }
   const nodes: LocalNode[] = []
   for (const [i, port] of brokerPorts.entries()) {
-    nodes.push({ id: i + 1, port, controllerPort: await freePort(), dir: join(dataDir, `node-${i + 1}`) })
+    nodes.push({
+      id: i + 1,
+      port,
+      controllerPort: await freePort(),
+      ...(secure ? { mtlsPort: await freePort() } : {}),
+      dir: join(dataDir, `node-${i + 1}`),
+    })
   }
   return nodes
 }
@@ -287,6 +305,7 @@ export async function startLocalKafka(
       started: false,
       ...(options.own && goneOwner !== undefined ? { takenOverFrom: goneOwner } : {}),
       security: secure ? await localKafkaSecurity(dataDir) : undefined,
+      ...mtlsBootstrapOf(existing.nodes),
     }
   }
   if (existing?.nodes.some(running)) {
@@ -299,7 +318,7 @@ export async function startLocalKafka(
   const classpath = await brokerClasspath(log)
   const count = options.nodes ?? 1
   const clusterId = existing?.clusterId ?? newClusterId()
-  const planned = existing?.nodes ?? (await planNodes(dataDir, count, options.port ?? 9092))
+  const planned = existing?.nodes ?? (await planNodes(dataDir, count, options.port ?? 9092, secure))
   const heapMb = options.heapMb ?? (planned.length === 1 ? 512 : 384)
   await mkdir(dataDir, { recursive: true })
   const security = secure ? await localKafkaSecurity(dataDir) : undefined
@@ -319,6 +338,7 @@ export async function startLocalKafka(
     id: node.id,
     port: node.port,
     controllerPort: node.controllerPort,
+    ...(node.mtlsPort !== undefined ? { mtlsPort: node.mtlsPort } : {}),
     dir: node.dir,
     ...launchNode(java, classpath, node, heapMb),
   }))
@@ -344,7 +364,15 @@ export async function startLocalKafka(
     }
     throw error
   }
-  return { bootstrap: bootstrapOf(nodes), dataDir, clusterId, nodes, started: true, security }
+  return {
+    bootstrap: bootstrapOf(nodes),
+    dataDir,
+    clusterId,
+    nodes,
+    started: true,
+    security,
+    ...mtlsBootstrapOf(nodes),
+  }
 }
 
 export interface StopResult {

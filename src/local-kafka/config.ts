@@ -5,6 +5,8 @@ export interface LocalNode {
   readonly id: number
   readonly port: number
   readonly controllerPort: number
+  /** A secured node's SSL listener that requires a client certificate (mTLS); absent on data dirs made before it. */
+  readonly mtlsPort?: number
   readonly dir: string
 }
 
@@ -23,15 +25,16 @@ export function serverProperties(
   const replicas = Math.min(3, all.length)
   const minIsr = replicas === 1 ? 1 : 2
   const voters = all.map((n) => `${n.id}@127.0.0.1:${n.controllerPort}`).join(',')
+  const mtls = security && node.mtlsPort !== undefined ? `,MTLS://127.0.0.1:${node.mtlsPort}` : ''
   return `${[
     'process.roles=broker,controller',
     `node.id=${node.id}`,
     `controller.quorum.voters=${voters}`,
-    `listeners=${client}://127.0.0.1:${node.port},CONTROLLER://127.0.0.1:${node.controllerPort}`,
-    `advertised.listeners=${client}://127.0.0.1:${node.port},CONTROLLER://127.0.0.1:${node.controllerPort}`,
+    `listeners=${client}://127.0.0.1:${node.port},CONTROLLER://127.0.0.1:${node.controllerPort}${mtls}`,
+    `advertised.listeners=${client}://127.0.0.1:${node.port},CONTROLLER://127.0.0.1:${node.controllerPort}${mtls}`,
     'controller.listener.names=CONTROLLER',
     `inter.broker.listener.name=${client}`,
-    `listener.security.protocol.map=CONTROLLER:${controller},${client}:${client}`,
+    `listener.security.protocol.map=CONTROLLER:${controller},${client}:${client}${mtls ? ',MTLS:SSL' : ''}`,
     `log.dirs=${node.dir}/data`,
     `offsets.topic.replication.factor=${replicas}`,
     `offsets.topic.num.partitions=${replicas === 1 ? 1 : 3}`,

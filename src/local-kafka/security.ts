@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs'
 import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
+import type { KafkaSecurity } from '../connectors/kafka/security.ts'
 import { LocalKafkaError } from '../errors.ts'
 
 const run = promisify(execFile)
@@ -30,6 +31,14 @@ export interface LocalKafkaSecurity {
   readonly user: LocalKafkaUser
   /** Kafka client properties (Java keys) connecting as `admin` with SCRAM-SHA-512: for --kafka-config. */
   readonly clientPropertiesFile: string
+  /**
+   * PKCS12 keystore (password `keystorePassword`) with a client key and certificate signed by the CA, for the
+   * listener that requires one (mTLS); its principal, `User:CN=sluice-client`, is a super user. Absent in data
+   * dirs secured before mTLS was added.
+   */
+  readonly clientKeystoreFile?: string
+  /** Kafka client properties connecting to the mTLS listener with that keystore (security.protocol=SSL). */
+  readonly mtlsClientPropertiesFile?: string
 }
 
 function secret(): string {
@@ -38,6 +47,9 @@ function secret(): string {
 
 /** Distinguished name of the broker certificate: the principal the controller listener sees (mTLS). */
 export const BROKER_CERT_DN = 'CN=sluice-local-broker'
+
+/** Distinguished name of the generated client certificate: the principal the mTLS listener sees. */
+export const CLIENT_CERT_DN = 'CN=sluice-client'
 
 async function keytool(args: readonly string[]): Promise<void> {
   const java = process.env.JAVA_HOME ? `${process.env.JAVA_HOME}/bin/keytool` : 'keytool'
@@ -56,13 +68,12 @@ async function keytool(args: readonly string[]): Promise<void> {
 }
 
 /**
- * A CA and a broker certificate for 127.0.0.1/localhost, signed by it, made with the JDK's keytool (which
- * the broker needs anyway, unlike openssl). The broker gets a PKCS12 keystore and truststore; clients get
- * the CA as PEM.
+ * A CA, a broker certificate for 127.0.0.1/localhost and a client certificate, signed by it, made with the
+ * JDK's keytool (which the broker needs anyway, unlike openssl). The broker and the client get PKCS12
+ * keystores; everyone trusts the CA as PEM.
  */
 async function createCertificates(dir: string, storePassword: string): Promise<void> {
   const ca = join(dir, 'ca.p12')
-  const keystore = join(dir, 'broker.p12')
   const common = ['-storetype', 'PKCS12', '-storepass', storePassword, '-keypass', storePassword]
   const validity = ['-validity', '3650', '-keyalg', 'RSA', '-keysize', '2048']
   await keytool([
@@ -89,47 +100,63 @@ async function createCertificates(dir: string, storePassword: string): Promise<v
     '-file',
     join(dir, 'ca.pem'),
   ])
+  await signedKeyPair(dir, 'broker', BROKER_CERT_DN, storePassword, [
+    '-ext',
+    'SAN=ip:127.0.0.1,dns:localhost',
+    '-ext',
+    'EKU=serverAuth,clientAuth',
+  ])
+  await signedKeyPair(dir, 'client', CLIENT_CERT_DN, storePassword, ['-ext', 'EKU=clientAuth'])
+}
+
+/**
+ * NAME.p12: a key pair whose certificate the CA (ca.p12) signed, with the chain (CA first, so that keytool
+ * accepts the signed reply).
+ */
+async function signedKeyPair(
+  dir: string,
+  name: string,
+  dn: string,
+  storePassword: string,
+  extensions: readonly string[],
+): Promise<void> {
+  const keystore = join(dir, `${name}.p12`)
+  const common = ['-storetype', 'PKCS12', '-storepass', storePassword, '-keypass', storePassword]
+  const csr = join(dir, `${name}.csr`)
+  const pem = join(dir, `${name}.pem`)
   await keytool([
     '-genkeypair',
     '-alias',
-    'broker',
+    name,
     '-dname',
-    BROKER_CERT_DN,
-    ...validity,
+    dn,
+    '-validity',
+    '3650',
+    '-keyalg',
+    'RSA',
+    '-keysize',
+    '2048',
     '-keystore',
     keystore,
     ...common,
   ])
-  await keytool([
-    '-certreq',
-    '-alias',
-    'broker',
-    '-keystore',
-    keystore,
-    ...common,
-    '-file',
-    join(dir, 'broker.csr'),
-  ])
+  await keytool(['-certreq', '-alias', name, '-keystore', keystore, ...common, '-file', csr])
   await keytool([
     '-gencert',
     '-rfc',
     '-alias',
     'ca',
     '-keystore',
-    ca,
+    join(dir, 'ca.p12'),
     ...common,
     '-infile',
-    join(dir, 'broker.csr'),
+    csr,
     '-outfile',
-    join(dir, 'broker.pem'),
-    '-ext',
-    'SAN=ip:127.0.0.1,dns:localhost',
-    '-ext',
-    'EKU=serverAuth,clientAuth',
+    pem,
+    ...extensions,
     '-validity',
     '3650',
   ])
-  // The chain (CA first) goes into the broker's keystore so the certificate reply is accepted.
   await keytool([
     '-importcert',
     '-noprompt',
@@ -141,20 +168,37 @@ async function createCertificates(dir: string, storePassword: string): Promise<v
     '-file',
     join(dir, 'ca.pem'),
   ])
-  await keytool([
-    '-importcert',
-    '-alias',
-    'broker',
-    '-keystore',
-    keystore,
-    ...common,
-    '-file',
-    join(dir, 'broker.pem'),
-  ])
-  await rm(join(dir, 'broker.csr'), { force: true })
+  await keytool(['-importcert', '-alias', name, '-keystore', keystore, ...common, '-file', pem])
+  await rm(csr, { force: true })
 }
 
-function clientProperties(security: Omit<LocalKafkaSecurity, 'clientPropertiesFile'>): string {
+/** How a client connects to the secured local broker as its super user: SCRAM-SHA-512 over TLS. */
+export function localClientSecurity(security: LocalKafkaSecurity): KafkaSecurity {
+  return {
+    securityProtocol: 'SASL_SSL',
+    saslMechanism: 'SCRAM-SHA-512',
+    saslUsername: security.admin.name,
+    saslPassword: security.admin.password,
+    sslCaLocation: security.caFile,
+  }
+}
+
+type SecurityFiles = 'clientPropertiesFile' | 'mtlsClientPropertiesFile'
+
+/** Connects to the mTLS listener with the generated client certificate (Java's keys, which Sluice reads too). */
+function mtlsClientProperties(security: Omit<LocalKafkaSecurity, SecurityFiles>): string {
+  return `${[
+    `# Connects to the secured local Kafka's mTLS listener as ${CLIENT_CERT_DN} (a super user).`,
+    'security.protocol=SSL',
+    'ssl.truststore.type=PEM',
+    `ssl.truststore.location=${security.caFile}`,
+    'ssl.keystore.type=PKCS12',
+    `ssl.keystore.location=${security.clientKeystoreFile}`,
+    `ssl.keystore.password=${security.keystorePassword}`,
+  ].join('\n')}\n`
+}
+
+function clientProperties(security: Omit<LocalKafkaSecurity, SecurityFiles>): string {
   return `${[
     '# Connects to the secured local Kafka as its super user (made by sluice kafka start --secure).',
     'security.protocol=SASL_SSL',
@@ -184,9 +228,15 @@ export async function localKafkaSecurity(dataDir: string): Promise<LocalKafkaSec
     keystorePassword,
     admin: { name: 'admin', password: secret() },
     user: { name: 'sluice', password: secret() },
+    clientKeystoreFile: join(dir, 'client.p12'),
   }
-  const security: LocalKafkaSecurity = { ...base, clientPropertiesFile: join(dir, 'client.properties') }
+  const security: LocalKafkaSecurity = {
+    ...base,
+    clientPropertiesFile: join(dir, 'client.properties'),
+    mtlsClientPropertiesFile: join(dir, 'client-mtls.properties'),
+  }
   await writeFile(security.clientPropertiesFile, clientProperties(base), { mode: 0o600 })
+  await writeFile(join(dir, 'client-mtls.properties'), mtlsClientProperties(base), { mode: 0o600 })
   await writeFile(`${file}.tmp`, `${JSON.stringify(security, null, 2)}\n`, { mode: 0o600 })
   await chmod(dirname(file), 0o700)
   await rename(`${file}.tmp`, file)
@@ -211,7 +261,8 @@ function jaasQuote(value: string): string {
 /**
  * The server.properties lines of a secured node: a SASL_SSL listener for clients and between brokers
  * (SCRAM-SHA-256/512 from the metadata log, PLAIN from a static JAAS list), an mTLS controller listener whose
- * certificate principal is a super user, and the KRaft StandardAuthorizer denying whatever no ACL allows.
+ * certificate principal is a super user, an mTLS listener (SSL, a client certificate required), and the KRaft
+ * StandardAuthorizer denying whatever no ACL allows.
  */
 export function secureServerLines(security: LocalKafkaSecurity): string[] {
   const { admin, user } = security
@@ -234,8 +285,10 @@ export function secureServerLines(security: LocalKafkaSecurity): string[] {
     `listener.name.sasl_ssl.plain.sasl.jaas.config=${plainJaas}`,
     // The controller listener takes only clients presenting a certificate from our CA: the broker itself.
     'listener.name.controller.ssl.client.auth=required',
+    // The mTLS listener (SSL): a client is who its certificate says.
+    'listener.name.mtls.ssl.client.auth=required',
     'authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer',
-    `super.users=User:${admin.name};User:${BROKER_CERT_DN}`,
+    `super.users=User:${admin.name};User:${BROKER_CERT_DN};User:${CLIENT_CERT_DN}`,
     'allow.everyone.if.no.acl.found=false',
   ]
 }

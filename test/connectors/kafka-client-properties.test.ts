@@ -40,6 +40,22 @@ describe('Kafka client properties files', () => {
     assert.equal(security.saslUsername, 'bob')
   })
 
+  it('reads a PKCS12 keystore (the client certificate for mTLS) and refuses a JKS one with the conversion', () => {
+    const security = securityFromProperties(
+      'security.protocol=SSL\nssl.keystore.type=PKCS12\nssl.keystore.location=/k/client.p12\nssl.keystore.password=pw\n',
+      'f',
+    )
+    assert.deepEqual(security, {
+      securityProtocol: 'SSL',
+      sslKeystoreLocation: '/k/client.p12',
+      sslKeystorePassword: 'pw',
+    })
+    assert.throws(
+      () => securityFromProperties('ssl.keystore.location=/k/client.jks\n', 'f'),
+      (e: unknown) => e instanceof UsageError && /JKS .*keytool -importkeystore/.test(e.message),
+    )
+  })
+
   it('refuses security keys it cannot honour, naming them', () => {
     assert.throws(
       () => securityFromProperties('security.protocol=SSL\nssl.cipher.suites=X\n', 'f'),

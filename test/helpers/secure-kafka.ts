@@ -7,6 +7,8 @@ import { runCli } from './cli.ts'
 /** A secured local broker (`sluice kafka start --secure` on free ports), for the tests that need one. */
 export interface SecureKafka {
   readonly bootstrap: string
+  /** The SSL listener that requires a client certificate (mTLS). */
+  readonly mtlsBootstrap: string
   readonly dataDir: string
   readonly security: LocalKafkaSecurity
   /** What `kafka start --secure` printed on stderr (how to connect). */
@@ -23,8 +25,12 @@ export async function startSecureKafka(): Promise<SecureKafka> {
   const security = JSON.parse(
     await readFile(join(dataDir, 'security', 'security.json'), 'utf8'),
   ) as LocalKafkaSecurity
+  const cluster = JSON.parse(await readFile(join(dataDir, 'cluster.json'), 'utf8')) as {
+    nodes: { mtlsPort: number }[]
+  }
   return {
     bootstrap: started.stdout.trim(),
+    mtlsBootstrap: cluster.nodes.map((n) => `127.0.0.1:${n.mtlsPort}`).join(','),
     dataDir,
     security,
     startOutput: started.stderr,

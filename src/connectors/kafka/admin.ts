@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events'
 import { Admin, ConfigResourceTypes, ListOffsetTimestamps } from '@platformatic/kafka'
 import { describeError, KafkaError, kafkaRefusal, UsageError } from '../../errors.ts'
 import { baseClientOptions, type KafkaConnection, resolveBrokers } from './connection.ts'
@@ -43,9 +44,19 @@ export class KafkaAdmin {
   readonly #admin: Admin
   readonly #brokers: string[]
 
+  #refusedConnection: Error | undefined
+
   constructor(connection: KafkaConnection = {}) {
     this.#brokers = resolveBrokers(connection.brokers)
     this.#admin = new Admin({ ...baseClientOptions(connection, 'admin'), retries: 2, retryDelay: 250 })
+    // A broker refusing our client certificate (mTLS) closes the connection after the handshake: the client's
+    // requests only see "Connection closed", the TLS alert reaches the connection's error event alone.
+    this.#admin.on('client:broker:connect', ({ connection }: { connection: EventEmitter }) => {
+      connection.on('error', (error: unknown) => {
+        if (error instanceof Error && error.cause instanceof Error && kafkaRefusal(error.cause))
+          this.#refusedConnection = error.cause
+      })
+    })
     // Exactly-once recovery reads the group's committed offsets: never the ones a transaction is replacing.
     requireStableOffsets(this.#admin)
   }
@@ -278,6 +289,16 @@ export class KafkaAdmin {
   }
 
   #unreachable(error: unknown): KafkaError {
+    const refused = this.#refusedConnection
+    if (refused) {
+      return new KafkaError(
+        `Kafka at ${this.#brokers.join(',')} refused the connection: ${kafkaRefusal(refused)}`,
+        {
+          cause: refused,
+          namesRefusal: true,
+        },
+      )
+    }
     const answer = kafkaRefusal(error) ? 'refused the request' : 'did not answer'
     return new KafkaError(`Kafka at ${this.#brokers.join(',')} ${answer}: ${describeError(error)}`, {
       cause: error,

@@ -74,18 +74,20 @@ export const SUPPORTED_KEYS = [
   'ssl.endpoint.identification.algorithm',
 ] as const
 
+const JKS_HINT: Readonly<Record<'truststore' | 'keystore', string>> = {
+  truststore:
+    'export the CA as PEM (keytool -exportcert -rfc -alias <ca> -keystore <store> -file ca.pem) and set ssl.ca.location',
+  keystore:
+    'convert it to PKCS12 (keytool -importkeystore -srckeystore <store> -destkeystore client.p12 -deststoretype PKCS12) and set ssl.keystore.type=PKCS12',
+}
+
+/** A store's file and type: PEM for either, PKCS12 for the keystore (Node reads it); JKS is refused with a hint. */
 function storeFile(properties: Map<string, string>, kind: 'truststore' | 'keystore', file: string) {
   const location = properties.get(`ssl.${kind}.location`)
   if (location === undefined || location === '') return undefined
   const type = (properties.get(`ssl.${kind}.type`) ?? 'JKS').toUpperCase()
-  if (type !== 'PEM') {
-    const hint =
-      kind === 'truststore'
-        ? 'export the CA as PEM (keytool -exportcert -rfc -alias <ca> -keystore <store> -file ca.pem) and set ssl.ca.location'
-        : 'convert it to PEM files (openssl pkcs12 -in <store> -nodes) and set ssl.certificate.location and ssl.key.location'
-    throw new UsageError(`ssl.${kind}.type ${type} in ${file} is not supported: ${hint}.`)
-  }
-  return location
+  if (type === 'PEM' || (type === 'PKCS12' && kind === 'keystore')) return { location, type }
+  throw new UsageError(`ssl.${kind}.type ${type} in ${file} is not supported: ${JKS_HINT[kind]}.`)
 }
 
 /**
@@ -118,9 +120,12 @@ export function securityFromProperties(text: string, file: string): KafkaSecurit
     )
   }
   const keystore = storeFile(properties, 'keystore', file)
-  const ca = get('ssl.ca.location') ?? storeFile(properties, 'truststore', file)
-  const cert = get('ssl.certificate.location') ?? keystore
-  const key = get('ssl.key.location') ?? keystore
+  const pemKeystore = keystore?.type === 'PEM' ? keystore.location : undefined
+  const pkcs12 = keystore?.type === 'PKCS12' ? keystore.location : undefined
+  const ca = get('ssl.ca.location') ?? storeFile(properties, 'truststore', file)?.location
+  const cert = get('ssl.certificate.location') ?? pemKeystore
+  const key = get('ssl.key.location') ?? pemKeystore
+  const keystorePassword = pkcs12 ? get('ssl.keystore.password') : undefined
   const username = get('sasl.username') ?? login?.username
   const password = get('sasl.password') ?? login?.password
   const token = get('sasl.oauthbearer.token')
@@ -138,6 +143,8 @@ export function securityFromProperties(text: string, file: string): KafkaSecurit
     ...(cert !== undefined ? { sslCertificateLocation: cert } : {}),
     ...(key !== undefined ? { sslKeyLocation: key } : {}),
     ...(keyPassword !== undefined ? { sslKeyPassword: keyPassword } : {}),
+    ...(pkcs12 !== undefined ? { sslKeystoreLocation: pkcs12 } : {}),
+    ...(keystorePassword !== undefined ? { sslKeystorePassword: keystorePassword } : {}),
     ...(identification !== undefined
       ? {
           sslEndpointIdentification: booleanText(

@@ -26,12 +26,20 @@ export interface KafkaSecurity {
   /** PEM private key of the client certificate. */
   readonly sslKeyLocation?: string
   readonly sslKeyPassword?: string
+  /** PKCS#12 file with the client key and certificate (mTLS), instead of the two PEM files. */
+  readonly sslKeystoreLocation?: string
+  readonly sslKeystorePassword?: string
   /** False skips checking that the broker's certificate names the host connected to (it is still verified). */
   readonly sslEndpointIdentification?: boolean
 }
 
 /** The fields that hold secrets: never printed, never put in an error message. */
-export const SECRET_FIELDS = ['saslPassword', 'saslOauthbearerToken', 'sslKeyPassword'] as const
+export const SECRET_FIELDS = [
+  'saslPassword',
+  'saslOauthbearerToken',
+  'sslKeyPassword',
+  'sslKeystorePassword',
+] as const
 
 type Field = keyof KafkaSecurity
 
@@ -46,6 +54,8 @@ export const SECURITY_ENV: Readonly<Record<Field, string>> = {
   sslCertificateLocation: 'KAFKA_SSL_CERTIFICATE_LOCATION',
   sslKeyLocation: 'KAFKA_SSL_KEY_LOCATION',
   sslKeyPassword: 'KAFKA_SSL_KEY_PASSWORD',
+  sslKeystoreLocation: 'KAFKA_SSL_KEYSTORE_LOCATION',
+  sslKeystorePassword: 'KAFKA_SSL_KEYSTORE_PASSWORD',
   sslEndpointIdentification: 'KAFKA_SSL_ENDPOINT_IDENTIFICATION',
 }
 
@@ -90,6 +100,8 @@ export function securityFromEnv(env: NodeJS.ProcessEnv = process.env): KafkaSecu
     'sslCertificateLocation',
     'sslKeyLocation',
     'sslKeyPassword',
+    'sslKeystoreLocation',
+    'sslKeystorePassword',
   ] as const) {
     const value = text(field)
     if (value !== undefined) fields[field] = value
@@ -108,8 +120,12 @@ export function mergeSecurity(...layers: readonly (KafkaSecurity | undefined)[])
 }
 
 function readPem(file: string, what: string): string {
+  return readFile(file, what).toString('utf8')
+}
+
+function readFile(file: string, what: string): Buffer {
   try {
-    return readFileSync(file, 'utf8')
+    return readFileSync(file)
   } catch (error) {
     const reason = error instanceof Error && 'code' in error ? String(error.code) : 'unreadable'
     throw new UsageError(`Cannot read the ${what} ${file} (${reason}).`, error)
@@ -146,16 +162,28 @@ function saslOptions(security: KafkaSecurity, protocol: SecurityProtocol): SASLO
 type TlsOptions = NonNullable<ConnectionOptions['tls']>
 
 function tlsOptions(security: KafkaSecurity): TlsOptions {
-  const { sslCertificateLocation: cert, sslKeyLocation: key } = security
+  const { sslCertificateLocation: cert, sslKeyLocation: key, sslKeystoreLocation: keystore } = security
   if ((cert === undefined) !== (key === undefined)) {
     throw new UsageError(
       'A client certificate needs both --ssl-certificate-location and --ssl-key-location (one was given).',
+    )
+  }
+  if (keystore !== undefined && cert !== undefined) {
+    throw new UsageError(
+      'A client certificate comes either from PEM files (--ssl-certificate-location, --ssl-key-location) or from a PKCS#12 keystore (--ssl-keystore-location), not both.',
     )
   }
   return {
     ...(security.sslCaLocation ? { ca: readPem(security.sslCaLocation, 'CA file') } : {}),
     ...(cert && key ? { cert: readPem(cert, 'client certificate'), key: readPem(key, 'client key') } : {}),
     ...(security.sslKeyPassword ? { passphrase: security.sslKeyPassword } : {}),
+    // Node opens a PKCS#12 file itself: the key and certificate chain inside are the client's.
+    ...(keystore
+      ? {
+          pfx: readFile(keystore, 'client keystore'),
+          ...(security.sslKeystorePassword ? { passphrase: security.sslKeystorePassword } : {}),
+        }
+      : {}),
     ...(security.sslEndpointIdentification === false ? { checkServerIdentity: () => undefined } : {}),
   }
 }
