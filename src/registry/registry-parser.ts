@@ -1,9 +1,11 @@
 import type { Validation } from '../dsl/parse.ts'
-import { describeError, SluiceError } from '../errors.ts'
+import { describeError, SluiceError, UsageError } from '../errors.ts'
 import type { RecordLimits } from '../plan/record-limits.ts'
 import { RegistryClient, type RegistryConnection } from './client.ts'
 import { type Codec, codecFor } from './codec.ts'
 import { RegistryError, SCHEMA_NOT_FOUND } from './errors.ts'
+import { openRowEncoder, type RowEncoder, type RowEncoderTarget } from './row-encoder.ts'
+import { FORMATS, type RegistryFormat } from './schema-type.ts'
 import { schemaIdOf, unframe } from './wire-format.ts'
 
 export interface RegistryOptions extends RegistryConnection {
@@ -11,6 +13,13 @@ export interface RegistryOptions extends RegistryConnection {
   readonly subject?: string
   /** Shown by describe() and in checkpoint fingerprints; default `registry` or the subject. */
   readonly name?: string
+  /**
+   * Writing (`kafkaSink({ format: registry(…) })`): the format to write. The subject then defaults to
+   * `<topic>-value` and the schema to one derived from the pipeline's row type.
+   */
+  readonly type?: RegistryFormat
+  /** Writing: the schema to write with instead of the derived one (Avro JSON, .proto text, JSON Schema). */
+  readonly schema?: string | object
 }
 
 /**
@@ -22,6 +31,13 @@ export interface RegistryParser<T> {
   readonly name: string
   /** A decoder with its own schema cache, within a pipeline's record limits. */
   readonly decoder: (limits: RecordLimits) => RegistryDecoder
+  /**
+   * For a Kafka sink: registers the output subject's schema and encodes rows in it; undefined without a
+   * `type` (a registry() only for reading).
+   */
+  readonly encoder: ((target: RowEncoderTarget) => Promise<RowEncoder>) | undefined
+  /** The format it writes, when it has a `type`. */
+  readonly type: RegistryFormat | undefined
   /** Phantom: the type of the decoded values. */
   readonly __type?: T
 }
@@ -41,18 +57,35 @@ export interface RegistryDecoder {
  * pipeline('clicks').from(kafka({ topics: 'clicks' })).parse(registry<Click>({ url: 'http://127.0.0.1:8081' }))
  * ```
  *
+ * The same `registry({ url, type: 'avro' })` is a Kafka sink's `format`: rows written in the wire format with
+ * the output subject's schema (see kafkaSink).
+ *
  * Schemas are fetched by id before the batch that first holds it and kept for the run (an id's schema never
  * changes), so a new version registered mid-run is read as soon as records carry its id, with its fields. A
  * record with an unknown id, another first byte, or a payload its schema does not decode is a dead letter with
  * the reason. A registry that cannot be reached fails the batch (retried like any outage), never a record.
  */
 export function registry<T = unknown>(options: RegistryOptions): RegistryParser<T> {
+  if (options.type !== undefined && !FORMATS.includes(options.type))
+    throw new UsageError(
+      `registry(): type must be one of ${FORMATS.join(', ')}, not ${JSON.stringify(options.type)}.`,
+    )
   // Checks the URL now, in the pipeline's definition, rather than at the first batch.
   const client = new RegistryClient(options)
   return {
     kind: 'registry',
     name: options.name ?? options.subject ?? 'registry',
     decoder: (limits) => new CachingDecoder(client, limits, options.subject),
+    type: options.type,
+    encoder:
+      options.type === undefined
+        ? undefined
+        : (target) =>
+            openRowEncoder(
+              client,
+              { type: options.type!, subject: options.subject, schema: options.schema },
+              target,
+            ),
   }
 }
 

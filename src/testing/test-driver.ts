@@ -96,9 +96,14 @@ export class TestDriver<T> {
   /** Partitioned mode: a runtime Task per partition (undefined: one processor runs the whole input). */
   #tasks: DriverTasks | undefined
   readonly #stateDirectory: string | undefined
+  /** The parse steps' fetches before decoding (a schema registry's schemas by id), run before each batch. */
+  readonly #preparers: readonly ((values: readonly unknown[]) => Promise<void>)[]
 
   private constructor(pipeline: Pipeline<T>, options: TestDriverOptions) {
     this.#pipeline = pipeline
+    this.#preparers = pipeline.plan.nodes.flatMap((node) =>
+      node.kind === 'parse' && node.prepare ? [node.prepare] : [],
+    )
     this.#cacheEntries = options.stateCacheEntries
     this.#stateDirectory = options.stateDirectory
     this.#processor = this.#newProcessor()
@@ -197,9 +202,45 @@ export class TestDriver<T> {
     return this
   }
 
-  /** Runs one batch over everything sent since the last one (possibly none: a no-data batch that moves time). */
+  /**
+   * Runs one batch over everything sent since the last one (possibly none: a no-data batch that moves time).
+   * A pipeline whose parse step fetches before it decodes (`parse(registry(…))`) needs runBatchAsync().
+   */
   runBatch(): BatchOutput {
+    this.#checkPrepared('runBatch')
     return this.#runBatch(false)
+  }
+
+  /**
+   * runBatch() for any pipeline, also one whose parse step fetches before it decodes (`parse(registry(…))`:
+   * the schemas of the records' ids): awaits those fetches first, as the runtime does before each batch.
+   *
+   * ```ts
+   * await driver.send(framedBytes).runBatchAsync()
+   * ```
+   */
+  async runBatchAsync(): Promise<BatchOutput> {
+    await this.#prepare()
+    return this.#runBatch(false)
+  }
+
+  /** endInput() for any pipeline, awaiting the parse steps' fetches first (see runBatchAsync()). */
+  async endInputAsync(): Promise<BatchOutput> {
+    await this.#prepare()
+    return this.#endInput()
+  }
+
+  async #prepare(): Promise<void> {
+    const values = this.#pending.map((record) => record.value)
+    for (const prepare of this.#preparers) await prepare(values)
+  }
+
+  /** The sync methods cannot await a fetch: without it every record would be a dead letter, so say so. */
+  #checkPrepared(method: string): void {
+    if (this.#preparers.length > 0 && this.#pending.length > 0)
+      throw new UsageError(
+        `TestDriver.${method}(): pipeline "${this.#pipeline.plan.pipelineId}" parses with a step that fetches before it decodes (a schema registry): use await driver.${method}Async().`,
+      )
   }
 
   #runBatch(endOfInput: boolean): BatchOutput {
@@ -232,6 +273,11 @@ export class TestDriver<T> {
    * emitted (append) or final (update). Returns both batches' output as one. Records sent after it are late.
    */
   endInput(): BatchOutput {
+    this.#checkPrepared('endInput')
+    return this.#endInput()
+  }
+
+  #endInput(): BatchOutput {
     if (this.#pending.length === 0) return this.#runBatch(true)
     const sent = this.#runBatch(false)
     const last = this.#runBatch(true)

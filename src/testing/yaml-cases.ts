@@ -23,9 +23,9 @@ export async function runTestCases(pipelineFile: string, cases: readonly TestCas
         ...(record.key === undefined ? {} : { key: record.key }),
         ...(record.time === undefined ? {} : { timestamp: Date.parse(record.time) }),
       })
-    driver.runBatch()
+    await driver.runBatchAsync()
     // Then the input ends (every window closes); records sent in that last batch would be behind its watermark.
-    driver.endInput()
+    await driver.endInputAsync()
     const rows = driver.output.map(plain)
     const reasons = driver.deadLetters.map((d) => `${d.operator}: ${d.reason}`)
     results.push({

@@ -1,6 +1,9 @@
 import { UsageError } from '../../errors.ts'
+import type { RegistryParser } from '../../registry/registry-parser.ts'
+import type { RowEncoder } from '../../registry/row-encoder.ts'
 import type {
   CommittedPosition,
+  DeadLetter,
   OutputBatch,
   SinkCommitContext,
   SinkContract,
@@ -9,6 +12,7 @@ import type {
   SinkWriter,
 } from '../../runtime/sink.ts'
 import type { Positions } from '../../runtime/source.ts'
+import { sinkDeadLetter } from '../sql/rows.ts'
 import { KafkaAdmin } from './admin.ts'
 import { KafkaChangelogStore } from './changelog-store.ts'
 import type { KafkaConnection } from './connection.ts'
@@ -28,6 +32,14 @@ export interface KafkaSinkOptions<T> extends KafkaConnection {
    * they are, null as a null value, anything else as JSON.
    */
   readonly serialize?: (row: T) => Buffer | string | null
+  /**
+   * Avro, Protobuf or JSON Schema in the Confluent wire format: `registry({ url, type: 'avro' })`. At start
+   * the sink registers the output subject's schema (default `<topic>-value`; the schema derived from the
+   * pipeline's row type, or registry({ schema })), or finds it registered; a schema the subject's
+   * compatibility level refuses stops the run there, with the registry's message, before anything is
+   * written. A row that does not fit the schema is a dead letter with the reason.
+   */
+  readonly format?: RegistryParser<unknown>
   /** Dead letters go here, in the same transaction as the rows, with their raw bytes and the reason in headers. */
   readonly deadLetterTopic?: string
   /** Create missing topics with this many partitions (default: fail when missing). */
@@ -87,6 +99,10 @@ class KafkaSinkWriter<T> implements SinkWriter<T> {
   #transactionAccess: readonly KafkaAccess[] = []
   /** The dead-letter topic's max.message.bytes: a bigger dead letter is cut to fit. */
   #deadLetterMaxBytes = DEFAULT_MAX_MESSAGE_BYTES
+  /** With a registry format: the output subject's schema, registered at open. */
+  #encoder: RowEncoder | undefined
+  /** The rows of the last batch the schema did not take. */
+  #rejected: { readonly batch: OutputBatch<T>; readonly letters: readonly DeadLetter[] } | undefined
 
   constructor(options: KafkaSinkOptions<T>) {
     this.#options = options
@@ -119,6 +135,12 @@ class KafkaSinkWriter<T> implements SinkWriter<T> {
     } finally {
       await admin.close()
     }
+    // Before the producer exists: a refused schema stops the run with nothing written.
+    if (this.#options.format?.encoder)
+      this.#encoder = await this.#options.format.encoder({
+        topic: this.#options.topic,
+        rowType: context.rowType,
+      })
     this.#source = context.source instanceof KafkaSourceReader ? context.source : undefined
     const txnId = this.#source ? transactionalId(context, this.#options.topic) : undefined
     // The ids of all its instances share this prefix: the one ACL a pipeline needs, however it scales.
@@ -149,22 +171,30 @@ class KafkaSinkWriter<T> implements SinkWriter<T> {
   #records(batch: OutputBatch<T>): OutgoingRecord[] {
     const keyOf = this.#options.key ?? (defaultKey as (row: T) => string | undefined)
     const serialize = this.#options.serialize ?? recordValue
-    const out: OutgoingRecord[] = new Array(batch.rows.length)
+    const encoder = this.#encoder
+    const out: OutgoingRecord[] = []
+    const letters: DeadLetter[] = []
     // One headers object for the whole batch: the producer converts it once (see toMessage).
     const headers = { 'sluice-batch': String(batch.batchId) }
     for (let i = 0; i < batch.rows.length; i++) {
       const row = batch.rows[i] as T
       const key = keyOf(row)
-      out[i] = {
-        topic: this.#options.topic,
-        key: key === null || key === undefined ? undefined : String(key),
-        value: serialize(row),
-        headers,
-      }
+      const recordKey = key === null || key === undefined ? undefined : String(key)
+      let value: Buffer | string | null
+      if (encoder) {
+        const encoded = encoder.encode(row)
+        if (!encoded.ok) {
+          letters.push(sinkDeadLetter('kafka', encoded.reason, row, recordKey ?? null))
+          continue
+        }
+        value = encoded.value
+      } else value = serialize(row)
+      out.push({ topic: this.#options.topic, key: recordKey, value, headers })
     }
+    this.#rejected = { batch, letters }
     const dlq = this.#options.deadLetterTopic
     if (dlq)
-      for (const letter of batch.deadLetters)
+      for (const letter of [...batch.deadLetters, ...letters])
         out.push(deadLetterRecord(dlq, letter, this.#deadLetterMaxBytes))
     for (const change of batch.changelog ?? [])
       out.push({ topic: change.topic, partition: change.partition, key: change.key, value: change.value })
@@ -220,6 +250,10 @@ class KafkaSinkWriter<T> implements SinkWriter<T> {
     return batchId === undefined ? undefined : { batchId, positions }
   }
 
+  rejected(batch: OutputBatch<T>): readonly DeadLetter[] {
+    return this.#rejected?.batch === batch ? this.#rejected.letters : []
+  }
+
   async abort(): Promise<void> {
     const tx = this.#tx
     this.#tx = undefined
@@ -247,10 +281,18 @@ function transactionalId(context: SinkOpenContext, topic: string): string {
 /** A Kafka sink: `.to(kafkaSink({ topic: 'page-metrics' }))`. */
 export function kafkaSink<T>(options: KafkaSinkOptions<T>): SinkSpec<T> {
   if (!options.topic) throw new UsageError('kafkaSink(): a topic is required.')
+  const { format } = options
+  if (format && !format.encoder)
+    throw new UsageError(
+      "kafkaSink(): format: registry({ … }) needs the format to write: registry({ url, type: 'avro' | 'protobuf' | 'json-schema' }).",
+    )
+  if (format && options.serialize)
+    throw new UsageError('kafkaSink(): give either format or serialize, not both.')
   return {
     type: 'kafka',
     options: {
       topic: options.topic,
+      ...(format?.type ? { format: format.type } : {}),
       ...(options.deadLetterTopic ? { deadLetterTopic: options.deadLetterTopic } : {}),
     },
     scalesOut: 'with-state',
