@@ -20,6 +20,14 @@ export interface EncodedFile {
   readonly bytes: number
 }
 
+/**
+ * Data files of an Iceberg table: each column carries its table field id (Iceberg reads columns by id, not
+ * name), and timestamps are TIMESTAMPTZ in microseconds (Iceberg's timestamptz; it has no milliseconds type).
+ */
+export interface IcebergFileOptions {
+  readonly fieldIds: ReadonlyMap<string, number>
+}
+
 type Duck = typeof import('@duckdb/node-api')
 type Row = Readonly<Record<string, unknown>>
 
@@ -68,10 +76,13 @@ export class ParquetEncoder {
     rows: readonly Row[] | AsyncIterable<readonly Row[]>,
     columns: readonly ColumnSpec[],
     targetFileBytes: number,
+    iceberg?: IcebergFileOptions,
   ): Promise<EncodedFile[]> {
     const { duck, connection } = await this.#connect()
     const table = `sluice_lake_${this.#tables++}`
-    const types = columns.map((c) => duckType(duck, c.kind))
+    const types = columns.map((c) =>
+      iceberg && c.kind === 'timestamp' ? duck.TIMESTAMPTZ : duckType(duck, c.kind),
+    )
     const definition = columns.length
       ? columns.map((c, i) => `${quoteName(c.name)} ${types[i]?.toString()}`).join(', ')
       : '"__empty" INTEGER'
@@ -101,11 +112,14 @@ export class ParquetEncoder {
       try {
         if (local) await mkdir(dir, { recursive: true })
         const metadata = JSON.stringify(columns)
+        const fieldIds = iceberg
+          ? `FIELD_IDS {${columns.map((c) => `${quoteString(c.name)}: ${iceberg.fieldIds.get(c.name)}`).join(', ')}}, `
+          : ''
         const compression = this.#compression === 'none' ? 'uncompressed' : this.#compression
         const reader = await connection.runAndReadAll(
           `COPY ${table} TO ${quoteString(dir)} (FORMAT parquet, COMPRESSION ${compression}, ` +
             `ROW_GROUP_SIZE ${this.#rowGroupRows}, FILE_SIZE_BYTES ${Math.max(1, Math.floor(targetFileBytes))}, ` +
-            `FILENAME_PATTERN ${quoteString(`${prefix}{i}`)}, OVERWRITE_OR_IGNORE true, RETURN_STATS true, ` +
+            `FILENAME_PATTERN ${quoteString(`${prefix}{i}`)}, OVERWRITE_OR_IGNORE true, RETURN_STATS true, ${fieldIds}` +
             `KV_METADATA {${quoteString(COLUMNS_METADATA_KEY)}: ${quoteString(metadata)}})`,
         )
         const out: EncodedFile[] = []
@@ -147,10 +161,11 @@ export class ParquetEncoder {
         const values: DuckDBValue[] = new Array(end - start)
         for (let i = start; i < end; i++) {
           const value = columnValue(columns, column, rows[i] as Row)
-          values[i - start] =
-            value instanceof Date
-              ? new duck.DuckDBTimestampMillisecondsValue(BigInt(value.getTime()))
-              : (value as DuckDBValue)
+          values[i - start] = !(value instanceof Date)
+            ? (value as DuckDBValue)
+            : types[c] === duck.TIMESTAMPTZ
+              ? new duck.DuckDBTimestampTZValue(BigInt(value.getTime()) * 1000n)
+              : new duck.DuckDBTimestampMillisecondsValue(BigInt(value.getTime()))
         }
         chunk.setColumnValues(c, values)
       }

@@ -34,7 +34,8 @@ export const MISSING_COLUMN = '__sluice_missing'
 
 type Row = Readonly<Record<string, unknown>>
 
-function kindOf(value: unknown, declared: FieldType | undefined): ColumnKind {
+/** The column kind a value needs; `declared`: what the plan's schema says of its field. */
+export function kindOf(value: unknown, declared: FieldType | undefined): ColumnKind {
   switch (typeof value) {
     case 'boolean':
       return 'boolean'

@@ -11,6 +11,10 @@ import type {
 import type { Positions } from '../../runtime/source.ts'
 import { type Duration, parseDuration } from '../../window/duration.ts'
 import { DataFileWriter } from './data-files.ts'
+import { type IcebergCatalogOptions, parseTableName } from './iceberg/catalog.ts'
+import type { PartitionTransform } from './iceberg/metadata.ts'
+import { resolvePartitions } from './iceberg/partitioning.ts'
+import { IcebergSinkWriter } from './iceberg/sink.ts'
 import {
   CommitLog,
   covers,
@@ -33,16 +37,25 @@ import type { S3Options } from './storage-s3.ts'
 export interface LakeOptions<T> {
   /** The table folder, or `s3://bucket/prefix` for a table in S3 (or an S3-compatible store). */
   readonly path: string
-  /** Default "parquet". */
-  readonly format?: LakeFormat
+  /**
+   * Default "parquet". "iceberg": an Apache Iceberg table (format v2) registered in `catalog`, which Spark,
+   * Trino, PyIceberg, DuckDB and the warehouses read (see README.md).
+   */
+  readonly format?: LakeFormat | 'iceberg'
   /**
    * Hive-style partition folders (`event_date=2026-11-25/event_type=purchase/`): fields of the row, or a
    * function giving the folder names and values in order. Values are percent-escaped; null or undefined is
    * the default partition (`__HIVE_DEFAULT_PARTITION__`). The rows keep every field in the data files.
+   * Iceberg tables take field names (identity) and `{ field, transform: 'day' | 'hour' }` of Date fields.
    */
   readonly partitionBy?:
-    | readonly (keyof T & string)[]
+    | readonly (
+        | (keyof T & string)
+        | { readonly field: keyof T & string; readonly transform: PartitionTransform }
+      )[]
     | ((row: T) => Readonly<Record<string, PartitionValue>>)
+  /** Iceberg tables: the SQL catalog the table is registered in (required with format "iceberg"). */
+  readonly catalog?: IcebergCatalogOptions
   /** A data file closes once it reaches this size (Parquet: at a row group boundary). Default 128 MiB. */
   readonly targetFileBytes?: number
   /**
@@ -141,7 +154,8 @@ class LakeSinkWriter<T> implements SinkWriter<T> {
 
   constructor(options: LakeOptions<T>) {
     this.#options = options
-    this.#format = options.format ?? 'parquet'
+    // lake() sends format "iceberg" to the Iceberg writer.
+    this.#format = options.format === 'jsonl' ? 'jsonl' : 'parquet'
     this.#target = options.targetFileBytes ?? DEFAULT_TARGET_FILE_BYTES
     this.#rollMs =
       options.rollInterval === undefined
@@ -474,7 +488,8 @@ function partitioner<T>(
       return out
     }
   }
-  const keys = [...partitionBy]
+  // lake() refused transforms ({ field, transform }) for these formats.
+  const keys = partitionBy.filter((p) => typeof p === 'string')
   if (keys.length === 0) return undefined
   return (row) => {
     const out: Record<string, string | null> = {}
@@ -492,8 +507,14 @@ export function lake<T>(options: LakeOptions<T>): SinkSpec<T> {
   if (typeof options.path !== 'string' || options.path === '')
     throw new UsageError('lake(): give the table folder (or s3://bucket/prefix) as path.')
   const format = options.format ?? 'parquet'
+  if (format === 'iceberg') return icebergLake(options)
   if (format !== 'parquet' && format !== 'jsonl')
-    throw new UsageError(`lake(): format must be "parquet" or "jsonl", got ${JSON.stringify(format)}.`)
+    throw new UsageError(
+      `lake(): format must be "parquet", "jsonl" or "iceberg", got ${JSON.stringify(format)}.`,
+    )
+  if (options.catalog) throw new UsageError('lake(): catalog is for format "iceberg".')
+  if (Array.isArray(options.partitionBy) && options.partitionBy.some((p) => typeof p !== 'string'))
+    throw new UsageError('lake(): partition transforms ({ field, transform }) are for format "iceberg".')
   if (options.targetFileBytes !== undefined && !(options.targetFileBytes > 0))
     throw new UsageError('lake(): targetFileBytes must be positive.')
   const rollMs =
@@ -531,5 +552,53 @@ export function lake<T>(options: LakeOptions<T>): SinkSpec<T> {
       ...(rollMs === undefined ? {} : { rollIntervalMs: rollMs }),
     },
     create: () => new LakeSinkWriter<T>(options),
+  }
+}
+
+/** lake({ format: 'iceberg' }): checks the options that apply and builds the Iceberg writer. */
+function icebergLake<T>(options: LakeOptions<T>): SinkSpec<T> {
+  if (!options.catalog || typeof options.catalog.sqlite !== 'string' || options.catalog.sqlite === '')
+    throw new UsageError(
+      "lake(): format 'iceberg' needs a catalog: catalog: { sqlite: 'catalog.db', table: 'namespace.name' }.",
+    )
+  parseTableName(options.catalog.table)
+  if (typeof options.partitionBy === 'function')
+    throw new UsageError(
+      "lake(): an Iceberg table is partitioned by fields: partitionBy: ['event_type', { field: 'event_time', transform: 'day' }].",
+    )
+  if (options.rollInterval !== undefined)
+    throw new UsageError(
+      "lake(): rollInterval is not available with format 'iceberg' yet (a snapshot per batch).",
+    )
+  if (options.targetFileBytes !== undefined && !(options.targetFileBytes > 0))
+    throw new UsageError('lake(): targetFileBytes must be positive.')
+  if (options.compression !== undefined && !['snappy', 'zstd', 'gzip', 'none'].includes(options.compression))
+    throw new UsageError(`lake(): unknown compression ${JSON.stringify(options.compression)}.`)
+  if (options.writerId === '') throw new UsageError('lake(): writerId must not be empty.')
+  if (options.s3 && !isS3Path(options.path))
+    throw new UsageError('lake(): s3 options are for s3://bucket/prefix paths.')
+  const partitions = resolvePartitions(options.partitionBy ?? [])
+  const catalog = options.catalog
+  return {
+    type: 'lake',
+    options: {
+      path: options.path,
+      format: 'iceberg',
+      catalog: { sqlite: catalog.sqlite, table: catalog.table, name: catalog.name ?? 'sluice' },
+      partitionBy: partitions.map((p) => `${p.transform}(${p.source})`),
+      targetFileBytes: options.targetFileBytes ?? DEFAULT_TARGET_FILE_BYTES,
+    },
+    create: () =>
+      new IcebergSinkWriter<T>({
+        storage: openStorage(options),
+        ownsStorage: !options.storage,
+        catalog,
+        partitions,
+        targetFileBytes: options.targetFileBytes ?? DEFAULT_TARGET_FILE_BYTES,
+        ...(options.compression ? { compression: options.compression } : {}),
+        ...(options.rowGroupRows ? { rowGroupRows: options.rowGroupRows } : {}),
+        ...(options.writerId ? { writerId: options.writerId } : {}),
+        maxColumns: options.maxColumns ?? DEFAULT_MAX_COLUMNS,
+      }),
   }
 }

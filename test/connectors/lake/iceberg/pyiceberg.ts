@@ -1,0 +1,31 @@
+import { execFile } from 'node:child_process'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+
+const run = promisify(execFile)
+const script = fileURLToPath(new URL('./read-iceberg.py', import.meta.url))
+
+/** The venv scripts/install-pyiceberg.sh made (npm test's pretest). */
+export const PYTHON = join(
+  process.env.SLUICE_CACHE ?? join(homedir(), '.cache', 'sluice'),
+  'pyiceberg',
+  'bin',
+  'python',
+)
+
+export interface IcebergScan {
+  readonly summary: Record<string, string> | null
+  readonly operation: string | null
+  readonly snapshots: number
+  /** [field id, name, type] of the current schema. */
+  readonly schema: [number, string, string][]
+  readonly rows: Record<string, unknown>[]
+}
+
+/** Reads an Iceberg table with PyIceberg (an independent reader) through the SQL catalog in `db`. */
+export async function readWithPyIceberg(db: string, table: string, catalog = 'sluice'): Promise<IcebergScan> {
+  const { stdout } = await run(PYTHON, [script, db, catalog, table], { maxBuffer: 1 << 30 })
+  return JSON.parse(stdout) as IcebergScan
+}
