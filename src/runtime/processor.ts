@@ -103,7 +103,8 @@ export class BatchProcessor {
     this.watermarks = new WatermarkTracker(watermarkNode?.delayMs ?? 0, watermarkNode?.idleTimeoutMs)
     this.#taps = options.taps
     this.#tapsVersion = this.#taps?.version ?? 0
-    this.#entry = this.#compile(plan.nodes, new Set())
+    // A tap may be open already (a restart, a scaled-out task created while someone watches).
+    this.#entry = this.#compile(plan.nodes, new Set(this.#taps?.of(plan.pipelineId)?.keys() ?? []))
   }
 
   /** Operators with state, in plan order, keyed by operator id. */

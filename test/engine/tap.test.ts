@@ -121,3 +121,13 @@ test('the source’s tap shows raw records, decoded only as far as shown', () =>
     { at: 0, batchId: 0, source: 'bytes:0@7', key: 'k1', preview: '{"page":…', chars: big.length },
   ])
 })
+
+test('a tap opened before the processor is created (a restart while someone watches) samples at once', () => {
+  const taps = new Taps()
+  const seen: TapRecord[] = []
+  taps.open('tapped', 'shout', (r) => seen.push(...r))
+  const processor = new BatchProcessor(clicks.plan, { taps })
+  const now = Date.parse('2026-01-01T00:00:00Z')
+  processor.process(batch(0, ['a', 'b'], now), now)
+  assert.deepEqual(seen.map((r) => JSON.parse(r.preview).user).sort(), ['A', 'B'])
+})
