@@ -212,7 +212,7 @@ function headStats(pipeline) {
   ].filter((node) => node !== null)
 }
 
-function opButton(pipeline, node) {
+function opButton(node) {
   return el(
     'button',
     {
@@ -261,7 +261,7 @@ function renderPipeline(pipeline) {
   card.head.replaceChildren(...headStats(pipeline))
   const graphKey = JSON.stringify(pipeline.graph)
   if (graphKey !== card.graphKey) {
-    card.graph.replaceChildren(...pipeline.graph.map((node) => opButton(pipeline, node)))
+    card.graph.replaceChildren(...pipeline.graph.map(opButton))
     card.graphKey = graphKey
   }
   pipeline.graph.forEach((node, index) => {
