@@ -58,7 +58,9 @@ export interface MainJobOptions {
   /** The dashboard and /metrics: told each pipeline's plan, and given each run's hooks. */
   readonly monitor?: {
     describe(pipeline: Pipeline<unknown>): void
-    readonly hooks: Pick<RunOptions, 'onDeadLetters' | 'onSinkError'>
+    readonly hooks: Pick<RunOptions, 'onDeadLetters' | 'onSinkError' | 'taps'>
+    restarting(pipelineId: string, error: unknown): void
+    failed(pipelineId: string, error: unknown): void
   }
   readonly onReady?: (info: MainJobReady) => void
 }
@@ -232,15 +234,20 @@ async function runOn(
       logger,
       retryTimeoutMs,
       // A broker gone is said once for the job, not once per pipeline and restart.
-      onRestart: (error, restart) =>
-        error instanceof KafkaError ? outage.lost(error) : logger.warn(restart.message),
+      onRestart: (error, restart) => {
+        options.monitor?.restarting(p.plan.pipelineId, error)
+        if (error instanceof KafkaError) outage.lost(error)
+        else logger.warn(restart.message)
+      },
       ...(options.monitor?.hooks.onDeadLetters ? { onDeadLetters: options.monitor.hooks.onDeadLetters } : {}),
       ...(options.monitor?.hooks.onSinkError ? { onSinkError: options.monitor.hooks.onSinkError } : {}),
+      ...(options.monitor?.hooks.taps ? { taps: options.monitor.hooks.taps } : {}),
       onProgress: (progress) => {
         outage.back()
         options.onProgress?.(progress)
       },
     }).catch((error: unknown) => {
+      options.monitor?.failed(p.plan.pipelineId, error)
       failure ??= { error }
       stopProducing.abort()
       stopPipelines.abort()

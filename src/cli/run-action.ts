@@ -10,6 +10,7 @@ import { type RunSummary, run } from '../runtime/run.ts'
 import { scaleOutBlockers } from '../runtime/scale-out.ts'
 import type { DeadLetter } from '../runtime/sink.ts'
 import { parseTrigger, type Trigger } from '../runtime/trigger.ts'
+import { startDashboard } from './dashboard-start.ts'
 import type { RunFlags } from './run-command.ts'
 import { RunProgress } from './run-progress.ts'
 import { interruptSignal } from './signals.ts'
@@ -40,6 +41,10 @@ export async function runFile(file: string, flags: RunFlags): Promise<void> {
       return
     }
     const workers = resolveWorkers(pipelines, flags)
+    if (workers > 1 && flags.ui)
+      throw new UsageError(
+        '--ui serves the dashboard of one process: run without --workers, or give each instance its own (--instance NAME --ui).',
+      )
     if (workers > 1) await runWorkers(file, pipelines, trigger, workerArgs(flags), workers)
     else await runAll(pipelines, trigger, flags)
   } finally {
@@ -161,6 +166,11 @@ async function runAll(
   const stop = AbortSignal.any([signal, failed.signal, ...(orphaned ? [orphaned] : [])])
   const summaries = new Map<string, RunSummary>()
   const firstDeadLetters = new Map<string, DeadLetter>()
+  // Before anything runs: a busy --ui-port is an error that starts nothing.
+  const dashboard = flags.ui ? await startDashboard(flags) : undefined
+  const monitor = dashboard?.monitor
+  if (dashboard) process.stderr.write(`${dashboard.line}\n`)
+  for (const p of pipelines) monitor?.describe(p)
   progress.start(pipelines.map((p) => p.plan.pipelineId))
   try {
     await Promise.all(
@@ -172,19 +182,33 @@ async function runAll(
             signal: stop,
             logger: logger.child({ pipeline: p.plan.pipelineId }),
             onDeadLetters: (deadLetters, batch) => {
+              monitor?.deadLetters(deadLetters, batch)
               const first = deadLetters[0]
               if (first && !firstDeadLetters.has(batch.pipelineId))
                 firstDeadLetters.set(batch.pipelineId, first)
             },
             onProgress: (batch) => {
+              monitor?.observe(batch)
               if (!reportToSupervisor({ kind: 'progress', progress: batch })) progress.update(batch)
             },
+            ...(monitor
+              ? {
+                  onSinkError: monitor.sinkError,
+                  taps: monitor.hooks.taps,
+                  // The restart's warning is still logged, as without the dashboard.
+                  onRestart: (error: unknown, restart: { readonly message: string }) => {
+                    monitor.restarting(p.plan.pipelineId, error)
+                    logger.child({ pipeline: p.plan.pipelineId }).warn(restart.message)
+                  },
+                }
+              : {}),
             ...(flags.retryTimeout !== undefined ? { retryTimeoutMs: flags.retryTimeout } : {}),
             ...(flags.instance !== undefined ? { instance: flags.instance } : {}),
           })
           summaries.set(p.plan.pipelineId, summary)
           reportToSupervisor({ kind: 'summary', pipelineId: p.plan.pipelineId, summary })
         } catch (error) {
+          monitor?.failed(p.plan.pipelineId, error)
           failed.abort()
           throw error
         }
@@ -196,6 +220,7 @@ async function runAll(
     dispose()
     progress.finish(summaries)
     leaveSupervisor()
+    await monitor?.close()
   }
 }
 

@@ -1,10 +1,13 @@
 import { Command, InvalidArgumentError } from 'commander'
 import { BOUNDED_RETRY_TIMEOUT_MS } from '../runtime/restarts.ts'
 import { formatDuration } from '../window/duration.ts'
+import { type DashboardFlags, withDashboardOptions } from './dashboard-flags.ts'
 import { parseDuration } from './options.ts'
 
 /** The flags of `sluice run`; the command runs in run-action.ts, loaded when it runs. */
-export interface RunFlags {
+export interface RunFlags extends DashboardFlags {
+  /** Serve the dashboard and /metrics while the pipelines run. */
+  ui?: boolean
   trigger?: string
   checkpoint?: string
   availableNow?: boolean
@@ -48,39 +51,41 @@ function retryTimeout(value: string): number {
 }
 
 export function runCommand(): Command {
-  return new Command('run')
-    .description('run a pipeline defined in a YAML file or a TypeScript module')
-    .argument('<file>', 'a pipeline file (.yaml, .yml) or a module exporting pipelines (.ts, .js)')
-    .option('--trigger <trigger>', 'continuous, once, availableNow, or an interval such as 1s (default 1s)')
-    .option('--checkpoint <dir>', 'checkpoint directory (default data/checkpoints/<pipeline id>)')
-    .option('--available-now', 'process what is there now, then stop (a batch job); shows a progress bar')
-    .option('--dry-run', 'print the plan and start nothing')
-    .option(
-      '--brokers <list>',
-      "Kafka brokers for every connector of the file (default: the file's brokers, then $KAFKA_BROKERS)",
-    )
-    .option(
-      '--retry-timeout <time>',
-      `how long to keep restarting after failures such as an unreachable broker before giving up (exit 1): a duration or "forever" (default ${formatDuration(BOUNDED_RETRY_TIMEOUT_MS)} for --available-now, --trigger once or a bounded source; forever otherwise)`,
-      retryTimeout,
-    )
-    .option(
-      '--workers <n>',
-      'run the pipelines in n processes (or "auto": one per core), each an instance in their consumer groups; for pipelines that can scale out (default 1)',
-      workerCount,
-    )
-    .option(
-      '--instance <name>',
-      "this process's name among the instances of its pipelines (static group membership, checkpoint and transactional id); unique per instance, stable across its restarts",
-    )
-    .option(
-      '--log-level <level>',
-      `log lines to show besides the status lines: ${LOG_LEVELS.join(', ')} (default warn, or $SLUICE_LOG_LEVEL; --verbose: info)`,
-      logLevel,
-    )
-    .action(async (file: string, _flags: RunFlags, command: Command) => {
-      const { runFile } = await import('./run-action.ts')
-      // optsWithGlobals: --verbose belongs to the program, given before or after "run".
-      await runFile(file, command.optsWithGlobals<RunFlags>())
-    })
+  return withDashboardOptions(
+    new Command('run')
+      .description('run a pipeline defined in a YAML file or a TypeScript module')
+      .argument('<file>', 'a pipeline file (.yaml, .yml) or a module exporting pipelines (.ts, .js)')
+      .option('--trigger <trigger>', 'continuous, once, availableNow, or an interval such as 1s (default 1s)')
+      .option('--checkpoint <dir>', 'checkpoint directory (default data/checkpoints/<pipeline id>)')
+      .option('--available-now', 'process what is there now, then stop (a batch job); shows a progress bar')
+      .option('--dry-run', 'print the plan and start nothing')
+      .option(
+        '--brokers <list>',
+        "Kafka brokers for every connector of the file (default: the file's brokers, then $KAFKA_BROKERS)",
+      )
+      .option(
+        '--retry-timeout <time>',
+        `how long to keep restarting after failures such as an unreachable broker before giving up (exit 1): a duration or "forever" (default ${formatDuration(BOUNDED_RETRY_TIMEOUT_MS)} for --available-now, --trigger once or a bounded source; forever otherwise)`,
+        retryTimeout,
+      )
+      .option(
+        '--workers <n>',
+        'run the pipelines in n processes (or "auto": one per core), each an instance in their consumer groups; for pipelines that can scale out (default 1)',
+        workerCount,
+      )
+      .option(
+        '--instance <name>',
+        "this process's name among the instances of its pipelines (static group membership, checkpoint and transactional id); unique per instance, stable across its restarts",
+      )
+      .option(
+        '--log-level <level>',
+        `log lines to show besides the status lines: ${LOG_LEVELS.join(', ')} (default warn, or $SLUICE_LOG_LEVEL; --verbose: info)`,
+        logLevel,
+      )
+      .option('--ui', 'serve the dashboard (with the live tap) and /metrics while the pipelines run'),
+  ).action(async (file: string, _flags: RunFlags, command: Command) => {
+    const { runFile } = await import('./run-action.ts')
+    // optsWithGlobals: --verbose belongs to the program, given before or after "run".
+    await runFile(file, command.optsWithGlobals<RunFlags>())
+  })
 }

@@ -6,7 +6,8 @@ import { describeWarehouse } from '../app/warehouse.ts'
 import { terminateOwnedNodesNow } from '../local-kafka/owner.ts'
 import { createLogger } from '../log.ts'
 import type { BatchProgress } from '../runtime/progress.ts'
-import { type Monitor, startMonitor } from '../ui/monitor.ts'
+import type { Monitor } from '../ui/monitor.ts'
+import { startDashboard } from './dashboard-start.ts'
 import { formatLag } from './run-progress.ts'
 import { interruptSignal } from './signals.ts'
 import type { StartFlags } from './start-command.ts'
@@ -21,19 +22,12 @@ export async function startMainJob(flags: StartFlags): Promise<void> {
   tolerateClosedReaders()
   const logger = createLogger({ name: 'sluice' })
   const summaryFile = join(flags.dataDir, SUMMARY_FILE)
-  const uiToken = flags.uiToken ?? (process.env.SLUICE_UI_TOKEN || undefined)
   const brokers = flags.brokers ?? process.env.KAFKA_BROKERS
   checkStartSecurity(flags, brokers)
   // First, so that a busy --ui-port fails before a broker is started.
-  const monitor: Monitor | undefined = flags.ui
-    ? await startMonitor({
-        host: flags.uiHost,
-        allowedHosts: flags.uiAllowHost,
-        ...(uiToken === undefined ? {} : { token: uiToken }),
-        ...(flags.uiPort === undefined ? {} : { port: flags.uiPort }),
-      })
-    : undefined
-  if (monitor) say(dashboardLine(monitor, uiToken !== undefined))
+  const dashboard = flags.ui ? await startDashboard(flags) : undefined
+  const monitor: Monitor | undefined = dashboard?.monitor
+  if (dashboard) say(dashboard.line)
   const { signal, dispose } = interruptSignal(() => {
     // Exiting at once: the broker this run started must not outlive it (SIGTERM: its controlled shutdown).
     const stopping = brokers ? 0 : terminateOwnedNodesNow(join(flags.dataDir, 'kafka'))
@@ -114,16 +108,6 @@ async function report(summary: MainJobSummary, file: string): Promise<void> {
   )
   const where = await writeResult(text)
   if (saved && where !== 'stdout') say(`(The summary is also in ${file}.)`)
-}
-
-/** Where the dashboard is, and how to get in when it needs a token (a given one is not echoed). */
-function dashboardLine(monitor: Monitor, tokenGiven: boolean): string {
-  const where = `Dashboard: ${monitor.url} (Prometheus metrics at ${monitor.url}metrics)`
-  if (monitor.token === undefined) return where
-  const how = tokenGiven
-    ? 'every request needs the token given (--ui-token or $SLUICE_UI_TOKEN)'
-    : `every request needs this token: open ${monitor.url}?token=${monitor.token} or send Authorization: Bearer ${monitor.token}`
-  return `${where}\n  reachable from other machines: ${how}`
 }
 
 function statusLine(p: BatchProgress): string {

@@ -5,6 +5,7 @@ import { StateDatabase, type StateSlot, type StateStore } from '../state/state-d
 import {
   type BatchCounters,
   type BatchScope,
+  derivedContext,
   type Emit,
   newCounters,
   type RecordContext,
@@ -25,6 +26,7 @@ import { watermarkOperator } from './operators/watermark.ts'
 import { WindowOperator } from './operators/window.ts'
 import type { DeadLetter } from './sink.ts'
 import type { SourceRecord } from './source.ts'
+import type { TapSampler, Taps } from './tap.ts'
 import { WatermarkTracker } from './watermark-tracker.ts'
 
 export interface BatchInput {
@@ -48,7 +50,9 @@ export interface BatchOutput {
 
 interface Stateful {
   readonly state: StateStore
+  readonly push: Emit
   flush(watermark: number): void
+  retarget(next: Emit): void
 }
 
 export interface ProcessorOptions {
@@ -56,6 +60,8 @@ export interface ProcessorOptions {
   readonly database?: StateDatabase
   /** Decoded state entries each stateful operator keeps in memory between batches. Default 100,000. */
   readonly stateCacheEntries?: number
+  /** The process's live taps (the dashboard's): operators someone watches get sampled. */
+  readonly taps?: Taps
 }
 
 export const DEFAULT_STATE_CACHE_ENTRIES = 100_000
@@ -74,8 +80,15 @@ export class BatchProcessor {
   readonly database: StateDatabase | undefined
   readonly #cacheEntries: number
   readonly #maxBytes: number
-  readonly #entry: Emit
+  #entry: Emit
   readonly #stateful: Stateful[] = []
+  /** Stateful operators by node id: created once, re-pointed when the chain is compiled again for a tap. */
+  readonly #statefulById = new Map<string, Stateful>()
+  readonly #taps: Taps | undefined
+  /** The taps' version the chain was compiled for. */
+  #tapsVersion = 0
+  /** This batch's samplers by node index (empty while nothing is tapped). */
+  #samplers: (TapSampler | undefined)[] = []
   readonly #tables = new Map<string, LookupTable>()
   #scope: MutableScope | undefined
 
@@ -88,7 +101,10 @@ export class BatchProcessor {
     this.#maxBytes = (plan.recordLimits ?? DEFAULT_RECORD_LIMITS).maxBytes
     const watermarkNode = plan.nodes.find((n): n is WatermarkNode => n.kind === 'watermark')
     this.watermarks = new WatermarkTracker(watermarkNode?.delayMs ?? 0, watermarkNode?.idleTimeoutMs)
-    this.#entry = this.#compile(plan.nodes)
+    this.#taps = options.taps
+    this.#tapsVersion = this.#taps?.version ?? 0
+    // A tap may be open already (a restart, a scaled-out task created while someone watches).
+    this.#entry = this.#compile(plan.nodes, new Set(this.#taps?.of(plan.pipelineId)?.keys() ?? []))
   }
 
   /** Operators with state, in plan order, keyed by operator id. */
@@ -114,7 +130,11 @@ export class BatchProcessor {
     this.database?.begin(input.batchId)
     const scope = new MutableScope(input, this.watermarks, now)
     this.#scope = scope
+    const samplers = this.#sample(input.batchId, now)
     try {
+      const sourceSampler = samplers[0]
+      if (sourceSampler)
+        for (const record of input.records) sourceSampler.offer(record.value, { ...UNREAD, record })
       for (const record of input.records) {
         scope.counters.inputRows++
         const context: RecordContext = { record, eventTime: Number.NaN, key: undefined, keyString: '' }
@@ -134,14 +154,35 @@ export class BatchProcessor {
       }
       for (const op of this.#stateful) op.flush(input.watermark)
       for (const op of this.#stateful) op.state.afterBatch()
+      const sinkSampler = samplers[this.plan.nodes.length - 1]
+      if (sinkSampler) for (const row of scope.rows) sinkSampler.offer(row, DERIVED(input.batchId))
+      for (const sampler of samplers) sampler?.finish()
     } finally {
       this.#scope = undefined
+      this.#samplers = []
     }
     scope.counters.outputRows = scope.rows.length
     return { rows: scope.rows, deadLetters: scope.deadLetters, counters: scope.counters }
   }
 
-  #compile(nodes: readonly PlanNode[]): Emit {
+  /**
+   * This batch's samplers, one per tapped node; the chain is compiled again first when taps opened or closed
+   * since the last batch (an integer comparison when they did not).
+   */
+  #sample(batchId: number, now: number): (TapSampler | undefined)[] {
+    const taps = this.#taps
+    if (!taps) return this.#samplers
+    const open = taps.of(this.plan.pipelineId)
+    if (taps.version !== this.#tapsVersion) {
+      this.#tapsVersion = taps.version
+      this.#entry = this.#compile(this.plan.nodes, new Set(open?.keys() ?? []))
+    }
+    if (!open) return this.#samplers
+    this.#samplers = this.plan.nodes.map((node) => open.get(node.id)?.sampler(batchId, now))
+    return this.#samplers
+  }
+
+  #compile(nodes: readonly PlanNode[], tapped: ReadonlySet<string>): Emit {
     const scope = () => {
       if (!this.#scope) throw new Error('internal: operator called outside a batch')
       return this.#scope
@@ -150,11 +191,25 @@ export class BatchProcessor {
       if (!this.database) throw new Error('internal: a stateful operator in a plan without state')
       return { table: this.database.table(id), cacheEntries: this.#cacheEntries }
     }
+    const stateful = <T extends Stateful>(id: string, create: () => T, next: Emit): Emit => {
+      const existing = this.#statefulById.get(id)
+      if (existing) {
+        existing.retarget(next)
+        return existing.push
+      }
+      const op = create()
+      this.#statefulById.set(id, op)
+      this.#stateful.unshift(op)
+      return op.push
+    }
     let next: Emit = (value) => {
       scope().rows.push(value)
     }
     for (let i = nodes.length - 1; i >= 0; i--) {
       const node = nodes[i]!
+      // The source's and the sink's samples are taken from the batch's input and output instead.
+      if (tapped.has(node.id) && node.kind !== 'source' && node.kind !== 'sink')
+        next = this.#tapAfter(i, next)
       switch (node.kind) {
         case 'source':
         case 'sink':
@@ -192,24 +247,25 @@ export class BatchProcessor {
           break
         }
         case 'dedupe': {
-          const op = new DedupeOperator(node, scope, next, slot(node.id))
-          this.#stateful.unshift(op)
-          next = op.push
+          const after = next
+          next = stateful(node.id, () => new DedupeOperator(node, scope, after, slot(node.id)), after)
           break
         }
         case 'process': {
-          const op = new KeyedProcessOperator(node, scope, next, slot(node.id))
-          this.#stateful.unshift(op)
-          next = op.push
+          const after = next
+          next = stateful(node.id, () => new KeyedProcessOperator(node, scope, after, slot(node.id)), after)
           break
         }
         case 'window': {
-          const op =
-            node.window.kind === 'session'
-              ? new SessionWindowOperator(node, scope, next, slot(node.id))
-              : new WindowOperator(node, scope, next, slot(node.id))
-          this.#stateful.unshift(op as Stateful)
-          next = op.push
+          const after = next
+          next = stateful(
+            node.id,
+            (): Stateful =>
+              node.window.kind === 'session'
+                ? new SessionWindowOperator(node, scope, after, slot(node.id))
+                : new WindowOperator(node, scope, after, slot(node.id)),
+            after,
+          )
           break
         }
         default: {
@@ -220,6 +276,22 @@ export class BatchProcessor {
     }
     return next
   }
+
+  /** Passes what node `index` emits to `next`, offering it to the node's sampler on the way. */
+  #tapAfter(index: number, next: Emit): Emit {
+    return (value, context) => {
+      this.#samplers[index]?.offer(value, context)
+      next(value, context)
+    }
+  }
+}
+
+/** The context of a record not yet read by any step, for the source's tap. */
+const UNREAD = { eventTime: Number.NaN, key: undefined, keyString: '' } as const
+
+/** The context of a row the sink receives: rows of a batch no longer point at one input record. */
+function DERIVED(batchId: number): RecordContext {
+  return derivedContext(Number.NaN, undefined, '', batchId)
 }
 
 class MutableScope implements BatchScope {

@@ -17,6 +17,7 @@ import { boundedTrigger, gaveUp, Restarts, restartMessage } from './restarts.ts'
 import { scaleOutBlockers } from './scale-out.ts'
 import { type DeadLetter, openSink, type SinkWriter } from './sink.ts'
 import type { Positions, SourceReader, SourceRecord } from './source.ts'
+import type { Taps } from './tap.ts'
 import { lowestMark, TaskManager, type TaskMarks } from './task-manager.ts'
 import { defaultLingerMs, type Trigger } from './trigger.ts'
 import { sleep } from './wait.ts'
@@ -84,6 +85,11 @@ export interface RunOptions {
    * across its restarts; default: the source's own (kafka({ instanceId })), else the host name.
    */
   readonly instance?: string
+  /**
+   * Live taps (the dashboard's `monitor.hooks.taps`): while someone watches an operator, a sample of what it
+   * emits goes to them; nothing is sampled, and no tap code runs per record, while nobody does.
+   */
+  readonly taps?: Taps
 }
 
 export interface BatchRef {
@@ -197,6 +203,7 @@ class PipelineRun {
     const checkpoint = await Checkpoint.open(checkpointDir, plan, { state: !shareable })
     this.#checkpoint = checkpoint
     const processor = new BatchProcessor(plan, {
+      ...(this.#options.taps ? { taps: this.#options.taps } : {}),
       ...(checkpoint.stateDatabase ? { database: checkpoint.stateDatabase } : {}),
       ...(this.#options.stateCacheEntries !== undefined
         ? { stateCacheEntries: this.#options.stateCacheEntries }
@@ -243,6 +250,7 @@ class PipelineRun {
         directory: join(checkpointDir, 'tasks'),
         tables: new Map(processor.tableNodes().map((n, i) => [n.id, this.#tables[i]!])),
         localCommitMs: this.#options.stateCommitIntervalMs ?? 1000,
+        ...(this.#options.taps ? { taps: this.#options.taps } : {}),
         logger: this.#logger,
         now: () => this.#clock.now(),
         ...(this.#options.stateCacheEntries !== undefined

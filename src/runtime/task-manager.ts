@@ -10,6 +10,7 @@ import { addCounters, newCounters } from './operators/context.ts'
 import type { BatchOutput } from './processor.ts'
 import type { DeadLetter } from './sink.ts'
 import type { SourceReader, SourceRecord } from './source.ts'
+import type { Taps } from './tap.ts'
 import { Task } from './task.ts'
 
 export interface TaskManagerOptions {
@@ -25,6 +26,7 @@ export interface TaskManagerOptions {
   readonly logger: Logger
   readonly now: () => number
   readonly signal?: AbortSignal
+  readonly taps?: Taps
 }
 
 /** A batch across tasks: their rows, dead letters and counters together, and their changelog records. */
@@ -143,6 +145,7 @@ export class TaskManager {
         tables: this.#options.tables,
         assignment: assignment.id,
         now: this.#options.now,
+        ...(this.#options.taps ? { taps: this.#options.taps } : {}),
         ...(this.#options.stateCacheEntries !== undefined
           ? { stateCacheEntries: this.#options.stateCacheEntries }
           : {}),

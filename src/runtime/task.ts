@@ -6,6 +6,7 @@ import type { LookupTable, Plan } from '../plan/nodes.ts'
 import { type EventTimes, type StateChange, StateDatabase } from '../state/state-database.ts'
 import { type BatchOutput, BatchProcessor } from './processor.ts'
 import type { SourceRecord } from './source.ts'
+import type { Taps } from './tap.ts'
 
 /**
  * A task's lifecycle, as Kafka Streams' StreamTask has one:
@@ -54,6 +55,7 @@ export interface TaskOptions {
   readonly assignment: number
   /** The run's clock (event-time idleness counts from when the task starts). */
   readonly now: () => number
+  readonly taps?: Taps
 }
 
 /**
@@ -285,6 +287,7 @@ export class Task {
     this.#position = position
     const processor = new BatchProcessor(this.#options.plan, {
       database: this.#database,
+      ...(this.#options.taps ? { taps: this.#options.taps } : {}),
       ...(this.#options.stateCacheEntries !== undefined
         ? { stateCacheEntries: this.#options.stateCacheEntries }
         : {}),

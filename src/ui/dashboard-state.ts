@@ -4,6 +4,7 @@ import type { BatchProgress } from '../runtime/progress.ts'
 import type { BatchRef } from '../runtime/run.ts'
 import type { DeadLetter } from '../runtime/sink.ts'
 import type { LagUnit } from '../runtime/source.ts'
+import { redactSecrets } from './redact.ts'
 
 /*
  * What the dashboard shows, as JSON for the page: kept here, in the process, so that a page opened late still
@@ -16,8 +17,39 @@ export interface GraphNodeView {
   readonly label: string
 }
 
+/**
+ * How a pipeline is doing: starting (no batch yet), running, catching up (more than CATCH_UP_S seconds of
+ * input behind at its processing rate, or records older than that on commit), restarting (a failure that
+ * retrying can fix, no batch since) or failed (its run ended with an error).
+ */
+export type HealthState = 'starting' | 'running' | 'catching up' | 'restarting' | 'failed'
+
+export interface HealthView {
+  readonly state: HealthState
+  readonly restarts: number
+  /** The latest error (a restart's cause, a sink's failure, the one that ended the run), credentials masked. */
+  readonly lastError: { readonly at: string; readonly message: string } | null
+}
+
+/** One committed batch, for the table of the last few. */
+export interface BatchView {
+  readonly batchId: number
+  readonly at: string
+  readonly inputRows: number
+  readonly outputRows: number
+  readonly deadLetteredRows: number
+  readonly inputRowsPerSecond: number
+  readonly processedRowsPerSecond: number
+  readonly durationMs: BatchProgress['durationMs']
+  readonly p50Ms: number | null
+  readonly replayed: boolean
+}
+
 export interface PipelineView {
   readonly id: string
+  readonly health: HealthView
+  /** The latest batches, newest first (at most `batches` of DashboardLimits). */
+  readonly batches: readonly BatchView[]
   /** The plan's operators, source first; empty for a pipeline only known from its progress. */
   readonly graph: readonly GraphNodeView[]
   readonly sink: string
@@ -49,6 +81,8 @@ export interface Point {
   /** Input and output rows per second over the last few seconds. */
   readonly input: number
   readonly output: number
+  /** Rows per second of batch time (what it could take), of the latest batch in the last few seconds. */
+  readonly processed: number | null
   /** End-to-end latency of the latest batch in the last few seconds, ms. */
   readonly p50: number | null
   readonly p99: number | null
@@ -91,7 +125,12 @@ export interface DashboardLimits {
   readonly ticks?: number
   /** Dead letters kept, newest first. Default 50. */
   readonly deadLetters?: number
+  /** Batches kept per pipeline, newest first. Default 10. */
+  readonly batches?: number
 }
+
+/** Input further behind than this (seconds of work at the processing rate, or record age) is catching up. */
+export const CATCH_UP_S = 10
 
 const RATE_WINDOW_MS = 5_000
 const PREVIEW_CHARS = 240
@@ -102,6 +141,7 @@ interface Recent {
   readonly output: number
   readonly p50: number | null
   readonly p99: number | null
+  readonly processed: number
 }
 
 interface Entry {
@@ -110,6 +150,9 @@ interface Entry {
   }
   readonly firstSeen: number
   recent: Recent[]
+  /** Set by restarting(), cleared by the next batch. */
+  restarting: boolean
+  failed: boolean
 }
 
 export class DashboardState {
@@ -118,10 +161,52 @@ export class DashboardState {
   readonly #deadLetters: DeadLetterView[] = []
   readonly #maxTicks: number
   readonly #maxDeadLetters: number
+  readonly #maxBatches: number
 
   constructor(limits: DashboardLimits = {}) {
     this.#maxTicks = limits.ticks ?? 300
     this.#maxDeadLetters = limits.deadLetters ?? 50
+    this.#maxBatches = limits.batches ?? 10
+  }
+
+  /** Whether a pipeline has an operator of this id (what a tap may be opened on). */
+  hasOperator(pipelineId: string, operatorId: string): boolean {
+    return this.#pipelines.get(pipelineId)?.view.graph.some((node) => node.id === operatorId) ?? false
+  }
+
+  /** A failure the run will retry: restarting until its next batch. */
+  restarting(pipelineId: string, error: unknown, now: number): void {
+    const entry = this.#entry(pipelineId, now)
+    entry.restarting = true
+    entry.view.health = {
+      ...entry.view.health,
+      restarts: entry.view.health.restarts + 1,
+      lastError: errorView(error, now),
+    }
+    this.#refreshHealth(entry, now)
+  }
+
+  /** The run ended with an error. */
+  failed(pipelineId: string, error: unknown, now: number): void {
+    const entry = this.#entry(pipelineId, now)
+    entry.failed = true
+    entry.view.health = { ...entry.view.health, lastError: errorView(error, now) }
+    this.#refreshHealth(entry, now)
+  }
+
+  #refreshHealth(entry: Entry, now: number): void {
+    const last = entry.view.batches[0]
+    let state: HealthState = 'starting'
+    if (entry.failed) state = 'failed'
+    else if (entry.restarting) state = 'restarting'
+    else if (last) {
+      const lag = entry.view.last?.lagUnit === 'records' ? entry.view.last.lag : null
+      const behind =
+        (lag !== null && lag > Math.max(1, last.processedRowsPerSecond) * CATCH_UP_S) ||
+        (last.p50Ms !== null && last.p50Ms > CATCH_UP_S * 1000)
+      state = behind && now - Date.parse(last.at) < 60_000 ? 'catching up' : 'running'
+    }
+    entry.view.health = { ...entry.view.health, state }
   }
 
   describe(plan: Plan, now: number): void {
@@ -162,7 +247,25 @@ export class DashboardState {
       output: progress.outputRows,
       p50: progress.latency?.p50Ms ?? null,
       p99: progress.latency?.p99Ms ?? null,
+      processed: progress.processedRowsPerSecond,
     })
+    entry.view.batches = [
+      {
+        batchId: progress.batchId,
+        at: progress.timestamp,
+        inputRows: progress.inputRows,
+        outputRows: progress.outputRows,
+        deadLetteredRows: progress.deadLetteredRows,
+        inputRowsPerSecond: progress.inputRowsPerSecond,
+        processedRowsPerSecond: progress.processedRowsPerSecond,
+        durationMs: progress.durationMs,
+        p50Ms: progress.latency?.p50Ms ?? null,
+        replayed: progress.replayed,
+      },
+      ...entry.view.batches.slice(0, this.#maxBatches - 1),
+    ]
+    entry.restarting = false
+    this.#refreshHealth(entry, now)
   }
 
   /** Records a committed batch's dead letters; returns their views, newest first, for the live page. */
@@ -191,8 +294,10 @@ export class DashboardState {
     return views
   }
 
-  sinkError(pipelineId: string, now: number): void {
-    this.#entry(pipelineId, now).view.totals.sinkErrors++
+  sinkError(pipelineId: string, error: unknown, now: number): void {
+    const entry = this.#entry(pipelineId, now)
+    entry.view.totals.sinkErrors++
+    entry.view.health = { ...entry.view.health, lastError: errorView(error, now) }
   }
 
   /** The figures of every pipeline now, kept as the newest tick. */
@@ -202,10 +307,13 @@ export class DashboardState {
       entry.recent = entry.recent.filter((r) => now - r.at < RATE_WINDOW_MS)
       const seconds = Math.max(1, Math.min(RATE_WINDOW_MS, now - entry.firstSeen)) / 1000
       const latest = entry.recent.findLast((r) => r.p50 !== null)
+      const newest = entry.recent.at(-1)
+      this.#refreshHealth(entry, now)
       const watermark = entry.view.last?.watermark
       points[id] = {
         input: round(sum(entry.recent.map((r) => r.input)) / seconds),
         output: round(sum(entry.recent.map((r) => r.output)) / seconds),
+        processed: newest ? round(newest.processed) : null,
         p50: latest?.p50 ?? null,
         p99: latest?.p99 ?? null,
         lag: entry.view.last?.lagUnit === 'records' ? (entry.view.last.lag ?? null) : null,
@@ -233,6 +341,8 @@ export class DashboardState {
       entry = {
         view: {
           id,
+          health: { state: 'starting', restarts: 0, lastError: null },
+          batches: [],
           graph: [],
           sink: 'sink',
           totals: {
@@ -249,6 +359,8 @@ export class DashboardState {
         },
         firstSeen: now,
         recent: [],
+        restarting: false,
+        failed: false,
       }
       this.#pipelines.set(id, entry)
     }
@@ -266,6 +378,11 @@ function preview(raw: Buffer | string | null): { preview: string; bytes: number 
   const text = raw.subarray(0, PREVIEW_CHARS * 4).toString()
   const cut = text.length > PREVIEW_CHARS || raw.length > PREVIEW_CHARS * 4
   return { preview: cut ? `${text.slice(0, PREVIEW_CHARS)}…` : text, bytes: raw.length }
+}
+
+function errorView(error: unknown, now: number): HealthView['lastError'] {
+  const message = error instanceof Error ? error.message : String(error)
+  return { at: new Date(now).toISOString(), message: redactSecrets(message).slice(0, 2000) }
 }
 
 function sum(values: readonly number[]): number {

@@ -6,6 +6,7 @@ import type { Plan } from '../plan/nodes.ts'
 import type { BatchProgress } from '../runtime/progress.ts'
 import type { BatchRef, RunOptions } from '../runtime/run.ts'
 import type { DeadLetter } from '../runtime/sink.ts'
+import { type TapLimits, Taps } from '../runtime/tap.ts'
 import { type AccessDecision, accessGuard, generateToken, isLoopback } from './access.ts'
 import { DashboardState } from './dashboard-state.ts'
 import { listenOnFreePort } from './listen.ts'
@@ -40,10 +41,12 @@ export interface MonitorOptions {
   readonly tickMs?: number
   /** Node.js process metrics on /metrics. Default true. */
   readonly processMetrics?: boolean
+  /** Bounds of the live tap (records a second, records kept, characters each). */
+  readonly tap?: TapLimits
 }
 
 /** The hooks `run()` calls, ready to spread into its options. */
-export type MonitorHooks = Required<Pick<RunOptions, 'onProgress' | 'onDeadLetters' | 'onSinkError'>>
+export type MonitorHooks = Required<Pick<RunOptions, 'onProgress' | 'onDeadLetters' | 'onSinkError' | 'taps'>>
 
 export interface Monitor {
   /** The dashboard, e.g. http://127.0.0.1:4040/; metrics at `${url}metrics`. */
@@ -58,6 +61,10 @@ export interface Monitor {
   observe(progress: BatchProgress): void
   deadLetters(records: readonly DeadLetter[], batch: BatchRef): void
   sinkError(error: unknown, batch: BatchRef): void
+  /** A failure the run will retry (call it from run()'s onRestart): the pipeline shows as restarting. */
+  restarting(pipelineId: string, error: unknown): void
+  /** The pipeline's run ended with this error. */
+  failed(pipelineId: string, error: unknown): void
   close(): Promise<void>
 }
 
@@ -78,6 +85,7 @@ export async function startMonitor(options: MonitorOptions = {}): Promise<Monito
   )
   const state = new DashboardState()
   const events = new EventHub()
+  const taps = new Taps(options.tap)
   const dashboard = options.dashboard ?? true
   const host = options.host ?? '127.0.0.1'
   const token = options.token ?? (isLoopback(host) ? undefined : generateToken())
@@ -88,7 +96,7 @@ export async function startMonitor(options: MonitorOptions = {}): Promise<Monito
     reason: 'starting',
   })
   const server = createServer((request, response) =>
-    handleRequest({ registry: metrics.registry, state, events, dashboard, access }, request, response),
+    handleRequest({ registry: metrics.registry, state, events, taps, dashboard, access }, request, response),
   )
   const port = await listenOnFreePort(server, {
     host,
@@ -124,10 +132,11 @@ export async function startMonitor(options: MonitorOptions = {}): Promise<Monito
       const views = state.deadLetters(records, batch, Date.now())
       events.send('dead-letters', views)
     },
-    onSinkError: (_error, batch) => {
+    onSinkError: (error, batch) => {
       metrics.sinkError(batch.pipelineId)
-      state.sinkError(batch.pipelineId, Date.now())
+      state.sinkError(batch.pipelineId, error, Date.now())
     },
+    taps,
   }
 
   const shownHost = host.includes(':') ? `[${host}]` : host
@@ -141,6 +150,8 @@ export async function startMonitor(options: MonitorOptions = {}): Promise<Monito
     observe: hooks.onProgress,
     deadLetters: hooks.onDeadLetters,
     sinkError: hooks.onSinkError,
+    restarting: (pipelineId, error) => state.restarting(pipelineId, error, Date.now()),
+    failed: (pipelineId, error) => state.failed(pipelineId, error, Date.now()),
     async close() {
       clearInterval(timer)
       events.close()

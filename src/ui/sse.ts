@@ -13,13 +13,7 @@ export class EventHub {
 
   /** Takes over the response as an event stream; `first` is sent to this client only. */
   open(request: IncomingMessage, response: ServerResponse, first: { event: string; data: unknown }): void {
-    response.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-store',
-      connection: 'keep-alive',
-      'x-content-type-options': 'nosniff',
-    })
-    response.write('retry: 2000\n\n')
+    startStream(response)
     response.write(frame(first.event, first.data))
     this.#clients.add(response)
     request.once('close', () => this.#clients.delete(response))
@@ -35,6 +29,24 @@ export class EventHub {
     for (const client of this.#clients) client.end()
     this.#clients.clear()
   }
+}
+
+/** Takes over the response as an event stream of its own (one client); returns how to send it an event. */
+export function openStream(response: ServerResponse): (event: string, data: unknown) => void {
+  startStream(response)
+  return (event, data) => {
+    if (!response.writableEnded) response.write(frame(event, data))
+  }
+}
+
+function startStream(response: ServerResponse): void {
+  response.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-store',
+    connection: 'keep-alive',
+    'x-content-type-options': 'nosniff',
+  })
+  response.write('retry: 2000\n\n')
 }
 
 function frame(event: string, data: unknown): string {

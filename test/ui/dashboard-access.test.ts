@@ -169,3 +169,43 @@ test('with a token the browser page loads through the cookie and its event strea
   await page.waitForSelector('#status[data-state="live"]')
   await page.locator('.dead-letters').getByText(/4111/).first().waitFor()
 })
+
+test('the live tap answers under the same Host and token rules, for operators of its pipelines only', async () => {
+  const m = await monitor({ host: '0.0.0.0' })
+  const host = `127.0.0.1:${m.port}`
+  const path = '/tap?pipeline=clicks&operator=parse'
+  assert.equal(
+    (await get(m.port, path, { host: 'evil.example', authorization: `Bearer ${m.token}` })).status,
+    421,
+  )
+  const without = await get(m.port, path, { host })
+  assert.equal(without.status, 401)
+  const unknown = await get(m.port, '/tap?pipeline=clicks&operator=nope', {
+    host,
+    authorization: `Bearer ${m.token}`,
+  })
+  assert.equal(unknown.status, 404)
+  assert.match(unknown.body, /no operator "nope"/)
+  // The stream itself: its first event names the tap, and never the token.
+  const first = await new Promise<string>((resolve, reject) => {
+    const req = httpRequest(
+      { host: '127.0.0.1', port: m.port, path, headers: { host, authorization: `Bearer ${m.token}` } },
+      (res) => {
+        assert.equal(res.statusCode, 200)
+        assert.match(String(res.headers['content-type']), /^text\/event-stream/)
+        let text = ''
+        res.on('data', (chunk: Buffer) => {
+          text += chunk.toString()
+          if (text.includes('event: tap')) {
+            req.destroy()
+            resolve(text)
+          }
+        })
+      },
+    )
+    req.on('error', reject)
+    req.end()
+  })
+  assert.match(first, /event: tap\ndata: \{"pipeline":"clicks","operator":"parse"\}/)
+  assert.doesNotMatch(first, new RegExp(m.token ?? 'no token'))
+})

@@ -4,6 +4,7 @@ import { count } from '../../src/aggregate/index.ts'
 import { memory } from '../../src/connectors/testing/memory.ts'
 import { memorySource } from '../../src/connectors/testing/memory-source.ts'
 import { pipeline } from '../../src/dsl/stream.ts'
+import type { BatchProgress } from '../../src/runtime/progress.ts'
 import type { DeadLetter } from '../../src/runtime/sink.ts'
 import { DashboardState } from '../../src/ui/dashboard-state.ts'
 import { tumbling } from '../../src/window/index.ts'
@@ -50,6 +51,7 @@ test('ticks: rates over the last seconds, gaps when there is nothing, a bounded 
   assert.deepEqual(state.tick(t0 + 1000).points.p, {
     input: 0,
     output: 0,
+    processed: null,
     p50: null,
     p99: null,
     lag: null,
@@ -84,4 +86,64 @@ test('the operator graph shows the name of a named step before its details; deri
       ['sink', 'memory'],
     ],
   )
+})
+
+function progress(batchId: number, lag: number): BatchProgress {
+  return {
+    pipelineId: 'p',
+    batchId,
+    timestamp: new Date(1_000_000).toISOString(),
+    inputRows: 100,
+    inputRowsPerSecond: 100,
+    processedRowsPerSecond: 1000,
+    outputRows: 100,
+    deadLetteredRows: 0,
+    lateRows: 0,
+    duplicateRows: 0,
+    durationMs: { poll: 1, process: 2, checkpoint: 3, sink: 4, total: 10 },
+    watermark: null,
+    stateRows: 0,
+    stateBytes: 0,
+    sourceLag: { 'events:0': lag },
+    sourceUnit: 'records',
+    sourceRead: 100,
+    replayed: false,
+    latency: null,
+  }
+}
+
+test('health: starting, catching up, running, restarting with the cause (credentials masked), failed', () => {
+  const state = new DashboardState({ batches: 2 })
+  const health = () => state.snapshot().pipelines[0]?.health
+  state.describe({ pipelineId: 'p', nodes: [] }, 1_000_000)
+  assert.equal(health()?.state, 'starting')
+  // 50,000 records behind at 1,000 rows/s of processing: 50 s of work.
+  state.observe(progress(0, 50_000), 1_000_000)
+  assert.equal(health()?.state, 'catching up')
+  state.observe(progress(1, 500), 1_000_000)
+  assert.equal(health()?.state, 'running')
+  state.restarting(
+    'p',
+    new Error('connect to postgres://etl:hunter2@db:5432/x failed, password=hunter2'),
+    1_000_000,
+  )
+  assert.deepEqual(health(), {
+    state: 'restarting',
+    restarts: 1,
+    lastError: {
+      at: new Date(1_000_000).toISOString(),
+      message: 'connect to postgres://etl:***@db:5432/x failed, password=***',
+    },
+  })
+  state.observe(progress(2, 0), 1_000_000)
+  assert.equal(health()?.state, 'running')
+  assert.equal(health()?.restarts, 1)
+  assert.deepEqual(
+    state.snapshot().pipelines[0]?.batches.map((b) => b.batchId),
+    [2, 1],
+    'the last batches, newest first, as many as kept',
+  )
+  state.failed('p', new Error('schema mismatch'), 1_000_000)
+  assert.equal(health()?.state, 'failed')
+  assert.equal(health()?.lastError?.message, 'schema mismatch')
 })

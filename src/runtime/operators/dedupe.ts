@@ -13,7 +13,7 @@ export class DedupeOperator {
   readonly state: KeyedState<number>
   readonly #node: DedupeNode
   readonly #scope: () => BatchScope
-  readonly #next: Emit
+  #next: Emit
 
   constructor(node: DedupeNode, scope: () => BatchScope, next: Emit, slot: StateSlot) {
     this.#node = node
@@ -21,6 +21,11 @@ export class DedupeOperator {
     this.#next = next
     // An entry's time is the event time it was seen at; flush() deletes by it through the store's index.
     this.state = new KeyedState(slot, { codec: numberCodec, timeOf: (seen) => seen })
+  }
+
+  /** Where its output goes from the next batch on: a tap opened or closed behind it (runtime/tap.ts). */
+  retarget(next: Emit): void {
+    this.#next = next
   }
 
   readonly push: Emit = (value, context) => {

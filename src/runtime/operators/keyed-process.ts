@@ -28,7 +28,7 @@ export class KeyedProcessOperator {
   readonly state: KeyedState<Entry>
   readonly #node: KeyedProcessNode
   readonly #scope: () => BatchScope
-  readonly #next: Emit
+  #next: Emit
 
   constructor(node: KeyedProcessNode, scope: () => BatchScope, next: Emit, slot: StateSlot) {
     this.#node = node
@@ -36,6 +36,11 @@ export class KeyedProcessOperator {
     this.#next = next
     // An entry's time is its last update, so the time-to-live deletes through the store's index.
     this.state = new KeyedState(slot, { codec: entryCodec, timeOf: (entry) => entry.time })
+  }
+
+  /** Where its output goes from the next batch on: a tap opened or closed behind it (runtime/tap.ts). */
+  retarget(next: Emit): void {
+    this.#next = next
   }
 
   readonly push: Emit = (value, context) => {

@@ -38,7 +38,7 @@ export class SessionWindowOperator {
   readonly #node: WindowAggregateNode
   readonly #gap: number
   readonly #scope: () => BatchScope
-  readonly #next: Emit
+  #next: Emit
   #touched = new Map<string, Set<Session<unknown>>>()
 
   constructor(node: WindowAggregateNode, scope: () => BatchScope, next: Emit, slot: StateSlot) {
@@ -54,6 +54,11 @@ export class SessionWindowOperator {
       codec: codec(node.aggregator),
       timeOf: (cell) => cell.sessions[0]?.end,
     })
+  }
+
+  /** Where its output goes from the next batch on: a tap opened or closed behind it (runtime/tap.ts). */
+  retarget(next: Emit): void {
+    this.#next = next
   }
 
   readonly push: Emit = (value, context) => {

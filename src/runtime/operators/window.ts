@@ -18,7 +18,7 @@ export class WindowOperator {
   readonly state: WindowState<unknown>
   readonly #node: WindowAggregateNode
   readonly #scope: () => BatchScope
-  readonly #next: Emit
+  #next: Emit
   /** Update mode: the keys whose accumulators changed this batch, per window. */
   #changed = new Map<Pane<unknown>, Set<string>>()
 
@@ -27,6 +27,11 @@ export class WindowOperator {
     this.#scope = scope
     this.#next = next
     this.state = new WindowState(slot, node.aggregator)
+  }
+
+  /** Where its output goes from the next batch on: a tap opened or closed behind it (runtime/tap.ts). */
+  retarget(next: Emit): void {
+    this.#next = next
   }
 
   readonly push: Emit = (value, context) => {
