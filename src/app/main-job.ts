@@ -12,7 +12,9 @@ import type { BatchProgress } from '../runtime/progress.ts'
 import { type RunOptions, type RunSummary, run } from '../runtime/run.ts'
 import { type DemoOutputs, defaultOutputs, demoPipelines, TABLES } from './demo-pipelines.ts'
 import { OutageNotice } from './outage-notice.ts'
+import { duckdbQuery } from './query.ts'
 import { lakeRows, warehouseRows } from './results.ts'
+import { serveWarehouseQueries } from './warehouse-endpoint.ts'
 
 export interface MainJobOptions {
   /** Where checkpoints and the local broker live. Default ./data. */
@@ -223,6 +225,11 @@ async function runOn(
   })
   const pipelines = demoPipelines(outputs)
   for (const p of pipelines) options.monitor?.describe(p)
+  // DuckDB lets no other process open the warehouse while this one writes it: `sluice query` asks this one.
+  const queries =
+    outputs.warehouse.kind === 'duckdb'
+      ? await serveWarehouseQueries(outputs.warehouse.path, duckdbQuery(outputs.lakePath))
+      : undefined
   // A pipeline that fails (e.g. refused by its consumer group: another plan runs under its id) stops the job.
   let failure: { error: unknown } | undefined
   const running = pipelines.map((p) => {
@@ -277,6 +284,7 @@ async function runOn(
     }
     stopPipelines.abort()
     const results = await Promise.all(running)
+    await queries?.close()
     const summaries: Record<string, RunSummary> = {}
     for (const [i, p] of pipelines.entries()) {
       const result = results[i]
@@ -306,6 +314,7 @@ async function runOn(
     if (timer) clearTimeout(timer)
     stopPipelines.abort()
     options.signal.removeEventListener('abort', onStop)
+    await queries?.close()
   }
 }
 

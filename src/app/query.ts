@@ -6,6 +6,7 @@ import { CommitLog } from '../connectors/lake/log.ts'
 import { LocalLakeStorage } from '../connectors/lake/storage.ts'
 import { SluiceError } from '../errors.ts'
 import { describeWarehouse, type Warehouse } from './warehouse.ts'
+import { queryRunningJob, type RunQuery } from './warehouse-endpoint.ts'
 
 export type QueryRow = Record<string, unknown>
 
@@ -55,9 +56,12 @@ async function queryDuckDB(
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error)
     if (/lock/i.test(message)) {
+      // The job writing the file answers read-only queries itself (src/app/warehouse-endpoint.ts).
+      const rows = await queryRunningJob(path, sql)
+      if (rows) return rows
       throw new SluiceError(
         'SLUICE_WAREHOUSE_BUSY',
-        `${path} is open in a running \`sluice start\` (DuckDB lets one process write a database file): stop it first, or set DATABASE_URL to use PostgreSQL, which can be queried while the job runs.`,
+        `${path} is open in another process that does not answer queries (DuckDB lets one process write a database file): stop it first, or set DATABASE_URL to use PostgreSQL.`,
         { domain: 'user', cause: error },
       )
     }
@@ -65,20 +69,27 @@ async function queryDuckDB(
   }
   const connection = await instance.connect()
   try {
-    const files = lakePath ? await committedFiles(lakePath) : []
-    if (files.length > 0) {
-      const list = files.map((f) => `'${f.replaceAll("'", "''")}'`).join(', ')
-      await connection.run(
-        `CREATE TEMP VIEW events AS SELECT * FROM read_parquet([${list}], hive_partitioning = true, union_by_name = true)`,
-      )
-    }
-    const reader = await connection.runAndReadAll(sql)
-    return reader.getRowObjectsJS() as QueryRow[]
+    return await duckdbQuery(lakePath)(connection, sql)
   } catch (error) {
     throw queryFailed(error)
   } finally {
     connection.closeSync()
     instance.closeSync()
+  }
+}
+
+/** Runs a query on a warehouse connection, with the view `events` over the lake's committed files. */
+export function duckdbQuery(lakePath: string | undefined): RunQuery {
+  return async (connection, sql) => {
+    const files = lakePath ? await committedFiles(lakePath) : []
+    if (files.length > 0) {
+      const list = files.map((f) => `'${f.replaceAll("'", "''")}'`).join(', ')
+      await connection.run(
+        `CREATE OR REPLACE TEMP VIEW events AS SELECT * FROM read_parquet([${list}], hive_partitioning = true, union_by_name = true)`,
+      )
+    }
+    const reader = await connection.runAndReadAll(sql)
+    return reader.getRowObjectsJS() as QueryRow[]
   }
 }
 

@@ -78,7 +78,7 @@ export async function startMainJob(flags: StartFlags): Promise<void> {
             `  listen:    npx sluice listen --brokers ${address} --topic ${outputs.topics.events} --stats`,
             `             npx sluice listen --brokers ${address} --topic ${outputs.topics.alerts} --from-beginning`,
             `  dead letters: npx sluice listen --brokers ${address} --topic ${outputs.topics.deadLetters} --from-beginning`,
-            `  query:     npx sluice query${flags.dataDir === 'data' ? '' : ` --data-dir ${flags.dataDir}`} "SELECT * FROM page_metrics ORDER BY views DESC LIMIT 10"${outputs.warehouse.kind === 'duckdb' ? ' (after stopping: DuckDB has one writer)' : ''}`,
+            `  query:     npx sluice query${flags.dataDir === 'data' ? '' : ` --data-dir ${flags.dataDir}`} "SELECT * FROM page_metrics ORDER BY views DESC LIMIT 10"${outputs.warehouse.kind === 'duckdb' ? '' : ''}`,
             flags.duration
               ? `  running for ${Math.round(flags.duration / 1000)} s`
               : '  Ctrl-C stops everything; a second start resumes from the checkpoints.',

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
-import { SLUICE_BIN } from '../helpers/cli.ts'
+import { runCli, SLUICE_BIN } from '../helpers/cli.ts'
 import { brokers } from '../helpers/kafka.ts'
 
 let dir: string | undefined
@@ -27,7 +27,7 @@ async function outputRows(url: string, ns: string): Promise<Record<string, numbe
   return rows
 }
 
-test('a first sluice start: every pipeline writes rows within its first minute, revenue-alerts too', async () => {
+test('a first sluice start: every pipeline writes rows within its first minute, revenue-alerts too; sluice query reads the warehouse while it runs, read-only', async () => {
   dir = await mkdtemp(join(tmpdir(), 'sluice-first-minute-'))
   const ns = `f${process.pid}-${Date.now()}.`
   // The defaults of `npm start` (200 events/s, five minutes of history on a first run), no duration.
@@ -63,6 +63,16 @@ test('a first sluice start: every pipeline writes rows within its first minute, 
       assert.equal(child.exitCode, null, `sluice start ended early:\n${stderr}`)
       await new Promise((resolve) => setTimeout(resolve, 500))
     }
+    // DuckDB lets no other process open the warehouse while the job writes it: the job answers the query.
+    const counted = await runCli(['query', '--data-dir', dir, 'SELECT count(*) AS n FROM page_metrics'])
+    assert.equal(counted.code, 0, counted.stderr)
+    const n = Number(/^\s*(\d+)\s*$/m.exec(counted.stdout)?.[1])
+    assert.ok(n > 0, `page_metrics rows while the job runs:\n${counted.stdout}`)
+    const writing = await runCli(['query', '--data-dir', dir, 'DELETE FROM page_metrics'])
+    assert.equal(writing.code, 2, writing.stderr)
+    assert.match(writing.stderr, /read-only queries \(SELECT, EXPLAIN\): statement 1 is DELETE/)
+    const after = await runCli(['query', '--data-dir', dir, 'SELECT count(*) AS n FROM page_metrics'])
+    assert.ok(Number(/^\s*(\d+)\s*$/m.exec(after.stdout)?.[1]) >= n, 'nothing was deleted')
     child.kill('SIGINT')
     assert.equal(await exited, 0, stderr)
     for (const name of PIPELINES) {
