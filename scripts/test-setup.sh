@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What the test suite needs besides node_modules (npm test runs this first, as its pretest): Java 17+ and
 # Maven (the local broker), PostgreSQL, MariaDB and Redis (each test starts a private server on 127.0.0.1),
-# Chromium (the dashboard's browser test), Go and the S3-compatible server it builds (the lake tests).
+# Chromium (the dashboard's browser test), Go and what it builds: the S3-compatible server (the lake tests) and
+# FerretDB (the MongoDB sink tests).
 # As root it installs what is missing (apt-get, then the Go module proxy); otherwise it says, one line per
 # missing piece, what to install, and fails. SLUICE_TEST_SETUP=skip skips it (you know what you have).
 set -euo pipefail
@@ -17,7 +18,7 @@ compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/
 command -v mariadbd >/dev/null 2>&1 || command -v mysqld >/dev/null 2>&1 || why[mariadb-server]='the MariaDB/MySQL sink tests start a private server'
 command -v redis-server >/dev/null 2>&1 || why[redis-server]='the Redis sink tests start a private server'
 [ -x /usr/bin/chromium ] || why[chromium]="the dashboard's browser test drives headless Chromium"
-command -v go >/dev/null 2>&1 || why[golang-go]="Go builds the lake tests' S3-compatible server (versitygw)"
+command -v go >/dev/null 2>&1 || why[golang-go]="Go builds the lake tests' S3-compatible server (versitygw) and the MongoDB sink tests' FerretDB"
 
 if [ ${#why[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -33,3 +34,4 @@ if [ ${#why[@]} -gt 0 ]; then
   fi
 fi
 scripts/install-s3-server.sh
+scripts/install-ferretdb.sh
