@@ -7,6 +7,7 @@ import {
   type Filter,
   MongoBulkWriteError,
   MongoInvalidArgumentError,
+  MongoServerError,
   type WriteError,
 } from 'mongodb'
 import { serverMessage } from './errors.ts'
@@ -23,7 +24,7 @@ export function byIds(ids: readonly unknown[]): Filter<Document> {
 export interface Write {
   readonly index: number
   readonly document: SinkDocument
-  readonly operation: AnyBulkWriteOperation<SinkDocument>
+  readonly operation: AnyBulkWriteOperation<Document>
 }
 
 export interface BulkOptions {
@@ -31,109 +32,117 @@ export interface BulkOptions {
   readonly chunk: number
   /** The server's largest document (hello's maxBsonObjectSize). */
   readonly maxDocumentBytes: number
-  readonly session?: ClientSession | undefined
-  /**
-   * Inserts refused as duplicates of an `_id` that is there are written already (the sink's own `_id`s, by
-   * a run that crashed before its positions moved): true on the path without transactions.
-   */
-  readonly duplicateIsWritten: boolean
 }
 
 const DUPLICATE_KEY = 11000
 
 /**
- * Writes in chunks of unordered bulk writes and returns the writes refused, with the reason: the server's
- * message for each write it refused (the others of the chunk land), and the driver's for a document it
- * cannot encode (a field name with a NUL, a document over the size limit), which it finds before sending
- * anything of the chunk: such a chunk is checked document by document and sent again without them.
+ * Writes in chunks of unordered bulk writes, without a transaction, and returns the writes refused with the
+ * reason. A chunk the server or the driver refuses in part is split in halves and sent again until each
+ * refused write stands alone, since the write error's index cannot be trusted (FerretDB 1.24 fails a whole
+ * update command for one bad replacement and names index 0): every write here can be sent twice, an upsert
+ * by its `_id` and an insert whose `_id` the sink made (a duplicate of an `_id` that is there is a write
+ * already done, by this batch's earlier try or a run that crashed before its positions moved). A chunk in
+ * which every write alone is refused throws the first error instead: that is the server failing (its
+ * database away), not the documents.
  */
 export async function writeInChunks(
-  collection: Collection<SinkDocument>,
+  collection: Collection<Document>,
   writes: readonly Write[],
   options: BulkOptions,
 ): Promise<Map<number, string>> {
   const refused = new Map<number, string>()
   for (let i = 0; i < writes.length; i += options.chunk) {
-    let chunk = writes.slice(i, i + options.chunk)
-    try {
-      await send(collection, chunk, options)
-    } catch (error) {
-      if (!isEncodingError(error)) {
-        await throwUnlessRefusals(error, collection, chunk, options, refused)
-        continue
-      }
-      const unencodable = chunk.flatMap((w) => {
-        const problem = encodingProblem(w.document, options.maxDocumentBytes)
-        return problem === undefined ? [] : [[w.index, problem] as const]
-      })
-      if (unencodable.length === 0) throw error
-      for (const [index, problem] of unencodable) refused.set(index, problem)
-      chunk = chunk.filter((w) => !refused.has(w.index))
-      try {
-        await send(collection, chunk, options)
-      } catch (again) {
-        await throwUnlessRefusals(again, collection, chunk, options, refused)
-      }
-    }
+    const chunk = writes.slice(i, i + options.chunk)
+    const error = await attempt(collection, chunk)
+    if (error === undefined) continue
+    const found = new Map<number, string>()
+    await isolate(collection, chunk, error, options, found)
+    if (found.size === chunk.length && chunk.length > 1) throw error
+    for (const [index, reason] of found) refused.set(index, reason)
   }
   return refused
 }
 
-async function send(collection: Collection<SinkDocument>, chunk: readonly Write[], options: BulkOptions) {
-  if (chunk.length === 0) return
-  await collection.bulkWrite(
-    chunk.map((w) => w.operation),
-    { ordered: false, ...(options.session === undefined ? {} : { session: options.session }) },
-  )
+/** Sends a chunk: undefined when it all landed, the refusal otherwise; throws what is no refusal. */
+async function attempt(collection: Collection<Document>, chunk: readonly Write[]): Promise<unknown> {
+  if (chunk.length === 0) return undefined
+  try {
+    await collection.bulkWrite(
+      chunk.map((w) => w.operation),
+      { ordered: false },
+    )
+    return undefined
+  } catch (error) {
+    if (isRefusal(error)) return error
+    throw error
+  }
 }
 
-/**
- * Adds the writes the server refused to `refused` when the error says only that (every other write of an
- * unordered bulk write was applied); throws it otherwise (a lost connection, a write concern not met).
- */
-async function throwUnlessRefusals(
-  error: unknown,
-  collection: Collection<SinkDocument>,
+async function isolate(
+  collection: Collection<Document>,
   chunk: readonly Write[],
+  error: unknown,
   options: BulkOptions,
   refused: Map<number, string>,
 ): Promise<void> {
-  if (!(error instanceof MongoBulkWriteError) || error.writeConcernError) throw error
-  const writeErrors = ([] as WriteError[]).concat(error.writeErrors)
-  if (writeErrors.length === 0 || writeErrors.some((e) => chunk[e.index] === undefined)) throw error
-  const duplicates: Write[] = []
-  for (const writeError of writeErrors) {
-    const write = chunk[writeError.index]!
-    if (options.duplicateIsWritten && writeError.code === DUPLICATE_KEY && 'insertOne' in write.operation)
-      duplicates.push(write)
-    else refused.set(write.index, serverMessage(writeError))
+  if (chunk.length === 1) {
+    const write = chunk[0]!
+    if (await alreadyWritten(collection, write, error)) return
+    refused.set(write.index, reasonOf(error, write, options.maxDocumentBytes))
+    return
   }
-  if (duplicates.length > 0) {
-    // A duplicate of another unique index (one of the user's) is a refusal: the `_id` tells them apart.
-    const ids = duplicates.map((w) => w.document._id)
-    const found = await collection
-      .find(
-        { _id: { $in: ids } },
-        { projection: { _id: 1 }, ...(options.session ? { session: options.session } : {}) },
-      )
-      .toArray()
-    const there = new Set(found.map((d) => JSON.stringify(d._id)))
-    for (const write of duplicates)
-      if (!there.has(JSON.stringify(write.document._id)))
-        refused.set(write.index, serverMessage(writeErrors.find((e) => chunk[e.index] === write)))
+  const mid = chunk.length >>> 1
+  for (const half of [chunk.slice(0, mid), chunk.slice(mid)]) {
+    const again = await attempt(collection, half)
+    if (again !== undefined) await isolate(collection, half, again, options, refused)
   }
 }
 
-function isEncodingError(error: unknown): boolean {
-  return (
+/** An insert refused as a duplicate whose `_id` is there: written before. */
+async function alreadyWritten(
+  collection: Collection<Document>,
+  write: Write,
+  error: unknown,
+): Promise<boolean> {
+  if (!('insertOne' in write.operation) || !writeErrorsOf(error).some((e) => e.code === DUPLICATE_KEY))
+    return false
+  return (await collection.countDocuments(byIds([write.document._id]), { limit: 1 })) > 0
+}
+
+/**
+ * A refusal of what was sent: the server's answer to a command (not a lost connection, not a server
+ * shutting down), or a document the driver cannot encode.
+ */
+export function isRefusal(error: unknown): boolean {
+  if (
     error instanceof BSON.BSONError ||
     error instanceof RangeError ||
     error instanceof MongoInvalidArgumentError
   )
+    return true
+  if (!(error instanceof MongoServerError)) return false
+  if (error instanceof MongoBulkWriteError && error.writeConcernError) return false
+  return !error.hasErrorLabel('RetryableWriteError') && !SHUTTING_DOWN.has(Number(error.code))
+}
+
+/** InterruptedAtShutdown, ShutdownInProgress, PrimarySteppedDown, NotWritablePrimary, HostUnreachable… */
+const SHUTTING_DOWN = new Set([6, 7, 89, 91, 189, 10107, 11600, 11602, 13435, 13436])
+
+export function writeErrorsOf(error: unknown): WriteError[] {
+  return error instanceof MongoBulkWriteError ? ([] as WriteError[]).concat(error.writeErrors) : []
+}
+
+/** The server's message for the one write refused, or why the driver could not send it. */
+function reasonOf(error: unknown, write: Write, maxBytes: number): string {
+  if (!(error instanceof MongoServerError))
+    return encodingProblem(write.document, maxBytes) ?? serverMessage(error)
+  const [first] = writeErrorsOf(error)
+  return serverMessage(first ?? error)
 }
 
 /** Why the driver cannot send a document, or undefined. */
-function encodingProblem(document: SinkDocument, maxBytes: number): string | undefined {
+function encodingProblem(document: Document, maxBytes: number): string | undefined {
   try {
     const bytes = BSON.calculateObjectSize(document)
     if (bytes > maxBytes)
@@ -143,4 +152,33 @@ function encodingProblem(document: SinkDocument, maxBytes: number): string | und
   } catch (error) {
     return `the document cannot be encoded as BSON: ${serverMessage(error)}`
   }
+}
+
+/**
+ * In a transaction a refused write aborts it, so nothing is split here: the writes the server names (a real
+ * MongoDB names each write it refuses) are returned, to be left out of the next try; a refusal that names
+ * none, or names a write not sent, throws.
+ */
+export async function writeInTransaction(
+  collection: Collection<Document>,
+  writes: readonly Write[],
+  options: BulkOptions & { readonly session: ClientSession },
+): Promise<Map<number, string>> {
+  const refused = new Map<number, string>()
+  for (let i = 0; i < writes.length; i += options.chunk) {
+    const chunk = writes.slice(i, i + options.chunk)
+    try {
+      await collection.bulkWrite(
+        chunk.map((w) => w.operation),
+        { ordered: true, session: options.session },
+      )
+    } catch (error) {
+      const named = writeErrorsOf(error)
+      if (!isRefusal(error) || named.length === 0 || named.some((e) => chunk[e.index] === undefined))
+        throw error
+      for (const e of named) refused.set(chunk[e.index]!.index, serverMessage(e))
+      return refused
+    }
+  }
+  return refused
 }

@@ -21,10 +21,10 @@ export function deadLetterOperations(
         pipeline: pipelineId,
         batch: batchId,
         operator: letter.operator,
-        reason: letter.reason,
+        reason: visibleNul(letter.reason),
         partition: letter.partition,
         offset: letter.offset,
-        key: letter.key,
+        key: letter.key === null ? null : visibleNul(letter.key),
         raw: rawValue(letter.raw),
         timestamp: new Date(letter.timestamp),
       },
@@ -34,6 +34,16 @@ export function deadLetterOperations(
 
 /** Text stays text; bytes are text when they are UTF-8, else kept as binary. */
 function rawValue(raw: Buffer | string | null): string | Buffer | null {
-  if (raw === null || typeof raw === 'string') return raw
-  return utf8Text(raw) ?? raw
+  if (raw === null) return raw
+  const text = typeof raw === 'string' ? raw : utf8Text(raw)
+  if (text === undefined) return raw
+  // Bytes with a NUL stay bytes: FerretDB's PostgreSQL backend cannot store a NUL in text.
+  return text.includes(NUL) ? Buffer.from(text) : text
+}
+
+const NUL = String.fromCharCode(0)
+
+/** A NUL in a reason or key (a field name quoted in the driver's message) as the text \u0000. */
+function visibleNul(text: string): string {
+  return text.includes(NUL) ? text.replaceAll(NUL, '\\u0000') : text
 }

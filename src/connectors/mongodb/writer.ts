@@ -11,7 +11,7 @@ import type {
 } from '../../runtime/sink.ts'
 import type { Positions } from '../../runtime/source.ts'
 import { committedPosition, covers, decideReplay, type StoredPosition, sinkDeadLetter } from '../sql/index.ts'
-import { byIds, type SinkDocument, type Write, writeInChunks } from './bulk.ts'
+import { byIds, type SinkDocument, type Write, writeInChunks, writeInTransaction } from './bulk.ts'
 import { deadLetterOperations } from './dead-letters.ts'
 import { type BadRow, idText, type RowDocument, rowDocument } from './documents.ts'
 import { MongoSinkError, serverMessage } from './errors.ts'
@@ -198,16 +198,17 @@ export class MongoSinkWriter<T> implements SinkWriter<T> {
     const decision = decideReplay(stored, batch.batchId, context.records)
     if (decision.kind === 'conflict') throw this.#conflict(stored, batch.batchId, decision.record)
     if (decision.kind === 'skip') return
-    const options = {
-      maxDocumentBytes: this.#maxDocumentBytes,
-      session,
-      duplicateIsWritten: session === undefined,
-    }
     const writes = prepared.writes.filter((w) => !excluded.has(w.index))
-    const refused = await writeInChunks(this.#data!, writes, {
-      ...options,
-      chunk: this.#settings.mode === 'insert' ? INSERT_CHUNK : UPDATE_CHUNK,
-    })
+    const chunk = this.#settings.mode === 'insert' ? INSERT_CHUNK : UPDATE_CHUNK
+    const write = (collection: Collection<SinkDocument>, items: readonly Write[], size: number) =>
+      session === undefined
+        ? writeInChunks(collection, items, { chunk: size, maxDocumentBytes: this.#maxDocumentBytes })
+        : writeInTransaction(collection, items, {
+            chunk: size,
+            maxDocumentBytes: this.#maxDocumentBytes,
+            session,
+          })
+    const refused = await write(this.#data!, writes, chunk)
     if (session !== undefined && refused.size > 0) throw new RefusedInTransaction(refused)
     const bad = [...prepared.bad]
     for (const [index, reason] of [...excluded, ...refused]) {
@@ -225,7 +226,7 @@ export class MongoSinkWriter<T> implements SinkWriter<T> {
       document: operation.insertOne.document,
       operation,
     }))
-    const lost = await writeInChunks(this.#deadLetters!, letters, { ...options, chunk: INSERT_CHUNK })
+    const lost = await write(this.#deadLetters!, letters, INSERT_CHUNK)
     if (lost.size > 0) {
       const [index, reason] = [...lost][0]!
       throw new MongoSinkError(
