@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { rm } from 'node:fs/promises'
 import { describe, test } from 'node:test'
 import { z } from 'zod'
+import { parsePipelineYaml } from '../../../src/config/index.ts'
 import { type MongoSinkContract, mongodb } from '../../../src/connectors/mongodb/index.ts'
 import { memorySource } from '../../../src/connectors/testing/memory-source.ts'
 import { pipeline } from '../../../src/dsl/stream.ts'
@@ -121,5 +122,19 @@ describe('mongodb sink (FerretDB)', () => {
       Array.from({ length: 60 }, (_, i) => i),
       'every row once',
     )
+  })
+
+  test('a YAML pipeline writes through sink.mongodb (upsert by two fields)', async () => {
+    const text =
+      'pipeline: mongo-yaml\nsource: { generator: { count: 300, seed: 3, bad: 0 } }\nschema: clickstream-event\n' +
+      `sink: { mongodb: { url: "${server().url}", database: ${server().database}, collection: by_type, key: [event_type, platform] } }\n`
+    const p = await parsePipelineYaml(text, { file: 'p.yaml', env: {} })
+    const summary = await run(p, { checkpoint: await tempDir(), trigger: { kind: 'availableNow' } })
+    assert.equal(summary.outputRows, 300)
+    const documents = await db().collection('by_type').find().toArray()
+    const pairs = new Set(documents.map((d) => `${d.event_type}/${d.platform}`))
+    assert.ok(documents.length >= 2, `${documents.length} documents`)
+    assert.equal(pairs.size, documents.length, `one per pair: ${JSON.stringify(documents.map((d) => d._id))}`)
+    assert.deepEqual(Object.keys(documents[0]!._id as object), ['event_type', 'platform'])
   })
 })
