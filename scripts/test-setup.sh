@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # What the test suite needs besides node_modules (npm test runs this first, as its pretest): Java 17+ and
 # Maven (the local broker), PostgreSQL, MariaDB and Redis (each test starts a private server on 127.0.0.1),
-# Java 21+ (Apicurio Registry, the schema registry tests), Chromium (the dashboard's browser test), Go and the
-# S3-compatible server it builds (the lake tests), and PyIceberg in a cached venv (the Iceberg lake tests'
-# independent reader).
+# Java 21+ (Apicurio Registry, the schema registry tests), Chromium (the dashboard's browser test), Go and
+# what it builds: the S3-compatible server (the lake tests) and FerretDB (the MongoDB sink tests), and
+# PyIceberg in a cached venv (the Iceberg lake tests' independent reader).
 # As root it installs what is missing (apt-get, then the Go module proxy); otherwise it says, one line per
 # missing piece, what to install, and fails. SLUICE_TEST_SETUP=skip skips it (you know what you have).
 set -euo pipefail
@@ -20,7 +20,7 @@ command -v mariadbd >/dev/null 2>&1 || command -v mysqld >/dev/null 2>&1 || why[
 command -v redis-server >/dev/null 2>&1 || why[redis-server]='the Redis sink tests start a private server'
 [ -x /usr/bin/chromium ] || why[chromium]="the dashboard's browser test drives headless Chromium"
 python3 -c 'import ensurepip' >/dev/null 2>&1 || why[python3-venv]="PyIceberg (in a venv) reads the Iceberg lake tests' tables"
-command -v go >/dev/null 2>&1 || why[golang-go]="Go builds the lake tests' S3-compatible server (versitygw)"
+command -v go >/dev/null 2>&1 || why[golang-go]="Go builds the lake tests' S3-compatible server (versitygw) and the MongoDB sink tests' FerretDB"
 # Apicurio Registry (the schema registry tests' server, fetched by Maven on first use) needs Java 21+ beside
 # the broker's Java 17: JAVA21_HOME, or any JDK under /usr/lib/jvm or /opt (test/helpers/apicurio.ts).
 java21() {
@@ -46,3 +46,4 @@ if [ ${#why[@]} -gt 0 ]; then
 fi
 scripts/install-s3-server.sh
 scripts/install-pyiceberg.sh
+scripts/install-ferretdb.sh

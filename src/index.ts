@@ -48,6 +48,13 @@ export {
   ParquetFile,
   type PartitionValue,
 } from './connectors/lake/index.ts'
+export {
+  type MongoSinkContract,
+  MongoSinkError,
+  type MongoSinkOptions,
+  type MongoWriteMode,
+  mongodb,
+} from './connectors/mongodb/index.ts'
 export { MySqlError, MySqlRejectedError } from './connectors/mysql/errors.ts'
 export { type MySqlSinkOptions, mysql } from './connectors/mysql/sink.ts'
 export {

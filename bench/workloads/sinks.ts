@@ -8,6 +8,7 @@
  *   duckdb            @duckdb/node-api appender, one txn per batch  duckdb({ mode: 'append' })
  *   parquet lake      DuckDB appender + COPY TO parquet per batch   lake()
  *   redis hash        node-redis MULTI/EXEC of HSET per row, a batch  redis({ mode: 'hash' })
+ *   mongodb insert    driver bulkWrite of insertOne, 500 per command  mongodb({ mode: 'insert' }), on FerretDB
  *
  * One pass each (no repeats, to keep the default suite short; bench/sinks/*.ts repeat and compare more
  * variants). The rows are `config.inputRecords` (the --events of the run, default 1M in --suite sinks).
@@ -17,17 +18,20 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as duck from '@duckdb/node-api'
 import { DuckDBDataChunk, DuckDBInstance, type DuckDBValue } from '@duckdb/node-api'
+import { MongoClient } from 'mongodb'
 import pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
 import { createClient } from 'redis'
 import { ClickstreamSimulator } from '../../src/clickstream/simulator.ts'
 import { duckdb } from '../../src/connectors/duckdb/index.ts'
 import { lake } from '../../src/connectors/lake/index.ts'
+import { mongodb } from '../../src/connectors/mongodb/index.ts'
 import { escapeCopyText } from '../../src/connectors/postgres/columns.ts'
 import { postgres } from '../../src/connectors/postgres/index.ts'
 import { redis } from '../../src/connectors/redis/index.ts'
 import { memorySource } from '../../src/connectors/testing/memory-source.ts'
 import type { SinkSpec } from '../../src/runtime/sink.ts'
+import { startFerretDb } from '../../test/helpers/ferretdb.ts'
 import { startPostgres } from '../../test/helpers/postgres.ts'
 import { startRedis } from '../../test/helpers/redis.ts'
 import { maxRssMB, mb, runWorkload, Stopwatch } from '../lib/child.ts'
@@ -181,6 +185,27 @@ async function rawRedis(url: string, parts: ProjectedClick[][]): Promise<void> {
   }
 }
 
+/**
+ * The raw driver: each batch as unordered bulk writes of 500 inserts, `_id`s chosen by the client, as the
+ * sink writes a batch on a server without transactions (FerretDB), without its positions and checks.
+ */
+async function rawMongo(url: string, database: string, parts: ProjectedClick[][]): Promise<void> {
+  const client = new MongoClient(url, { retryWrites: false })
+  await client.connect()
+  try {
+    const collection = client.db(database).collection<{ _id: string }>('raw')
+    let id = 0
+    for (const part of parts)
+      for (let i = 0; i < part.length; i += 500)
+        await collection.bulkWrite(
+          part.slice(i, i + 500).map((row) => ({ insertOne: { document: { _id: `raw:${id++}`, ...row } } })),
+          { ordered: false },
+        )
+  } finally {
+    await client.close()
+  }
+}
+
 interface SinkRate {
   readonly sink: string
   readonly rawRowsPerSecond: number
@@ -294,6 +319,22 @@ runWorkload(async (config) => {
       })
     } finally {
       await redisServer.stop()
+    }
+    const ferret = await startFerretDb()
+    try {
+      rates.push({
+        sink: 'mongodb insert (FerretDB, no transactions)',
+        rawRowsPerSecond: await timed(() => rawMongo(ferret.url, ferret.database, parts)),
+        sinkRowsPerSecond: await timed(() =>
+          driveSink(
+            mongodb<ProjectedClick>({ url: ferret.url, database: ferret.database, collection: 'sink' }),
+            'sinks-mongodb',
+            parts,
+          ),
+        ),
+      })
+    } finally {
+      await ferret.stop()
     }
   } finally {
     await pool.end()

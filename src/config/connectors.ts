@@ -8,6 +8,7 @@ import { kafkaSink } from '../connectors/kafka/sink.ts'
 import { kafka } from '../connectors/kafka/source.ts'
 import { topicTable } from '../connectors/kafka/topic-table.ts'
 import { lake, lakeTable } from '../connectors/lake/index.ts'
+import { mongodb } from '../connectors/mongodb/index.ts'
 import { mysql } from '../connectors/mysql/sink.ts'
 import { postgres } from '../connectors/postgres/index.ts'
 import { redis } from '../connectors/redis/index.ts'
@@ -97,6 +98,8 @@ function innerSink(sink: SinkDocument, context: ConnectorContext): SinkSpec<unkn
       return lake<Row>(defined(sink.value)) as SinkSpec<unknown>
     case 'redis':
       return redis<Row>(defined(sink.value)) as SinkSpec<unknown>
+    case 'mongodb':
+      return mongodb<Row>(defined(sink.value)) as SinkSpec<unknown>
     case 'console':
       return consoleSink()
   }

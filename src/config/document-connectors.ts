@@ -139,6 +139,18 @@ const redisSink = fields('sink.redis', {
   positionsKey: z.string().min(1).optional(),
 })
 
+const mongodbSink = fields('sink.mongodb', {
+  url: z.string().min(1).optional(),
+  database: z.string().min(1),
+  collection: z.string().min(1),
+  mode: z.enum(['insert', 'upsert']).optional(),
+  /** One field (its value is the _id) or several (an object of them). */
+  key: z.union([fieldName, keyColumns]).optional(),
+  onError,
+  deadLetterCollection: z.string().min(1).optional(),
+  positionsCollection: z.string().min(1).optional(),
+})
+
 const consoleSink = z.union([z.null(), fields('sink.console', {})], {
   error: 'expected nothing or {} for the console sink',
 })
@@ -158,6 +170,7 @@ export const sink = oneOf(
     duckdb: duckdbSink,
     lake: lakeSink,
     redis: redisSink,
+    mongodb: mongodbSink,
     console: consoleSink,
   },
   { deadLetters: deadLetters.optional() },

@@ -44,7 +44,7 @@ test('an unknown field, source, sink or aggregate function is named where it is'
     'p.yaml:2:18: missing field "topics" in source.kafka',
     'p.yaml:2:20: source.kafka: unknown field of source.kafka "topic" (did you mean "topics"?); expected one of: topics, groupId, startingOffsets, endingOffsets, instanceId',
     'p.yaml:6:33: steps[2].aggregate.fields.n: unknown aggregate function "median"; expected one of: count, sum, avg, min, max, countDistinct, approxCountDistinct, first, last, collect',
-    'p.yaml:7:9: sink: unknown sink "kafak" (did you mean "kafka"?); expected one of: kafka, postgres, mysql, duckdb, lake, redis, console',
+    'p.yaml:7:9: sink: unknown sink "kafak" (did you mean "kafka"?); expected one of: kafka, postgres, mysql, duckdb, lake, redis, mongodb, console',
   ])
 })
 

@@ -1,6 +1,6 @@
 /**
  * The process the SQL sinks' 200k-event crash test kills:
- * node crash-200k-child.ts <postgres|mysql|duckdb|redis> <database url or DuckDB file> <input dir> <checkpoint dir> <batch records>
+ * node crash-200k-child.ts <postgres|mysql|duckdb|redis|mongodb> <database url or DuckDB file> <input dir> <checkpoint dir> <batch records>
  * Two pipelines over the same JSON-lines files run side by side until the input is read: the events parsed
  * and projected, appended to crash_clicks; and per event type and minute the events and cart items, upserted
  * into crash_counts in update mode (windowed state, checkpointed). Prints "<pipeline> <batch id>" for every
@@ -19,7 +19,7 @@ import { type Click, project, type WindowCount } from './crash-200k-input.ts'
 
 export const CLICKS_PIPELINE = 'crash-200k-clicks'
 export const COUNTS_PIPELINE = 'crash-200k-counts'
-export type SqlSinkKind = 'postgres' | 'mysql' | 'duckdb' | 'redis'
+export type SqlSinkKind = 'postgres' | 'mysql' | 'duckdb' | 'redis' | 'mongodb'
 
 interface Sinks {
   readonly clicks: SinkSpec<Click>
@@ -58,6 +58,20 @@ async function sinksFor(kind: SqlSinkKind, location: string): Promise<Sinks> {
         counts: redis<WindowCount>({ url: location, mode: 'hash', key: 'crash_counts:{key}:{window_start}' }),
       }
     }
+    case 'mongodb': {
+      // The URL's path names the database: the append as inserts, the upsert by the window's key as _id.
+      const { mongodb } = await import('../../../src/connectors/mongodb/index.ts')
+      const database = new URL(location).pathname.slice(1)
+      return {
+        clicks: mongodb<Click>({ url: location, database, collection: 'crash_clicks' }),
+        counts: mongodb<WindowCount>({
+          url: location,
+          database,
+          collection: 'crash_counts',
+          key: ['key', 'window_start'],
+        }),
+      }
+    }
   }
 }
 
@@ -88,7 +102,7 @@ if (import.meta.main) {
   const [kind, location, input, checkpoint, batch] = process.argv.slice(2)
   if (!kind || !location || !input || !checkpoint || !batch)
     throw new Error(
-      'usage: crash-200k-child.ts <postgres|mysql|duckdb|redis> <url or file> <input dir> <checkpoint dir> <batch records>',
+      'usage: crash-200k-child.ts <postgres|mysql|duckdb|redis|mongodb> <url or file> <input dir> <checkpoint dir> <batch records>',
     )
   const sinks = await sinksFor(kind as SqlSinkKind, location)
   const source = () => files({ path: input, format: 'jsonl' })

@@ -54,6 +54,13 @@ export interface Crash200kTarget {
   deadLetters(pipelineId: string): Promise<string[]>
   /** The positions the offsets table holds for the pipeline; {} while there is none. */
   positions(pipelineId: string): Promise<Positions>
+  /**
+   * A sink without transactions (MongoDB on FerretDB) writes a batch's rows before its positions, so after a
+   * kill it may hold rows past them, which the batch's replay writes again: between kills each event up to
+   * the positions is checked to be there exactly once, not that nothing is past them; the end is compared
+   * by content as for the others.
+   */
+  readonly rowsAheadOfPositions?: boolean
   tempDir(): Promise<string>
 }
 
@@ -245,6 +252,23 @@ async function assertMatchesOffsets(
   return { clicksAt, countsAt }
 }
 
+/** For rowsAheadOfPositions: every click up to the positions once (and none twice), whatever is past them. */
+async function assertHoldsOffsets(target: Crash200kTarget, input: CrashInput, when: string) {
+  const clicksAt = await target.positions(CLICKS_PIPELINE)
+  const countsAt = await target.positions(COUNTS_PIPELINE)
+  const seen = new Map<string, number>()
+  for (const id of await target.clickIds()) seen.set(id, (seen.get(id) ?? 0) + 1)
+  const twice = [...seen].filter(([, n]) => n > 1).map(([id]) => id)
+  assert.deepEqual(twice.slice(0, 5), [], `${when}, crash_clicks: event ids more than once`)
+  const missing = expectedClicks(input, clicksAt).filter((c) => !seen.has(c.event_id))
+  assert.deepEqual(
+    missing.slice(0, 5).map((c) => c.event_id),
+    [],
+    `${when}, crash_clicks: ${missing.length} events before the positions are missing`,
+  )
+  return { clicksAt, countsAt }
+}
+
 function describeKill(kill: Kill, early: boolean): string {
   if (early) return `${kill.jitterMs} ms after the start`
   if (kill.sinkCommitted) return `at the first sink commit after batch ${kill.batchId}`
@@ -300,12 +324,9 @@ export function crash200kTest(target: Crash200kTarget): void {
       committed = result.last
       killedAfter += result.batches
       count(result)
-      const { clicksAt, countsAt } = await assertMatchesOffsets(
-        target,
-        input,
-        `seed ${seed}, after kill ${i + 1}`,
-        'id',
-      )
+      const { clicksAt, countsAt } = target.rowsAheadOfPositions
+        ? await assertHoldsOffsets(target, input, `seed ${seed}, after kill ${i + 1}`)
+        : await assertMatchesOffsets(target, input, `seed ${seed}, after kill ${i + 1}`, 'id')
       story.push(
         `kill ${i + 1}: ${describeKill(kill, early)}, ${result.batches} batches; ` +
           `${linesRead(input, clicksAt)} and ${linesRead(input, countsAt)} events committed`,
