@@ -15,6 +15,15 @@ export function startOf(position: Positions, records: readonly SourceRecord[]): 
   return start ?? position
 }
 
+/**
+ * `records` without those below `position` (already processed and committed by this run): a Kafka consumer
+ * hands them out again after its group rebalanced, from the group's committed offset, which may lag behind.
+ */
+export function unprocessed(position: Positions, records: SourceRecord[]): SourceRecord[] {
+  const processed = (r: SourceRecord) => r.offset < (position[r.partition] ?? Number.NEGATIVE_INFINITY)
+  return records.some(processed) ? records.filter((r) => !processed(r)) : records
+}
+
 /** Positions after `records`: each partition's last offset + 1. */
 export function advance(position: Positions, records: readonly SourceRecord[]): Positions {
   if (records.length === 0) return position

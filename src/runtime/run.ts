@@ -9,7 +9,7 @@ import { outputRowType } from '../plan/row-type.ts'
 import { CommitProtocol } from './commit-protocol.ts'
 import { batchLatency } from './latency.ts'
 import { PartitionGate } from './partition-gate.ts'
-import { advance, reached, startOf } from './positions.ts'
+import { advance, reached, startOf, unprocessed } from './positions.ts'
 import { BatchProcessor } from './processor.ts'
 import type { BatchLatency, BatchProgress } from './progress.ts'
 import { planRecovery } from './recovery.ts'
@@ -350,6 +350,7 @@ class PipelineRun {
               ...(upTo ? { upTo } : {}),
               ...(this.#options.signal ? { signal: this.#options.signal } : {}),
             })
+        records = unprocessed(position, records)
         if (gate) records = await gate.admit(records)
         if (until && records.length === 0 && source.caughtUp?.(until)) exhausted = true
         // A bounded source read to its end: one last batch closes every window and session.
