@@ -28,6 +28,8 @@ export interface MainJobOptions {
   readonly databaseUrl?: string
   /** Prefix of topics and pipeline ids, to run several demos on one broker. */
   readonly namespace?: string
+  /** The clean events' lake: Sluice's Parquet lake (default) or an Iceberg table. */
+  readonly lakeFormat?: 'parquet' | 'iceberg'
   readonly port: number
   /** Clickstream events per second. */
   readonly rate: number
@@ -281,7 +283,7 @@ async function runOn(
       pipelineIds: pipelines.map((p) => p.plan.pipelineId),
       outputs,
       // After a failure the warehouse may be what failed: the summary is still printed without its counts.
-      lakeRows: await lakeRows(outputs.lakePath).catch((error: unknown) => {
+      lakeRows: await lakeRows(outputs).catch((error: unknown) => {
         if (!failure) throw error
         return undefined
       }),

@@ -1,6 +1,6 @@
 import { Command } from 'commander'
 import type { KafkaSecurityFlags } from './kafka-security-flags.ts'
-import { parseDuration, parseDurationOrZero, port, positiveInt } from './options.ts'
+import { lakeFormat, parseDuration, parseDurationOrZero, port, positiveInt } from './options.ts'
 
 /** The flags of `sluice start`; the command runs in start-action.ts, loaded when it runs. */
 export interface StartFlags extends KafkaSecurityFlags {
@@ -13,6 +13,7 @@ export interface StartFlags extends KafkaSecurityFlags {
   retryTimeout?: number
   history?: number
   namespace?: string
+  lakeFormat?: 'parquet' | 'iceberg'
   ui: boolean
   uiPort?: number
   uiHost: string
@@ -44,6 +45,11 @@ export function startCommand(): Command {
       parseDurationOrZero,
     )
     .option('--namespace <prefix>', 'prefix of topics and pipeline ids, to run several demos on one broker')
+    .option(
+      '--lake-format <format>',
+      'the clean events lake: "parquet" (data/lake/events) or "iceberg" (an Iceberg table in data/lake/iceberg, its SQL catalog catalog.db)',
+      lakeFormat,
+    )
     .option('--no-ui', 'serve neither the dashboard nor /metrics')
     .option(
       '--ui-port <port>',
