@@ -45,10 +45,36 @@ export interface DemoOutputs {
   readonly topics: Topics
   /** The lake table of clean events, e.g. data/lake/events. */
   readonly lakePath: string
+  /** How the lake is written: Sluice's Parquet lake, or an Iceberg table registered in a SQLite catalog. */
+  readonly lake: LakeLayout
   readonly warehouse: Warehouse
 }
 
 type Event = ClickEventRecord
+
+export type LakeLayout =
+  | { readonly format: 'parquet' }
+  | { readonly format: 'iceberg'; readonly catalog: string; readonly table: string }
+
+/** The Iceberg table of `sluice start --lake-format iceberg`, in the SQL catalog beside it. */
+export const ICEBERG_TABLE = 'sluice.events'
+
+/** The SQL catalog of `sluice start --lake-format iceberg` under the data folder. */
+export function icebergCatalog(dataDir: string): string {
+  return join(dataDir, 'lake', 'iceberg', 'catalog.db')
+}
+
+/** Where the main job's lake is under the data folder, in each format. */
+export function lakeLayout(
+  dataDir: string,
+  format: 'parquet' | 'iceberg',
+): { readonly lakePath: string; readonly lake: LakeLayout } {
+  if (format === 'parquet') return { lakePath: join(dataDir, 'lake', 'events'), lake: { format } }
+  return {
+    lakePath: join(dataDir, 'lake', 'iceberg', 'events'),
+    lake: { format, catalog: icebergCatalog(dataDir), table: ICEBERG_TABLE },
+  }
+}
 
 /** Lower-cased UTM fields and enums, the URL reduced to its path, the date to partition by. */
 export function normalise(e: Event) {
@@ -95,12 +121,19 @@ export function cleanEvents(out: DemoOutputs) {
     )
     .to(
       withKafkaDeadLetters(
-        lake({
-          path: out.lakePath,
-          partitionBy: ['event_date', 'event_type'],
-          // Batches are spooled and rolled into one file per partition a minute: files are not per batch.
-          rollInterval: '1m',
-        }),
+        out.lake.format === 'iceberg'
+          ? lake({
+              path: out.lakePath,
+              format: 'iceberg',
+              catalog: { sqlite: out.lake.catalog, table: out.lake.table },
+              partitionBy: ['event_date', 'event_type'],
+            })
+          : lake({
+              path: out.lakePath,
+              partitionBy: ['event_date', 'event_type'],
+              // Batches are spooled and rolled into one file per partition a minute: files are not per batch.
+              rollInterval: '1m',
+            }),
         {
           ...out.connection,
           topic: out.topics.deadLetters,
@@ -313,7 +346,11 @@ export function demoPipelines(out: DemoOutputs): Pipeline<unknown>[] {
 export function defaultOutputs(
   dataDir: string,
   connection: KafkaConnection,
-  options: { readonly databaseUrl?: string | undefined; readonly namespace?: string | undefined } = {},
+  options: {
+    readonly databaseUrl?: string | undefined
+    readonly namespace?: string | undefined
+    readonly lakeFormat?: 'parquet' | 'iceberg' | undefined
+  } = {},
 ): DemoOutputs {
   const namespace = options.namespace ?? ''
   const databaseUrl = options.databaseUrl
@@ -321,7 +358,7 @@ export function defaultOutputs(
     connection,
     namespace,
     topics: demoTopics(namespace),
-    lakePath: join(dataDir, 'lake', 'events'),
+    ...lakeLayout(dataDir, options.lakeFormat ?? 'parquet'),
     warehouse: databaseUrl
       ? { kind: 'postgres', url: databaseUrl }
       : { kind: 'duckdb', path: join(dataDir, 'warehouse.duckdb') },

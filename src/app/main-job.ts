@@ -30,6 +30,8 @@ export interface MainJobOptions {
   readonly databaseUrl?: string
   /** Prefix of topics and pipeline ids, to run several demos on one broker. */
   readonly namespace?: string
+  /** The clean events' lake: Sluice's Parquet lake (default) or an Iceberg table. */
+  readonly lakeFormat?: 'parquet' | 'iceberg'
   readonly port: number
   /** Clickstream events per second. */
   readonly rate: number
@@ -228,7 +230,7 @@ async function runOn(
   // DuckDB lets no other process open the warehouse while this one writes it: `sluice query` asks this one.
   const queries =
     outputs.warehouse.kind === 'duckdb'
-      ? await serveWarehouseQueries(outputs.warehouse.path, duckdbQuery(outputs.lakePath))
+      ? await serveWarehouseQueries(outputs.warehouse.path, duckdbQuery(outputs))
       : undefined
   // A pipeline that fails (e.g. refused by its consumer group: another plan runs under its id) stops the job.
   let failure: { error: unknown } | undefined
@@ -296,7 +298,7 @@ async function runOn(
       pipelineIds: pipelines.map((p) => p.plan.pipelineId),
       outputs,
       // After a failure the warehouse may be what failed: the summary is still printed without its counts.
-      lakeRows: await lakeRows(outputs.lakePath).catch((error: unknown) => {
+      lakeRows: await lakeRows(outputs).catch((error: unknown) => {
         if (!failure) throw error
         return undefined
       }),

@@ -2,9 +2,12 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { DuckDBInstance } from '@duckdb/node-api'
 import pg from 'pg'
+import { liveDataFiles } from '../connectors/lake/iceberg/live-files.ts'
+import { type OpenTable, openTable } from '../connectors/lake/iceberg/open-table.ts'
 import { CommitLog } from '../connectors/lake/log.ts'
 import { LocalLakeStorage } from '../connectors/lake/storage.ts'
 import { SluiceError } from '../errors.ts'
+import type { DemoOutputs } from './demo-pipelines.ts'
 import { describeWarehouse, type Warehouse } from './warehouse.ts'
 import { queryRunningJob, type RunQuery } from './warehouse-endpoint.ts'
 
@@ -12,16 +15,16 @@ export type QueryRow = Record<string, unknown>
 
 /**
  * Runs SQL against the main job's results. DuckDB: the warehouse file read-only, plus a view `events` over
- * the lake's Parquet files (partition columns included). PostgreSQL: the warehouse only.
+ * the lake's committed Parquet files (partition columns included). PostgreSQL: the warehouse only.
  */
 export async function queryResults(
   warehouse: Warehouse,
   sql: string,
-  options: { readonly lakePath?: string } = {},
+  options: { readonly lake?: Pick<DemoOutputs, 'lake' | 'lakePath'> } = {},
 ): Promise<readonly QueryRow[]> {
   try {
     return warehouse.kind === 'duckdb'
-      ? await queryDuckDB(warehouse.path, options.lakePath, sql)
+      ? await queryDuckDB(warehouse.path, options.lake, sql)
       : await queryPostgres(warehouse.url, sql)
   } catch (error) {
     const table = missingTable(error)
@@ -45,7 +48,7 @@ function missingTable(error: unknown): string | undefined {
 
 async function queryDuckDB(
   path: string,
-  lakePath: string | undefined,
+  lake: Pick<DemoOutputs, 'lake' | 'lakePath'> | undefined,
   sql: string,
 ): Promise<readonly QueryRow[]> {
   let instance: DuckDBInstance
@@ -69,7 +72,7 @@ async function queryDuckDB(
   }
   const connection = await instance.connect()
   try {
-    return await duckdbQuery(lakePath)(connection, sql)
+    return await duckdbQuery(lake)(connection, sql)
   } catch (error) {
     throw queryFailed(error)
   } finally {
@@ -79,13 +82,15 @@ async function queryDuckDB(
 }
 
 /** Runs a query on a warehouse connection, with the view `events` over the lake's committed files. */
-export function duckdbQuery(lakePath: string | undefined): RunQuery {
+export function duckdbQuery(lake: Pick<DemoOutputs, 'lake' | 'lakePath'> | undefined): RunQuery {
   return async (connection, sql) => {
-    const files = lakePath ? await committedFiles(lakePath) : []
+    const iceberg = lake?.lake.format === 'iceberg'
+    const files = !lake ? [] : iceberg ? await icebergFiles(lake) : await committedFiles(lake.lakePath)
     if (files.length > 0) {
       const list = files.map((f) => `'${f.replaceAll("'", "''")}'`).join(', ')
+      // Iceberg data files hold their partition columns; the Parquet lake's are in the folder names only.
       await connection.run(
-        `CREATE OR REPLACE TEMP VIEW events AS SELECT * FROM read_parquet([${list}], hive_partitioning = true, union_by_name = true)`,
+        `CREATE OR REPLACE TEMP VIEW events AS SELECT * FROM read_parquet([${list}], hive_partitioning = ${!iceberg}, union_by_name = true)`,
       )
     }
     const reader = await connection.runAndReadAll(sql)
@@ -103,6 +108,28 @@ async function committedFiles(lakePath: string): Promise<string[]> {
     if (entry?.format === 'parquet') for (const file of entry.files) files.push(join(lakePath, file.path))
   }
   return files
+}
+
+/**
+ * The data files of the Iceberg table's current snapshot, from its manifests: what an Iceberg reader reads
+ * (Sluice's tables are append-only and have no delete files; a table that has some is refused).
+ */
+async function icebergFiles(outputs: Pick<DemoOutputs, 'lake' | 'lakePath'>): Promise<string[]> {
+  const { lake } = outputs
+  if (lake.format !== 'iceberg' || !existsSync(lake.catalog)) return []
+  let table: OpenTable
+  try {
+    table = await openTable({ sqlite: lake.catalog, table: lake.table })
+  } catch (error) {
+    if (error instanceof SluiceError && error.code === 'SLUICE_ICEBERG_NO_TABLE') return []
+    throw error
+  }
+  try {
+    const live = await liveDataFiles(table.files, table.metadata)
+    return live.map((file) => table.storage.localPath?.(table.files.key(file.path)) ?? file.path)
+  } finally {
+    table.catalog.close()
+  }
 }
 
 async function queryPostgres(url: string, sql: string): Promise<readonly QueryRow[]> {

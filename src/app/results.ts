@@ -1,10 +1,25 @@
 import { existsSync } from 'node:fs'
+import { currentSnapshot } from '../connectors/lake/iceberg/metadata.ts'
+import { openTable } from '../connectors/lake/iceberg/open-table.ts'
 import { LAKE_PARTITION, LakeTableReader } from '../connectors/lake/source.ts'
+import { SluiceError } from '../errors.ts'
+import type { DemoOutputs } from './demo-pipelines.ts'
 import { queryResults } from './query.ts'
 import type { Warehouse } from './warehouse.ts'
 
-/** Rows committed to a lake table (by its commit log); 0 when the table has no commit yet. */
-export async function lakeRows(path: string): Promise<number> {
+/** Rows committed to the main job's lake (by its commit log or Iceberg snapshot); 0 before the first commit. */
+export async function lakeRows(outputs: Pick<DemoOutputs, 'lake' | 'lakePath'>): Promise<number> {
+  const { lake, lakePath: path } = outputs
+  if (lake.format === 'iceberg') {
+    if (!existsSync(lake.catalog) || !existsSync(path)) return 0
+    const table = await openTable({ sqlite: lake.catalog, table: lake.table }).catch((error: unknown) => {
+      if (error instanceof SluiceError && error.code === 'SLUICE_ICEBERG_NO_TABLE') return undefined
+      throw error
+    })
+    if (!table) return 0
+    table.catalog.close()
+    return Number(currentSnapshot(table.metadata)?.summary['total-records'] ?? 0)
+  }
   if (!existsSync(path)) return 0
   const reader = new LakeTableReader({ path })
   try {

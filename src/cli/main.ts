@@ -4,6 +4,7 @@ import { describeError, SluiceError } from '../errors.ts'
 import { initCommand } from './init-command.ts'
 import { kafkaCommand } from './kafka-command.ts'
 import { withKafkaSecurity } from './kafka-security-flags.ts'
+import { lakeCommand } from './lake-command.ts'
 import { lintCommand } from './lint-command.ts'
 import { listenCommand } from './listen-command.ts'
 import { produceCommand } from './produce-command.ts'
@@ -31,6 +32,7 @@ export function program(): Command {
     .addCommand(withKafkaSecurity(produceCommand()))
     .addCommand(withKafkaSecurity(runCommand()))
     .addCommand(queryCommand())
+    .addCommand(lakeCommand())
     .addCommand(withKafkaSecurity(resetCommand()))
     .addCommand(initCommand())
     .addCommand(lintCommand())

@@ -54,3 +54,10 @@ export function isoTime(value: string): number {
     throw new InvalidArgumentError(`expected an ISO-8601 time such as 2026-11-25T10:00:00Z, got "${value}".`)
   return ms
 }
+
+/** --lake-format: the main job's lake as Sluice's Parquet lake or an Iceberg table. */
+export function lakeFormat(value: string): 'parquet' | 'iceberg' {
+  if (value !== 'parquet' && value !== 'iceberg')
+    throw new InvalidArgumentError(`expected "parquet" or "iceberg", got "${value}".`)
+  return value
+}

@@ -1,12 +1,15 @@
+import { existsSync } from 'node:fs'
 import { Command } from 'commander'
 import type { Warehouse } from '../app/warehouse.ts'
 import { UsageError } from '../errors.ts'
+import { lakeFormat } from './options.ts'
 
 interface QueryFlags {
   dataDir: string
   duckdb?: string
   postgres?: string
   json?: boolean
+  lakeFormat?: 'parquet' | 'iceberg'
 }
 
 export function queryCommand(): Command {
@@ -22,8 +25,13 @@ export function queryCommand(): Command {
     .option('--duckdb <file>', 'query this DuckDB warehouse file (default <data-dir>/warehouse.duckdb)')
     .option('--postgres <url>', 'query this PostgreSQL warehouse (default $DATABASE_URL)')
     .option('--json', 'one JSON object per row')
+    .option(
+      '--lake-format <format>',
+      'read the lake written by `sluice start --lake-format`: "parquet" or "iceberg" (default: iceberg when <data-dir>/lake/iceberg/catalog.db exists)',
+      lakeFormat,
+    )
     .action(async (sql: string, flags: QueryFlags) => {
-      const [{ defaultOutputs }, { formatTable, queryResults }] = await Promise.all([
+      const [{ defaultOutputs, icebergCatalog }, { formatTable, queryResults }] = await Promise.all([
         import('../app/demo-pipelines.ts'),
         import('../app/query.ts'),
       ])
@@ -34,11 +42,12 @@ export function queryCommand(): Command {
         { brokers: '' },
         {
           databaseUrl: flags.duckdb === undefined ? (flags.postgres ?? process.env.DATABASE_URL) : undefined,
+          lakeFormat: flags.lakeFormat ?? (existsSync(icebergCatalog(flags.dataDir)) ? 'iceberg' : 'parquet'),
         },
       )
       const warehouse: Warehouse =
         flags.duckdb === undefined ? outputs.warehouse : { kind: 'duckdb', path: flags.duckdb }
-      const rows = await queryResults(warehouse, sql, { lakePath: outputs.lakePath })
+      const rows = await queryResults(warehouse, sql, { lake: outputs })
       if (flags.json) {
         for (const row of rows)
           process.stdout.write(`${JSON.stringify(row, (_k, v) => (typeof v === 'bigint' ? Number(v) : v))}\n`)

@@ -54,6 +54,7 @@ export async function startMainJob(flags: StartFlags): Promise<void> {
       ...(flags.secure ? { secure: true } : {}),
       ...(process.env.DATABASE_URL ? { databaseUrl: process.env.DATABASE_URL } : {}),
       ...(flags.namespace ? { namespace: flags.namespace } : {}),
+      ...(flags.lakeFormat ? { lakeFormat: flags.lakeFormat } : {}),
       ...(monitor ? { monitor } : {}),
       port: flags.port,
       rate: flags.rate,
@@ -73,7 +74,7 @@ export async function startMainJob(flags: StartFlags): Promise<void> {
         say(
           [
             `Kafka at ${brokers}${kafkaConfig ? ' (SASL_SSL, SCRAM-SHA-512 as its super user)' : ''}. Producing ${flags.rate} events/s to "${outputs.topics.events}"; pipelines: clean-events, page-metrics, sessions, revenue-alerts.`,
-            `  lake:      ${outputs.lakePath} (Parquet, partitioned by event_date and event_type)`,
+            `  lake:      ${outputs.lakePath} (${outputs.lake.format === 'iceberg' ? `Iceberg table ${outputs.lake.table} in the SQL catalog ${outputs.lake.catalog}` : 'Parquet'}, partitioned by event_date and event_type)`,
             `  warehouse: ${describeWarehouse(outputs.warehouse)} (tables ${Object.values(TABLES).join(', ')})`,
             `  listen:    npx sluice listen --brokers ${address} --topic ${outputs.topics.events} --stats`,
             `             npx sluice listen --brokers ${address} --topic ${outputs.topics.alerts} --from-beginning`,

@@ -1,7 +1,7 @@
 import { Command } from 'commander'
 import { type DashboardFlags, withDashboardOptions } from './dashboard-flags.ts'
 import type { KafkaSecurityFlags } from './kafka-security-flags.ts'
-import { parseDuration, parseDurationOrZero, port, positiveInt } from './options.ts'
+import { lakeFormat, parseDuration, parseDurationOrZero, port, positiveInt } from './options.ts'
 
 /** The flags of `sluice start`; the command runs in start-action.ts, loaded when it runs. */
 export interface StartFlags extends KafkaSecurityFlags, DashboardFlags {
@@ -14,6 +14,7 @@ export interface StartFlags extends KafkaSecurityFlags, DashboardFlags {
   retryTimeout?: number
   history?: number
   namespace?: string
+  lakeFormat?: 'parquet' | 'iceberg'
   ui: boolean
 }
 
@@ -24,6 +25,10 @@ export function startCommand(): Command {
       .option('--data-dir <dir>', 'checkpoints and the local broker', 'data')
       .option('--brokers <list>', 'use these brokers instead of a local one (default $KAFKA_BROKERS)')
       .option('--port <port>', 'port of the local broker', port, 9092)
+      .option(
+        '--secure',
+        'secure the local broker (SASL_SSL with SCRAM, a generated CA, ACLs enforced; kept by its data dir) and connect as its super user',
+      )
       .option('--rate <n>', 'clickstream events per second', positiveInt, 200)
       .option('--duration <time>', 'stop after this long (e.g. 60s) and print a summary', parseDuration)
       .option(
@@ -38,6 +43,11 @@ export function startCommand(): Command {
         parseDurationOrZero,
       )
       .option('--namespace <prefix>', 'prefix of topics and pipeline ids, to run several demos on one broker')
+      .option(
+        '--lake-format <format>',
+        'the clean events lake: "parquet" (data/lake/events) or "iceberg" (an Iceberg table in data/lake/iceberg, its SQL catalog catalog.db)',
+        lakeFormat,
+      )
       .option('--no-ui', 'serve neither the dashboard nor /metrics'),
   ).action(async (flags: StartFlags) => {
     const { startMainJob } = await import('./start-action.ts')

@@ -1,3 +1,5 @@
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { SluiceError, UsageError } from '../../../errors.ts'
 
@@ -56,6 +58,8 @@ export class SqliteCatalog implements IcebergCatalog {
     this.#table = name
     this.description = `SQL catalog ${options.sqlite} (${this.#catalog}) table ${options.table}`
     try {
+      // The catalog file is created when missing, its folder too (a data folder's first run).
+      mkdirSync(dirname(options.sqlite), { recursive: true })
       this.#db = new DatabaseSync(options.sqlite, { timeout: 30_000 })
       this.#db.exec(`
         CREATE TABLE IF NOT EXISTS iceberg_tables (

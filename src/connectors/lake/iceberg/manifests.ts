@@ -24,7 +24,7 @@ export type ManifestListEntry = Readonly<Record<string, unknown>>
 const optional = (type: unknown) => ['null', type]
 
 /** Avro names allow [A-Za-z0-9_] only: others become _x<hex>, as Iceberg's Java library does. */
-function avroName(name: string): string {
+export function avroName(name: string): string {
   let out = ''
   for (const char of name) {
     if (/[A-Za-z0-9_]/.test(char)) out += char
@@ -99,12 +99,41 @@ export function encodeManifest(
   spec: PartitionSpec,
   schema: IcebergSchema,
 ): Promise<Buffer> {
+  return encodeManifestEntries(
+    files.map((file) => ({ status: ADDED, file })),
+    spec,
+    schema,
+  )
+}
+
+/** Manifest entry status (the spec's): a file kept from an earlier snapshot, added, or removed by this one. */
+export const EXISTING = 0
+export const ADDED = 1
+export const DELETED = 2
+
+/**
+ * A manifest entry to write. ADDED entries leave snapshot id and sequence numbers null (inherited from the
+ * manifest list); EXISTING and DELETED ones carry them, as the spec requires.
+ */
+export interface ManifestEntry {
+  readonly status: typeof EXISTING | typeof ADDED | typeof DELETED
+  readonly file: DataFile
+  readonly snapshotId?: number
+  readonly sequenceNumber?: number
+  readonly fileSequenceNumber?: number
+}
+
+export function encodeManifestEntries(
+  entries: readonly ManifestEntry[],
+  spec: PartitionSpec,
+  schema: IcebergSchema,
+): Promise<Buffer> {
   const names = spec.fields.map((f) => avroName(f.name))
-  const entries = files.map((file) => ({
-    status: 1,
-    snapshot_id: null,
-    sequence_number: null,
-    file_sequence_number: null,
+  const records = entries.map(({ status, file, snapshotId, sequenceNumber, fileSequenceNumber }) => ({
+    status,
+    snapshot_id: snapshotId ?? null,
+    sequence_number: sequenceNumber ?? null,
+    file_sequence_number: fileSequenceNumber ?? null,
     data_file: {
       content: 0,
       file_path: file.path,
@@ -114,7 +143,7 @@ export function encodeManifest(
       file_size_in_bytes: file.bytes,
     },
   }))
-  return encodeAvroFile(manifestEntrySchema(spec, schema), entries, {
+  return encodeAvroFile(manifestEntrySchema(spec, schema), records, {
     schema: JSON.stringify(schema),
     'schema-id': String(schema['schema-id']),
     'partition-spec': JSON.stringify(spec.fields),

@@ -98,3 +98,9 @@ export function* ancestry(metadata: TableMetadata): Generator<Snapshot> {
     snapshot = parent === undefined ? undefined : byId.get(parent)
   }
 }
+
+/** The version number a metadata file's name starts with (`00007-<uuid>.metadata.json`), else 0. */
+export function metadataVersion(uri: string): number {
+  const match = /\/(\d+)-[^/]*\.metadata\.json$/.exec(uri)
+  return match ? Number(match[1]) : 0
+}

@@ -31,6 +31,7 @@ import {
   currentSnapshot,
   defaultSpec,
   type IcebergSchema,
+  metadataVersion,
   type PartitionSpec,
   type TableMetadata,
 } from './metadata.ts'
@@ -460,12 +461,6 @@ function nextMetadata(
     'default-sort-order-id': base?.['default-sort-order-id'] ?? 0,
     refs: { ...base?.refs, main: { 'snapshot-id': snapshot['snapshot-id'], type: 'branch' } },
   }
-}
-
-/** The version number a metadata file's name starts with (`00007-<uuid>.metadata.json`), else 0. */
-function metadataVersion(uri: string): number {
-  const match = /\/(\d+)-[^/]*\.metadata\.json$/.exec(uri)
-  return match ? Number(match[1]) : 0
 }
 
 function sum(files: readonly DataFile[], key: 'rows' | 'bytes'): number {

@@ -6,6 +6,7 @@ import { promisify } from 'node:util'
 
 const run = promisify(execFile)
 const script = fileURLToPath(new URL('./read-iceberg.py', import.meta.url))
+const digestScript = fileURLToPath(new URL('./digest-iceberg.py', import.meta.url))
 
 /** The venv scripts/install-pyiceberg.sh made (npm test's pretest). */
 export const PYTHON = join(
@@ -28,4 +29,20 @@ export interface IcebergScan {
 export async function readWithPyIceberg(db: string, table: string, catalog = 'sluice'): Promise<IcebergScan> {
   const { stdout } = await run(PYTHON, [script, db, catalog, table], { maxBuffer: 1 << 30 })
   return JSON.parse(stdout) as IcebergScan
+}
+
+export interface IcebergDigestScan extends Omit<IcebergScan, 'rows'> {
+  readonly rows: number
+  /** One content digest per row read (reference.ts rowDigest()), sorted. */
+  readonly digests: string[]
+}
+
+/** As readWithPyIceberg(), but returns a content digest per row instead of the rows: lean for large tables. */
+export async function digestWithPyIceberg(
+  db: string,
+  table: string,
+  catalog = 'sluice',
+): Promise<IcebergDigestScan> {
+  const { stdout } = await run(PYTHON, [digestScript, db, catalog, table], { maxBuffer: 1 << 30 })
+  return JSON.parse(stdout) as IcebergDigestScan
 }
