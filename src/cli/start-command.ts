@@ -1,9 +1,10 @@
 import { Command } from 'commander'
 import type { KafkaSecurityFlags } from './kafka-security-flags.ts'
 import { parseDuration, parseDurationOrZero, port, positiveInt } from './options.ts'
+import { type RegistryFlags, withRegistryFlags } from './registry-flags.ts'
 
 /** The flags of `sluice start`; the command runs in start-action.ts, loaded when it runs. */
-export interface StartFlags extends KafkaSecurityFlags {
+export interface StartFlags extends KafkaSecurityFlags, RegistryFlags {
   dataDir: string
   brokers?: string
   secure?: boolean
@@ -21,7 +22,7 @@ export interface StartFlags extends KafkaSecurityFlags {
 }
 
 export function startCommand(): Command {
-  return new Command('start')
+  const command = new Command('start')
     .description('run the clickstream ETL: local Kafka, the producer and the demo pipelines (npm start)')
     .option('--data-dir <dir>', 'checkpoints and the local broker', 'data')
     .option('--brokers <list>', 'use these brokers instead of a local one (default $KAFKA_BROKERS)')
@@ -31,6 +32,7 @@ export function startCommand(): Command {
       'secure the local broker (SASL_SSL with SCRAM, a generated CA, ACLs enforced; kept by its data dir) and connect as its super user',
     )
     .option('--rate <n>', 'clickstream events per second', positiveInt, 200)
+  return withRegistryFlags(command, 'format of the events')
     .option('--duration <time>', 'stop after this long (e.g. 60s) and print a summary', parseDuration)
     .option(
       '--retry-timeout <time>',
