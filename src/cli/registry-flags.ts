@@ -3,25 +3,36 @@ import { UsageError } from '../errors.ts'
 import type { RegistryConnection } from '../registry/client.ts'
 import { FORMATS, type RegistryFormat } from '../registry/schema-type.ts'
 
-/** The schema registry flags of `sluice produce` and `sluice start`, as commander parses them. */
-export interface RegistryFlags {
-  format: string
+/** Where the schema registry is and who we are to it, as commander parses the flags. */
+export interface RegistryConnectionFlags {
   registry?: string
   registryUser?: string
   registryPassword?: string
 }
 
+/** The schema registry flags of `sluice produce` and `sluice start`. */
+export interface RegistryFlags extends RegistryConnectionFlags {
+  format: string
+}
+
 /** Adds --format, --registry and the registry's credentials to a command. */
 export function withRegistryFlags(command: Command, formatHelp: string): Command {
-  return command
-    .option(
+  return withRegistryConnectionFlags(
+    command.option(
       '--format <format>',
       `${formatHelp}: json, or avro, protobuf or json-schema in the Confluent wire format (needs --registry)`,
       'json',
-    )
+    ),
+    "for --format avro|protobuf|json-schema; the schema is registered under '<topic>-value'",
+  )
+}
+
+/** Adds --registry and the registry's credentials to a command. */
+export function withRegistryConnectionFlags(command: Command, registryHelp: string): Command {
+  return command
     .option(
       '--registry <url>',
-      "schema registry (Confluent-compatible API) for --format avro|protobuf|json-schema (default $SCHEMA_REGISTRY_URL; https://user:password@host also works); the schema is registered under '<topic>-value'",
+      `schema registry (Confluent-compatible API) ${registryHelp} (default $SCHEMA_REGISTRY_URL; https://user:password@host also works)`,
     )
     .option('--registry-user <user>', "the registry's basic-auth user (default $SCHEMA_REGISTRY_USER)")
     .option(
@@ -48,11 +59,20 @@ export function registryFormat(
   }
   if (!(FORMATS as readonly string[]).includes(flags.format))
     throw new UsageError(`Unknown --format "${flags.format}": expected json, ${FORMATS.join(', ')}.`)
+  return {
+    type: flags.format as RegistryFormat,
+    registry: registryConnection(flags, `--format ${flags.format} needs a schema registry`, env),
+  }
+}
+
+/** The registry the flags or the environment name; `needed` says what for when neither does. */
+export function registryConnection(
+  flags: RegistryConnectionFlags,
+  needed: string,
+  env: NodeJS.ProcessEnv = process.env,
+): RegistryConnection {
   const url = flags.registry ?? (env.SCHEMA_REGISTRY_URL || undefined)
-  if (url === undefined)
-    throw new UsageError(
-      `--format ${flags.format} needs a schema registry: --registry URL (or SCHEMA_REGISTRY_URL).`,
-    )
+  if (url === undefined) throw new UsageError(`${needed}: --registry URL (or SCHEMA_REGISTRY_URL).`)
   const username = flags.registryUser ?? (env.SCHEMA_REGISTRY_USER || undefined)
   const password = flags.registryPassword ?? env.SCHEMA_REGISTRY_PASSWORD
   if (password !== undefined && username === undefined && !/\/\/[^/@]+@/.test(url))
@@ -60,11 +80,8 @@ export function registryFormat(
       'A schema registry password without a user: give --registry-user (or SCHEMA_REGISTRY_USER).',
     )
   return {
-    type: flags.format as RegistryFormat,
-    registry: {
-      url,
-      ...(username !== undefined ? { username } : {}),
-      ...(password !== undefined ? { password } : {}),
-    },
+    url,
+    ...(username !== undefined ? { username } : {}),
+    ...(password !== undefined ? { password } : {}),
   }
 }
