@@ -15,6 +15,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { SLUICE_NODE_FLAGS } from '../src/cli/node-flags.ts'
+import { registryEncoder } from '../src/producer/registry-encoding.ts'
+import { startRegistry, type TestRegistry } from '../test/helpers/apicurio.ts'
 import {
   abortBrokerStart,
   type BenchBroker,
@@ -190,6 +192,8 @@ say(
 
 const runId = `bench-${Date.now().toString(36)}`
 let broker: BenchBroker | undefined
+/** The schema registry of etl-avro (Apicurio Registry, started only for it). */
+let schemaRegistry: TestRegistry | undefined
 const scratch: string[] = []
 
 let stopping = false
@@ -198,6 +202,9 @@ let cleaning: Promise<void> | undefined
 function cleanUp(): Promise<void> {
   cleaning ??= (async () => {
     killAllChildren()
+    await schemaRegistry
+      ?.stop()
+      .catch((error: unknown) => say(`stopping the registry failed: ${String(error)}`))
     for (const dir of scratch) await rm(dir, { recursive: true, force: true }).catch(() => {})
     const b = broker
     broker = undefined
@@ -329,6 +336,20 @@ try {
       `  loaded in ${l.seconds.toFixed(1)} s (${Math.round(l.records / l.seconds)} events/s, ${(l.bytes / 1e6).toFixed(0)} MB, ${l.bad} malformed)`,
     )
   }
+  let avro: WorkloadConfig['avro']
+  if (selected.includes('etl-avro')) {
+    say('Starting a schema registry (Apicurio Registry) for etl-avro…')
+    schemaRegistry = await startRegistry()
+    const topic = `${runId}-input-avro`
+    const { encode } = await registryEncoder('avro', { url: schemaRegistry.url }, `${topic}-value`)
+    say(`Loading the same ${events} events in Avro into ${topic}…`)
+    const l = await loadClickstream(broker.brokers, topic, events, encode)
+    load.clickstreamAvro = l
+    say(
+      `  loaded in ${l.seconds.toFixed(1)} s (${Math.round(l.records / l.seconds)} events/s, ${(l.bytes / 1e6).toFixed(0)} MB, ${l.bad} malformed)`,
+    )
+    avro = { topic, records: l.records, bytes: l.bytes, registryUrl: schemaRegistry.url }
+  }
   if (selected.includes('state')) {
     say(`Loading ${stateKeys} single-key records into ${stateTopic}…`)
     load.state = await loadStateTopic(broker.brokers, stateTopic, stateKeys)
@@ -341,6 +362,7 @@ try {
     inputRecords: load.clickstream?.records ?? 0,
     inputBytes: load.clickstream?.bytes ?? 0,
     ...(load.state ? { stateTopic, stateRecords: load.state.records, stateBytes: load.state.bytes } : {}),
+    ...(avro ? { avro } : {}),
     runId,
     maxBatchRecords,
     ...(lingerMs !== undefined ? { lingerMs } : {}),

@@ -9,6 +9,7 @@ import { KafkaProducer } from '../../src/connectors/kafka/producer.ts'
 import type { OutgoingRecord } from '../../src/connectors/kafka/records.ts'
 import { startLocalKafka, stopLocalKafka } from '../../src/local-kafka/cluster.ts'
 import { produceClickstream } from '../../src/producer/produce.ts'
+import type { RecordEncoder } from '../../src/producer/registry-encoding.ts'
 import { CLICKSTREAM } from './config.ts'
 
 export interface BenchBroker {
@@ -85,9 +86,18 @@ export interface LoadResult {
   readonly bad: number
 }
 
-/** Produces `count` clickstream events (deterministic, about 0.5 % malformed) to a new topic. */
-export async function loadClickstream(brokers: string, topic: string, count: number): Promise<LoadResult> {
+/**
+ * Produces `count` clickstream events (deterministic, about 0.5 % malformed) to a new topic; with `encode`,
+ * re-encoded (e.g. into Avro in the Confluent wire format).
+ */
+export async function loadClickstream(
+  brokers: string,
+  topic: string,
+  count: number,
+  encode?: RecordEncoder,
+): Promise<LoadResult> {
   const summary = await produceClickstream({
+    ...(encode ? { encode } : {}),
     seed: CLICKSTREAM.seed,
     users: CLICKSTREAM.users,
     startTime: CLICKSTREAM.startTime,

@@ -15,6 +15,7 @@ export const WORKLOADS = [
   'ceiling',
   'ceiling-kafka',
   'etl',
+  'etl-avro',
   'etl-workers',
   'lake',
   'join',
@@ -46,6 +47,16 @@ export interface WorkloadConfig {
   /** A fresh, empty directory for the checkpoint. */
   readonly checkpointDir: string
   readonly maxBatchRecords: number
+  /**
+   * etl-avro: the same events as `inputTopic` in Avro (Confluent wire format), loaded by the driver, and the
+   * schema registry (Apicurio) that holds their schema.
+   */
+  readonly avro?: {
+    readonly topic: string
+    readonly records: number
+    readonly bytes: number
+    readonly registryUrl: string
+  }
   /** How the etl pipelines validate (default 'zod'). */
   readonly validator?: 'zod' | 'json-schema'
   /** RunOptions.lingerMs of the pipelines; the engine's default when absent. */

@@ -2,6 +2,7 @@ import { join } from 'node:path'
 import { z } from 'zod'
 import { aggregates, approxCountDistinct, count, countDistinct, max, sum } from '../aggregate/index.ts'
 import { catalogueRows } from '../clickstream/catalogue.ts'
+import { clickEventFromRegistry } from '../clickstream/registry-event.ts'
 import { type ClickEventRecord, clickEventSchema } from '../clickstream/zod-schema.ts'
 import type { KafkaConnection } from '../connectors/kafka/connection.ts'
 import { withKafkaDeadLetters } from '../connectors/kafka/dead-letters.ts'
@@ -10,6 +11,8 @@ import { kafka } from '../connectors/kafka/source.ts'
 import { lake } from '../connectors/lake/sink.ts'
 import { staticTable } from '../connectors/tables/static-table.ts'
 import { type Pipeline, pipeline } from '../dsl/stream.ts'
+import type { RegistryConnection } from '../registry/client.ts'
+import { registry } from '../registry/registry-parser.ts'
 import { hopping, session, tumbling } from '../window/index.ts'
 import { type Warehouse, warehouseSink } from './warehouse.ts'
 
@@ -48,6 +51,11 @@ export interface DemoOutputs {
   /** How the lake is written: Sluice's Parquet lake, or an Iceberg table registered in a SQLite catalog. */
   readonly lake: LakeLayout
   readonly warehouse: Warehouse
+  /**
+   * Where the events' schema is when they are Avro, Protobuf or JSON Schema in the Confluent wire format
+   * (`sluice start --format`); undefined for JSON.
+   */
+  readonly registry?: RegistryConnection
 }
 
 type Event = ClickEventRecord
@@ -102,10 +110,18 @@ const products = staticTable('products', catalogueRows(), (p) => p.id)
 
 function events(out: DemoOutputs, name: string) {
   const id = `${out.namespace}${name}`
-  return pipeline(id)
-    .from(kafka({ ...out.connection, topics: out.topics.events, instanceId: `${id}-0` }))
-    .parse(clickEventSchema, { schemaName: 'clickstream-event' })
-    .withWatermark('event_time', '30s', { idleTimeout: '30s' })
+  const records = pipeline(id).from(
+    kafka({ ...out.connection, topics: out.topics.events, instanceId: `${id}-0` }),
+  )
+  // Decoded from the registry's format, the event is then held to the same contract as a JSON one.
+  const asEvents = { schemaName: 'clickstream-event' }
+  const parsed = out.registry
+    ? records
+        .parse(registry({ ...out.registry, subject: `${out.topics.events}-value` }))
+        .map(clickEventFromRegistry)
+        .parse(clickEventSchema, asEvents)
+    : records.parse(clickEventSchema, asEvents)
+  return parsed.withWatermark('event_time', '30s', { idleTimeout: '30s' })
 }
 
 /** clean-events: validated, normalised, de-duplicated and enriched events in the Parquet lake. */
@@ -350,6 +366,7 @@ export function defaultOutputs(
     readonly databaseUrl?: string | undefined
     readonly namespace?: string | undefined
     readonly lakeFormat?: 'parquet' | 'iceberg' | undefined
+    readonly registry?: RegistryConnection | undefined
   } = {},
 ): DemoOutputs {
   const namespace = options.namespace ?? ''
@@ -362,5 +379,6 @@ export function defaultOutputs(
     warehouse: databaseUrl
       ? { kind: 'postgres', url: databaseUrl }
       : { kind: 'duckdb', path: join(dataDir, 'warehouse.duckdb') },
+    ...(options.registry ? { registry: options.registry } : {}),
   }
 }

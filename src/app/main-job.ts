@@ -8,6 +8,9 @@ import { startLocalKafka, stopLocalKafka } from '../local-kafka/cluster.ts'
 import { type LocalKafkaSecurity, localClientSecurity } from '../local-kafka/security.ts'
 import type { Logger } from '../log.ts'
 import { ProduceFailedError, type ProduceSummary, produceClickstream } from '../producer/produce.ts'
+import { registryEncoder } from '../producer/registry-encoding.ts'
+import type { RegistryConnection } from '../registry/client.ts'
+import type { RegistryFormat } from '../registry/schema-type.ts'
 import type { BatchProgress } from '../runtime/progress.ts'
 import { type RunOptions, type RunSummary, run } from '../runtime/run.ts'
 import { type DemoOutputs, defaultOutputs, demoPipelines, TABLES } from './demo-pipelines.ts'
@@ -26,6 +29,12 @@ export interface MainJobOptions {
    * and connect to it as its super user. A data dir whose broker was secured before stays secured without it.
    */
   readonly secure?: boolean
+  /**
+   * The events in Avro, Protobuf or JSON Schema in the Confluent wire format instead of JSON: the producer
+   * registers the clickstream's schema under `<events topic>-value` and the pipelines decode through the
+   * registry, then check each event as the JSON path does.
+   */
+  readonly format?: { readonly type: RegistryFormat; readonly registry: RegistryConnection }
   /** PostgreSQL warehouse instead of DuckDB in the data dir. */
   readonly databaseUrl?: string
   /** Prefix of topics and pipeline ids, to run several demos on one broker. */
@@ -75,6 +84,8 @@ export interface MainJobReady {
   readonly outputs: DemoOutputs
   /** The secured local broker's client properties file (as its super user), for the commands printed. */
   readonly kafkaConfig?: string
+  /** With a registry format: the events' schema as registered. */
+  readonly eventSchema?: { readonly id: number; readonly subject: string }
 }
 
 export interface MainJobInput {
@@ -172,7 +183,10 @@ async function runOn(
   local: LocalKafkaSecurity | undefined,
 ): Promise<MainJobSummary> {
   const { brokers } = connection
-  const outputs = defaultOutputs(options.dataDir, connection, options)
+  const outputs = defaultOutputs(options.dataDir, connection, {
+    ...options,
+    ...(options.format ? { registry: options.format.registry } : {}),
+  })
   const admin = new KafkaAdmin(connection)
   let firstRun: boolean
   try {
@@ -182,8 +196,14 @@ async function runOn(
   } finally {
     await admin.close()
   }
+  // Registered before anything runs, so that the pipelines find the subject and a refusal stops the job at once.
+  const subject = `${outputs.topics.events}-value`
+  const encoding = options.format
+    ? await registryEncoder(options.format.type, options.format.registry, subject)
+    : undefined
   options.onReady?.({
     brokers,
+    ...(encoding ? { eventSchema: { id: encoding.id, subject } } : {}),
     localBroker: options.brokers === undefined,
     outputs,
     ...(local ? { kafkaConfig: local.clientPropertiesFile } : {}),
@@ -221,6 +241,7 @@ async function runOn(
     dupes: input.dupes ?? 0.005,
     ...(input.count !== undefined ? { count: input.count } : {}),
     destination: { kind: 'kafka', ...connection, topic: outputs.topics.events, createTopic: true },
+    ...(encoding ? { encode: encoding.encode } : {}),
     signal: stopProducing.signal,
     deliveryTimeoutMs: retryTimeoutMs,
     onOutage: (event) => (event.kind === 'retrying' ? outage.lost(event.error) : outage.back()),

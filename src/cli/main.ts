@@ -11,6 +11,7 @@ import { produceCommand } from './produce-command.ts'
 import { queryCommand } from './query-command.ts'
 import { resetCommand } from './reset-command.ts'
 import { runCommand } from './run-command.ts'
+import { schemaCommand } from './schema-command.ts'
 import { startCommand } from './start-command.ts'
 import { testCommand } from './test-command.ts'
 import { sluiceVersion } from './version.ts'
@@ -33,6 +34,7 @@ export function program(): Command {
     .addCommand(withKafkaSecurity(runCommand()))
     .addCommand(queryCommand())
     .addCommand(lakeCommand())
+    .addCommand(schemaCommand())
     .addCommand(withKafkaSecurity(resetCommand()))
     .addCommand(initCommand())
     .addCommand(lintCommand())

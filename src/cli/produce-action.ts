@@ -12,9 +12,9 @@ import {
   produceFile,
 } from '../producer/produce.ts'
 import { type RecordEncoder, registryEncoder } from '../producer/registry-encoding.ts'
-import { FORMATS, type RegistryFormat } from '../registry/schema-type.ts'
 import { formatDuration } from '../window/duration.ts'
 import { DEFAULT_RATE, GENERATOR_FLAGS, MAX_USERS, type ProduceFlags } from './produce-command.ts'
+import { registryFormat } from './registry-flags.ts'
 import { interruptSignal } from './signals.ts'
 
 /** `sluice produce`: simulated clickstream events (or a file's lines with --file) to Kafka or a file. */
@@ -95,23 +95,13 @@ export async function produce(flags: ProduceFlags, command: Command): Promise<vo
  * subject (TopicNameStrategy: <topic>-value) and an encoder to the Confluent wire format with its id.
  */
 async function registryEncoding(flags: ProduceFlags): Promise<{ encode: RecordEncoder } | undefined> {
-  if (flags.format === 'json') {
-    if (flags.registry !== undefined)
-      throw new UsageError('--registry is for --format avro, protobuf or json-schema: not with json.')
-    return undefined
-  }
-  if (!(FORMATS as readonly string[]).includes(flags.format))
-    throw new UsageError(`Unknown --format "${flags.format}": expected json, ${FORMATS.join(', ')}.`)
-  const url = flags.registry ?? process.env.SCHEMA_REGISTRY_URL
-  if (url === undefined)
-    throw new UsageError(
-      `--format ${flags.format} needs a schema registry: --registry URL (or SCHEMA_REGISTRY_URL).`,
-    )
+  const format = registryFormat(flags)
+  if (format === undefined) return undefined
   if (flags.dryRun === true || flags.out !== undefined)
-    throw new UsageError(`--format ${flags.format} produces to Kafka: not with --dry-run or --out.`)
+    throw new UsageError(`--format ${format.type} produces to Kafka: not with --dry-run or --out.`)
   const subject = `${flags.topic}-value`
-  const { encode, id } = await registryEncoder(flags.format as RegistryFormat, { url }, subject)
-  process.stderr.write(`Schema of ${flags.format} events: id ${id}, subject ${subject}.\n`)
+  const { encode, id } = await registryEncoder(format.type, format.registry, subject)
+  process.stderr.write(`Schema of ${format.type} events: id ${id}, subject ${subject}.\n`)
   return { encode }
 }
 

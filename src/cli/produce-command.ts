@@ -4,9 +4,10 @@ import { COMPRESSIONS, type Compression } from '../connectors/kafka/records.ts'
 import { DEFAULTS } from '../producer/defaults.ts'
 import { formatDuration } from '../window/duration.ts'
 import { fraction, isoTime, nonNegativeInt, parseDuration, positiveInt } from './options.ts'
+import { type RegistryFlags, withRegistryFlags } from './registry-flags.ts'
 
 /** The flags of `sluice produce`; the command runs in produce-action.ts, loaded when it runs. */
-export interface ProduceFlags {
+export interface ProduceFlags extends RegistryFlags {
   topic: string
   brokers?: string
   rate?: number
@@ -20,8 +21,6 @@ export interface ProduceFlags {
   bad: number
   late: number
   dupes: number
-  format: string
-  registry?: string
   compression: Compression
   batchSize: number
   dryRun?: boolean
@@ -41,6 +40,8 @@ export const GENERATOR_FLAGS = [
   'dupes',
   'format',
   'registry',
+  'registryUser',
+  'registryPassword',
   'dryRun',
   'out',
 ] as const
@@ -60,7 +61,7 @@ function rate(value: string): number {
 }
 
 export function produceCommand(): Command {
-  return new Command('produce')
+  return withRegistryFlags(new Command('produce'), 'record format')
     .description(
       'simulate the users of a web shop and its apps, and produce their clickstream events (JSON, keyed by user id)',
     )
@@ -103,15 +104,6 @@ export function produceCommand(): Command {
       'fraction of records that repeat a recent record (same event id)',
       fraction,
       0,
-    )
-    .option(
-      '--format <format>',
-      'record format: json, or avro, protobuf or json-schema in the Confluent wire format (needs --registry)',
-      'json',
-    )
-    .option(
-      '--registry <url>',
-      "schema registry (Confluent-compatible API) for --format avro|protobuf|json-schema (default $SCHEMA_REGISTRY_URL); the schema is registered under '<topic>-value'",
     )
     .addOption(
       new Option('--compression <codec>', 'compression of record batches')

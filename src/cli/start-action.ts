@@ -5,9 +5,11 @@ import { MainJobFailedError, type MainJobSummary, runMainJob } from '../app/main
 import { describeWarehouse } from '../app/warehouse.ts'
 import { terminateOwnedNodesNow } from '../local-kafka/owner.ts'
 import { createLogger } from '../log.ts'
+import { RegistryClient } from '../registry/client.ts'
 import type { BatchProgress } from '../runtime/progress.ts'
 import type { Monitor } from '../ui/monitor.ts'
 import { startDashboard } from './dashboard-start.ts'
+import { registryFormat } from './registry-flags.ts'
 import { formatLag } from './run-progress.ts'
 import { interruptSignal } from './signals.ts'
 import type { StartFlags } from './start-command.ts'
@@ -24,6 +26,7 @@ export async function startMainJob(flags: StartFlags): Promise<void> {
   const summaryFile = join(flags.dataDir, SUMMARY_FILE)
   const brokers = flags.brokers ?? process.env.KAFKA_BROKERS
   checkStartSecurity(flags, brokers)
+  const format = registryFormat(flags)
   // First, so that a busy --ui-port fails before a broker is started.
   const dashboard = flags.ui ? await startDashboard(flags) : undefined
   const monitor: Monitor | undefined = dashboard?.monitor
@@ -52,6 +55,7 @@ export async function startMainJob(flags: StartFlags): Promise<void> {
       dataDir: flags.dataDir,
       ...(brokers ? { brokers } : {}),
       ...(flags.secure ? { secure: true } : {}),
+      ...(format ? { format } : {}),
       ...(process.env.DATABASE_URL ? { databaseUrl: process.env.DATABASE_URL } : {}),
       ...(flags.namespace ? { namespace: flags.namespace } : {}),
       ...(flags.lakeFormat ? { lakeFormat: flags.lakeFormat } : {}),
@@ -68,12 +72,17 @@ export async function startMainJob(flags: StartFlags): Promise<void> {
         latest.set(p.pipelineId, p)
         monitor?.observe(p)
       },
-      onReady: ({ brokers, outputs, kafkaConfig }) => {
+      onReady: ({ brokers, outputs, kafkaConfig, eventSchema }) => {
         // The secured local broker: the commands connect with its client properties file (no secret printed).
         const address = kafkaConfig ? `${brokers} --kafka-config ${kafkaConfig}` : brokers
         say(
           [
-            `Kafka at ${brokers}${kafkaConfig ? ' (SASL_SSL, SCRAM-SHA-512 as its super user)' : ''}. Producing ${flags.rate} events/s to "${outputs.topics.events}"; pipelines: clean-events, page-metrics, sessions, revenue-alerts.`,
+            `Kafka at ${brokers}${kafkaConfig ? ' (SASL_SSL, SCRAM-SHA-512 as its super user)' : ''}. Producing ${flags.rate} ${format ? `${format.type} ` : ''}events/s to "${outputs.topics.events}"; pipelines: clean-events, page-metrics, sessions, revenue-alerts.`,
+            ...(format && eventSchema
+              ? [
+                  `  schema:    ${eventSchema.subject}, id ${eventSchema.id}, in the registry at ${new RegistryClient(format.registry).shownUrl}`,
+                ]
+              : []),
             `  lake:      ${outputs.lakePath} (${outputs.lake.format === 'iceberg' ? `Iceberg table ${outputs.lake.table} in the SQL catalog ${outputs.lake.catalog}` : 'Parquet'}, partitioned by event_date and event_type)`,
             `  warehouse: ${describeWarehouse(outputs.warehouse)} (tables ${Object.values(TABLES).join(', ')})`,
             `  listen:    npx sluice listen --brokers ${address} --topic ${outputs.topics.events} --stats`,

@@ -2,9 +2,10 @@ import { Command } from 'commander'
 import { type DashboardFlags, withDashboardOptions } from './dashboard-flags.ts'
 import type { KafkaSecurityFlags } from './kafka-security-flags.ts'
 import { lakeFormat, parseDuration, parseDurationOrZero, port, positiveInt } from './options.ts'
+import { type RegistryFlags, withRegistryFlags } from './registry-flags.ts'
 
 /** The flags of `sluice start`; the command runs in start-action.ts, loaded when it runs. */
-export interface StartFlags extends KafkaSecurityFlags, DashboardFlags {
+export interface StartFlags extends KafkaSecurityFlags, DashboardFlags, RegistryFlags {
   dataDir: string
   brokers?: string
   secure?: boolean
@@ -20,7 +21,7 @@ export interface StartFlags extends KafkaSecurityFlags, DashboardFlags {
 
 export function startCommand(): Command {
   return withDashboardOptions(
-    new Command('start')
+    withRegistryFlags(new Command('start'), 'format of the events')
       .description('run the clickstream ETL: local Kafka, the producer and the demo pipelines (npm start)')
       .option('--data-dir <dir>', 'checkpoints and the local broker', 'data')
       .option('--brokers <list>', 'use these brokers instead of a local one (default $KAFKA_BROKERS)')
