@@ -44,7 +44,8 @@ function tokenFromCommand(command: string): Promise<string> {
           const how = error.killed
             ? `did not finish within ${COMMAND_TIMEOUT_MS / 1000} s`
             : `failed (exit ${error.code ?? 'unknown'})`
-          reject(new KafkaTokenError(`the OAUTHBEARER token command ${how}${said ? `: ${said}` : ''}`, error))
+          // Not the exec error as cause: its message repeats the command, which may hold a client secret.
+          reject(new KafkaTokenError(`the OAUTHBEARER token command ${how}${said ? `: ${said}` : ''}`))
           return
         }
         const token = stdout.trim()
