@@ -215,8 +215,9 @@ describe('SASL/OAUTHBEARER against a broker', { timeout: 900_000 }, () => {
     const output = `oauth-renew-out-${randomUUID().slice(0, 8)}`
     await produce(otherToken, input, 200)
 
-    // The run starts with a token that expires in 20 s; the broker ends its sessions by then at the latest.
-    const firstExpiry = Date.now() + 20_000
+    // The run starts with a token that expires in 45 s (room for a slow start on a busy machine); the broker
+    // ends its sessions by then at the latest.
+    const firstExpiry = Date.now() + 45_000
     await writeToken(tokenFile, firstExpiry)
     const file = join(dir, 'renew.yaml')
     await writeFile(file, pipelineYaml('oauth-renew', input, output, tokenFile))
@@ -225,6 +226,10 @@ describe('SASL/OAUTHBEARER against a broker', { timeout: 900_000 }, () => {
       // listen --max waits for them.
       const first = await throughRun(output, otherToken, 200)
       assert.equal(first.code, 0, `${first.stderr}\n${run.stderr()}`)
+      assert.ok(
+        Date.now() < firstExpiry,
+        'the run started too slowly: its first token expired before renewal',
+      )
       // An outside refresher renews the token before it expires...
       await writeToken(tokenFile, Date.now() + 3_600_000)
       // ...and the first one expires: every session it opened has ended by now, so the run is on the new one.
