@@ -54,6 +54,17 @@ export class LocalKafkaError extends SluiceError {
 }
 
 /**
+ * An OAUTHBEARER token could not be had (its file or command failed) or the broker refused it. The client wraps
+ * it in its own authentication error; kafkaRefusal finds it there, so the run stops with this message (never
+ * the token) and exit 2.
+ */
+export class KafkaTokenError extends SluiceError {
+  constructor(message: string, cause?: unknown) {
+    super('SLUICE_KAFKA_TOKEN', message, { domain: 'user', cause, exitCode: 2 })
+  }
+}
+
+/**
  * Kafka answered with an error or could not be reached. When the cause is that Kafka refused who we are (SASL
  * authentication failed) or what we asked (an ACL denies it), retrying cannot help: the error is the user's to
  * fix, not retried, and exits 2 (code SLUICE_KAFKA_DENIED).
@@ -121,6 +132,8 @@ const CLIENT_CERTIFICATE_ALERT =
 export function kafkaRefusal(error: unknown, depth = 0): string | undefined {
   if (!(error instanceof Error) || depth > 8) return undefined
   const fields = error as Error & { code?: unknown; apiCode?: unknown; errors?: unknown }
+  const token = error instanceof KafkaTokenError ? error : findTokenError(error.cause)
+  if (token) return `SASL OAUTHBEARER authentication failed: ${token.message}`
   if (fields.code === 'PLT_KFK_AUTHENTICATION' || fields.apiCode === 58)
     return 'SASL authentication failed: check the user name, password and mechanism'
   if (typeof fields.code === 'string' && CLIENT_CERTIFICATE_ALERT.test(fields.code))
@@ -133,6 +146,12 @@ export function kafkaRefusal(error: unknown, depth = 0): string | undefined {
     if (found) return found
   }
   return undefined
+}
+
+function findTokenError(error: unknown, depth = 0): KafkaTokenError | undefined {
+  if (error instanceof KafkaTokenError) return error
+  if (!(error instanceof Error) || depth > 8) return undefined
+  return findTokenError(error.cause, depth + 1)
 }
 
 /** Human-readable one-liner for an unknown thrown value, following `cause` chains. */

@@ -20,8 +20,19 @@ export function kafkaCommand(): Command {
       '--secure',
       'a SASL_SSL listener (SCRAM-SHA-256/512, PLAIN) with a generated CA, users admin and sluice, and ACLs enforced; prints how to connect',
     )
+    .option(
+      '--oauth-test-listener',
+      "with --secure: also a SASL_PLAINTEXT listener on 127.0.0.1 taking OAUTHBEARER tokens checked by Kafka's UNSECURED validator (unsigned tokens; for tests only)",
+    )
     .action(
-      async (opts: { port: number; nodes: '1' | '3'; dataDir: string; heap?: number; secure?: boolean }) => {
+      async (opts: {
+        port: number
+        nodes: '1' | '3'
+        dataDir: string
+        heap?: number
+        secure?: boolean
+        oauthTestListener?: boolean
+      }) => {
         const { startLocalKafka } = await import('../local-kafka/cluster.ts')
         const cluster = await startLocalKafka({
           port: opts.port,
@@ -29,6 +40,7 @@ export function kafkaCommand(): Command {
           dataDir: opts.dataDir,
           ...(opts.heap ? { heapMb: opts.heap } : {}),
           ...(opts.secure ? { secure: true } : {}),
+          ...(opts.oauthTestListener ? { oauthTestListener: true } : {}),
           log: (line) => process.stderr.write(`${line}\n`),
         })
         if (!cluster.started) process.stderr.write(`Kafka is already running in ${cluster.dataDir}.\n`)
@@ -47,6 +59,11 @@ export function kafkaCommand(): Command {
                 ? [
                     `mTLS: an SSL listener that requires a client certificate at ${cluster.mtlsBootstrap}; the generated one (CN=sluice-client, a super user) is in ${cluster.security.clientKeystoreFile}`,
                     `  client properties: ${cluster.security.mtlsClientPropertiesFile}`,
+                  ]
+                : []),
+              ...(cluster.oauthBootstrap
+                ? [
+                    `OAUTHBEARER (TESTS ONLY: unsigned tokens are accepted, sub = the user): SASL_PLAINTEXT at ${cluster.oauthBootstrap}`,
                   ]
                 : []),
               '',

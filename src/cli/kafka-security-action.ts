@@ -20,6 +20,12 @@ export function securityFromFlags(flags: KafkaSecurityFlags): KafkaSecurity {
       : {}),
     ...(flags.saslUsername !== undefined ? { saslUsername: flags.saslUsername } : {}),
     ...(flags.saslPassword !== undefined ? { saslPassword: flags.saslPassword } : {}),
+    ...(flags.saslOauthbearerTokenFile !== undefined
+      ? { saslOauthbearerTokenFile: flags.saslOauthbearerTokenFile }
+      : {}),
+    ...(flags.saslOauthbearerTokenCommand !== undefined
+      ? { saslOauthbearerTokenCommand: flags.saslOauthbearerTokenCommand }
+      : {}),
     ...(flags.sslCaLocation !== undefined ? { sslCaLocation: flags.sslCaLocation } : {}),
     ...(flags.sslCertificateLocation !== undefined
       ? { sslCertificateLocation: flags.sslCertificateLocation }

@@ -7,6 +7,8 @@ export interface KafkaSecurityFlags {
   saslMechanism?: string
   saslUsername?: string
   saslPassword?: string
+  saslOauthbearerTokenFile?: string
+  saslOauthbearerTokenCommand?: string
   sslCaLocation?: string
   sslCertificateLocation?: string
   sslKeyLocation?: string
@@ -23,7 +25,7 @@ export interface KafkaSecurityFlags {
 export const WORKER_SECURITY_ENV = 'SLUICE_KAFKA_SECURITY_FLAGS'
 
 const PROTOCOLS = ['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL']
-const MECHANISMS = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512']
+const MECHANISMS = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512', 'OAUTHBEARER']
 
 function upperChoice(allowed: readonly string[]) {
   return (value: string) => {
@@ -56,6 +58,14 @@ export function withKafkaSecurity(command: Command): Command {
     .option(
       '--sasl-password <password>',
       'SASL password (default $KAFKA_SASL_PASSWORD, which other users cannot see in the process list)',
+    )
+    .option(
+      '--sasl-oauthbearer-token-file <file>',
+      'OAUTHBEARER: file holding the token, read again at each re-authentication, so a refresher can renew it (default $KAFKA_SASL_OAUTHBEARER_TOKEN_FILE)',
+    )
+    .option(
+      '--sasl-oauthbearer-token-command <command>',
+      'OAUTHBEARER: shell command printing the token, run at each (re-)authentication (default $KAFKA_SASL_OAUTHBEARER_TOKEN_COMMAND)',
     )
     .option('--ssl-ca-location <file>', 'PEM CA file to verify the brokers with (default: the system CAs)')
     .option(

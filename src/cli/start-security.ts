@@ -9,6 +9,8 @@ const FLAG_NAMES: Readonly<Record<keyof KafkaSecurityFlags, string>> = {
   saslMechanism: '--sasl-mechanism',
   saslUsername: '--sasl-username',
   saslPassword: '--sasl-password',
+  saslOauthbearerTokenFile: '--sasl-oauthbearer-token-file',
+  saslOauthbearerTokenCommand: '--sasl-oauthbearer-token-command',
   sslCaLocation: '--ssl-ca-location',
   sslCertificateLocation: '--ssl-certificate-location',
   sslKeyLocation: '--ssl-key-location',

@@ -19,6 +19,8 @@ export const security = fields('security', {
   saslUsername: z.string().min(1).optional(),
   saslPassword: z.string().min(1).optional(),
   saslOauthbearerToken: z.string().min(1).optional(),
+  saslOauthbearerTokenFile: z.string().min(1).optional(),
+  saslOauthbearerTokenCommand: z.string().min(1).optional(),
   sslCaLocation: z.string().min(1).optional(),
   sslCertificateLocation: z.string().min(1).optional(),
   sslKeyLocation: z.string().min(1).optional(),

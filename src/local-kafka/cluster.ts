@@ -31,6 +31,11 @@ export interface StartLocalKafkaOptions {
    * StandardAuthorizer instead of the plain listener. A property of the data dir: kept on later starts.
    */
   readonly secure?: boolean
+  /**
+   * With `secure`, on a new data dir: also an OAUTHBEARER listener with Kafka's unsecured token validator, for
+   * tests only (see oauth-listener.ts). A property of the data dir.
+   */
+  readonly oauthTestListener?: boolean
   readonly readyTimeoutMs?: number
   readonly log?: (line: string) => void
   /**
@@ -58,6 +63,8 @@ export interface LocalKafka {
   readonly security: LocalKafkaSecurity | undefined
   /** A secured cluster's SSL listeners that require a client certificate (mTLS), as a bootstrap list. */
   readonly mtlsBootstrap?: string
+  /** The OAUTHBEARER test listeners (SASL_PLAINTEXT, unsecured tokens), when the data dir has them. */
+  readonly oauthBootstrap?: string
 }
 
 interface ClusterFile {
@@ -94,9 +101,12 @@ function bootstrapOf(nodes: readonly LocalNode[]): string {
   return nodes.map((n) => `127.0.0.1:${n.port}`).join(',')
 }
 
-function mtlsBootstrapOf(nodes: readonly LocalNode[]): { mtlsBootstrap?: string } {
-  const ports = nodes.flatMap((n) => (n.mtlsPort === undefined ? [] : [n.mtlsPort]))
-  return ports.length === 0 ? {} : { mtlsBootstrap: ports.map((p) => `127.0.0.1:${p}`).join(',') }
+function mtlsBootstrapOf(nodes: readonly LocalNode[]): { mtlsBootstrap?: string; oauthBootstrap?: string } {
+  const list = (ports: readonly (number | undefined)[]) =>
+    ports.every((p) => p === undefined) ? undefined : ports.map((p) => `127.0.0.1:${p}`).join(',')
+  const mtls = list(nodes.map((n) => n.mtlsPort))
+  const oauth = list(nodes.map((n) => n.oauthPort))
+  return { ...(mtls ? { mtlsBootstrap: mtls } : {}), ...(oauth ? { oauthBootstrap: oauth } : {}) }
 }
 
 function running(node: LocalKafkaNode): boolean {
@@ -116,6 +126,7 @@ async function planNodes(
   count: number,
   firstPort: number,
   secure: boolean,
+  oauth: boolean,
 ): Promise<LocalNode[]> {
   const brokerPorts = await consecutiveFreePorts(count, firstPort === 0 ? undefined : firstPort)
   if (!brokerPorts) {
@@ -134,6 +145,7 @@ async function planNodes(
       port,
       controllerPort: await freePort(),
       ...(secure ? { mtlsPort: await freePort() } : {}),
+      ...(secure && oauth ? { oauthPort: await freePort() } : {}),
       dir: join(dataDir, `node-${i + 1}`),
     })
   }
@@ -290,6 +302,14 @@ export async function startLocalKafka(
       '--secure starts a single node: drop --nodes 3 (a secured 3-node cluster is not supported).',
     )
   }
+  if (options.oauthTestListener && !secure) {
+    throw new UsageError('--oauth-test-listener needs --secure (it is a listener of the secured broker).')
+  }
+  if (options.oauthTestListener && existing?.nodes.some((n) => n.oauthPort === undefined)) {
+    throw new UsageError(
+      `${dataDir} holds a cluster started without --oauth-test-listener; use another --data-dir for one with it or delete it.`,
+    )
+  }
   if (existing?.nodes.every(running)) {
     const goneOwner = existing.owner !== undefined && !ownerAlive(existing.owner) ? existing.owner : undefined
     if (goneOwner !== undefined) {
@@ -318,7 +338,9 @@ export async function startLocalKafka(
   const classpath = await brokerClasspath(log)
   const count = options.nodes ?? 1
   const clusterId = existing?.clusterId ?? newClusterId()
-  const planned = existing?.nodes ?? (await planNodes(dataDir, count, options.port ?? 9092, secure))
+  const planned =
+    existing?.nodes ??
+    (await planNodes(dataDir, count, options.port ?? 9092, secure, options.oauthTestListener ?? false))
   const heapMb = options.heapMb ?? (planned.length === 1 ? 512 : 384)
   await mkdir(dataDir, { recursive: true })
   const security = secure ? await localKafkaSecurity(dataDir) : undefined
@@ -339,6 +361,7 @@ export async function startLocalKafka(
     port: node.port,
     controllerPort: node.controllerPort,
     ...(node.mtlsPort !== undefined ? { mtlsPort: node.mtlsPort } : {}),
+    ...(node.oauthPort !== undefined ? { oauthPort: node.oauthPort } : {}),
     dir: node.dir,
     ...launchNode(java, classpath, node, heapMb),
   }))

@@ -1,3 +1,4 @@
+import { OAUTH_TEST_LISTENER_LINES } from './oauth-listener.ts'
 import { type LocalKafkaSecurity, secureServerLines } from './security.ts'
 
 /** One node of a local KRaft cluster: every node is both broker and controller. */
@@ -7,6 +8,11 @@ export interface LocalNode {
   readonly controllerPort: number
   /** A secured node's SSL listener that requires a client certificate (mTLS); absent on data dirs made before it. */
   readonly mtlsPort?: number
+  /**
+   * A SASL_PLAINTEXT listener on loopback taking OAUTHBEARER tokens checked by Kafka's unsecured validator (for
+   * tests only: anyone can make such a token); only with `oauthTestListener`.
+   */
+  readonly oauthPort?: number
   readonly dir: string
 }
 
@@ -26,15 +32,16 @@ export function serverProperties(
   const minIsr = replicas === 1 ? 1 : 2
   const voters = all.map((n) => `${n.id}@127.0.0.1:${n.controllerPort}`).join(',')
   const mtls = security && node.mtlsPort !== undefined ? `,MTLS://127.0.0.1:${node.mtlsPort}` : ''
+  const oauth = security && node.oauthPort !== undefined ? `,OAUTH://127.0.0.1:${node.oauthPort}` : ''
   return `${[
     'process.roles=broker,controller',
     `node.id=${node.id}`,
     `controller.quorum.voters=${voters}`,
-    `listeners=${client}://127.0.0.1:${node.port},CONTROLLER://127.0.0.1:${node.controllerPort}${mtls}`,
-    `advertised.listeners=${client}://127.0.0.1:${node.port},CONTROLLER://127.0.0.1:${node.controllerPort}${mtls}`,
+    `listeners=${client}://127.0.0.1:${node.port},CONTROLLER://127.0.0.1:${node.controllerPort}${mtls}${oauth}`,
+    `advertised.listeners=${client}://127.0.0.1:${node.port},CONTROLLER://127.0.0.1:${node.controllerPort}${mtls}${oauth}`,
     'controller.listener.names=CONTROLLER',
     `inter.broker.listener.name=${client}`,
-    `listener.security.protocol.map=CONTROLLER:${controller},${client}:${client}${mtls ? ',MTLS:SSL' : ''}`,
+    `listener.security.protocol.map=CONTROLLER:${controller},${client}:${client}${mtls ? ',MTLS:SSL' : ''}${oauth ? ',OAUTH:SASL_PLAINTEXT' : ''}`,
     `log.dirs=${node.dir}/data`,
     `offsets.topic.replication.factor=${replicas}`,
     `offsets.topic.num.partitions=${replicas === 1 ? 1 : 3}`,
@@ -61,6 +68,7 @@ export function serverProperties(
     'log.cleaner.dedupe.buffer.size=16777216',
     'transaction.max.timeout.ms=900000',
     ...(security ? secureServerLines(security) : []),
+    ...(oauth ? OAUTH_TEST_LISTENER_LINES : []),
   ].join('\n')}\n`
 }
 

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { securityFromProperties } from '../../src/connectors/kafka/client-properties.ts'
 import { clientSecurity, redactSecurity } from '../../src/connectors/kafka/security.ts'
@@ -76,6 +79,13 @@ describe('Kafka client properties files', () => {
   })
 })
 
+/** The token function clientSecurity gave the client. */
+function providerOf(options: ReturnType<typeof clientSecurity>): () => Promise<string> {
+  const token = options.sasl?.token
+  assert.equal(typeof token, 'function')
+  return token as () => Promise<string>
+}
+
 describe('Kafka security settings', () => {
   it('refuses contradictions and missing credentials without showing the secret', () => {
     assert.throws(() => clientSecurity({ saslUsername: 'a' }), /without a security protocol/)
@@ -101,5 +111,75 @@ describe('Kafka security settings', () => {
       },
     )
     assert.equal(redactSecurity({ saslPassword: 'hunter2' }).saslPassword, '***')
+  })
+
+  it('takes an OAUTHBEARER token from one of a literal, a file read at each authentication, or a command', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-token-'))
+    try {
+      const file = join(dir, 'token')
+      await writeFile(file, 'first\n')
+      const oauth = { securityProtocol: 'SASL_PLAINTEXT', saslMechanism: 'OAUTHBEARER' } as const
+      const token = clientSecurity({ ...oauth, saslOauthbearerTokenFile: file }).sasl?.token
+      assert.equal(typeof token, 'function')
+      const provide = token as () => Promise<string>
+      assert.equal(await provide(), 'first')
+      await writeFile(file, 'renewed\n')
+      assert.equal(await provide(), 'renewed', 'read again, not cached')
+      const command = clientSecurity({ ...oauth, saslOauthbearerTokenCommand: `cat '${file}'` }).sasl?.token
+      assert.equal(await (command as () => Promise<string>)(), 'renewed')
+      assert.equal(clientSecurity({ ...oauth, saslOauthbearerToken: 'literal' }).sasl?.token, 'literal')
+
+      assert.throws(() => clientSecurity(oauth), /SASL OAUTHBEARER needs a token file/)
+      assert.throws(
+        () =>
+          clientSecurity({ ...oauth, saslOauthbearerToken: 'secret-token', saslOauthbearerTokenFile: file }),
+        (e: unknown) =>
+          e instanceof UsageError && /2 were given/.test(e.message) && !e.message.includes('secret-token'),
+      )
+      assert.throws(
+        () => clientSecurity({ ...oauth, saslOauthbearerTokenFile: join(dir, 'missing') }),
+        (e: unknown) =>
+          e instanceof UsageError &&
+          /Cannot read the OAUTHBEARER token file .*missing \(ENOENT\)/.test(e.message),
+      )
+      await writeFile(file, '  \n')
+      await assert.rejects(provide(), /the OAUTHBEARER token file .* is empty/)
+      const failing = clientSecurity({
+        ...oauth,
+        saslOauthbearerTokenCommand: 'echo client-secret >/dev/null; exit 4',
+      })
+      await assert.rejects(providerOf(failing)(), (e: unknown) => {
+        const text = String(e) + String((e as Error).cause ?? '')
+        return /token command failed \(exit 4\)/.test(text) && !text.includes('client-secret')
+      })
+      assert.equal(
+        redactSecurity({ saslOauthbearerTokenCommand: 'idp --secret s' }).saslOauthbearerTokenCommand,
+        '***',
+      )
+
+      const fromFile = securityFromProperties(
+        [
+          'security.protocol=SASL_SSL',
+          'sasl.mechanism=OAUTHBEARER',
+          `sasl.oauthbearer.token.file=${file}`,
+        ].join('\n'),
+        'client.properties',
+      )
+      assert.deepEqual(fromFile, {
+        securityProtocol: 'SASL_SSL',
+        saslMechanism: 'OAUTHBEARER',
+        saslOauthbearerTokenFile: file,
+      })
+      assert.deepEqual(
+        securityFromProperties('sasl.oauthbearer.token.command=idp token', 'p').saslOauthbearerTokenCommand,
+        'idp token',
+      )
+      assert.throws(
+        () => securityFromProperties('sasl.oauthbearer.token.endpoint.url=https://idp/token', 'p'),
+        /sasl\.oauthbearer\.token\.endpoint\.url is not supported/,
+      )
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })

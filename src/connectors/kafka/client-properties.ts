@@ -38,7 +38,7 @@ export function parseJaasConfig(
   const module = head[1] ?? ''
   if (!(module in LOGIN_MODULES)) {
     throw new UsageError(
-      `sasl.jaas.config in ${file} uses ${module}, which Sluice does not support: use PlainLoginModule or ScramLoginModule (or give --sasl-oauthbearer-token for OAUTHBEARER).`,
+      `sasl.jaas.config in ${file} uses ${module}, which Sluice does not support: use PlainLoginModule or ScramLoginModule (for OAUTHBEARER: sasl.oauthbearer.token.file or sasl.oauthbearer.token.command).`,
     )
   }
   const options: Record<string, string> = {}
@@ -61,6 +61,8 @@ export const SUPPORTED_KEYS = [
   'sasl.username',
   'sasl.password',
   'sasl.oauthbearer.token',
+  'sasl.oauthbearer.token.file',
+  'sasl.oauthbearer.token.command',
   'ssl.ca.location',
   'ssl.truststore.type',
   'ssl.truststore.location',
@@ -129,6 +131,8 @@ export function securityFromProperties(text: string, file: string): KafkaSecurit
   const username = get('sasl.username') ?? login?.username
   const password = get('sasl.password') ?? login?.password
   const token = get('sasl.oauthbearer.token')
+  const tokenFile = get('sasl.oauthbearer.token.file')
+  const tokenCommand = get('sasl.oauthbearer.token.command')
   const keyPassword = get('ssl.key.password')
   const identification = properties.get('ssl.endpoint.identification.algorithm')
   return {
@@ -139,6 +143,8 @@ export function securityFromProperties(text: string, file: string): KafkaSecurit
     ...(username !== undefined ? { saslUsername: username } : {}),
     ...(password !== undefined ? { saslPassword: password } : {}),
     ...(token !== undefined ? { saslOauthbearerToken: token } : {}),
+    ...(tokenFile !== undefined ? { saslOauthbearerTokenFile: tokenFile } : {}),
+    ...(tokenCommand !== undefined ? { saslOauthbearerTokenCommand: tokenCommand } : {}),
     ...(ca !== undefined ? { sslCaLocation: ca } : {}),
     ...(cert !== undefined ? { sslCertificateLocation: cert } : {}),
     ...(key !== undefined ? { sslKeyLocation: key } : {}),

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import type { ConnectionOptions, SASLOptions } from '@platformatic/kafka'
 import { UsageError } from '../../errors.ts'
+import { checkTokenFile, oauthbearerAnswerValidator, type TokenSource, tokenProvider } from './oauth-token.ts'
 
 export const SECURITY_PROTOCOLS = ['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'] as const
 export type SecurityProtocol = (typeof SECURITY_PROTOCOLS)[number]
@@ -17,8 +18,12 @@ export interface KafkaSecurity {
   readonly saslMechanism?: SaslMechanism
   readonly saslUsername?: string
   readonly saslPassword?: string
-  /** The bearer token for OAUTHBEARER. */
+  /** The bearer token for OAUTHBEARER, as it is (it is not renewed). */
   readonly saslOauthbearerToken?: string
+  /** A file holding the OAUTHBEARER token, read again at each (re-)authentication: an outside refresher renews it. */
+  readonly saslOauthbearerTokenFile?: string
+  /** A shell command printing the OAUTHBEARER token on stdout, run at each (re-)authentication. */
+  readonly saslOauthbearerTokenCommand?: string
   /** PEM file of the CA(s) that signed the brokers' certificates; default: the system's CAs. */
   readonly sslCaLocation?: string
   /** PEM client certificate, for brokers that require one (mTLS). */
@@ -37,6 +42,8 @@ export interface KafkaSecurity {
 export const SECRET_FIELDS = [
   'saslPassword',
   'saslOauthbearerToken',
+  // A command may carry a client secret in its arguments.
+  'saslOauthbearerTokenCommand',
   'sslKeyPassword',
   'sslKeystorePassword',
 ] as const
@@ -50,6 +57,8 @@ export const SECURITY_ENV: Readonly<Record<Field, string>> = {
   saslUsername: 'KAFKA_SASL_USERNAME',
   saslPassword: 'KAFKA_SASL_PASSWORD',
   saslOauthbearerToken: 'KAFKA_SASL_OAUTHBEARER_TOKEN',
+  saslOauthbearerTokenFile: 'KAFKA_SASL_OAUTHBEARER_TOKEN_FILE',
+  saslOauthbearerTokenCommand: 'KAFKA_SASL_OAUTHBEARER_TOKEN_COMMAND',
   sslCaLocation: 'KAFKA_SSL_CA_LOCATION',
   sslCertificateLocation: 'KAFKA_SSL_CERTIFICATE_LOCATION',
   sslKeyLocation: 'KAFKA_SSL_KEY_LOCATION',
@@ -96,6 +105,8 @@ export function securityFromEnv(env: NodeJS.ProcessEnv = process.env): KafkaSecu
     'saslUsername',
     'saslPassword',
     'saslOauthbearerToken',
+    'saslOauthbearerTokenFile',
+    'saslOauthbearerTokenCommand',
     'sslCaLocation',
     'sslCertificateLocation',
     'sslKeyLocation',
@@ -133,10 +144,27 @@ function readFile(file: string, what: string): Buffer {
 }
 
 function require(value: string | undefined, what: string, mechanism: string): string {
-  // The token has no flag: a command line is visible to every user of the machine.
-  const where = what === 'sasl-oauthbearer-token' ? envOf(what) : `--${what} or ${envOf(what)}`
-  if (value === undefined) throw new UsageError(`SASL ${mechanism} needs ${what} (${where}).`)
+  if (value === undefined)
+    throw new UsageError(`SASL ${mechanism} needs ${what} (--${what} or ${envOf(what)}).`)
   return value
+}
+
+const TOKEN_SOURCES =
+  'a token file (--sasl-oauthbearer-token-file or $KAFKA_SASL_OAUTHBEARER_TOKEN_FILE), a token command (--sasl-oauthbearer-token-command or $KAFKA_SASL_OAUTHBEARER_TOKEN_COMMAND) or a token ($KAFKA_SASL_OAUTHBEARER_TOKEN)'
+
+/** Exactly one of the token, its file or its command. */
+function tokenSource(security: KafkaSecurity): TokenSource {
+  const { saslOauthbearerToken: token, saslOauthbearerTokenFile: file } = security
+  const command = security.saslOauthbearerTokenCommand
+  const given = [token, file, command].filter((v) => v !== undefined).length
+  if (given === 0) throw new UsageError(`SASL OAUTHBEARER needs ${TOKEN_SOURCES}.`)
+  if (given > 1) throw new UsageError(`SASL OAUTHBEARER takes one of ${TOKEN_SOURCES}; ${given} were given.`)
+  if (file !== undefined) {
+    checkTokenFile(file)
+    return { kind: 'file', file }
+  }
+  if (command !== undefined) return { kind: 'command', command }
+  return { kind: 'literal', token: token ?? '' }
 }
 
 function envOf(flag: string): string {
@@ -150,8 +178,13 @@ function saslOptions(security: KafkaSecurity, protocol: SecurityProtocol): SASLO
       `security protocol ${protocol} needs a SASL mechanism (--sasl-mechanism ${SASL_MECHANISMS.join('|')}).`,
     )
   }
-  if (mechanism === 'OAUTHBEARER')
-    return { mechanism, token: require(security.saslOauthbearerToken, 'sasl-oauthbearer-token', mechanism) }
+  if (mechanism === 'OAUTHBEARER') {
+    return {
+      mechanism,
+      token: tokenProvider(tokenSource(security)),
+      authBytesValidator: oauthbearerAnswerValidator,
+    }
+  }
   return {
     mechanism,
     username: require(security.saslUsername, 'sasl-username', mechanism),
