@@ -41,7 +41,8 @@ describe('sluice produce: errors are one clear line and a non-zero exit', () => 
       [['--bad', '1.5'], /--bad.*1\.5/],
       [['--bad', '0.6', '--late', '0.6'], /at most 1/],
       [['--count', '5', '--duration', '1s'], /--count and --duration/],
-      [['--format', 'avro'], /avro is not supported yet/],
+      [['--format', 'avro'], /--format avro needs a schema registry: --registry URL/],
+      [['--format', 'xml'], /Unknown --format "xml": expected json, avro, protobuf, json-schema/],
       [['--partitions', '2', '--no-create-topic'], /--no-create-topic/],
       [['--count', '0'], /--count.*"0"/],
     ] as const) {
