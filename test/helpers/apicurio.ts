@@ -112,14 +112,19 @@ export async function startRegistry(): Promise<TestRegistry> {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-apicurio-'))
   const log = join(dir, 'apicurio.log')
   const port = await freePort()
+  const managementPort = await freePort()
   const out = openSync(log, 'w')
   const child: ChildProcess = spawn(
     java,
     [
       `-Dquarkus.http.port=${port}`,
       '-Dquarkus.http.host=127.0.0.1',
-      // Its management interface would take port 9000 on every address: several registries must coexist.
+      // Its management interface takes port 9000 on every address unless told otherwise (whether it is
+      // enabled is fixed when the app is built), and several registries must coexist: two test files at
+      // once failed with "Unable to start the management interface on 0.0.0.0:9000".
       '-Dquarkus.management.enabled=false',
+      `-Dquarkus.management.port=${managementPort}`,
+      '-Dquarkus.management.host=127.0.0.1',
       '-Xmx512m',
       '-jar',
       join(home, 'quarkus-run.jar'),
