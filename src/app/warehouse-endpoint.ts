@@ -80,13 +80,21 @@ export async function queryRunningJob(
   } catch {
     return undefined // a job killed without removing its file
   }
-  const body = (await response.json()) as { rows?: Record<string, unknown>[]; error?: string; code?: string }
+  const body = (await response.json()) as {
+    rows?: Record<string, unknown>[]
+    error?: string
+    code?: string
+    detail?: string
+  }
   if (!response.ok || !body.rows)
     throw new SluiceError(
       body.code ?? 'SLUICE_QUERY',
       body.error ?? `query failed (HTTP ${response.status})`,
       {
         domain: 'user',
+        // The database's own message, as when the file is read directly (a missing table is "no warehouse yet").
+        ...(body.detail ? { cause: new Error(body.detail) } : {}),
+        ...(body.code === 'SLUICE_QUERY_READ_ONLY' ? { exitCode: 2 } : {}),
       },
     )
   return body.rows
