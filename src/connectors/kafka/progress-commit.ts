@@ -6,9 +6,9 @@ import {
   kGetApi,
   kGetConnection,
   kMetadata,
-  kPerformWithRetry,
   type offsetCommitV9,
 } from '@platformatic/kafka'
+import { call, hasApiCode, withClientRetry } from './client-calls.ts'
 
 type TopicOffsets = offsetCommitV9.OffsetCommitRequestTopic
 type OffsetCommitArgs = [
@@ -68,7 +68,7 @@ export async function commitProgress(
     })
   }
   let committed = true
-  await withRetry(consumer, async () => {
+  await withClientRetry(consumer, 'sluiceProgressCommit', async () => {
     const cluster = await call<ClusterMetadata>((cb) =>
       consumer[kMetadata]({ topics: [...topics.keys()] }, cb),
     )
@@ -91,7 +91,7 @@ export async function commitProgress(
         ),
       )
     } catch (error) {
-      if (!membershipMoved(error)) throw error
+      if (!hasApiCode(error, MEMBERSHIP_MOVED)) throw error
       committed = false
     }
   })
@@ -103,33 +103,3 @@ export async function commitProgress(
  * UNKNOWN_MEMBER_ID, REBALANCE_IN_PROGRESS, FENCED_INSTANCE_ID (22, 25, 27, 82). Not this commit's turn.
  */
 const MEMBERSHIP_MOVED = new Set([14, 15, 16, 22, 25, 27, 82])
-
-function membershipMoved(error: unknown): boolean {
-  if (!(error instanceof Error)) return false
-  const code = (error as { apiCode?: unknown }).apiCode
-  if (typeof code === 'number' && MEMBERSHIP_MOVED.has(code)) return true
-  const nested = (error as { errors?: unknown }).errors
-  if (Array.isArray(nested) && nested.some(membershipMoved)) return true
-  return membershipMoved((error as { cause?: unknown }).cause)
-}
-
-function withRetry(consumer: Consumer, attempt: () => Promise<void>): Promise<void> {
-  return call<void>((cb) =>
-    consumer[kPerformWithRetry]<void>(
-      'sluiceProgressCommit',
-      (retryCallback) => {
-        attempt().then(
-          () => retryCallback(null),
-          (error: Error) => retryCallback(error),
-        )
-      },
-      cb,
-    ),
-  )
-}
-
-function call<T>(start: (callback: Callback<T>) => void): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    start((error, result) => (error ? reject(error) : resolve(result as T)))
-  })
-}

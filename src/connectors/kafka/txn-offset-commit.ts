@@ -5,11 +5,11 @@ import {
   kGetApi,
   kGetConnection,
   kMetadata,
-  kPerformWithRetry,
   type Message,
   type Producer,
   type txnOffsetCommitV4,
 } from '@platformatic/kafka'
+import { call, hasApiCode, withClientRetry } from './client-calls.ts'
 import { partitionKey } from './records.ts'
 
 type TopicOffsets = txnOffsetCommitV4.TxnOffsetCommitRequestTopic
@@ -79,7 +79,7 @@ export async function commitOffsetsInOneRequest(
     const partitions = messages.map((m) => partitionKey(m.topic, m.partition))
     const owner = current ? () => current(fetched, partitions) : undefined
     await acrossRebalance(owner, () =>
-      withRetry(producer, async () => {
+      withClientRetry(producer, 'sluiceTxnOffsetCommit', async () => {
         // Asked on every attempt: a retry after REBALANCE_IN_PROGRESS goes under the generation that followed.
         const identity = { ...fetched, ...owner?.() }
         const topics = [...new Set(messages.map((m) => m.topic))]
@@ -143,19 +143,10 @@ async function acrossRebalance(
     try {
       return await commit()
     } catch (error) {
-      if (attempt >= 10 || !generationChanged(error) || owner?.() === undefined) throw error
+      if (attempt >= 10 || !hasApiCode(error, GENERATION_CHANGED) || owner?.() === undefined) throw error
       await new Promise((resolve) => setTimeout(resolve, 100 * attempt))
     }
   }
-}
-
-function generationChanged(error: unknown): boolean {
-  if (!(error instanceof Error)) return false
-  const code = (error as { apiCode?: unknown }).apiCode
-  if (typeof code === 'number' && GENERATION_CHANGED.has(code)) return true
-  const nested = (error as { errors?: unknown }).errors
-  if (Array.isArray(nested) && nested.some(generationChanged)) return true
-  return generationChanged((error as { cause?: unknown }).cause)
 }
 
 function consumerIdentity(message: Message): ConsumerIdentity {
@@ -169,25 +160,4 @@ function consumerIdentity(message: Message): ConsumerIdentity {
   )
     throw new Error('internal: a record without the consumer group metadata its offset commit needs')
   return consumer as ConsumerIdentity
-}
-
-function withRetry(producer: Producer, attempt: () => Promise<void>): Promise<void> {
-  return call<void>((cb) =>
-    producer[kPerformWithRetry]<void>(
-      'sluiceTxnOffsetCommit',
-      (retryCallback) => {
-        attempt().then(
-          () => retryCallback(null),
-          (error: Error) => retryCallback(error),
-        )
-      },
-      cb,
-    ),
-  )
-}
-
-function call<T>(start: (callback: Callback<T>) => void): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    start((error, result) => (error ? reject(error) : resolve(result as T)))
-  })
 }
