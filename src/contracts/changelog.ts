@@ -47,8 +47,13 @@ export interface ChangelogStore {
   ): Promise<ChangelogOffsets>
 }
 
-/** Offsets per changelog partition, keyed "<topic>:<partition>". */
+/** Offsets per changelog partition, keyed "<topic>:<partition>" (changelogKey). */
 export type ChangelogOffsets = ReadonlyMap<string, number>
+
+/** The key of a changelog partition in ChangelogOffsets. */
+export function changelogKey(topic: string, partition: number): string {
+  return `${topic}:${partition}`
+}
 
 /** The changelog topic of one operator. */
 export function changelogTopic(pipelineId: string, operatorId: string): string {
