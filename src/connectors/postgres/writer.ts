@@ -52,7 +52,9 @@ interface Shared {
  * Exactly-once into PostgreSQL: each batch is one transaction holding its rows, its dead letters and the
  * pipeline's position (a row of `sluice_offsets`), so after a crash the database itself says whether the
  * batch landed. The offsets row is locked first in each transaction, so a second instance of the same
- * pipeline waits and then sees the batch as done instead of writing it twice.
+ * pipeline waits and then sees the batch as done instead of writing it twice. Instances that share the
+ * source's partitions (open()'s instance) keep a position per partition instead, and a keyed pipeline's
+ * state changes in the same transaction (PostgresChangelogStore).
  */
 export class PostgresSinkWriter<T> implements SinkWriter<T> {
   readonly description: string
