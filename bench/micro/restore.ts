@@ -6,6 +6,8 @@
  * Prints each restore's time and rows, from the instances' own restore lines.
  *
  *   KAFKA_BROKERS=127.0.0.1:9092 node bench/micro/restore.ts [--keys 1000000]
+ *
+ * With DATABASE_URL set, the pipeline writes to PostgreSQL and its state is restored from that database.
  */
 import { spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'

@@ -4,7 +4,9 @@
  * writes its state changes to partition p in the same transaction as its output and the source's offsets,
  * so a changelog partition read to its end holds exactly the state after the partition's committed position.
  * A sink whose transactions can carry it declares it (SinkContract.changelog); the runtime, not the sink,
- * decides what goes in it.
+ * decides what goes in it. The Kafka sink keeps it in those topics; the PostgreSQL sink keeps the same
+ * records in tables of its database (the topic name as a column), written in its batch's transaction, and
+ * answers with versions where Kafka has offsets.
  */
 
 /** One record of a changelog topic: a state row written (value) or deleted (null), or a position marker. */
@@ -47,8 +49,13 @@ export interface ChangelogStore {
   ): Promise<ChangelogOffsets>
 }
 
-/** Offsets per changelog partition, keyed "<topic>:<partition>". */
+/** Offsets per changelog partition, keyed "<topic>:<partition>" (changelogKey). */
 export type ChangelogOffsets = ReadonlyMap<string, number>
+
+/** The key of a changelog partition in ChangelogOffsets. */
+export function changelogKey(topic: string, partition: number): string {
+  return `${topic}:${partition}`
+}
 
 /** The changelog topic of one operator. */
 export function changelogTopic(pipelineId: string, operatorId: string): string {

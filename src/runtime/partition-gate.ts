@@ -23,20 +23,7 @@ export class PartitionGate {
 
   /** The records of `records` the sink has not committed, after reading where it is for new assignments. */
   async admit(records: readonly SourceRecord[]): Promise<SourceRecord[]> {
-    for (const partition of this.#known.keys())
-      if (this.#source.assignment?.(partition) === undefined) this.#known.delete(partition)
-    const unknown = new Set<string>()
-    for (const r of records) {
-      const assignment = this.#source.assignment?.(r.partition)
-      if (assignment && this.#known.get(r.partition)?.assignment !== assignment.id) unknown.add(r.partition)
-    }
-    if (unknown.size > 0) {
-      const stored = await this.#store.read([...unknown])
-      for (const partition of unknown) {
-        const assignment = this.#source.assignment?.(partition)
-        if (assignment) this.#known.set(partition, { assignment: assignment.id, position: stored[partition] })
-      }
-    }
+    await this.positions(records.map((r) => r.partition))
     return records.filter((r) => {
       const known = this.#known.get(r.partition)
       // A record of a partition no longer assigned is not the sink's concern: the source drops those.
@@ -45,14 +32,43 @@ export class PartitionGate {
   }
 
   /**
-   * The positions the sink must hold for the batch of `records` to commit: for each of their partitions, the
-   * position here, or none when the partition is absent.
+   * Where the sink has each of `partitions` (absent: nothing committed), read once per assignment: a keyed
+   * task starts from there, and its state must be read after this (the sink fences this instance's commits
+   * of the partition on what it read here, see PartitionPositionStore.read).
    */
-  expected(records: readonly SourceRecord[]): Positions {
+  async positions(partitions: Iterable<string>): Promise<Positions> {
+    for (const partition of this.#known.keys())
+      if (this.#source.assignment?.(partition) === undefined) this.#known.delete(partition)
+    const wanted = new Set(partitions)
+    const unknown = new Set<string>()
+    for (const partition of wanted) {
+      const assignment = this.#source.assignment?.(partition)
+      if (assignment && this.#known.get(partition)?.assignment !== assignment.id) unknown.add(partition)
+    }
+    if (unknown.size > 0) {
+      const stored = await this.#store.read([...unknown])
+      for (const partition of unknown) {
+        const assignment = this.#source.assignment?.(partition)
+        if (assignment) this.#known.set(partition, { assignment: assignment.id, position: stored[partition] })
+      }
+    }
+    const positions: Record<string, number> = {}
+    for (const partition of wanted) {
+      const position = this.#known.get(partition)?.position
+      if (position !== undefined) positions[partition] = position
+    }
+    return positions
+  }
+
+  /**
+   * The positions the sink must hold for the batch of `records` to commit: for each of their partitions and
+   * of `held` (partitions whose tasks ran without records), the position here, or none when it is absent.
+   */
+  expected(records: readonly SourceRecord[], held: readonly string[] = []): Positions {
     const expected: Record<string, number> = {}
-    for (const r of records) {
-      const position = this.#known.get(r.partition)?.position
-      if (position !== undefined) expected[r.partition] = position
+    for (const partition of [...records.map((r) => r.partition), ...held]) {
+      const position = this.#known.get(partition)?.position
+      if (position !== undefined) expected[partition] = position
     }
     return expected
   }

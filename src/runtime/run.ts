@@ -247,6 +247,7 @@ class PipelineRun {
         plan,
         source,
         changelog: contract.changelog,
+        ...(gate ? { sinkPositions: (partitions: readonly string[]) => gate.positions(partitions) } : {}),
         directory: join(checkpointDir, 'tasks'),
         tables: new Map(processor.tableNodes().map((n, i) => [n.id, this.#tables[i]!])),
         localCommitMs: this.#options.stateCommitIntervalMs ?? 1000,
@@ -408,7 +409,7 @@ class PipelineRun {
         output,
         records,
         writeOutput,
-        gate?.expected(records),
+        gate?.expected(records, output.heldPartitions),
       )
       gate?.committed(entry.end, records)
       await tasks?.afterCommit()

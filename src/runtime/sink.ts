@@ -58,7 +58,8 @@ export interface SinkContract {
   readonly storesDeadLetters: boolean
   /**
    * The sink's transactions can carry the state changes of a batch (OutputBatch.changelog) to the changelog
-   * topics this store reads back: keyed state then moves with its partition between a pipeline's instances.
+   * this store reads back (Kafka topics for the Kafka sink, tables of its database for PostgreSQL): keyed
+   * state then moves with its partition between a pipeline's instances.
    */
   readonly changelog?: ChangelogStore
   /**
@@ -71,7 +72,11 @@ export interface SinkContract {
 
 /** Where a sink keeps one position per source partition (SinkContract.partitionPositions). */
 export interface PartitionPositionStore {
-  /** The next position to read of each of `partitions` the sink has committed; absent: none committed. */
+  /**
+   * The next position to read of each of `partitions` the sink has committed; absent: none committed. Asked
+   * when a partition is assigned: this instance's commits of the partition from then on are fenced when
+   * another instance committed it after this read (even without moving its position).
+   */
   read(partitions: readonly string[]): Promise<Positions>
 }
 
@@ -83,9 +88,14 @@ export interface PartitionPositionStore {
 export class SinkFencedError extends SluiceError {
   constructor(sink: string, partition: string, expected: number | undefined, stored: number | undefined) {
     const say = (p: number | undefined) => (p === undefined ? 'nothing' : `position ${p}`)
+    // Equal positions: the other instance committed without moving it (a keyed task closing windows).
+    const found =
+      stored === expected
+        ? `was committed by another instance since this one read it (at ${say(stored)})`
+        : `has ${say(stored)} committed where this instance expected ${say(expected)}`
     super(
       'SLUICE_SINK_FENCED',
-      `${sink}: partition ${partition} has ${say(stored)} committed where this instance expected ${say(expected)}: ` +
+      `${sink}: partition ${partition} ${found}: ` +
         'another instance of the pipeline took the partition over and committed it; this batch is abandoned',
       { domain: 'external', retryable: true },
     )
@@ -167,10 +177,11 @@ export interface SinkCommitContext {
    */
   readonly heldPartitions?: readonly string[]
   /**
-   * For a sink with partitionPositions, in a scaled-out run: for each partition of `records`, the position
-   * this instance believes the sink holds for it (a partition absent here: none), read when the partition
-   * was assigned and moved on by each of this instance's commits. The sink commits only when it holds
-   * exactly these, and throws SinkFencedError otherwise.
+   * For a sink with partitionPositions, in a scaled-out run: for each partition of `records` and of
+   * `heldPartitions`, the position this instance believes the sink holds for it (a partition absent here:
+   * none), read when the partition was assigned and moved on by each of this instance's commits. The sink
+   * commits only when it holds exactly these (and nobody else committed them since), and throws
+   * SinkFencedError otherwise.
    */
   readonly expected?: Positions
 }
@@ -199,8 +210,8 @@ export interface SinkSpec<T> {
   /**
    * Exactly-once when several instances of the pipeline share a source's partitions: each instance's commit
    * carries the positions of its own partitions only (scale-out.ts). 'with-state': also the state changes of
-   * keyed steps, for their changelog topics (a Kafka transaction); 'stateless': only for plans without state
-   * (a database transaction cannot also write to Kafka).
+   * keyed steps, for their changelog (a Kafka transaction writes them to topics, a PostgreSQL transaction to
+   * tables of its database); 'stateless': only for plans without state.
    */
   readonly scalesOut?: 'with-state' | 'stateless'
   create(): SinkWriter<T>

@@ -4,12 +4,13 @@ import {
   type ChangelogStore,
   changelogTopic,
 } from '../contracts/changelog.ts'
+import { SluiceError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import type { LookupTable, Plan } from '../plan/nodes.ts'
 import { addCounters, newCounters } from './operators/context.ts'
 import type { BatchOutput } from './processor.ts'
 import type { DeadLetter } from './sink.ts'
-import type { SourceReader, SourceRecord } from './source.ts'
+import type { Positions, SourceReader, SourceRecord } from './source.ts'
 import type { Taps } from './tap.ts'
 import { Task } from './task.ts'
 
@@ -17,6 +18,14 @@ export interface TaskManagerOptions {
   readonly plan: Plan
   readonly source: SourceReader
   readonly changelog: ChangelogStore
+  /**
+   * A sink that keeps a position per partition in the database that also holds the changelog
+   * (PartitionGate.positions): where it has the partitions, asked before their state is read. A task then
+   * starts from there rather than from the source's assignment (the consumer group's offset, committed after
+   * the database, may be behind it). Without it: the source's assignment (a Kafka transaction commits the
+   * group's offsets with the changelog).
+   */
+  readonly sinkPositions?: (partitions: readonly string[]) => Promise<Positions>
   /** Folder of the tasks' local stores. */
   readonly directory: string
   readonly tables: ReadonlyMap<string, LookupTable>
@@ -122,6 +131,8 @@ export class TaskManager {
     if (!numberOf) throw new Error('internal: TaskManager.prepare() not called')
     const restoring = new Map<number, { task: Task; committed: number }>()
     let fromLocal = 0
+    // Before the state: the sink fences this instance's commits on what it has now.
+    const atSink = await this.#options.sinkPositions?.([...missing])
     const ends = await this.#options.changelog.endOffsets(this.#topics, [...missing].map(numberOf))
     const read = new Set(records.map((r) => r.partition))
     for (const partition of missing) {
@@ -151,8 +162,9 @@ export class TaskManager {
           : {}),
       })
       this.#tasks.set(partition, task)
-      if (task.beginRestore(assignment.start, ends)) fromLocal++
-      else restoring.set(task.partitionNumber, { task, committed: assignment.start })
+      const committed = atSink?.[partition] ?? assignment.start
+      if (task.beginRestore(committed, ends)) fromLocal++
+      else restoring.set(task.partitionNumber, { task, committed })
     }
     if (missing.size === 0) return undefined
     let rows = 0
@@ -164,7 +176,7 @@ export class TaskManager {
         this.#options.signal,
       )
       for (const { task, committed } of restoring.values())
-        rows += task.restored(committed, this.#topics, restoredTo)
+        rows += this.#restored(task, committed, restoredTo, atSink !== undefined)
     }
     const report = { tasks: missing.size, fromLocal, rows, ms: performance.now() - started }
     this.#options.logger.info(
@@ -172,6 +184,26 @@ export class TaskManager {
       `restored ${missing.size} task(s) (${fromLocal} from the local store, ${rows} rows from the changelog) in ${Math.round(report.ms)} ms`,
     )
     return report
+  }
+
+  /**
+   * Finishes a task's restore. With the positions in the sink's database, the position and the changelog are
+   * read in two transactions: a commit of the partition between them (an instance that lost it and has not
+   * noticed yet) leaves the changelog ahead of the position read first. The sink fences this instance's
+   * commits of the partition then anyway; the run restarts and reads both again.
+   */
+  #restored(task: Task, committed: number, restoredTo: ChangelogOffsets, atSink: boolean): number {
+    try {
+      return task.restored(committed, this.#topics, restoredTo)
+    } catch (error) {
+      const ahead = error instanceof SluiceError && error.code === 'SLUICE_CHANGELOG_MISMATCH' && atSink
+      if (!ahead || !(task.restoredPosition !== undefined && task.restoredPosition > committed)) throw error
+      throw new SluiceError(
+        'SLUICE_STATE_MOVED',
+        `The state of ${task.partition} moved on while this instance restored it (its changelog covers offset ${task.restoredPosition}, its position was ${committed} a moment before): another instance committed the partition meanwhile. Restoring again.`,
+        { domain: 'external', retryable: true, cause: error },
+      )
+    }
   }
 
   /**

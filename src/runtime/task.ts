@@ -105,6 +105,11 @@ export class Task {
     return this.#position
   }
 
+  /** Restoring: the input position the changelog read so far says its state covers (its first marker). */
+  get restoredPosition(): number | undefined {
+    return [...this.#markers.values()][0]?.position
+  }
+
   /**
    * The watermark the task last ran under: a higher one may close windows, so the task runs then even
    * without records of its own.

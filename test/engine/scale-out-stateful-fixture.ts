@@ -62,20 +62,28 @@ export async function tempDir(): Promise<string> {
   return dir
 }
 
-/** Key of event i, and its partition: key kj lives on partition j % 12 (the producer partitioned by key). */
-export function keyOf(id: number): { key: string; partition: number } {
+/**
+ * Key of event i, and its partition: key kj lives on partition j % 12 (the producer partitioned by key), or
+ * j % `partitions` for a topic of another size.
+ */
+export function keyOf(id: number, partitions = PARTITIONS): { key: string; partition: number } {
   const j = id % KEYS
-  return { key: `k${j}`, partition: j % PARTITIONS }
+  return { key: `k${j}`, partition: j % partitions }
 }
 
 /** Events [from, to) in id order; every seventh is sent twice (a producer retry), right after itself. */
-export async function produceEvents(topic: string, from: number, to: number): Promise<void> {
+export async function produceEvents(
+  topic: string,
+  from: number,
+  to: number,
+  partitions = PARTITIONS,
+): Promise<void> {
   const producer = new KafkaProducer({ brokers: brokers() })
   try {
     for (let i = from; i < to; i += 5000) {
       const records = []
       for (let id = i; id < Math.min(to, i + 5000); id++) {
-        const { key, partition } = keyOf(id)
+        const { key, partition } = keyOf(id, partitions)
         const value = JSON.stringify({ id, key, t: T0 + id * STEP_MS })
         records.push({ topic, key, value, partition })
         if (id % 7 === 0) records.push({ topic, key, value, partition })
@@ -88,12 +96,12 @@ export async function produceEvents(topic: string, from: number, to: number): Pr
 }
 
 /** One event per partition far ahead in event time, so every window of the events before it closes. */
-export async function produceClosers(topic: string, last: number): Promise<void> {
+export async function produceClosers(topic: string, last: number, partitions = PARTITIONS): Promise<void> {
   const producer = new KafkaProducer({ brokers: brokers() })
   try {
     const t = T0 + last * STEP_MS + 120_000
     await producer.send(
-      Array.from({ length: PARTITIONS }, (_, p) => ({
+      Array.from({ length: partitions }, (_, p) => ({
         topic,
         key: `closer-${p}`,
         value: JSON.stringify({ id: 1e9 + p, key: `closer-${p}`, t }),

@@ -17,9 +17,11 @@ export interface PostgresSinkOptions<T> extends SqlSinkOptions<T> {
   /** Where the pipeline's committed position is kept. Default "sluice_offsets", next to the table. */
   readonly offsetsTable?: string
   /**
-   * Lets instances of a stateless pipeline share the source's partitions, each committing a position per
-   * partition (table `<offsetsTable>_partitions`). Default true; false keeps one position for the whole
-   * pipeline (one instance: a second one fences the first), as before the PostgreSQL sink could scale.
+   * Lets instances of the pipeline share the source's partitions, each committing a position per partition
+   * (table `<offsetsTable>_partitions`) and, for keyed steps, their state changes (tables `sluice_changelog`
+   * and `sluice_changelog_ends`) in the batch's transaction. Default true; false keeps one position for the
+   * whole pipeline and its state in the checkpoint (one instance: a second one fences the first), as before
+   * the PostgreSQL sink could scale.
    */
   readonly scaleOut?: boolean
 }

@@ -10,17 +10,22 @@ import { qualified, type TableName } from './identifiers.ts'
  *   partition    text  ┘
  *   position     bigint, the next position to read (NULL: the row exists, nothing committed yet)
  *   instance     text, which instance committed it last
+ *   version      bigint, how many commits the partition had (a batch that only closed windows counts too)
  *   updated_at   when
  *
  * next to the single-row offsets table of a pipeline that runs as one process. Each batch's transaction
- * locks its partitions' rows and commits only when they hold what the instance expects (the position it
- * read when the partition was assigned, moved on by its own commits since): an instance that lost a
- * partition to another, which committed it meanwhile, is fenced, and its batch rolls back.
+ * locks its partitions' rows and commits only when they hold what the instance expects (the position and
+ * version it read when the partition was assigned, moved on by its own commits since): an instance that lost
+ * a partition to another, which committed it meanwhile, is fenced, and its batch rolls back. The version
+ * fences a batch that leaves the position where it was (a keyed task closing windows as time passes): two
+ * instances each believing they own the partition would otherwise both commit "position unchanged".
  */
 export class PostgresPartitionOffsets {
   readonly #table: TableName
   readonly #pipelineId: string
   readonly #sink: string
+  /** Per partition: the version this instance read at assignment, moved on by its own commits. */
+  readonly #versions = new Map<string, number>()
 
   constructor(offsets: TableName, pipelineId: string, sink: string) {
     this.#table = { schema: offsets.schema, name: `${offsets.name}_partitions` }
@@ -31,9 +36,14 @@ export class PostgresPartitionOffsets {
   get createSql(): string {
     return (
       `CREATE TABLE IF NOT EXISTS ${qualified(this.#table)} (pipeline_id text NOT NULL, partition text NOT NULL, ` +
-      'position bigint, instance text, updated_at timestamptz NOT NULL DEFAULT now(), ' +
-      'PRIMARY KEY (pipeline_id, partition))'
+      'position bigint, instance text, version bigint NOT NULL DEFAULT 0, ' +
+      'updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (pipeline_id, partition))'
     )
+  }
+
+  /** A table created before the version column (a stateless scale-out of an earlier Sluice) gains it. */
+  get upgradeSql(): string {
+    return `ALTER TABLE ${qualified(this.#table)} ADD COLUMN IF NOT EXISTS version bigint NOT NULL DEFAULT 0`
   }
 
   /**
@@ -51,18 +61,32 @@ export class PostgresPartitionOffsets {
     )
   }
 
+  /**
+   * The committed positions of `partitions` (a partition without one is absent). The partitions' next commits
+   * through this object expect the versions read now: read a partition when it is assigned, before reading
+   * its state, so that a commit of it by another instance after that fences this one.
+   */
   async read(db: pg.Pool | pg.ClientBase, partitions: readonly string[]): Promise<Positions> {
-    const result = await db.query<{ partition: string; position: string }>(
-      `SELECT partition, position FROM ${qualified(this.#table)} ` +
-        'WHERE pipeline_id = $1 AND partition = ANY($2::text[]) AND position IS NOT NULL',
+    const result = await db.query<{ partition: string; position: string | null; version: string }>(
+      `SELECT partition, position, version FROM ${qualified(this.#table)} ` +
+        'WHERE pipeline_id = $1 AND partition = ANY($2::text[])',
       [this.#pipelineId, partitions],
     )
-    return Object.fromEntries(result.rows.map((r) => [r.partition, Number(r.position)]))
+    for (const partition of partitions) this.#versions.set(partition, 0)
+    const positions: Record<string, number> = {}
+    for (const r of result.rows) {
+      this.#versions.set(r.partition, Number(r.version))
+      if (r.position !== null) positions[r.partition] = Number(r.position)
+    }
+    return positions
   }
 
   /**
-   * Inside the batch's transaction: locks the rows of the batch's partitions, checks they hold `expected`
-   * (a partition absent from it: nothing committed) and stores `next`. Throws SinkFencedError otherwise.
+   * Inside the batch's transaction: locks the rows of the batch's partitions (those of `records`, and
+   * `held`: partitions whose tasks ran without records), checks they hold `expected` (a partition absent from
+   * it: nothing committed) and the version this instance expects, stores `next` for the partitions of
+   * `records` and counts the commit in every locked row. Throws SinkFencedError otherwise. Returns what
+   * committed() records once the transaction committed.
    */
   async commit(
     client: pg.ClientBase,
@@ -70,9 +94,11 @@ export class PostgresPartitionOffsets {
     expected: Positions,
     next: Positions,
     instance: string,
-  ): Promise<void> {
-    const partitions = [...new Set(records.map((r) => r.partition))].sort()
-    if (partitions.length === 0) return
+    held: readonly string[] = [],
+  ): Promise<ReadonlyMap<string, number>> {
+    const read = new Set(records.map((r) => r.partition))
+    const partitions = [...new Set([...read, ...held])].sort()
+    if (partitions.length === 0) return new Map()
     const table = qualified(this.#table)
     // Rows first, so that two instances committing a partition's first batch at once queue on its row
     // (the second waits for the first's insert, then finds it) instead of both finding none.
@@ -82,23 +108,33 @@ export class PostgresPartitionOffsets {
       [this.#pipelineId, partitions],
     )
     // Sorted partitions, locked in one statement in that order: concurrent batches cannot deadlock.
-    const locked = await client.query<{ partition: string; position: string | null }>(
-      `SELECT partition, position FROM ${table} WHERE pipeline_id = $1 AND partition = ANY($2::text[]) ` +
+    const locked = await client.query<{ partition: string; position: string | null; version: string }>(
+      `SELECT partition, position, version FROM ${table} WHERE pipeline_id = $1 AND partition = ANY($2::text[]) ` +
         'ORDER BY partition FOR UPDATE',
       [this.#pipelineId, partitions],
     )
-    const stored = new Map(
-      locked.rows.map((r) => [r.partition, r.position === null ? undefined : Number(r.position)]),
-    )
-    for (const partition of partitions) {
-      const has = stored.get(partition)
-      if (has !== expected[partition])
-        throw new SinkFencedError(this.#sink, partition, expected[partition], has)
+    const versions = new Map<string, number>()
+    for (const row of locked.rows) {
+      const has = row.position === null ? undefined : Number(row.position)
+      const version = Number(row.version)
+      const mine = this.#versions.get(row.partition)
+      // Same position, other version: another instance committed the partition without moving it.
+      if (has !== expected[row.partition] || (mine !== undefined && version !== mine))
+        throw new SinkFencedError(this.#sink, row.partition, expected[row.partition], has)
+      versions.set(row.partition, version + 1)
     }
+    const moved = Object.fromEntries(partitions.filter((p) => read.has(p)).map((p) => [p, next[p]]))
     await client.query(
-      `UPDATE ${table} AS t SET position = (($3::jsonb) ->> t.partition)::bigint, instance = $4, updated_at = now() ` +
+      `UPDATE ${table} AS t SET position = COALESCE((($3::jsonb) ->> t.partition)::bigint, t.position), ` +
+        'version = t.version + 1, instance = $4, updated_at = now() ' +
         'WHERE t.pipeline_id = $1 AND t.partition = ANY($2::text[])',
-      [this.#pipelineId, partitions, JSON.stringify(next), instance],
+      [this.#pipelineId, partitions, JSON.stringify(moved), instance],
     )
+    return versions
+  }
+
+  /** The transaction of commit() committed: its versions are the ones the next commits expect. */
+  committed(versions: ReadonlyMap<string, number>): void {
+    for (const [partition, version] of versions) this.#versions.set(partition, version)
   }
 }

@@ -1,5 +1,5 @@
 import pg from 'pg'
-import { UsageError } from '../../errors.ts'
+import { SluiceError, UsageError } from '../../errors.ts'
 import type {
   CommittedPosition,
   DeadLetter,
@@ -20,6 +20,7 @@ import {
   type StoredPosition,
   sinkDeadLetter,
 } from '../sql/index.ts'
+import { PostgresChangelogStore } from './changelog-store.ts'
 import { deadLetterTableSql, rowKey, writeDeadLetters } from './dead-letters.ts'
 import { wrapError } from './errors.ts'
 import { displayName, quoteIdent } from './identifiers.ts'
@@ -38,11 +39,22 @@ interface Transaction<T> {
   deferred: boolean
 }
 
+/** What a sink that is one of several instances of its pipeline keeps. */
+interface Shared {
+  readonly offsets: PostgresPartitionOffsets
+  readonly instance: string
+  readonly changelog: PostgresChangelogStore
+  /** The positions the pipeline's single offsets row held at open (it ran as one process before). */
+  readonly single: Positions
+}
+
 /**
  * Exactly-once into PostgreSQL: each batch is one transaction holding its rows, its dead letters and the
  * pipeline's position (a row of `sluice_offsets`), so after a crash the database itself says whether the
  * batch landed. The offsets row is locked first in each transaction, so a second instance of the same
- * pipeline waits and then sees the batch as done instead of writing it twice.
+ * pipeline waits and then sees the batch as done instead of writing it twice. Instances that share the
+ * source's partitions (open()'s instance) keep a position per partition instead, and a keyed pipeline's
+ * state changes in the same transaction (PostgresChangelogStore).
  */
 export class PostgresSinkWriter<T> implements SinkWriter<T> {
   readonly description: string
@@ -53,7 +65,7 @@ export class PostgresSinkWriter<T> implements SinkWriter<T> {
   #table: PostgresTable | undefined
   #tx: Transaction<T> | undefined
   /** Set when this process is one of several instances sharing the source's partitions (open()'s instance). */
-  #shared: { readonly offsets: PostgresPartitionOffsets; readonly instance: string } | undefined
+  #shared: Shared | undefined
   /** The rows of the last batch written that the sink or the table refused. */
   #refused: { readonly batch: OutputBatch<T>; readonly bad: BadRow[] } | undefined
 
@@ -101,8 +113,11 @@ export class PostgresSinkWriter<T> implements SinkWriter<T> {
       if (context.instance !== undefined) {
         const shared = new PostgresPartitionOffsets(offsets, this.#pipelineId, this.description)
         await target.ddl(shared.createSql)
-        await shared.adopt(pool, (await this.#offsets.read(pool))?.positions ?? {})
-        this.#shared = { offsets: shared, instance: context.instance }
+        await target.ddl(shared.upgradeSql)
+        const single = (await this.#offsets.read(pool))?.positions ?? {}
+        await shared.adopt(pool, single)
+        const changelog = new PostgresChangelogStore(pool, offsets)
+        this.#shared = { offsets: shared, instance: context.instance, changelog, single }
       }
       await target.open(context.rowType)
     } catch (error) {
@@ -112,6 +127,15 @@ export class PostgresSinkWriter<T> implements SinkWriter<T> {
     if (!shared) return SQL_SINK_CONTRACT
     return {
       ...SQL_SINK_CONTRACT,
+      // Keyed state travels in the database, in the same transaction as the rows and the positions.
+      changelog: {
+        prepare: async (topics, partitions) => {
+          await this.#refuseCheckpointState(shared, topics)
+          await shared.changelog.prepare(topics, partitions)
+        },
+        read: (topics, partitions, apply, signal) => shared.changelog.read(topics, partitions, apply, signal),
+        endOffsets: (topics, partitions) => shared.changelog.endOffsets(topics, partitions),
+      },
       partitionPositions: {
         read: async (partitions) => {
           try {
@@ -164,17 +188,23 @@ export class PostgresSinkWriter<T> implements SinkWriter<T> {
       const shared = this.#shared
       if (shared) {
         if (!context.expected) throw new Error('internal: a scaled-out commit without the expected positions')
-        await shared.offsets.commit(
+        const versions = await shared.offsets.commit(
           current.client,
           context.records,
           context.expected,
           context.next,
           shared.instance,
+          context.heldPartitions,
         )
+        // After the positions' rows are locked and checked: a fenced instance writes no state.
+        await shared.changelog.write(current.client, batch.changelog ?? [])
         await current.client.query('COMMIT')
+        shared.offsets.committed(versions)
         this.#release(current)
         return
       }
+      if ((batch.changelog?.length ?? 0) > 0)
+        throw new Error('internal: state changes for a PostgreSQL sink that runs as one instance')
       const decision = decideReplay(current.stored, batch.batchId, context.records)
       if (decision.kind === 'conflict')
         throw this.#offsets!.conflict(current.stored, batch.batchId, decision.record, this.#name)
@@ -212,6 +242,19 @@ export class PostgresSinkWriter<T> implements SinkWriter<T> {
     const pool = this.#pool
     this.#pool = undefined
     await pool?.end().catch(() => {})
+  }
+
+  /**
+   * A keyed pipeline that ran as one process kept its state in its checkpoint, which a scaled-out run does not
+   * read: starting from the positions it adopted with empty state would write wrong aggregates.
+   */
+  async #refuseCheckpointState(shared: Shared, topics: readonly string[]): Promise<void> {
+    if (Object.keys(shared.single).length === 0 || (await shared.changelog.exists(topics))) return
+    throw new SluiceError(
+      'SLUICE_STATE_IN_CHECKPOINT',
+      `Pipeline "${this.#pipelineId}" wrote to ${this.#name} as one process, with its keyed state (windows, dedupe) in its checkpoint; a scaled-out run keeps that state in the database (${topics.join(', ')} in sluice_changelog) and cannot take it from the checkpoint. Keep running it as one process with postgres({ …, scaleOut: false }), or start over: delete the pipeline's rows of ${displayName(this.#settings.offsets)} and ${displayName(this.#settings.offsets)}_partitions and reset the consumer group (the output it already wrote stays).`,
+      { domain: 'user', exitCode: 2 },
+    )
   }
 
   async #readStored(): Promise<StoredPosition | undefined> {

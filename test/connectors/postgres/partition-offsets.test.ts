@@ -107,6 +107,32 @@ describe('PostgreSQL positions per partition', () => {
     assert.deepEqual(await offsets.read(pool, ['t:0']), { 't:0': 10 })
   })
 
+  test('a batch that leaves a partition where it was (a keyed task closing windows) fences the old owner too', async () => {
+    const table = { schema: undefined, name: 'held_offsets' }
+    const a = new PostgresPartitionOffsets(table, 'p', 'test sink')
+    const b = new PostgresPartitionOffsets(table, 'p', 'test sink')
+    await pool.query(a.createSql)
+    await inTransaction(async (c) =>
+      a.committed(await a.commit(c, [record('t:0', 4)], {}, { 't:0': 5 }, 'a')),
+    )
+    // b is given t:0 (a was frozen past its session timeout) and reads where it stands.
+    assert.deepEqual(await b.read(pool, ['t:0']), { 't:0': 5 })
+    // b's task closes windows without records of t:0: the position stays, the commit counts.
+    await inTransaction(async (c) => b.committed(await b.commit(c, [], { 't:0': 5 }, {}, 'b', ['t:0'])))
+    // a wakes and closes the same windows: same position, but not the commit it last saw.
+    await assert.rejects(
+      inTransaction(async (c) => a.committed(await a.commit(c, [], { 't:0': 5 }, {}, 'a', ['t:0']))),
+      (error: unknown) =>
+        error instanceof SinkFencedError &&
+        /t:0 was committed by another instance since this one read it \(at position 5\)/.test(error.message),
+    )
+    // b goes on: records move the position, held partitions keep theirs.
+    await inTransaction(async (c) =>
+      b.committed(await b.commit(c, [record('t:0', 5)], { 't:0': 5 }, { 't:0': 6 }, 'b', ['t:1'])),
+    ).catch((error: unknown) => assert.fail(`b commits: ${error}`))
+    assert.deepEqual(await b.read(pool, ['t:0', 't:1']), { 't:0': 6 })
+  })
+
   test('a pipeline that ran as one process keeps its positions when it first runs shared', async () => {
     const offsets = new PostgresPartitionOffsets(
       { schema: undefined, name: 'adopt_offsets' },
