@@ -16,7 +16,9 @@ after(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-test('the broker a SIGKILLed `sluice start` left running is taken over and stopped by the next start', async () => {
+test('the broker a SIGKILLed `sluice start` left running is taken over and stopped by the next start', {
+  timeout: 300_000,
+}, async () => {
   dir = await mkdtemp(join(tmpdir(), 'sluice-after-kill-'))
   const args = ['start', '--data-dir', dir, '--port', '0', '--history', '0', '--no-ui']
   const first = spawn(process.execPath, [SLUICE_BIN, ...args], {

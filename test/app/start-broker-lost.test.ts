@@ -16,7 +16,9 @@ after(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-test('the broker dies under `sluice start`: one line at once, then after the retry budget a summary, the cause and exit 1', async () => {
+test('the broker dies under `sluice start`: one line at once, then after the retry budget a summary, the cause and exit 1', {
+  timeout: 300_000,
+}, async () => {
   dir = await mkdtemp(join(tmpdir(), 'sluice-broker-lost-'))
   const args = [
     'start',

@@ -20,7 +20,9 @@ function filesUnder(root: string): string[] {
   return readdirSync(root, { recursive: true, encoding: 'utf8' })
 }
 
-test('Ctrl-C on `sluice start | tee log`: the summary still reaches the terminal and a file, no EPIPE, nothing left behind', async () => {
+test('Ctrl-C on `sluice start | tee log`: the summary still reaches the terminal and a file, no EPIPE, nothing left behind', {
+  timeout: 300_000,
+}, async () => {
   dir = await mkdtemp(join(tmpdir(), 'sluice-interrupt-'))
   const data = join(dir, 'data')
   const err = join(dir, 'err')

@@ -68,7 +68,9 @@ async function topicSize(topic: string): Promise<number> {
   }
 }
 
-test('sluice start runs the clickstream ETL for a duration, lands consistent results, and resumes', async () => {
+test('sluice start runs the clickstream ETL for a duration, lands consistent results, and resumes', {
+  timeout: 300_000,
+}, async () => {
   dir = await mkdtemp(join(tmpdir(), 'sluice-start-'))
   // A namespace of its own: other tests (and earlier runs on a shared broker) leave the default topics alone.
   const ns = `t${process.pid}-${Date.now()}.`

@@ -73,7 +73,9 @@ const TABLES = {
 } as const
 const NUMBERS = new Set(['views', 'clicks', 'users', 'events', 'pages', 'revenue'])
 
-test('the main job gives the same rows per table in PostgreSQL as in DuckDB, converted sessions included', async () => {
+test('the main job gives the same rows per table in PostgreSQL as in DuckDB, converted sessions included', {
+  timeout: 300_000,
+}, async () => {
   const duck = await mainJob('duckdb')
   const pg = await mainJob('postgres', database.url)
   assert.equal(duck.produced.delivered, input.count)

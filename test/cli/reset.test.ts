@@ -35,7 +35,9 @@ async function groups(): Promise<string[]> {
   }
 }
 
-test('a stateful pipeline whose checkpoint is gone says to run sluice reset; reset starts it over', async () => {
+test('a stateful pipeline whose checkpoint is gone says to run sluice reset; reset starts it over', {
+  timeout: 300_000,
+}, async () => {
   dir = await mkdtemp(join(tmpdir(), 'sluice-reset-'))
   const ns = `reset${process.pid}-${Date.now()}.`
   const id = `${ns}revenue-alerts-yaml`
