@@ -1,0 +1,28 @@
+import { after, before } from 'node:test'
+import { startRegistry, type TestRegistry } from '../helpers/apicurio.ts'
+import { kafkaSinkRegistryTests } from './kafka-sink-registry.ts'
+import { registryFormatTests } from './registry-formats.ts'
+import { schemaPullTests } from './schema-pull.ts'
+import { testDriverRegistryTests } from './test-driver-registry.ts'
+
+/**
+ * The tests against a schema registry share one Apicurio: starting one takes 10–20 s here (a JVM), four
+ * starts were ~45 s of npm test. Each test uses subjects of its own topics, so they do not see each other.
+ */
+let server: TestRegistry | undefined
+before(async () => {
+  server = await startRegistry()
+})
+after(async () => {
+  await server?.stop()
+})
+
+function registry(): TestRegistry {
+  if (!server) throw new Error('the schema registry did not start')
+  return server
+}
+
+registryFormatTests(registry)
+kafkaSinkRegistryTests(registry)
+testDriverRegistryTests(registry)
+schemaPullTests(registry)
