@@ -10,7 +10,7 @@
 export type TaskStateView = 'created' | 'restoring' | 'running' | 'suspended' | 'closed'
 
 export interface GroupMemberView {
-  /** The member's name: its static membership name (the instance), else its client and member id. */
+  /** The member's name: its static membership name (the instance), else "member" and the end of its member id. */
   readonly instance: string
   readonly memberId: string
   /** The machine it runs on and its process, as its plan in the group says (null for a non-Sluice member). */

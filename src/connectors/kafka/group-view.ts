@@ -25,7 +25,7 @@ export function kafkaGroupView(
         .map((m) => {
           const plan = decodeMemberPlan(m.userData)
           return {
-            instance: m.groupInstanceId ?? `${m.clientId} ${m.memberId.slice(-8)}`,
+            instance: m.groupInstanceId ?? `member ${m.memberId.slice(-8)}`,
             memberId: m.memberId,
             host: plan?.host ?? m.clientHost.replace(/^\//, ''),
             pid: plan?.pid ?? null,
