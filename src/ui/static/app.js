@@ -226,7 +226,7 @@ function partitionPill(p, taskState) {
       'data-lag': p.lag,
       title: `${p.partition}: committed ${p.committed === null ? 'never' : whole.format(p.committed)}, end ${whole.format(p.end)}, lag ${whole.format(p.lag)}${taskState ? `, task ${taskState}` : ''}`,
     },
-    el('b', {}, partitionNumber(p.partition)),
+    el('span', { class: 'num' }, partitionNumber(p.partition)),
     ` ${compact.format(p.lag)}`,
   )
 }
