@@ -71,7 +71,7 @@ export interface MainJobOptions {
   /** The dashboard and /metrics: told each pipeline's plan, and given each run's hooks. */
   readonly monitor?: {
     describe(pipeline: Pipeline<unknown>): void
-    readonly hooks: Pick<RunOptions, 'onDeadLetters' | 'onSinkError' | 'taps'>
+    readonly hooks: Pick<RunOptions, 'onDeadLetters' | 'onSinkError' | 'taps' | 'onTasks'>
     restarting(pipelineId: string, error: unknown): void
     failed(pipelineId: string, error: unknown): void
   }
@@ -272,6 +272,7 @@ async function runOn(
       ...(options.monitor?.hooks.onDeadLetters ? { onDeadLetters: options.monitor.hooks.onDeadLetters } : {}),
       ...(options.monitor?.hooks.onSinkError ? { onSinkError: options.monitor.hooks.onSinkError } : {}),
       ...(options.monitor?.hooks.taps ? { taps: options.monitor.hooks.taps } : {}),
+      ...(options.monitor?.hooks.onTasks ? { onTasks: options.monitor.hooks.onTasks } : {}),
       onProgress: (progress) => {
         outage.back()
         options.onProgress?.(progress)

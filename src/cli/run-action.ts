@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { loadPipelines } from '../config/index.ts'
 import { overrideBrokers } from '../connectors/kafka/connection.ts'
+import type { TasksReport } from '../contracts/group-view.ts'
 import type { Pipeline } from '../dsl/stream.ts'
 import { SluiceError, UsageError } from '../errors.ts'
 import { createLogger } from '../log.ts'
@@ -20,6 +21,7 @@ import {
   reportToSupervisor,
   supervise,
   supervisorGone,
+  supervisorShowsDashboard,
   WORKER_ENV,
   workerName,
 } from './workers.ts'
@@ -41,11 +43,7 @@ export async function runFile(file: string, flags: RunFlags): Promise<void> {
       return
     }
     const workers = resolveWorkers(pipelines, flags)
-    if (workers > 1 && flags.ui)
-      throw new UsageError(
-        '--ui serves the dashboard of one process: run without --workers, or give each instance its own (--instance NAME --ui).',
-      )
-    if (workers > 1) await runWorkers(file, pipelines, trigger, workerArgs(flags), workers)
+    if (workers > 1) await runWorkers(file, pipelines, trigger, flags, workers)
     else await runAll(pipelines, trigger, flags)
   } finally {
     overrideBrokers(undefined)
@@ -104,11 +102,16 @@ async function runWorkers(
   file: string,
   pipelines: readonly Pipeline<unknown>[],
   trigger: Trigger,
-  args: readonly string[],
+  flags: RunFlags,
   workers: number,
 ): Promise<void> {
   const bounded = trigger.kind === 'availableNow' || trigger.kind === 'once'
   const progress = new RunProgress({ out: process.stderr, tty: process.stderr.isTTY === true, bar: bounded })
+  // One page for the whole group: the supervisor serves it, fed by its workers' reports.
+  const dashboard = flags.ui ? await startDashboard(flags) : undefined
+  const monitor = dashboard?.monitor
+  if (dashboard) process.stderr.write(`${dashboard.line}\n`)
+  for (const p of pipelines) monitor?.describe(p)
   const { signal, dispose } = interruptSignal()
   progress.start(pipelines.map((p) => p.plan.pipelineId))
   process.stderr.write(`sluice: ${workers} workers (${workerName(0)} … ${workerName(workers - 1)})\n`)
@@ -117,15 +120,60 @@ async function runWorkers(
     summaries = await supervise({
       workers,
       bounded,
-      progress,
+      onProgress: (batch) => {
+        monitor?.observe(batch)
+        progress.update(batch)
+      },
       signal,
       log: (line) => process.stderr.write(`${line}\n`),
-      args: (name) => ['run', file, ...args, '--instance', name],
+      args: (name) => ['run', file, ...workerArgs(flags), '--instance', name],
+      ...(monitor
+        ? {
+            onReport: (message) => {
+              if (message.kind === 'tasks') monitor.tasks(message.report)
+              else monitor.deadLetters(message.records.map(withBytes), message.batch, message.byOperator)
+            },
+          }
+        : {}),
     })
   } finally {
     dispose()
     progress.finish(summaries)
+    await monitor?.close()
   }
+}
+
+/** A dead letter's raw value as it crossed the IPC channel (structured clone makes a Buffer a Uint8Array). */
+function withBytes(d: DeadLetter): DeadLetter {
+  const raw: unknown = d.raw
+  return raw instanceof Uint8Array && !Buffer.isBuffer(raw)
+    ? { ...d, raw: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength) }
+    : d
+}
+
+/** Dead letters a worker sends its supervisor's dashboard per batch: as many as the page lists. */
+const REPORTED_DEAD_LETTERS = 50
+/** Enough of a raw value for the page's preview (240 characters of up to 4 bytes). */
+const REPORTED_RAW_BYTES = 1024
+
+/** What a worker tells its supervisor's dashboard of a batch's dead letters: the newest, raw values cut short. */
+function deadLetterReport(deadLetters: readonly DeadLetter[]): {
+  records: DeadLetter[]
+  byOperator: Record<string, number>
+} {
+  const byOperator: Record<string, number> = {}
+  for (const d of deadLetters) byOperator[d.operator] = (byOperator[d.operator] ?? 0) + 1
+  const records = deadLetters.slice(-REPORTED_DEAD_LETTERS).map((d) => {
+    if (d.raw === null || d.raw.length <= REPORTED_RAW_BYTES) return d
+    return {
+      ...d,
+      raw:
+        typeof d.raw === 'string'
+          ? d.raw.slice(0, REPORTED_RAW_BYTES)
+          : d.raw.subarray(0, REPORTED_RAW_BYTES),
+    }
+  })
+  return { records, byOperator }
 }
 
 /**
@@ -171,6 +219,7 @@ async function runAll(
   const monitor = dashboard?.monitor
   if (dashboard) process.stderr.write(`${dashboard.line}\n`)
   for (const p of pipelines) monitor?.describe(p)
+  const dashboardOfSupervisor = supervisorShowsDashboard()
   progress.start(pipelines.map((p) => p.plan.pipelineId))
   try {
     await Promise.all(
@@ -183,6 +232,8 @@ async function runAll(
             logger: logger.child({ pipeline: p.plan.pipelineId }),
             onDeadLetters: (deadLetters, batch) => {
               monitor?.deadLetters(deadLetters, batch)
+              if (dashboardOfSupervisor)
+                reportToSupervisor({ kind: 'dead-letters', batch, ...deadLetterReport(deadLetters) })
               const first = deadLetters[0]
               if (first && !firstDeadLetters.has(batch.pipelineId))
                 firstDeadLetters.set(batch.pipelineId, first)
@@ -191,6 +242,14 @@ async function runAll(
               monitor?.observe(batch)
               if (!reportToSupervisor({ kind: 'progress', progress: batch })) progress.update(batch)
             },
+            ...(monitor || dashboardOfSupervisor
+              ? {
+                  onTasks: (report: TasksReport) => {
+                    monitor?.tasks(report)
+                    if (dashboardOfSupervisor) reportToSupervisor({ kind: 'tasks', report })
+                  },
+                }
+              : {}),
             ...(monitor
               ? {
                   onSinkError: monitor.sinkError,

@@ -1,11 +1,12 @@
 import { type ChildProcess, fork } from 'node:child_process'
 import { hostname } from 'node:os'
 import { securityOverridden } from '../connectors/kafka/connection.ts'
+import type { TasksReport } from '../contracts/group-view.ts'
 import type { BatchProgress } from '../runtime/progress.ts'
-import type { RunSummary } from '../runtime/run.ts'
+import type { BatchRef, RunSummary } from '../runtime/run.ts'
+import type { DeadLetter } from '../runtime/sink.ts'
 import { sleep } from '../runtime/wait.ts'
 import { WORKER_SECURITY_ENV } from './kafka-security-flags.ts'
-import type { RunProgress } from './run-progress.ts'
 
 /**
  * `sluice run --workers N`: N processes of the same pipelines, each one instance in the pipelines' consumer
@@ -19,9 +20,26 @@ import type { RunProgress } from './run-progress.ts'
 export type WorkerMessage =
   | { readonly kind: 'progress'; readonly progress: BatchProgress }
   | { readonly kind: 'summary'; readonly pipelineId: string; readonly summary: RunSummary }
+  | { readonly kind: 'tasks'; readonly report: TasksReport }
+  | {
+      readonly kind: 'dead-letters'
+      readonly batch: BatchRef
+      /** The batch's newest dead letters, their raw values cut short: what the dashboard shows of them. */
+      readonly records: readonly DeadLetter[]
+      /** How many the batch dead-lettered per operator (records holds only the newest). */
+      readonly byOperator: Readonly<Record<string, number>>
+    }
 
 /** Set in a worker's environment: the supervisor's pid (a worker reports over IPC instead of printing). */
 export const WORKER_ENV = 'SLUICE_WORKER_OF'
+
+/** Set in a worker's environment when its supervisor serves the dashboard: it reports tasks and dead letters too. */
+export const WORKER_UI_ENV = 'SLUICE_WORKER_UI'
+
+/** Whether this process is a worker whose supervisor serves the dashboard. */
+export function supervisorShowsDashboard(): boolean {
+  return isWorker() && process.env[WORKER_UI_ENV] === '1'
+}
 
 /** Whether this process is a worker of `sluice run --workers` (it reports to its supervisor over IPC). */
 export function isWorker(): boolean {
@@ -60,11 +78,14 @@ export interface SuperviseOptions {
   /** The worker's command line after the script: `run FILE …` with `--instance NAME` added per worker. */
   readonly args: (name: string) => string[]
   readonly workers: number
-  readonly progress: RunProgress
+  /** Each worker's batches, as they report them (the status line, the dashboard). */
+  readonly onProgress: (progress: BatchProgress) => void
   readonly signal: AbortSignal
   /** Bounded runs end when every worker ended; streaming ones only on the signal. */
   readonly bounded: boolean
   readonly log: (line: string) => void
+  /** The workers' reports for the supervisor's dashboard (tasks, dead letters); unset: workers send none. */
+  readonly onReport?: (message: Extract<WorkerMessage, { kind: 'tasks' | 'dead-letters' }>) => void
 }
 
 /** Exit code of a worker that failed on something restarting cannot fix (bad flags, a plan refused). */
@@ -86,10 +107,17 @@ export async function supervise(options: SuperviseOptions): Promise<Map<string, 
     let backoff = 1000
     while (!stop.aborted) {
       const started = Date.now()
-      const { code, signal } = await runOne(options.args(name), stop, (message) => {
-        if (message.kind === 'progress') options.progress.update(message.progress)
-        else summaries.set(message.pipelineId, add(summaries.get(message.pipelineId), message.summary))
-      })
+      const { code, signal } = await runOne(
+        options.args(name),
+        stop,
+        options.onReport !== undefined,
+        (message) => {
+          if (message.kind === 'progress') options.onProgress(message.progress)
+          else if (message.kind === 'summary')
+            summaries.set(message.pipelineId, add(summaries.get(message.pipelineId), message.summary))
+          else options.onReport?.(message)
+        },
+      )
       if (stop.aborted) return
       if (code === 0 && options.bounded) return
       // A batch job must end: a worker that gave up fails it. So does an error no restart can fix.
@@ -120,12 +148,20 @@ function securityEnv(): Record<string, string> {
 function runOne(
   args: string[],
   stop: AbortSignal,
+  dashboard: boolean,
   onMessage: (message: WorkerMessage) => void,
 ): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   const child: ChildProcess = fork(process.argv[1]!, args, {
     execArgv: process.execArgv,
-    env: { ...process.env, [WORKER_ENV]: String(process.pid), ...securityEnv() },
+    env: {
+      ...process.env,
+      [WORKER_ENV]: String(process.pid),
+      ...(dashboard ? { [WORKER_UI_ENV]: '1' } : {}),
+      ...securityEnv(),
+    },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    // Dead letters carry their raw bytes: structured clone keeps them bytes (JSON would make arrays of numbers).
+    serialization: 'advanced',
   })
   const onStop = () => child.kill('SIGTERM')
   stop.addEventListener('abort', onStop, { once: true })

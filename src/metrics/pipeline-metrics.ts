@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import type { GroupView } from '../contracts/group-view.ts'
 import type { Plan } from '../plan/nodes.ts'
 import { LATENCY_BUCKETS_MS } from '../runtime/latency.ts'
 import type { BatchProgress } from '../runtime/progress.ts'
@@ -24,6 +25,8 @@ export class PipelineMetrics {
   readonly registry: Registry
   readonly #sinks = new Map<string, string>()
   readonly #lagPartitions = new Map<string, Set<string>>()
+  /** Per pipeline, the label sets of its group series now set (so that moved partitions and gone members go). */
+  readonly #groupSeries = new Map<string, { lag: Set<string>; tasks: Set<string> }>()
 
   readonly #batches: Counter<'pipeline'>
   readonly #replayed: Counter<'pipeline'>
@@ -43,6 +46,9 @@ export class PipelineMetrics {
   readonly #lagBytes: Gauge<'pipeline' | 'partition'>
   readonly #stateRows: Gauge<'pipeline'>
   readonly #stateBytes: Gauge<'pipeline'>
+  readonly #groupLag: Gauge<'pipeline' | 'partition' | 'owner'>
+  readonly #groupTasks: Gauge<'pipeline' | 'instance'>
+  readonly #groupMembers: Gauge<'pipeline'>
 
   constructor(options: PipelineMetricsOptions = {}) {
     const registry = options.registry ?? new Registry()
@@ -114,6 +120,22 @@ export class PipelineMetrics {
     this.#stateRows = gauge('sluice_state_rows', 'Keys held in operator state.', pipeline)
     this.#stateBytes = gauge('sluice_state_bytes', 'Size of the state store (state.db) on disk.', pipeline)
 
+    this.#groupLag = gauge(
+      'sluice_group_partition_lag_records',
+      "Records the pipeline's consumer group still has to read per input partition (log end minus the group's committed offset), labelled with the instance that owns the partition (none while nobody does).",
+      ['pipeline', 'partition', 'owner'],
+    )
+    this.#groupTasks = gauge(
+      'sluice_group_tasks',
+      "Tasks (input partitions) assigned to each instance in the pipeline's consumer group.",
+      ['pipeline', 'instance'],
+    )
+    this.#groupMembers = gauge(
+      'sluice_group_members',
+      "Instances in the pipeline's consumer group.",
+      pipeline,
+    )
+
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry })
   }
 
@@ -158,6 +180,36 @@ export class PipelineMetrics {
       this.#setLag(id, progress.sourceUnit === 'bytes' ? this.#lagBytes : this.#lag, progress.sourceLag)
     this.#stateRows.set(labels, progress.stateRows)
     this.#stateBytes.set(labels, progress.stateBytes)
+  }
+
+  /**
+   * The pipeline's group as the broker last showed it: one lag series per partition (its owner a label, so a
+   * moved partition replaces its series) and one task count per member; those no longer shown are removed,
+   * which bounds the series by the partitions and the members of the moment. A view that failed to refresh
+   * keeps its series.
+   */
+  group(pipelineId: string, view: GroupView): void {
+    if (view.error !== null) return
+    const previous = this.#groupSeries.get(pipelineId) ?? { lag: new Set<string>(), tasks: new Set<string>() }
+    const current = { lag: new Set<string>(), tasks: new Set<string>() }
+    for (const p of view.partitions) {
+      const labels = { pipeline: pipelineId, partition: p.partition, owner: p.owner ?? 'none' }
+      this.#groupLag.set(labels, p.lag)
+      current.lag.add(JSON.stringify([p.partition, labels.owner]))
+    }
+    for (const m of view.members) {
+      this.#groupTasks.set({ pipeline: pipelineId, instance: m.instance }, m.partitions.length)
+      current.tasks.add(m.instance)
+    }
+    for (const key of previous.lag) {
+      if (current.lag.has(key)) continue
+      const [partition, owner] = JSON.parse(key) as [string, string]
+      this.#groupLag.remove({ pipeline: pipelineId, partition, owner })
+    }
+    for (const instance of previous.tasks)
+      if (!current.tasks.has(instance)) this.#groupTasks.remove({ pipeline: pipelineId, instance })
+    this.#groupMembers.set({ pipeline: pipelineId }, view.members.length)
+    this.#groupSeries.set(pipelineId, current)
   }
 
   sinkError(pipelineId: string): void {

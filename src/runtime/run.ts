@@ -1,6 +1,7 @@
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { Checkpoint, type OffsetsEntry, watermarkFromLog, watermarkToLog } from '../checkpoint/checkpoint.ts'
+import type { TasksReport } from '../contracts/group-view.ts'
 import type { Pipeline } from '../dsl/stream.ts'
 import { describeError, SluiceError } from '../errors.ts'
 import { type Logger, silentLogger } from '../log.ts'
@@ -90,6 +91,11 @@ export interface RunOptions {
    * emits goes to them; nothing is sampled, and no tap code runs per record, while nobody does.
    */
   readonly taps?: Taps
+  /**
+   * A scaled-out stateful run: told each task's state (restoring, running) whenever its tasks change, for the
+   * dashboard's group view. Never awaited; what it throws is ignored.
+   */
+  readonly onTasks?: (report: TasksReport) => void
 }
 
 export interface BatchRef {
@@ -258,6 +264,7 @@ class PipelineRun {
           ? { stateCacheEntries: this.#options.stateCacheEntries }
           : {}),
         ...(this.#options.signal ? { signal: this.#options.signal } : {}),
+        ...(this.#options.onTasks ? { onTasks: this.#reportTasks(this.#options.onTasks) } : {}),
       })
     }
     const tasks = this.#tasks
@@ -571,6 +578,13 @@ class PipelineRun {
       `batch ${entry.batchId}: ${inputRows} in, ${counters.outputRows} out`,
     )
     this.#options.onProgress?.(progress)
+  }
+
+  #reportTasks(
+    onTasks: (report: TasksReport) => void,
+  ): (tasks: Readonly<Record<string, TasksReport['tasks'][string]>>) => void {
+    const host = hostname()
+    return (tasks) => onTasks({ pipelineId: this.#plan.pipelineId, host, pid: process.pid, tasks })
   }
 
   /** Whether the source ends by itself (undefined before this attempt created it). */

@@ -1,3 +1,4 @@
+import type { GroupViewReader } from '../contracts/group-view.ts'
 import type { Plan } from '../plan/nodes.ts'
 
 /**
@@ -163,6 +164,11 @@ export interface SourceSpec<T = unknown> {
    */
   readonly scalesOut?: boolean
   create(context: SourceContext): SourceReader
+  /**
+   * A source that reads through a consumer group: a reader of the group's view (members, their partitions,
+   * the group's lag per partition) for the dashboard and /metrics, apart from any run.
+   */
+  groupView?(pipelineId: string): GroupViewReader
   /** Phantom: the type of values the source yields (Buffer for Kafka, objects for in-process sources). */
   readonly __value?: T
 }

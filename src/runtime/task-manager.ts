@@ -12,7 +12,7 @@ import type { BatchOutput } from './processor.ts'
 import type { DeadLetter } from './sink.ts'
 import type { Positions, SourceReader, SourceRecord } from './source.ts'
 import type { Taps } from './tap.ts'
-import { Task } from './task.ts'
+import { Task, type TaskState } from './task.ts'
 
 export interface TaskManagerOptions {
   readonly plan: Plan
@@ -36,6 +36,8 @@ export interface TaskManagerOptions {
   readonly now: () => number
   readonly signal?: AbortSignal
   readonly taps?: Taps
+  /** Called with every task's state when tasks start restoring, start running or leave (the group view). */
+  readonly onTasks?: (tasks: Readonly<Record<string, TaskState>>) => void
 }
 
 /** A batch across tasks: their rows, dead letters and counters together, and their changelog records. */
@@ -105,14 +107,28 @@ export class TaskManager {
     )
     if (leaving.length === 0) return
     const ends = await this.#ends(leaving, true)
-    for (const task of leaving) {
-      this.#tasks.delete(task.partition)
-      try {
-        task.suspend(ends)
-      } finally {
-        task.close()
+    try {
+      for (const task of leaving) {
+        this.#tasks.delete(task.partition)
+        try {
+          task.suspend(ends)
+        } finally {
+          task.close()
+        }
       }
+    } finally {
+      this.#report()
     }
+  }
+
+  /** Tells onTasks each task's state now; a failing listener is no concern of the tasks. */
+  #report(): void {
+    if (!this.#options.onTasks) return
+    const tasks: Record<string, TaskState> = {}
+    for (const [partition, task] of this.#tasks) tasks[partition] = task.state
+    try {
+      this.#options.onTasks(tasks)
+    } catch {}
   }
 
   /**
@@ -169,6 +185,7 @@ export class TaskManager {
     if (missing.size === 0) return undefined
     let rows = 0
     if (restoring.size > 0) {
+      this.#report()
       const restoredTo = await this.#options.changelog.read(
         this.#topics,
         [...restoring.keys()],
@@ -178,6 +195,7 @@ export class TaskManager {
       for (const { task, committed } of restoring.values())
         rows += this.#restored(task, committed, restoredTo, atSink !== undefined)
     }
+    this.#report()
     const report = { tasks: missing.size, fromLocal, rows, ms: performance.now() - started }
     this.#options.logger.info(
       { restore: { ...report, partitions: [...missing] } },
@@ -321,7 +339,9 @@ export class TaskManager {
   /** Closes every task; the local stores' uncommitted changes (a failed batch) are dropped. */
   close(): void {
     for (const task of this.#tasks.values()) task.close()
+    const had = this.#tasks.size > 0
     this.#tasks.clear()
+    if (had) this.#report()
   }
 
   /**

@@ -1,3 +1,4 @@
+import type { GroupView, TasksReport } from '../contracts/group-view.ts'
 import { nodeLabel } from '../metrics/plan-labels.ts'
 import type { Plan, PlanNodeKind } from '../plan/nodes.ts'
 import type { BatchProgress } from '../runtime/progress.ts'
@@ -74,6 +75,12 @@ export interface PipelineView {
     readonly lag: number | null
     readonly lagUnit: LagUnit
   } | null
+  /**
+   * The pipeline's consumer group as the broker last showed it (members, their partitions, the group's lag
+   * per partition), with each member's own report of its tasks where one reached this process; null for a
+   * source without a group.
+   */
+  readonly group: GroupView | null
 }
 
 /** One pipeline's figures at one tick; null where there is nothing to say (no batch lately, no lag known). */
@@ -129,6 +136,9 @@ export interface DashboardLimits {
   readonly batches?: number
 }
 
+/** Task reports kept per pipeline (one per process that sent one): a bound, as processes restart. */
+const MAX_TASK_REPORTS = 64
+
 /** Input further behind than this (seconds of work at the processing rate, or record age) is catching up. */
 export const CATCH_UP_S = 10
 
@@ -150,6 +160,10 @@ interface Entry {
   }
   readonly firstSeen: number
   recent: Recent[]
+  /** The latest group view as read, before the task reports are merged in. */
+  group: GroupView | null
+  /** Per process ("host/pid"), its latest report of its tasks. */
+  readonly tasks: Map<string, TasksReport>
   /** Set by restarting(), cleared by the next batch. */
   restarting: boolean
   failed: boolean
@@ -269,13 +283,20 @@ export class DashboardState {
   }
 
   /** Records a committed batch's dead letters; returns their views, newest first, for the live page. */
-  deadLetters(records: readonly DeadLetter[], batch: BatchRef, now: number): DeadLetterView[] {
+  deadLetters(
+    records: readonly DeadLetter[],
+    batch: BatchRef,
+    now: number,
+    /** The batch's count per operator when `records` holds only its newest (a worker's report). */
+    byOperator?: Readonly<Record<string, number>>,
+  ): DeadLetterView[] {
     const entry = this.#entry(batch.pipelineId, now)
     const at = new Date(now).toISOString()
     const views: DeadLetterView[] = []
-    for (const d of records) {
-      entry.view.deadLettersByOperator[d.operator] = (entry.view.deadLettersByOperator[d.operator] ?? 0) + 1
-    }
+    const counts = entry.view.deadLettersByOperator
+    if (byOperator)
+      for (const [operator, n] of Object.entries(byOperator)) counts[operator] = (counts[operator] ?? 0) + n
+    else for (const d of records) counts[d.operator] = (counts[d.operator] ?? 0) + 1
     // Only the newest can be shown: a batch of 50 000 bad records must not build 50 000 previews.
     for (const d of records.slice(-this.#maxDeadLetters).reverse()) {
       views.push({
@@ -298,6 +319,43 @@ export class DashboardState {
     const entry = this.#entry(pipelineId, now)
     entry.view.totals.sinkErrors++
     entry.view.health = { ...entry.view.health, lastError: errorView(error, now) }
+  }
+
+  /** The pipeline's group as the broker shows it now. */
+  group(pipelineId: string, view: GroupView, now: number): void {
+    const entry = this.#entry(pipelineId, now)
+    entry.group = view
+    this.#mergeTasks(entry)
+  }
+
+  /** An instance's report of its own tasks (this process's, or a worker's through its supervisor). */
+  tasks(report: TasksReport, now: number): void {
+    const entry = this.#entry(report.pipelineId, now)
+    const key = `${report.host}/${report.pid}`
+    entry.tasks.delete(key)
+    entry.tasks.set(key, report)
+    for (const oldest of entry.tasks.keys()) {
+      if (entry.tasks.size <= MAX_TASK_REPORTS) break
+      entry.tasks.delete(oldest)
+    }
+    this.#mergeTasks(entry)
+  }
+
+  /** Each member gets the task states its own process reported, for the partitions it is assigned. */
+  #mergeTasks(entry: Entry): void {
+    const group = entry.group
+    if (!group) return
+    entry.view.group = {
+      ...group,
+      members: group.members.map((m) => {
+        const report = m.pid === null ? undefined : entry.tasks.get(`${m.host}/${m.pid}`)
+        if (!report) return m
+        const tasks = Object.fromEntries(
+          m.partitions.flatMap((p) => (report.tasks[p] ? [[p, report.tasks[p]] as const] : [])),
+        )
+        return { ...m, tasks }
+      }),
+    }
   }
 
   /** The figures of every pipeline now, kept as the newest tick. */
@@ -356,7 +414,10 @@ export class DashboardState {
           },
           deadLettersByOperator: {},
           last: null,
+          group: null,
         },
+        group: null,
+        tasks: new Map(),
         firstSeen: now,
         recent: [],
         restarting: false,

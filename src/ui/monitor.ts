@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage } from 'node:http'
 import type { Registry } from 'prom-client'
+import type { TasksReport } from '../contracts/group-view.ts'
 import type { Pipeline } from '../dsl/stream.ts'
 import { PipelineMetrics } from '../metrics/pipeline-metrics.ts'
 import type { Plan } from '../plan/nodes.ts'
@@ -9,6 +10,7 @@ import type { DeadLetter } from '../runtime/sink.ts'
 import { type TapLimits, Taps } from '../runtime/tap.ts'
 import { type AccessDecision, accessGuard, generateToken, isLoopback } from './access.ts'
 import { DashboardState } from './dashboard-state.ts'
+import { GROUP_REFRESH_MS, watchGroup } from './group-watch.ts'
 import { listenOnFreePort } from './listen.ts'
 import { handleRequest } from './routes.ts'
 import { EventHub } from './sse.ts'
@@ -43,10 +45,17 @@ export interface MonitorOptions {
   readonly processMetrics?: boolean
   /** Bounds of the live tap (records a second, records kept, characters each). */
   readonly tap?: TapLimits
+  /**
+   * The group view of each pipeline whose source reads through a consumer group (members, their partitions,
+   * the group's lag per partition), refreshed every `refreshMs` (default 5 s) apart from the runs; false: none.
+   */
+  readonly group?: false | { readonly refreshMs?: number }
 }
 
 /** The hooks `run()` calls, ready to spread into its options. */
-export type MonitorHooks = Required<Pick<RunOptions, 'onProgress' | 'onDeadLetters' | 'onSinkError' | 'taps'>>
+export type MonitorHooks = Required<
+  Pick<RunOptions, 'onProgress' | 'onDeadLetters' | 'onSinkError' | 'taps' | 'onTasks'>
+>
 
 export interface Monitor {
   /** The dashboard, e.g. http://127.0.0.1:4040/; metrics at `${url}metrics`. */
@@ -59,12 +68,19 @@ export interface Monitor {
   readonly hooks: MonitorHooks
   describe(pipeline: Pipeline<unknown> | Plan): void
   observe(progress: BatchProgress): void
-  deadLetters(records: readonly DeadLetter[], batch: BatchRef): void
+  /** A batch's dead letters; `byOperator` counts them when `records` holds only the newest (a worker's report). */
+  deadLetters(
+    records: readonly DeadLetter[],
+    batch: BatchRef,
+    byOperator?: Readonly<Record<string, number>>,
+  ): void
   sinkError(error: unknown, batch: BatchRef): void
   /** A failure the run will retry (call it from run()'s onRestart): the pipeline shows as restarting. */
   restarting(pipelineId: string, error: unknown): void
   /** The pipeline's run ended with this error. */
   failed(pipelineId: string, error: unknown): void
+  /** An instance's report of its own tasks (run()'s onTasks; a supervisor passes its workers' on). */
+  tasks(report: TasksReport): void
   close(): Promise<void>
 }
 
@@ -110,10 +126,31 @@ export async function startMonitor(options: MonitorOptions = {}): Promise<Monito
     ...(token === undefined ? {} : { token }),
   })
 
+  const groups = new Map<string, { close(): Promise<void> }>()
+  const watch = (plan: Plan) => {
+    const source = plan.nodes[0]
+    if (options.group === false || groups.has(plan.pipelineId) || source?.kind !== 'source') return
+    const reader = source.source.groupView?.(plan.pipelineId)
+    if (!reader) return
+    const id = plan.pipelineId
+    const refreshMs = options.group?.refreshMs ?? GROUP_REFRESH_MS
+    groups.set(
+      id,
+      watchGroup(
+        reader,
+        (view) => {
+          metrics.group(id, view)
+          state.group(id, view, Date.now())
+        },
+        refreshMs,
+      ),
+    )
+  }
   const describe = (pipeline: Pipeline<unknown> | Plan) => {
     const plan = 'plan' in pipeline ? pipeline.plan : pipeline
     metrics.describe(plan)
     state.describe(plan, Date.now())
+    watch(plan)
   }
   for (const p of options.pipelines ?? []) describe(p)
 
@@ -136,6 +173,7 @@ export async function startMonitor(options: MonitorOptions = {}): Promise<Monito
       metrics.sinkError(batch.pipelineId)
       state.sinkError(batch.pipelineId, error, Date.now())
     },
+    onTasks: (report) => state.tasks(report, Date.now()),
     taps,
   }
 
@@ -148,12 +186,15 @@ export async function startMonitor(options: MonitorOptions = {}): Promise<Monito
     hooks,
     describe,
     observe: hooks.onProgress,
-    deadLetters: hooks.onDeadLetters,
+    deadLetters: (records, batch, byOperator) =>
+      events.send('dead-letters', state.deadLetters(records, batch, Date.now(), byOperator)),
     sinkError: hooks.onSinkError,
     restarting: (pipelineId, error) => state.restarting(pipelineId, error, Date.now()),
     failed: (pipelineId, error) => state.failed(pipelineId, error, Date.now()),
+    tasks: hooks.onTasks,
     async close() {
       clearInterval(timer)
+      await Promise.all([...groups.values()].map((g) => g.close()))
       events.close()
       await new Promise<void>((resolve) => {
         server.close(() => resolve())

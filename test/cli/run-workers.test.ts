@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { KafkaProducer } from '../../src/connectors/kafka/producer.ts'
-import { runCli } from '../helpers/cli.ts'
+import type { Snapshot } from '../../src/ui/dashboard-state.ts'
+import { runCli, SLUICE_BIN } from '../helpers/cli.ts'
 import { brokers, freshTopic, readUntilQuiet } from '../helpers/kafka.ts'
+import { waitFor } from '../helpers/wait.ts'
 
 /**
  * `sluice run --workers N`: N processes of a pipeline that can scale out share its input (one consumer group);
@@ -77,6 +80,86 @@ describe('sluice run --workers', () => {
       [],
       'no log lines without --log-level',
     )
+  })
+
+  test('with --ui the supervisor serves one dashboard for the group: both workers, their partitions, the input they read', {
+    timeout: 180_000,
+  }, async () => {
+    const input = await freshTopic('workers-ui-in', 6)
+    const output = await freshTopic('workers-ui-out', 2)
+    const N = 6000
+    const producer = new KafkaProducer({ brokers: brokers() })
+    try {
+      await producer.send(
+        Array.from({ length: N }, (_, i) => ({
+          topic: input,
+          key: `k${i}`,
+          value: JSON.stringify({ id: i }),
+          partition: i % 6,
+        })),
+      )
+    } finally {
+      await producer.close()
+    }
+    const id = `workers-ui-${randomUUID().slice(0, 8)}`
+    const file = join(dir, 'ui.yaml')
+    await writeFile(
+      file,
+      `pipeline: ${id}\nsource: { kafka: { topics: ${input} } }\nsteps:\n  - map: { id: event.id }\nsink: { kafka: { topic: ${output} } }\n`,
+    )
+    const child = spawn(
+      process.execPath,
+      [
+        SLUICE_BIN,
+        'run',
+        file,
+        '--workers',
+        '2',
+        '--ui',
+        '--checkpoint',
+        join(dir, 'ui-ckpt'),
+        '--brokers',
+        brokers(),
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    )
+    let stderr = ''
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString()
+    })
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+    try {
+      await waitFor(() => /Dashboard: (http:\S+)/.test(stderr), 60_000, 'the dashboard line')
+      const url = /Dashboard: (http:\S+) /.exec(stderr)![1]!
+      const workers = [0, 1].map((i) => `${hostname()}-w${i}`)
+      const all = Array.from({ length: 6 }, (_, p) => `${input}:${p}`).join()
+      let last: unknown
+      await waitFor(
+        async () => {
+          const snapshot = (await (await fetch(`${url}api/snapshot`)).json()) as Snapshot
+          const view = snapshot.pipelines.find((p) => p.id === id)
+          last = view?.group
+          const group = view?.group
+          if (!view || !group || group.members.length !== 2) return false
+          const owned = group.members.flatMap((m) => m.partitions)
+          return (
+            group.members.map((m) => m.instance).join() === workers.join() &&
+            group.members.every((m) => m.partitions.length > 0) &&
+            [...owned].sort().join() === all.split(',').sort().join() &&
+            group.partitions.every((p) => p.lag === 0) &&
+            // Both workers' batches reach the supervisor's page.
+            view.totals.inputRows === N
+          )
+        },
+        120_000,
+        "the group of both workers on the supervisor's dashboard, all input read",
+      ).catch((error: unknown) => {
+        throw new Error(`${String(error)}; last group: ${JSON.stringify(last)}\n${stderr}`)
+      })
+    } finally {
+      child.kill('SIGINT')
+      assert.equal(await exited, 0, stderr)
+    }
   })
 
   test('a pipeline whose keyed state does not follow the input partitioning is refused with the reason (exit 2), nothing started', async () => {

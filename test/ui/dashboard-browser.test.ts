@@ -243,6 +243,20 @@ test('the dashboard shows live charts, sink rows and dead letters of running pip
   await page.locator('article[data-pipeline="page-metrics"] details.batches summary').click()
   await page.locator('article[data-pipeline="page-metrics"] details.batches tr[data-batch]').first().waitFor()
 
+  // The group panel: the pipeline's consumer group as the broker shows it, here one member (this process)
+  // owning the topic's three partitions, each with the group's lag.
+  const partitions = [0, 1, 2].map((p) => `${topic}:${p}`).join(',')
+  const member = page.locator(
+    `article[data-pipeline="clean-events"] .group .member[data-partitions="${partitions}"]`,
+  )
+  await member.waitFor({ timeout: 60_000 })
+  assert.equal(await page.locator('article[data-pipeline="clean-events"] .group .member').count(), 1)
+  assert.match(
+    (await member.locator('.member-head').textContent()) ?? '',
+    new RegExp(`pid ${process.pid} · 3 tasks`),
+  )
+  assert.equal(await member.locator('.part[data-lag]').count(), 3)
+
   // The live tap: the records the map named "slim" emits, which only it shapes this way.
   await tapShows(page, 'clean-events', 'slim', (record) =>
     assert.deepEqual(Object.keys(record).sort(), ['event_id', 'event_type', 'path', 'user_id']),
@@ -255,6 +269,11 @@ test('the dashboard shows live charts, sink rows and dead letters of running pip
   const narrow = await open(browser, monitor.url, 1280, problems)
   await until(narrow, 'main', 'data-points', 3)
   await chartsInside(narrow, 1280)
+  await narrow.locator('article[data-pipeline="clean-events"] .group .member').first().waitFor()
+  for (const box of await narrow.$$eval('.group', (nodes) =>
+    nodes.map((n) => n.getBoundingClientRect().right),
+  ))
+    assert.ok(box <= 1280, `a group panel ends at ${box} px of 1,280`)
   await tapShows(narrow, 'page-metrics', 'keyBy', (record) => assert.equal(typeof record.page, 'object'))
   await keep(t, narrow, 'dashboard-1280.png')
   assert.deepEqual(problems, [], 'no errors in the page')

@@ -31,6 +31,8 @@ export interface GroupMemberInfo {
    * undefined during a rebalance (and for members of KIP-848 groups).
    */
   readonly userData: Buffer | undefined
+  /** The partitions assigned to the member ("topic:3"), shown like its subscription: only while the group is stable. */
+  readonly partitions?: readonly string[] | undefined
 }
 
 export interface GroupDescription {
@@ -46,7 +48,11 @@ export class KafkaAdmin {
 
   #refusedConnection: Error | undefined
 
-  constructor(connection: KafkaConnection = {}) {
+  /**
+   * `stableOffsets: false` reads committed offsets as they are, not waiting for open transactions: for views
+   * of the group (lag), never for deciding where to read.
+   */
+  constructor(connection: KafkaConnection = {}, options: { readonly stableOffsets?: boolean } = {}) {
     this.#brokers = resolveBrokers(connection.brokers)
     this.#admin = new Admin({ ...baseClientOptions(connection, 'admin'), retries: 2, retryDelay: 250 })
     // A broker refusing our client certificate (mTLS) closes the connection after the handshake: the client's
@@ -58,7 +64,7 @@ export class KafkaAdmin {
       })
     })
     // Exactly-once recovery reads the group's committed offsets: never the ones a transaction is replacing.
-    requireStableOffsets(this.#admin)
+    if (options.stableOffsets ?? true) requireStableOffsets(this.#admin)
   }
 
   /** Number of brokers the cluster reports; throws a KafkaError naming the address when it cannot be reached. */
@@ -236,9 +242,86 @@ export class KafkaAdmin {
           clientId: m.clientId,
           clientHost: m.clientHost,
           userData: typeof userData === 'string' ? Buffer.from(userData) : (userData ?? undefined),
+          partitions: m.assignments
+            ? [...m.assignments.values()].flatMap((a) => a.partitions.map((p) => `${a.topic}:${p}`))
+            : undefined,
         }
       }),
     }
+  }
+
+  /**
+   * Per partition of `topics` ("topic:3"): the group's committed offset (-1n where it never committed), the
+   * last stable offset and the lag between them (from the log start where the group never committed), in one
+   * ListOffsets and one OffsetFetch (a second ListOffsets only for partitions never committed; partition
+   * counts from the client's metadata cache). Offsets are read as they are (see the constructor's
+   * stableOffsets).
+   */
+  async committedAndEnds(
+    groupId: string,
+    topics: readonly string[],
+  ): Promise<Map<string, { committed: bigint; end: bigint; lag: bigint }>> {
+    const metadata = await this.#call(() => this.#admin.metadata({ topics: [...topics] }))
+    const partitions = topics.map((name) => ({
+      name,
+      indexes: range(metadata.topics.get(name)?.partitionsCount ?? 0),
+    }))
+    const [listed, [group]] = await Promise.all([
+      this.#call(() =>
+        this.#admin.listOffsets({
+          topics: partitions.map(({ name, indexes }) => ({
+            name,
+            partitions: indexes.map((partitionIndex) => ({
+              partitionIndex,
+              timestamp: ListOffsetTimestamps.LATEST,
+            })),
+          })),
+          isolationLevel: 1,
+        }),
+      ),
+      this.#call(() =>
+        this.#admin.listConsumerGroupOffsets({
+          groups: [
+            {
+              groupId,
+              topics: partitions.map(({ name, indexes }) => ({ name, partitionIndexes: indexes })),
+            },
+          ],
+        }),
+      ),
+    ])
+    const committed = new Map<string, bigint>()
+    for (const t of group?.topics ?? [])
+      for (const p of t.partitions) committed.set(`${t.name}:${p.partitionIndex}`, p.committedOffset)
+    const out = new Map<string, { committed: bigint; end: bigint; lag: bigint }>()
+    const neverCommitted: { topic: string; partition: number }[] = []
+    for (const t of listed)
+      for (const p of t.partitions) {
+        const key = `${t.name}:${p.partitionIndex}`
+        const c = committed.get(key) ?? -1n
+        out.set(key, { committed: c, end: p.offset, lag: c >= 0n && p.offset > c ? p.offset - c : 0n })
+        if (c < 0n) neverCommitted.push({ topic: t.name, partition: p.partitionIndex })
+      }
+    // A partition the group never committed has everything from its log start still to read.
+    if (neverCommitted.length > 0) {
+      const starts = await this.#call(() =>
+        this.#admin.listOffsets({
+          topics: [...new Set(neverCommitted.map((n) => n.topic))].map((name) => ({
+            name,
+            partitions: neverCommitted
+              .filter((n) => n.topic === name)
+              .map((n) => ({ partitionIndex: n.partition, timestamp: ListOffsetTimestamps.EARLIEST })),
+          })),
+        }),
+      )
+      for (const t of starts)
+        for (const p of t.partitions) {
+          const entry = out.get(`${t.name}:${p.partitionIndex}`)
+          if (entry && entry.end > p.offset)
+            out.set(`${t.name}:${p.partitionIndex}`, { ...entry, lag: entry.end - p.offset })
+        }
+    }
+    return out
   }
 
   /** What the group still has to read, per partition: the same figure `kafka-consumer-groups --describe` prints. */

@@ -28,6 +28,9 @@ export interface MemberPlan {
   readonly steps: readonly string[]
   /** What runs it, e.g. "run by bin/sluice.js run examples/page-metrics.yaml, pid 42 on host a". */
   readonly runner: string
+  /** The process and machine running it (for the group view; absent in an older Sluice's plans). */
+  readonly pid?: number
+  readonly host?: string
 }
 
 /** This process's plan for `plan`: its fingerprint, its steps, and the command running it. */
@@ -45,6 +48,8 @@ export function memberPlan(plan: Plan): MemberPlan {
     fingerprint: planFingerprint(plan),
     steps: planSteps(plan),
     runner: `run by ${command}, pid ${process.pid} on ${hostname()}`,
+    pid: process.pid,
+    host: hostname(),
   }
 }
 
@@ -68,6 +73,8 @@ export function decodeMemberPlan(userData: Buffer | string | null | undefined): 
       fingerprint: parsed.fingerprint,
       steps: parsed.steps.map(String),
       runner: String(parsed.runner ?? 'unknown'),
+      ...(typeof parsed.pid === 'number' ? { pid: parsed.pid } : {}),
+      ...(typeof parsed.host === 'string' ? { host: parsed.host } : {}),
     }
   } catch {
     return undefined

@@ -14,6 +14,7 @@ import type { KafkaConnection } from './connection.ts'
 import { KafkaConsumer, type StartPosition } from './consumer.ts'
 import { type KafkaAccess, needing } from './denied.ts'
 import { checkGroupPlan, encodeMemberPlan, type MemberPlan, memberPlan } from './group-plan.ts'
+import { kafkaGroupView } from './group-view.ts'
 import type { ConsumedRecord } from './records.ts'
 import type { KafkaTransaction } from './transaction.ts'
 
@@ -466,5 +467,6 @@ export function kafka(options: KafkaSourceOptions): SourceSpec<Buffer> {
     identity: { topics },
     scalesOut: true,
     create: (context) => new KafkaSourceReader(options, context),
+    groupView: (pipelineId) => kafkaGroupView(options, options.groupId ?? `sluice-${pipelineId}`, topics),
   }
 }

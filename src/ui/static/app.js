@@ -212,6 +212,90 @@ function headStats(pipeline) {
   ].filter((node) => node !== null)
 }
 
+// ---- The consumer group: its members, their partitions (tasks), the group's lag per partition ----
+
+/** "events:3" → "3" (the topic is the source's; shown once in the panel's title). */
+const partitionNumber = (partition) => partition.slice(partition.lastIndexOf(':') + 1)
+
+function partitionPill(p, taskState) {
+  return el(
+    'span',
+    {
+      class: `part${p.lag > 0 ? ' behind' : ''}${taskState ? ` ${taskState}` : ''}`,
+      'data-partition': p.partition,
+      'data-lag': p.lag,
+      title: `${p.partition}: committed ${p.committed === null ? 'never' : whole.format(p.committed)}, end ${whole.format(p.end)}, lag ${whole.format(p.lag)}${taskState ? `, task ${taskState}` : ''}`,
+    },
+    el('span', { class: 'num' }, partitionNumber(p.partition)),
+    ` ${compact.format(p.lag)}`,
+  )
+}
+
+function memberBox(member, byPartition) {
+  const lag = member.partitions.reduce((n, p) => n + (byPartition.get(p)?.lag ?? 0), 0)
+  const restoring = Object.values(member.tasks ?? {}).filter((s) => s === 'restoring').length
+  return el(
+    'div',
+    { class: 'member', 'data-instance': member.instance, 'data-partitions': member.partitions.join(',') },
+    el(
+      'div',
+      { class: 'member-head' },
+      el('b', {}, member.instance),
+      el(
+        'small',
+        {},
+        ` ${member.host}${member.pid === null ? '' : ` · pid ${member.pid}`} · ${member.partitions.length} task${member.partitions.length === 1 ? '' : 's'}${restoring > 0 ? ` (${restoring} restoring)` : ''} · lag ${compact.format(lag)}`,
+      ),
+    ),
+    el(
+      'div',
+      { class: 'parts' },
+      ...member.partitions.map((p) =>
+        byPartition.has(p) ? partitionPill(byPartition.get(p), member.tasks?.[p]) : null,
+      ),
+    ),
+  )
+}
+
+/** The pipeline's group as the broker last showed it; null for a source without one. */
+function groupPanel(group) {
+  if (!group) return null
+  const byPartition = new Map(group.partitions.map((p) => [p.partition, p]))
+  const unowned = group.partitions.filter((p) => p.owner === null)
+  const lag = group.partitions.reduce((n, p) => n + p.lag, 0)
+  const topics = [...new Set(group.partitions.map((p) => p.partition.slice(0, p.partition.lastIndexOf(':'))))]
+  return el(
+    'div',
+    { class: 'group', 'data-members': group.members.length, 'data-state': group.state },
+    el(
+      'div',
+      { class: 'group-head' },
+      el('b', {}, 'Group'),
+      el(
+        'small',
+        {},
+        ` ${group.groupId} · ${group.state} · ${group.members.length} member${group.members.length === 1 ? '' : 's'} · ${topics.join(', ')}: ${group.partitions.length} partitions · lag ${whole.format(lag)} · ${group.at.slice(11, 19)}`,
+      ),
+      group.error
+        ? el('small', { class: 'last-error', title: group.error }, ` · refresh failed: ${group.error}`)
+        : null,
+    ),
+    el(
+      'div',
+      { class: 'members' },
+      ...group.members.map((m) => memberBox(m, byPartition)),
+      unowned.length > 0
+        ? el(
+            'div',
+            { class: 'member unowned', 'data-instance': '' },
+            el('div', { class: 'member-head' }, el('b', {}, 'unassigned')),
+            el('div', { class: 'parts' }, ...unowned.map((p) => partitionPill(p))),
+          )
+        : null,
+    ),
+  )
+}
+
 function opButton(node) {
   return el(
     'button',
@@ -249,8 +333,16 @@ function cardOf(pipeline) {
       el('table', {}, el('thead', {}, el('tr', {}, ...BATCH_COLUMNS.map((h) => el('th', {}, h)))), body),
     ),
   )
-  const article = el('article', { class: 'pipeline', 'data-pipeline': pipeline.id }, head, graph, details)
-  card = { article, head, graph, graphKey: '', summaryText, body }
+  const group = el('div', { class: 'group-slot' })
+  const article = el(
+    'article',
+    { class: 'pipeline', 'data-pipeline': pipeline.id },
+    head,
+    graph,
+    group,
+    details,
+  )
+  card = { article, head, graph, graphKey: '', group, groupKey: '', summaryText, body }
   state.cards.set(pipeline.id, card)
   return card
 }
@@ -271,6 +363,13 @@ function renderPipeline(pipeline) {
     button.setAttribute('aria-pressed', String(tapped))
     button.querySelector('.badges').replaceChildren(...opBadges(pipeline, node, index))
   })
+  // Redrawn only when the view changed (every few seconds), so hovering a partition keeps its title.
+  const groupKey = JSON.stringify(pipeline.group)
+  if (groupKey !== card.groupKey) {
+    const panel = groupPanel(pipeline.group)
+    card.group.replaceChildren(...(panel ? [panel] : []))
+    card.groupKey = groupKey
+  }
   card.summaryText.replaceChildren(...batchesSummary(pipeline))
   card.body.replaceChildren(...pipeline.batches.map(batchRow))
   return card.article
