@@ -17,7 +17,7 @@ import { run } from '../../src/runtime/run.ts'
 import type { TestRegistry } from '../helpers/apicurio.ts'
 import { brokers, freshTopic } from '../helpers/kafka.ts'
 
-export function kafkaSinkRegistryTests(registryServer: () => TestRegistry): void {
+export function kafkaSinkRegistryTests(registryServer: () => Promise<TestRegistry>): void {
   /**
    * The Kafka sink writes Avro, Protobuf and JSON Schema in the Confluent wire format with the schema it
    * registers from the pipeline's row type; parse(registry()) reads back what it wrote; an incompatible schema
@@ -27,7 +27,7 @@ export function kafkaSinkRegistryTests(registryServer: () => TestRegistry): void
   let server: TestRegistry
   const dirs: string[] = []
   before(async () => {
-    server = registryServer()
+    server = await registryServer()
   })
   after(async () => {
     for (const dir of dirs) await rm(dir, { recursive: true, force: true })

@@ -23,7 +23,7 @@ import type { TestRegistry } from '../helpers/apicurio.ts'
 import { brokers, freshTopic } from '../helpers/kafka.ts'
 import { waitFor } from '../helpers/wait.ts'
 
-export function registryFormatTests(registryServer: () => TestRegistry): void {
+export function registryFormatTests(registryServer: () => Promise<TestRegistry>): void {
   /**
    * Avro, Protobuf and JSON Schema in the Confluent wire format against a real registry (Apicurio Registry's
    * Confluent-compatible API): the clickstream round-trips in each, schema changes mid-run, and bad records.
@@ -32,7 +32,7 @@ export function registryFormatTests(registryServer: () => TestRegistry): void {
   let server: TestRegistry
   const dirs: string[] = []
   before(async () => {
-    server = registryServer()
+    server = await registryServer()
   })
   after(async () => {
     for (const dir of dirs) await rm(dir, { recursive: true, force: true })

@@ -12,7 +12,7 @@ import { FORMATS } from '../../src/registry/schema-type.ts'
 import type { TestRegistry } from '../helpers/apicurio.ts'
 import { runCli } from '../helpers/cli.ts'
 
-export function schemaPullTests(registryServer: () => TestRegistry): void {
+export function schemaPullTests(registryServer: () => Promise<TestRegistry>): void {
   /**
    * `sluice schema pull SUBJECT --out file.ts` (issue 17): the type it writes from the registry's latest schema
    * compiles against a pipeline that uses it, in each format, and a field the schema lacks does not.
@@ -22,7 +22,7 @@ export function schemaPullTests(registryServer: () => TestRegistry): void {
   let server: TestRegistry
   let dir: string
   before(async () => {
-    server = registryServer()
+    server = await registryServer()
     dir = await mkdtemp(join(tmpdir(), 'sluice-schema-pull-'))
     await writeFile(join(dir, 'package.json'), '{ "type": "module" }\n')
   })

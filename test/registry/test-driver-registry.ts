@@ -11,12 +11,12 @@ import { frame } from '../../src/registry/wire-format.ts'
 import { TestDriver } from '../../src/testing/test-driver.ts'
 import type { TestRegistry } from '../helpers/apicurio.ts'
 
-export function testDriverRegistryTests(registryServer: () => TestRegistry): void {
+export function testDriverRegistryTests(registryServer: () => Promise<TestRegistry>): void {
   /** The brokerless TestDriver runs a parse(registry()) step as the runtime does: schemas fetched before the batch. */
 
   let server: TestRegistry
   before(async () => {
-    server = registryServer()
+    server = await registryServer()
   })
 
   const visit = {
