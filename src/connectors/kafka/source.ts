@@ -64,6 +64,8 @@ export class KafkaSourceReader implements SourceReader {
   readonly instance: string | undefined
   /** Instances share the group's partitions (SourceOpenOptions.scaleOut). */
   #scaleOut = false
+  /** The admin client of lag(), kept between calls. */
+  #lagAdmin: KafkaAdmin | undefined
   #pending = new Set<string>()
   /**
    * Per partition, the last record poll() handed out (its message carries the generation it was read under)
@@ -372,8 +374,14 @@ export class KafkaSourceReader implements SourceReader {
     this.#consumer?.finishedBatch()
   }
 
+  /**
+   * The group's lag per partition. Asked every few seconds from the batch loop: one admin client serves every
+   * call (a new one per call was a connection and a metadata request each time), dropped after a failure so
+   * that the next call connects afresh.
+   */
   async lag(): Promise<Record<string, number> | undefined> {
-    const admin = new KafkaAdmin(this.#options)
+    this.#lagAdmin ??= new KafkaAdmin(this.#options)
+    const admin = this.#lagAdmin
     try {
       const lag: Record<string, number> = {}
       for (const topic of this.#topics) {
@@ -381,8 +389,10 @@ export class KafkaSourceReader implements SourceReader {
           lag[`${topic}:${l.partition}`] = Number(l.lag)
       }
       return lag
-    } finally {
-      await admin.close()
+    } catch (error) {
+      this.#lagAdmin = undefined
+      await admin.close().catch(() => {})
+      throw error
     }
   }
 
@@ -449,6 +459,9 @@ export class KafkaSourceReader implements SourceReader {
   }
 
   async close(): Promise<void> {
+    const lagAdmin = this.#lagAdmin
+    this.#lagAdmin = undefined
+    await lagAdmin?.close().catch(() => {})
     await this.#consumer?.close()
   }
 }
