@@ -2,14 +2,24 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startLocalKafka, stopLocalKafka } from '../src/local-kafka/cluster.ts'
+import { startSharedPostgres, type TestPostgres } from './helpers/postgres.ts'
 
 /**
- * One real Kafka broker for the whole test run, on a free port, unless KAFKA_BROKERS points at one already.
- * Test files read the address from KAFKA_BROKERS (inherited by the test processes).
+ * One real Kafka broker for the whole test run, on a free port, unless KAFKA_BROKERS points at one already;
+ * and, started beside it, one PostgreSQL cluster in which each test file gets a schema of its own (unless
+ * DATABASE_URL points at a database). Test files read their addresses from KAFKA_BROKERS and
+ * SLUICE_TEST_POSTGRES_URL (inherited by the test processes).
  */
 let dataDir: string | undefined
+let postgres: TestPostgres | undefined
 
 export async function globalSetup(): Promise<void> {
+  const [, shared] = await Promise.all([startKafka(), startSharedPostgres()])
+  postgres = shared
+  if (postgres) process.env.SLUICE_TEST_POSTGRES_URL = postgres.url
+}
+
+async function startKafka(): Promise<void> {
   if (process.env.KAFKA_BROKERS) return
   dataDir = await mkdtemp(join(tmpdir(), 'sluice-test-kafka-'))
   const cluster = await startLocalKafka({
@@ -22,6 +32,7 @@ export async function globalSetup(): Promise<void> {
 }
 
 export async function globalTeardown(): Promise<void> {
+  await postgres?.stop()
   if (!dataDir) return
   await stopLocalKafka({ dataDir, graceMs: 20_000 })
   await rm(dataDir, { recursive: true, force: true })

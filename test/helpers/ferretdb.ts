@@ -72,7 +72,8 @@ async function answersPing(url: string, withinMs: number): Promise<boolean> {
 
 export async function startFerretDb(): Promise<TestFerretDb> {
   const binary = findBinary()
-  const postgres: TestPostgres = await startPostgres()
+  // FerretDB keeps its own schemas in the database it is given: a cluster of its own.
+  const postgres: TestPostgres = await startPostgres({ ownServer: true })
   const dir = await mkdtemp(join(tmpdir(), 'sluice-ferretdb-'))
   const log = join(dir, 'ferretdb.log')
   const database = `sluice_${randomUUID().replaceAll('-', '').slice(0, 10)}`

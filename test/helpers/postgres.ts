@@ -26,9 +26,30 @@ export interface TestPostgres {
   restart(downMs?: number): Promise<void>
 }
 
-export async function startPostgres(): Promise<TestPostgres> {
-  const external = process.env.DATABASE_URL
+/**
+ * A database for one test file. `ownServer`: a cluster of its own even when the run shares one (a test that
+ * stops and starts the server). Without DATABASE_URL, the test run's global setup starts one cluster for
+ * every file (SLUICE_TEST_POSTGRES_URL, see startSharedPostgres), and each call gets a schema in it: a cluster
+ * took 4–8 s to create here, once per test file.
+ */
+export async function startPostgres(options: { readonly ownServer?: boolean } = {}): Promise<TestPostgres> {
+  const external =
+    process.env.DATABASE_URL ?? (options.ownServer ? undefined : process.env.SLUICE_TEST_POSTGRES_URL)
   return external ? await schemaInExternalDatabase(external) : await privateCluster()
+}
+
+/**
+ * The cluster the test files share (global setup): undefined where PostgreSQL is not installed, so that only
+ * the tests that need it fail, each with the helper's message.
+ */
+export async function startSharedPostgres(): Promise<TestPostgres | undefined> {
+  if (process.env.DATABASE_URL) return undefined
+  try {
+    findBinDir()
+  } catch {
+    return undefined
+  }
+  return privateCluster()
 }
 
 async function schemaInExternalDatabase(base: string): Promise<TestPostgres> {

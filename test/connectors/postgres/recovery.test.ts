@@ -15,7 +15,8 @@ import type { SinkSpec, SinkWriter } from '../../../src/runtime/sink.ts'
 import { withoutPosition } from '../sql/without-position.ts'
 import { T0, tempDir, useDatabase } from './util.ts'
 
-const { db, sql } = useDatabase()
+// Its outage test stops and starts the server itself.
+const { db, sql } = useDatabase({ ownServer: true })
 
 const Row = z.object({ id: z.number(), t: z.number() })
 const rows = (n: number) =>

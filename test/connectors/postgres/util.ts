@@ -5,15 +5,18 @@ import { after, before } from 'node:test'
 import pg from 'pg'
 import { startPostgres, type TestPostgres } from '../../helpers/postgres.ts'
 
-/** One database per test file, closed after it; `db()` inside tests. */
-export function useDatabase(): {
+/**
+ * One database per test file, closed after it; `db()` inside tests. `ownServer`: a cluster of its own, for a
+ * test that restarts the server (startPostgres).
+ */
+export function useDatabase(options: { readonly ownServer?: boolean } = {}): {
   db: () => TestPostgres
   sql: <R extends pg.QueryResultRow>(text: string, params?: unknown[]) => Promise<R[]>
 } {
   let current: TestPostgres | undefined
   let pool: pg.Pool | undefined
   before(async () => {
-    current = await startPostgres()
+    current = await startPostgres(options)
     pool = new pg.Pool({ connectionString: current.url, max: 2 })
     pool.on('error', () => {})
   })
