@@ -159,7 +159,13 @@ export function isRefusal(error: unknown): boolean {
   )
     return true
   if (!(error instanceof MongoServerError)) return false
-  if (error instanceof MongoBulkWriteError && error.writeConcernError) return false
+  if (error instanceof MongoBulkWriteError) {
+    if (error.writeConcernError) return false
+    // A bulk write that failed on the way (a lost connection, no server to select) is a MongoBulkWriteError
+    // around the driver's own error, which is what decides.
+    const cause: unknown = error.errorResponse
+    if (cause instanceof Error && cause !== error) return isRefusal(cause)
+  }
   return !error.hasErrorLabel('RetryableWriteError') && !SHUTTING_DOWN.has(Number(error.code))
 }
 
