@@ -10,6 +10,7 @@ import {
   MongoServerError,
   type WriteError,
 } from 'mongodb'
+import { type ChunkOutcome, isolateRefused } from '../sql/index.ts'
 import { serverMessage } from './errors.ts'
 
 /** A document as the sink writes it: any `_id` (a key's value, an object of key fields, text). */
@@ -38,13 +39,18 @@ const DUPLICATE_KEY = 11000
 
 /**
  * Writes in chunks of unordered bulk writes, without a transaction, and returns the writes refused with the
- * reason. A chunk the server or the driver refuses in part is split in halves and sent again until each
- * refused write stands alone, since the write error's index cannot be trusted (FerretDB 1.24 fails a whole
- * update command for one bad replacement and names index 0): every write here can be sent twice, an upsert
- * by its `_id` and an insert whose `_id` the sink made (a duplicate of an `_id` that is there is a write
- * already done, by this batch's earlier try or a run that crashed before its positions moved). A chunk in
- * which every write alone is refused throws the first error instead: that is the server failing (its
- * database away), not the documents.
+ * reason. Every write here can be sent twice: an upsert by its `_id`, and an insert whose `_id` the sink made,
+ * so that a duplicate of it is a write already done (by this batch's earlier try, or a run that crashed before
+ * its positions moved).
+ *
+ * Inserts refused one by one are known by the server's write errors (MongoDB and FerretDB name each refused
+ * insert of an unordered write, and write the rest): a duplicate `_id` is taken as written, any other refusal
+ * is the row's. A replayed batch thus costs a command per chunk, whatever it finds there (FerretDB looks a
+ * document up by `_id` with a scan of the whole collection, so one look-up per duplicate stalled a restart
+ * for minutes). A chunk refused as a whole (FerretDB fails a whole update command for one bad replacement and
+ * names index 0; the driver refuses a document it cannot encode) is split until each refused write stands
+ * alone (src/connectors/sql/isolate.ts). A chunk whose every write is then refused alone throws the first
+ * error instead: that is the server failing (its database away), not the documents.
  */
 export async function writeInChunks(
   collection: Collection<Document>,
@@ -54,19 +60,32 @@ export async function writeInChunks(
   const refused = new Map<number, string>()
   for (let i = 0; i < writes.length; i += options.chunk) {
     const chunk = writes.slice(i, i + options.chunk)
-    const error = await attempt(collection, chunk)
-    if (error === undefined) continue
-    const found = new Map<number, string>()
-    await isolate(collection, chunk, error, options, found)
-    if (found.size === chunk.length && chunk.length > 1) throw error
-    for (const [index, reason] of found) refused.set(index, reason)
+    const alone = new Map<number, string>()
+    let first: unknown
+    await isolateRefused(
+      chunk,
+      (part) => attempt(collection, part, refused),
+      (write, error) => {
+        first ??= error
+        alone.set(write.index, reasonOf(error, write, options.maxDocumentBytes))
+      },
+    )
+    if (alone.size === chunk.length && chunk.length > 1) throw first
+    for (const [index, reason] of alone) refused.set(index, reason)
   }
   return refused
 }
 
-/** Sends a chunk: undefined when it all landed, the refusal otherwise; throws what is no refusal. */
-async function attempt(collection: Collection<Document>, chunk: readonly Write[]): Promise<unknown> {
-  if (chunk.length === 0) return undefined
+/**
+ * Sends a chunk. Undefined when it is done: all written, or inserts the server refused one by one (their
+ * reasons put in `refused`, duplicates of the sink's own `_id`s taken as written); the refusal of the whole
+ * chunk otherwise. Throws what is no refusal (a lost connection).
+ */
+async function attempt(
+  collection: Collection<Document>,
+  chunk: readonly Write[],
+  refused: Map<number, string>,
+): Promise<ChunkOutcome<unknown>> {
   try {
     await collection.bulkWrite(
       chunk.map((w) => w.operation),
@@ -74,40 +93,58 @@ async function attempt(collection: Collection<Document>, chunk: readonly Write[]
     )
     return undefined
   } catch (error) {
-    if (isRefusal(error)) return error
-    throw error
+    if (!isRefusal(error)) throw error
+    const named = insertErrorsOf(error, chunk)
+    if (named === undefined) return { error }
+    const duplicates = named.filter(([, e]) => e.code === DUPLICATE_KEY).map(([write]) => write)
+    const written = await writtenBefore(collection, duplicates)
+    for (const [write, e] of named) if (!written.has(write.index)) refused.set(write.index, serverMessage(e))
+    return undefined
   }
 }
 
-async function isolate(
-  collection: Collection<Document>,
-  chunk: readonly Write[],
-  error: unknown,
-  options: BulkOptions,
-  refused: Map<number, string>,
-): Promise<void> {
-  if (chunk.length === 1) {
-    const write = chunk[0]!
-    if (await alreadyWritten(collection, write, error)) return
-    refused.set(write.index, reasonOf(error, write, options.maxDocumentBytes))
-    return
+/**
+ * The write errors of a chunk of inserts refused one by one, with their writes; undefined when the chunk holds
+ * other writes, or when the inserted and the named do not make the whole chunk (a command of it was refused
+ * as a whole: the driver then names its first write, or none).
+ */
+function insertErrorsOf(error: unknown, chunk: readonly Write[]): [Write, WriteError][] | undefined {
+  if (!(error instanceof MongoBulkWriteError) || !chunk.every((w) => 'insertOne' in w.operation))
+    return undefined
+  const errors = writeErrorsOf(error)
+  if (errors.length === 0 || error.insertedCount + errors.length !== chunk.length) return undefined
+  const named: [Write, WriteError][] = []
+  for (const e of errors) {
+    const write = chunk[e.index]
+    if (write === undefined) return undefined
+    named.push([write, e])
   }
-  const mid = chunk.length >>> 1
-  for (const half of [chunk.slice(0, mid), chunk.slice(mid)]) {
-    const again = await attempt(collection, half)
-    if (again !== undefined) await isolate(collection, half, again, options, refused)
-  }
+  return named
 }
 
-/** An insert refused as a duplicate whose `_id` is there: written before. */
-async function alreadyWritten(
+/**
+ * Of inserts refused as duplicates, those whose `_id` is there (the indexes of their writes). When `_id` is
+ * the collection's only unique index, that is each of them, and nothing is read; otherwise their `_id`s are
+ * looked up, in one query.
+ */
+async function writtenBefore(
   collection: Collection<Document>,
-  write: Write,
-  error: unknown,
-): Promise<boolean> {
-  if (!('insertOne' in write.operation) || !writeErrorsOf(error).some((e) => e.code === DUPLICATE_KEY))
-    return false
-  return (await collection.countDocuments(byIds([write.document._id]), { limit: 1 })) > 0
+  writes: readonly Write[],
+): Promise<Set<number>> {
+  if (writes.length === 0) return new Set()
+  const indexes = await collection.listIndexes().toArray()
+  if (!indexes.some((index) => index.unique === true && index.name !== '_id_'))
+    return new Set(writes.map((w) => w.index))
+  const found = await collection
+    .find(byIds(writes.map((w) => w.document._id)), { projection: { _id: 1 } })
+    .toArray()
+  const ids = new Set(found.map((d) => idKey(d._id)))
+  return new Set(writes.filter((w) => ids.has(idKey(w.document._id))).map((w) => w.index))
+}
+
+/** An `_id` as comparable text (an insert's `_id` is the sink's own text, but any value compares this way). */
+function idKey(id: unknown): string {
+  return JSON.stringify(BSON.EJSON.serialize({ id }))
 }
 
 /**
@@ -122,7 +159,13 @@ export function isRefusal(error: unknown): boolean {
   )
     return true
   if (!(error instanceof MongoServerError)) return false
-  if (error instanceof MongoBulkWriteError && error.writeConcernError) return false
+  if (error instanceof MongoBulkWriteError) {
+    if (error.writeConcernError) return false
+    // A bulk write that failed on the way (a lost connection, no server to select) is a MongoBulkWriteError
+    // around the driver's own error, which is what decides.
+    const cause: unknown = error.errorResponse
+    if (cause instanceof Error && cause !== error) return isRefusal(cause)
+  }
   return !error.hasErrorLabel('RetryableWriteError') && !SHUTTING_DOWN.has(Number(error.code))
 }
 

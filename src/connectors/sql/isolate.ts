@@ -8,9 +8,10 @@ export type ChunkOutcome<E> =
     }
 
 /**
- * The bad-row strategy the SQL sinks share. A multi-row write the table refuses for one row's data is undone
- * as a whole (a savepoint, InnoDB's statement atomicity, a throwaway transaction: `attempt` does that and
- * says how it went), then split until each refused row stands alone: at the row the database names when it
+ * The bad-row strategy the SQL sinks and the MongoDB sink share. A multi-row write the table refuses for one
+ * row's data is undone as a whole (a savepoint, InnoDB's statement atomicity, a throwaway transaction), or
+ * can be sent again as it is (MongoDB's writes by `_id`): `attempt` does that and says how it went; then the
+ * write is split until each refused row stands alone: at the row the database names when it
  * does (the rows before it, it alone, the rest), in halves otherwise. The rows are tried, and the refused
  * ones reported, in their order; what `attempt` accepted stays written. `refused` may throw to stop (the
  * sinks' `onError: 'fail'`). With `firstRefused` the whole set is known to be refused already (the first

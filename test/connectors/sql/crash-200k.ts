@@ -61,6 +61,10 @@ export interface Crash200kTarget {
    * by content as for the others.
    */
   readonly rowsAheadOfPositions?: boolean
+  /** The whole test's time budget; default 300 s (FerretDB reads a collection back far slower). */
+  readonly timeoutMs?: number
+  /** How long a child may run before it counts as stuck; default STUCK_MS. */
+  readonly stuckMs?: number
   tempDir(): Promise<string>
 }
 
@@ -85,7 +89,7 @@ interface ChildRun {
   /** Per pipeline, the last batch committed in this run or before. */
   readonly last: Readonly<Record<string, number>>
   readonly done: boolean
-  /** Killed because it ran longer than STUCK_MS. */
+  /** Killed because it ran longer than the target's stuckMs (STUCK_MS). */
   readonly stuck: boolean
   /** Recoveries it logged: a batch the sink had committed marked in the checkpoint, or a batch replayed. */
   readonly marked: number
@@ -113,6 +117,7 @@ const slowest = (last: Readonly<Record<string, number>>) =>
 function runChild(
   args: readonly string[],
   committed: Readonly<Record<string, number>>,
+  stuckMs: number,
   kill?: Kill,
 ): Promise<ChildRun> {
   return new Promise((resolve) => {
@@ -127,7 +132,7 @@ function runChild(
     const guard = setTimeout(() => {
       stuck = true
       proc.kill('SIGKILL')
-    }, STUCK_MS)
+    }, stuckMs)
     const arm = () => {
       timer ??= setTimeout(() => proc.kill('SIGKILL'), kill?.jitterMs)
     }
@@ -278,9 +283,10 @@ function describeKill(kill: Kill, early: boolean): string {
 /** Registers the test in the calling file (inside its describe()). */
 export function crash200kTest(target: Crash200kTarget): void {
   test(`SIGKILL at ${KILLS} random moments of a ${EVENTS / 1000}k-event run, then to the end: every row exactly once`, {
-    timeout: 300_000,
+    timeout: target.timeoutMs ?? 300_000,
   }, async (t) => {
     const seed = Number(process.env.SLUICE_CRASH_SEED ?? Date.now() % 1_000_000)
+    const stuckMs = target.stuckMs ?? STUCK_MS
     const next = seededRandom(seed)
     const dir = await target.tempDir()
     const input = await writeCrashInput(dir)
@@ -311,10 +317,12 @@ export function crash200kTest(target: Crash200kTarget): void {
       const early = batchId <= slowest(committed)
       const jitterMs = early ? 300 + Math.floor(jitter * 1500) : Math.floor(jitter * 150)
       const kill = { batchId, sinkCommitted, jitterMs }
-      const result = await runChild(args, committed, kill)
+      const started = Date.now()
+      const result = await runChild(args, committed, stuckMs, kill)
+      const ran = Date.now()
       assert.ok(
         !result.stuck,
-        `seed ${seed}, run ${i + 1}: no kill moment within ${STUCK_MS} ms: ${result.stderr}`,
+        `seed ${seed}, run ${i + 1}: no kill moment within ${stuckMs} ms: ${result.stderr}`,
       )
       assert.equal(
         result.signal,
@@ -327,20 +335,24 @@ export function crash200kTest(target: Crash200kTarget): void {
       const { clicksAt, countsAt } = target.rowsAheadOfPositions
         ? await assertHoldsOffsets(target, input, `seed ${seed}, after kill ${i + 1}`)
         : await assertMatchesOffsets(target, input, `seed ${seed}, after kill ${i + 1}`, 'id')
+      const seconds = (from: number, to: number) => `${((to - from) / 1000).toFixed(0)} s`
       story.push(
         `kill ${i + 1}: ${describeKill(kill, early)}, ${result.batches} batches; ` +
-          `${linesRead(input, clicksAt)} and ${linesRead(input, countsAt)} events committed`,
+          `${linesRead(input, clicksAt)} and ${linesRead(input, countsAt)} events committed ` +
+          `(run ${seconds(started, ran)}, check ${seconds(ran, Date.now())})`,
       )
     }
     assert.ok(killedAfter > 0, `seed ${seed}: no batch was committed before the kills`)
 
-    const last = await runChild(args, committed)
+    const lastStarted = Date.now()
+    const last = await runChild(args, committed, stuckMs)
     count(last)
+    story.push(`the last run ${((Date.now() - lastStarted) / 1000).toFixed(0)} s`)
     story.push(
       `restarts marked ${recoveries.marked} batches the sink had committed and replayed ${recoveries.replayed}`,
     )
     t.diagnostic(`seed ${seed}: ${story.join(' | ')}`)
-    assert.ok(!last.stuck, `seed ${seed}: the last run did not end within ${STUCK_MS} ms: ${last.stderr}`)
+    assert.ok(!last.stuck, `seed ${seed}: the last run did not end within ${stuckMs} ms: ${last.stderr}`)
     assert.equal(last.code, 0, `seed ${seed}: ${last.stderr}`)
     assert.ok(last.done && last.batches > 0, `seed ${seed}: the last run had nothing left to do`)
     const { clicksAt, countsAt } = await assertMatchesOffsets(
