@@ -1,3 +1,4 @@
+import { SluiceError } from '../../../errors.ts'
 import type { Positions } from '../../../runtime/source.ts'
 import { ancestry, type TableMetadata } from './metadata.ts'
 
@@ -23,8 +24,14 @@ export interface WriterPosition {
 export function writerPosition(metadata: TableMetadata, writer: string): WriterPosition | undefined {
   const property = metadata.properties[`${POSITION_PROPERTY_PREFIX}${writer}`]
   if (property !== undefined) {
-    const { 'batch-id': batchId, end } = JSON.parse(property) as { 'batch-id': number; end: Positions }
-    return { batchId, end }
+    const parsed = parseProperty(property)
+    if (!parsed)
+      throw new SluiceError(
+        'SLUICE_ICEBERG_POSITION',
+        `lake: the table property ${POSITION_PROPERTY_PREFIX}${writer} is not the {"batch-id", "end"} Sluice writes (${property.slice(0, 200)}): it was changed by hand? Remove it to fall back on the snapshots' summaries, or give lake({ writerId }) a new id.`,
+        { domain: 'user' },
+      )
+    return parsed
   }
   for (const snapshot of ancestry(metadata)) {
     if (snapshot.summary[WRITER_KEY] !== writer) continue
@@ -55,4 +62,16 @@ export function hasExpiredAncestors(metadata: TableMetadata): boolean {
   for (const snapshot of ancestry(metadata)) oldest = snapshot
   const parent = oldest?.['parent-snapshot-id']
   return parent !== undefined && parent !== null && !ids.has(parent)
+}
+
+function parseProperty(text: string): WriterPosition | undefined {
+  try {
+    const value = JSON.parse(text) as { 'batch-id'?: unknown; end?: unknown }
+    const batchId = value['batch-id']
+    if (!Number.isSafeInteger(batchId) || typeof value.end !== 'object' || value.end === null)
+      return undefined
+    return { batchId: batchId as number, end: value.end as Positions }
+  } catch {
+    return undefined
+  }
 }
