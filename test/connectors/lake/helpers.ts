@@ -109,3 +109,28 @@ export function dyingAt<T>(
     },
   }
 }
+
+/** A sink whose process dies right after its commit of batch `batchId`: the checkpoint never hears of it. */
+export function dyingAfterCommit<T>(spec: SinkSpec<T>, batchId: number): SinkSpec<T> {
+  return {
+    ...spec,
+    create: (): SinkWriter<T> => {
+      const inner = spec.create()
+      return {
+        ...inner,
+        description: inner.description,
+        open: (context) => inner.open(context),
+        write: (batch) => inner.write(batch),
+        commit: async (batch, context) => {
+          await inner.commit(batch, context)
+          if (batch.batchId === batchId) throw new Error(`died after committing batch ${batchId}`)
+        },
+        abort: async () => {},
+        hasCommitted: (batch) => inner.hasCommitted?.(batch) ?? Promise.resolve(false),
+        committedPosition: () => inner.committedPosition?.() ?? Promise.resolve(undefined),
+        rejected: (batch) => inner.rejected?.(batch) ?? [],
+        close: () => inner.close(),
+      }
+    },
+  }
+}

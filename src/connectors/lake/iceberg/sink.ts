@@ -36,12 +36,15 @@ import {
   type TableMetadata,
 } from './metadata.ts'
 import { newSpec, partitionOf, type ResolvedPartition, sameSpec } from './partitioning.ts'
+import {
+  BATCH_KEY,
+  END_KEY,
+  hasExpiredAncestors,
+  WRITER_KEY,
+  withWriterPosition,
+  writerPosition,
+} from './positions.ts'
 import { TableFiles } from './table-files.ts'
-
-/** Snapshot summary keys where a Sluice writer keeps its batch and the source positions after it. */
-export const WRITER_KEY = 'sluice.writer'
-export const BATCH_KEY = 'sluice.batch-id'
-export const END_KEY = 'sluice.end'
 
 export interface IcebergSinkOptions {
   readonly storage: LakeStorage
@@ -58,7 +61,7 @@ export interface IcebergSinkOptions {
 interface Staged {
   readonly batchId: number
   /** A replay of a committed batch: the end positions its snapshot recorded; nothing was written. */
-  readonly committedEnd?: Positions
+  readonly committedEnd?: Positions | 'expired'
   readonly files: readonly DataFile[]
   readonly keys: readonly string[]
   readonly columns?: TableColumns
@@ -134,14 +137,7 @@ export class IcebergSinkWriter<T> implements SinkWriter<T> {
             .join(', ') || 'unpartitioned'
         }); Sluice does not change a table's partitioning.`,
       )
-    for (const snapshot of metadata ? ancestry(metadata) : []) {
-      if (snapshot.summary[WRITER_KEY] !== this.#writer) continue
-      this.#own = {
-        batchId: Number(snapshot.summary[BATCH_KEY]),
-        end: JSON.parse(snapshot.summary[END_KEY] ?? '{}'),
-      }
-      break
-    }
+    this.#own = metadata ? writerPosition(metadata, this.#writer) : undefined
     // Files of batches after the last committed one are an interrupted batch's: nothing references them.
     await deleteOrphans(this.#options.storage, this.#writer, this.#own?.batchId ?? -1)
     return ICEBERG_SINK_CONTRACT
@@ -153,16 +149,21 @@ export class IcebergSinkWriter<T> implements SinkWriter<T> {
     this.#manifests = undefined
   }
 
-  /** The end positions this writer's snapshot of `batchId` recorded, if it committed one. */
-  #committedEnd(batchId: number): Positions | undefined {
+  /**
+   * Whether this writer committed `batchId`: the end positions its snapshot recorded, `'expired'` for a batch
+   * before its last one whose snapshot expiry removed (a writer commits its batches in order, so the batch is
+   * in the table), undefined when it did not commit it.
+   */
+  #committedEnd(batchId: number): Positions | 'expired' | undefined {
     if (!this.#own || this.#own.batchId < batchId || !this.#metadata) return undefined
+    if (this.#own.batchId === batchId) return this.#own.end
     for (const snapshot of ancestry(this.#metadata)) {
       if (snapshot.summary[WRITER_KEY] !== this.#writer) continue
       const id = Number(snapshot.summary[BATCH_KEY])
       if (id === batchId) return JSON.parse(snapshot.summary[END_KEY] ?? '{}') as Positions
       if (id < batchId) return undefined
     }
-    return undefined
+    return hasExpiredAncestors(this.#metadata) ? 'expired' : undefined
   }
 
   async write(batch: OutputBatch<T>): Promise<void> {
@@ -261,7 +262,7 @@ export class IcebergSinkWriter<T> implements SinkWriter<T> {
       )
     this.#staged = undefined
     if (staged.committedEnd) {
-      if (!samePositions(staged.committedEnd, context.next))
+      if (staged.committedEnd !== 'expired' && !samePositions(staged.committedEnd, context.next))
         throw new UsageError(
           `lake: ${this.description} already holds batch ${batch.batchId} of writer "${this.#writer}" for other input: the pipeline's checkpoint was reset. Write to a new table or give lake({ writerId }) a new id.`,
         )
@@ -345,15 +346,10 @@ export class IcebergSinkWriter<T> implements SinkWriter<T> {
           [END_KEY]: JSON.stringify(end),
         },
       }
-      const metadata = nextMetadata(
-        base,
-        this.#location,
-        this.#files.location,
-        schema,
-        spec,
-        columns,
-        snapshot,
-        now,
+      const metadata = withWriterPosition(
+        nextMetadata(base, this.#location, this.#files.location, schema, spec, columns, snapshot, now),
+        this.#writer,
+        { batchId: staged.batchId, end },
       )
       const version = base ? metadataVersion(this.#location as string) + 1 : 0
       const metadataKey = `metadata/${String(version).padStart(5, '0')}-${randomUUID()}.metadata.json`
@@ -392,7 +388,7 @@ export class IcebergSinkWriter<T> implements SinkWriter<T> {
 
   async hasCommitted(batch: { readonly batchId: number; readonly end: Positions }): Promise<boolean> {
     const end = this.#committedEnd(batch.batchId)
-    return end !== undefined && samePositions(end, batch.end)
+    return end === 'expired' || (end !== undefined && samePositions(end, batch.end))
   }
 
   async committedPosition(): Promise<{ batchId: number; positions: Positions } | undefined> {

@@ -6,6 +6,7 @@ reference.ts's rowDigest() computes the same way from an expected row.
 Usage: digest-iceberg.py <catalog.db> <catalog name> <namespace.table>"""
 import hashlib
 import json
+import os
 import sys
 
 from pyiceberg.catalog.sql import SqlCatalog
@@ -20,7 +21,9 @@ def plain(value):
 
 
 db, name, identifier = sys.argv[1:4]
-catalog = SqlCatalog(name, uri=f"sqlite:///{db}", init_catalog_tables="false")
+# File IO properties (a table in S3: s3.endpoint, s3.access-key-id, …) as JSON, if any.
+properties = json.loads(os.environ.get("SLUICE_ICEBERG_PROPERTIES", "{}"))
+catalog = SqlCatalog(name, uri=f"sqlite:///{db}", init_catalog_tables="false", **properties)
 table = catalog.load_table(identifier)
 snapshot = table.current_snapshot()
 names = [f.name for f in table.schema().fields]

@@ -8,8 +8,17 @@ import { lake } from '../../../../src/connectors/lake/index.ts'
 import { memorySource } from '../../../../src/connectors/testing/memory-source.ts'
 import { pipeline } from '../../../../src/dsl/stream.ts'
 import { run } from '../../../../src/runtime/run.ts'
-import type { DeadLetter, SinkSpec, SinkWriter } from '../../../../src/runtime/sink.ts'
-import { canonical, clickstream, dyingAt, listAll, type Row, sortRows, tempDir } from '../helpers.ts'
+import type { DeadLetter, SinkSpec } from '../../../../src/runtime/sink.ts'
+import {
+  canonical,
+  clickstream,
+  dyingAfterCommit,
+  dyingAt,
+  listAll,
+  type Row,
+  sortRows,
+  tempDir,
+} from '../helpers.ts'
 import { type IcebergScan, readWithPyIceberg } from './pyiceberg.ts'
 import { expectedRow } from './reference.ts'
 
@@ -30,31 +39,6 @@ async function assertReads(db: string, table: string, input: readonly Row[]): Pr
 /** Every data file under data/ is one the current snapshot counts (no orphan is left beside them). */
 async function assertNoOrphans(folder: string, scan: IcebergScan): Promise<void> {
   assert.equal((await listAll(join(folder, 'data'))).length, Number(scan.summary?.['total-data-files']))
-}
-
-/** A sink whose process dies right after its commit of batch `batchId`: the checkpoint never hears of it. */
-function dyingAfterCommit<T>(spec: SinkSpec<T>, batchId: number): SinkSpec<T> {
-  return {
-    ...spec,
-    create: (): SinkWriter<T> => {
-      const inner = spec.create()
-      return {
-        ...inner,
-        description: inner.description,
-        open: (context) => inner.open(context),
-        write: (batch) => inner.write(batch),
-        commit: async (batch, context) => {
-          await inner.commit(batch, context)
-          if (batch.batchId === batchId) throw new Error(`died after committing batch ${batchId}`)
-        },
-        abort: async () => {},
-        hasCommitted: (batch) => inner.hasCommitted?.(batch) ?? Promise.resolve(false),
-        committedPosition: () => inner.committedPosition?.() ?? Promise.resolve(undefined),
-        rejected: (batch) => inner.rejected?.(batch) ?? [],
-        close: () => inner.close(),
-      }
-    },
-  }
 }
 
 async function tableExists(db: string): Promise<boolean> {
