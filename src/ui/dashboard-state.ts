@@ -215,9 +215,10 @@ export class DashboardState {
     else if (entry.restarting) state = 'restarting'
     else if (last) {
       const lag = entry.view.last?.lagUnit === 'records' ? entry.view.last.lag : null
+      // Old records with nothing left to read are the end of a backlog, not a pipeline behind.
       const behind =
         (lag !== null && lag > Math.max(1, last.processedRowsPerSecond) * CATCH_UP_S) ||
-        (last.p50Ms !== null && last.p50Ms > CATCH_UP_S * 1000)
+        (lag !== 0 && last.p50Ms !== null && last.p50Ms > CATCH_UP_S * 1000)
       state = behind && now - Date.parse(last.at) < 60_000 ? 'catching up' : 'running'
     }
     entry.view.health = { ...entry.view.health, state }

@@ -147,3 +147,22 @@ test('health: starting, catching up, running, restarting with the cause (credent
   assert.equal(health()?.state, 'failed')
   assert.equal(health()?.lastError?.message, 'schema mismatch')
 })
+
+test('health: a batch of old records with no lag left is running, not catching up', () => {
+  const state = new DashboardState({ batches: 2 })
+  state.describe({ pipelineId: 'p', nodes: [] }, 1_000_000)
+  const latency = {
+    count: 100,
+    sumMs: 48_000_000,
+    p50Ms: 480_000,
+    p99Ms: 490_000,
+    maxMs: 500_000,
+    buckets: [],
+  }
+  // The last batch of a backlog: its records were 8 minutes old, and nothing is left to read.
+  state.observe({ ...progress(0, 0), latency }, 1_000_000)
+  assert.equal(state.snapshot().pipelines[0]?.health.state, 'running')
+  // The same latency with records still to read (and an unknown lag) is catching up.
+  state.observe({ ...progress(1, 50), latency }, 1_000_000)
+  assert.equal(state.snapshot().pipelines[0]?.health.state, 'catching up')
+})
