@@ -4,12 +4,9 @@ import {
   type GroupPartitionsAssigner,
   type Message,
   type MessagesStream,
-  MessagesStreamFallbackModes,
-  MessagesStreamModes,
 } from '@platformatic/kafka'
 import { describeError, KafkaError } from '../../errors.ts'
 import { sleep } from '../../runtime/wait.ts'
-import { KafkaAdmin } from './admin.ts'
 import { baseClientOptions, type KafkaConnection } from './connection.ts'
 import { CooperativeOwnership, type GroupMember, type PartitionAssignment } from './cooperative-ownership.ts'
 import { commitProgress, type ProgressOffset } from './progress-commit.ts'
@@ -17,18 +14,9 @@ import { registerRawConsumer } from './raw.ts'
 import { filterAbortedTransactions } from './read-committed.ts'
 import { type ConsumedRecord, partitionKey } from './records.ts'
 import { requireStableOffsets } from './stable-offsets.ts'
+import { type StartPosition, streamPositioning } from './start-position.ts'
 
-/** Where a consumer starts on partitions the group has no committed offset for (or ignoring commits). */
-export type StartPosition =
-  | { readonly from: 'committed'; readonly fallback: 'earliest' | 'latest' }
-  | { readonly from: 'earliest' | 'latest' }
-  | { readonly from: 'timestamp'; readonly timestamp: number }
-  | {
-      readonly from: 'offsets'
-      readonly offsets: readonly { topic: string; partition: number; offset: bigint }[]
-      /** Partitions not listed start here. */
-      readonly fallback: 'earliest' | 'latest'
-    }
+export type { StartPosition } from './start-position.ts'
 
 export interface KafkaConsumerOptions extends KafkaConnection {
   readonly groupId: string
@@ -176,7 +164,7 @@ export class KafkaConsumer {
     const start = this.#options.start ?? { from: 'committed', fallback: 'earliest' }
     const topics = [...this.#options.topics]
     try {
-      const positioning = await this.#positioning(start, topics)
+      const positioning = await streamPositioning(start, this.#options, topics)
       this.#stream = await this.#consumer.consume({ topics, ...positioning })
       this.#trackBuffered(this.#stream)
       // Records read before, below where the stream positions a newly assigned partition, are dropped.
@@ -463,37 +451,6 @@ export class KafkaConsumer {
     await this.#stream?.close().catch(() => {})
     await this.#consumer.close(true).catch(() => {})
   }
-
-  async #positioning(start: StartPosition, topics: string[]) {
-    switch (start.from) {
-      case 'committed':
-        return {
-          mode: MessagesStreamModes.COMMITTED,
-          fallbackMode:
-            start.fallback === 'earliest'
-              ? MessagesStreamFallbackModes.EARLIEST
-              : MessagesStreamFallbackModes.LATEST,
-        }
-      case 'earliest':
-        return { mode: MessagesStreamModes.EARLIEST }
-      case 'latest':
-        return { mode: MessagesStreamModes.LATEST }
-      case 'offsets':
-        return {
-          mode: MessagesStreamModes.MANUAL,
-          offsets: start.offsets.map((o) => ({ ...o })),
-          fallbackMode:
-            start.fallback === 'earliest'
-              ? MessagesStreamFallbackModes.EARLIEST
-              : MessagesStreamFallbackModes.LATEST,
-        }
-      case 'timestamp':
-        return {
-          mode: MessagesStreamModes.MANUAL,
-          offsets: await offsetsAtTime(this.#options, topics, start.timestamp),
-        }
-    }
-  }
 }
 
 /** The client's name for its cooperative-sticky assignor (not exported by name in 2.12.1). */
@@ -501,27 +458,6 @@ const COOPERATIVE_STICKY_ASSIGNOR = 'cooperative-sticky'
 
 function leaderEpochOf(record: ConsumedRecord): number {
   return 'leaderEpoch' in record && typeof record.leaderEpoch === 'number' ? record.leaderEpoch : -1
-}
-
-/** First offset at or after `timestamp` on each partition; the log end where nothing is that recent. */
-async function offsetsAtTime(connection: KafkaConnection, topics: string[], timestamp: number) {
-  const admin = new KafkaAdmin(connection)
-  try {
-    const result: { topic: string; partition: number; offset: bigint }[] = []
-    for (const topic of topics) {
-      const [atTime, ends] = await Promise.all([
-        admin.offsets(topic, BigInt(timestamp)),
-        admin.offsets(topic),
-      ])
-      for (const [partition, end] of ends) {
-        const offset = atTime.get(partition) ?? -1n
-        result.push({ topic, partition, offset: offset >= 0n ? offset : end })
-      }
-    }
-    return result
-  } finally {
-    await admin.close()
-  }
 }
 
 function readableOrTimeout(
