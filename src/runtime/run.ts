@@ -1,107 +1,21 @@
-import { hostname } from 'node:os'
-import { join } from 'node:path'
-import { Checkpoint, type OffsetsEntry, watermarkFromLog, watermarkToLog } from '../checkpoint/checkpoint.ts'
-import type { TasksReport } from '../contracts/group-view.ts'
+import { type OffsetsEntry, watermarkFromLog, watermarkToLog } from '../checkpoint/checkpoint.ts'
 import type { Pipeline } from '../dsl/stream.ts'
 import { describeError, SluiceError } from '../errors.ts'
 import { type Logger, silentLogger } from '../log.ts'
-import type { LookupTable, Plan, SinkNode, SourceNode } from '../plan/nodes.ts'
-import { outputRowType } from '../plan/row-type.ts'
-import { CommitProtocol } from './commit-protocol.ts'
+import type { Plan } from '../plan/nodes.ts'
 import { batchLatency } from './latency.ts'
-import { PartitionGate } from './partition-gate.ts'
 import { advance, reached, startOf, unprocessed } from './positions.ts'
-import { BatchProcessor } from './processor.ts'
+import type { BatchProcessor } from './processor.ts'
 import type { BatchLatency, BatchProgress } from './progress.ts'
-import { planRecovery } from './recovery.ts'
 import { boundedTrigger, gaveUp, Restarts, restartMessage } from './restarts.ts'
-import { scaleOutBlockers } from './scale-out.ts'
-import { type DeadLetter, openSink, type SinkWriter } from './sink.ts'
-import type { Positions, SourceReader, SourceRecord } from './source.ts'
-import type { Taps } from './tap.ts'
-import { lowestMark, TaskManager, type TaskMarks } from './task-manager.ts'
+import { type Clock, type RunOptions, systemClock } from './run-options.ts'
+import { RunResources, type RunSetup, setUpRun } from './run-setup.ts'
+import type { SourceReader, SourceRecord } from './source.ts'
+import { lowestMark, type TaskMarks } from './task-manager.ts'
 import { defaultLingerMs, type Trigger } from './trigger.ts'
 import { sleep } from './wait.ts'
 
-export interface Clock {
-  now(): number
-}
-
-export const systemClock: Clock = { now: () => Date.now() }
-
-export interface RunOptions {
-  /** Checkpoint directory. Default: data/checkpoints/<pipeline id>. */
-  readonly checkpoint?: string
-  /** Default: a batch every second. */
-  readonly trigger?: Trigger
-  /**
-   * Upper bound of records per batch (memory bound together with the client's fetch buffer). Default 20,000:
-   * a batch's records outlive the young generation and are promoted, so the batch size sets how high the old
-   * generation grows between full GCs (bench, 1M live window keys: peak RSS 506–517 MB at 20k, 595–679 MB
-   * at 50k, the same CPU per event; window 10.9 vs 10.6 and sessions 16.2 vs 15.7 CPU s per 1M events).
-   */
-  readonly maxBatchRecords?: number
-  /**
-   * How long a batch waits for more records once the first arrived. Default by trigger (`defaultLingerMs`):
-   * 2 ms continuous, 20 ms processingTime, 200 ms for bounded runs (availableNow, once).
-   */
-  readonly lingerMs?: number
-  readonly signal?: AbortSignal
-  readonly onProgress?: (progress: BatchProgress) => void
-  /** A committed batch's dead letters (called only when there are some), e.g. for a dashboard. */
-  readonly onDeadLetters?: (deadLetters: readonly DeadLetter[], batch: BatchRef) => void
-  /** The sink failed to write or commit a batch; the error is then thrown (and retried when retryable). */
-  readonly onSinkError?: (error: unknown, batch: BatchRef) => void
-  readonly logger?: Logger
-  readonly clock?: Clock
-  /** Stop after this many batches (tests, benchmarks). */
-  readonly maxBatches?: number
-  /**
-   * Decoded keyed-state entries each stateful operator keeps in memory between batches (default 100,000);
-   * the rest stays in the checkpoint's state store on disk and is read when a record needs it.
-   */
-  readonly stateCacheEntries?: number
-  /**
-   * How often keyed state is committed to the checkpoint's store (default 1000 ms; 0: after every batch).
-   * Between commits a key changed by many batches is written once; after a crash the batches since the last
-   * commit, which the sink already has, are replayed without writing them to rebuild the state.
-   */
-  readonly stateCommitIntervalMs?: number
-  /**
-   * How long a run keeps restarting after failures that retrying can fix (a broker it cannot reach) before it
-   * gives up and throws SLUICE_RETRY_TIMEOUT, counted from the first failure since the last committed batch.
-   * Default: 2 minutes for a bounded run (availableNow, once, or a bounded source: a batch job must end),
-   * for ever for a streaming one (a service waits for its broker). Every restart logs one warning with the
-   * cause and the wait (or calls onRestart instead).
-   */
-  readonly retryTimeoutMs?: number
-  /** Told of each restart after a failure instead of the warning it logs, e.g. to say it once for many pipelines. */
-  readonly onRestart?: (
-    error: unknown,
-    restart: { readonly waitMs: number; readonly message: string },
-  ) => void
-  /**
-   * This process's name among the instances of the pipeline (static group membership, and the Kafka sink's
-   * transactional id when instances share the source's partitions). Each instance needs its own, stable
-   * across its restarts; default: the source's own (kafka({ instanceId })), else the host name.
-   */
-  readonly instance?: string
-  /**
-   * Live taps (the dashboard's `monitor.hooks.taps`): while someone watches an operator, a sample of what it
-   * emits goes to them; nothing is sampled, and no tap code runs per record, while nobody does.
-   */
-  readonly taps?: Taps
-  /**
-   * A scaled-out stateful run: told each task's state (restoring, running) whenever its tasks change, for the
-   * dashboard's group view. Never awaited; what it throws is ignored.
-   */
-  readonly onTasks?: (report: TasksReport) => void
-}
-
-export interface BatchRef {
-  readonly pipelineId: string
-  readonly batchId: number
-}
+export { type BatchRef, type Clock, type RunOptions, systemClock } from './run-options.ts'
 
 export interface RunSummary {
   readonly batches: number
@@ -162,18 +76,6 @@ export async function run<T>(pipeline: Pipeline<T>, options: RunOptions = {}): P
   }
 }
 
-function sourceNode(plan: Plan): SourceNode {
-  const node = plan.nodes[0]
-  if (node?.kind !== 'source') throw new Error('internal: a plan starts with its source')
-  return node
-}
-
-function sinkNode(plan: Plan): SinkNode {
-  const node = plan.nodes.at(-1)
-  if (node?.kind !== 'sink') throw new Error('internal: a plan ends with its sink')
-  return node
-}
-
 /** One attempt at running the pipeline: open everything from the checkpoint, then loop over batches. */
 class PipelineRun {
   readonly #plan: Plan
@@ -181,16 +83,11 @@ class PipelineRun {
   readonly #logger: Logger
   readonly #clock: Clock
   readonly #totals: Totals
-  #checkpoint: Checkpoint | undefined
-  #source: SourceReader | undefined
-  #sink: SinkWriter<unknown> | undefined
-  #tables: LookupTable[] = []
+  readonly #opened = new RunResources()
   #lastBatchEnd = 0
   #lag: Record<string, number> | undefined
   #lagCheckedAt = 0
   #stateBytes = 0
-  /** A scaled-out stateful run's tasks (undefined otherwise: one processor runs the whole input). */
-  #tasks: TaskManager | undefined
 
   constructor(plan: Plan, options: RunOptions, logger: Logger, totals: Totals) {
     this.#plan = plan
@@ -202,118 +99,13 @@ class PipelineRun {
 
   async execute(): Promise<void> {
     const plan = this.#plan
-    // A plan that can run as several instances sharing the source's partitions: its keyed state lives in
-    // per-task stores and changelog topics (TaskManager), not in the checkpoint.
-    const shareable = scaleOutBlockers(plan).length === 0
-    const checkpointDir = this.#options.checkpoint ?? join('data', 'checkpoints', plan.pipelineId)
-    const checkpoint = await Checkpoint.open(checkpointDir, plan, { state: !shareable })
-    this.#checkpoint = checkpoint
-    const processor = new BatchProcessor(plan, {
-      ...(this.#options.taps ? { taps: this.#options.taps } : {}),
-      ...(checkpoint.stateDatabase ? { database: checkpoint.stateDatabase } : {}),
-      ...(this.#options.stateCacheEntries !== undefined
-        ? { stateCacheEntries: this.#options.stateCacheEntries }
-        : {}),
+    const setup = await setUpRun(plan, this.#options, {
+      logger: this.#logger,
+      clock: this.#clock,
+      opened: this.#opened,
     })
-    for (const node of processor.tableNodes()) {
-      const table = await node.table.load(this.#options.signal ? { signal: this.#options.signal } : {})
-      this.#tables.push(table)
-      processor.setTable(node.id, table)
-    }
-    const source = sourceNode(plan).source.create({
-      pipelineId: plan.pipelineId,
-      plan,
-      now: () => this.#clock.now(),
-      ...(this.#options.instance !== undefined ? { instance: this.#options.instance } : {}),
-    })
-    this.#source = source
-    const sink = sinkNode(plan).sink.create()
-    this.#sink = sink
-    const contract = await openSink(sink, {
-      pipelineId: plan.pipelineId,
-      source,
-      rowType: outputRowType(plan),
-      ...(shareable ? { instance: source.instance ?? hostname() } : {}),
-    })
-    // ... when the sink commits the source's positions with its output, so that every instance knows at
-    // assignment where a partition's committed output ends.
-    const scaleOut =
-      shareable &&
-      contract.guarantee === 'exactly-once' &&
-      (contract.commitsSourceOffsets || contract.partitionPositions !== undefined)
-    // A sink with a position per partition in its own database: each new assignment starts where it is.
-    const gate =
-      scaleOut && !contract.commitsSourceOffsets && contract.partitionPositions
-        ? new PartitionGate(contract.partitionPositions, source)
-        : undefined
-    if (shareable && processor.hasState) {
-      if (!scaleOut || !contract.changelog)
-        throw new Error(`internal: ${sink.description} cannot carry the state of a scaled-out pipeline`)
-      this.#tasks = new TaskManager({
-        plan,
-        source,
-        changelog: contract.changelog,
-        ...(gate ? { sinkPositions: (partitions: readonly string[]) => gate.positions(partitions) } : {}),
-        directory: join(checkpointDir, 'tasks'),
-        tables: new Map(processor.tableNodes().map((n, i) => [n.id, this.#tables[i]!])),
-        localCommitMs: this.#options.stateCommitIntervalMs ?? 1000,
-        ...(this.#options.taps ? { taps: this.#options.taps } : {}),
-        logger: this.#logger,
-        now: () => this.#clock.now(),
-        ...(this.#options.stateCacheEntries !== undefined
-          ? { stateCacheEntries: this.#options.stateCacheEntries }
-          : {}),
-        ...(this.#options.signal ? { signal: this.#options.signal } : {}),
-        ...(this.#options.onTasks ? { onTasks: this.#reportTasks(this.#options.onTasks) } : {}),
-      })
-    }
-    const tasks = this.#tasks
-    const preparers = plan.nodes.flatMap((node) =>
-      node.kind === 'parse' && node.prepare ? [node.prepare] : [],
-    )
-
-    const { committed, replays, fromSink, sinkKeepsPosition } = await planRecovery(
-      checkpoint,
-      sink,
-      contract,
-      {
-        pipelineId: plan.pipelineId,
-        stateful: processor.hasState,
-        scaleOut,
-        logger: this.#logger,
-        now: () => this.#clock.now(),
-      },
-    )
-    let watermark = Number.NEGATIVE_INFINITY
-    // The store's newest state (-1: empty); the batches after it are replayed first.
-    const stateSavedThrough = fromSink ? -1 : (checkpoint.stateDatabase?.latestBatch ?? -1)
-    const eventTimes = fromSink ? {} : { ...checkpoint.loadState(stateSavedThrough, processor.states) }
-    if (committed) watermark = watermarkFromLog(committed.watermark)
-    processor.watermarks.restore({ watermark, partitions: eventTimes }, this.#clock.now())
-
-    const first = replays[0]?.entry
-    let position: Positions = first?.start ?? committed?.end ?? {}
-    let batchId = first?.batchId ?? (committed ? committed.batchId + 1 : 0)
-    await source.open(Object.keys(position).length > 0 ? position : undefined, { scaleOut })
-    await tasks?.prepare()
-    const commits = new CommitProtocol(
-      {
-        checkpoint,
-        sink,
-        contract,
-        source,
-        processor,
-        sinkKeepsPosition,
-        stateSavedThrough,
-        lastBatchId: batchId - 1,
-      },
-      {
-        stateCommitMs: this.#options.stateCommitIntervalMs ?? 1000,
-        logger: this.#logger,
-        onSinkError: (error, id) =>
-          this.#options.onSinkError?.(error, { pipelineId: plan.pipelineId, batchId: id }),
-      },
-    )
+    const { processor, source, tasks, gate, preparers, commits, replays } = setup
+    let { position, batchId, watermark } = setup
 
     const trigger = this.#options.trigger ?? { kind: 'processingTime', intervalMs: 1000 }
     // Bounded runs stop at the end positions seen now: availableNow, or a source that is bounded itself.
@@ -394,7 +186,7 @@ class PipelineRun {
       // Steps that fetch before they decode (a schema registry's schemas by id) do it here, not per record.
       for (const prepare of preparers) await prepare(records.map((record) => record.value))
       const processStart = performance.now()
-      for (const table of this.#tables) await table.refresh?.()
+      for (const table of setup.tables) await table.refresh?.()
       const marks = taskMarks
       const output = tasks
         ? tasks.process(
@@ -443,7 +235,7 @@ class PipelineRun {
             }
           : { ...output.counters, outputRows: 0, deadLettered: 0, lateRows: 0, duplicateRows: 0 },
         { pollMs, processMs, checkpointMs, sinkMs },
-        processor,
+        setup,
         records,
         wasReplay,
         latency,
@@ -519,22 +311,22 @@ class PipelineRun {
       duplicateRows: number
     },
     times: { pollMs: number; processMs: number; checkpointMs: number; sinkMs: number },
-    processor: BatchProcessor,
+    { processor, source, tasks }: RunSetup,
     records: readonly SourceRecord[],
     replayed: boolean,
     latency: BatchLatency | null,
   ): Promise<void> {
     const inputRows = records.length
     const now = this.#clock.now()
-    if (this.#source?.lag && now - this.#lagCheckedAt >= (this.#source.lagIntervalMs ?? 5_000)) {
+    if (source.lag && now - this.#lagCheckedAt >= (source.lagIntervalMs ?? 5_000)) {
       this.#lagCheckedAt = now
-      this.#lag = await this.#source.lag().catch(() => undefined)
+      this.#lag = await source.lag().catch(() => undefined)
     }
-    let stateRows = this.#tasks?.stateRows ?? 0
-    if (!this.#tasks) for (const state of processor.states.values()) stateRows += state.size
+    let stateRows = tasks?.stateRows ?? 0
+    if (!tasks) for (const state of processor.states.values()) stateRows += state.size
     // The store's size on disk; asked every 10 batches and repeated in between.
     if (entry.batchId % 10 === 0)
-      this.#stateBytes = this.#tasks?.stateBytes() ?? processor.database?.sizeBytes() ?? 0
+      this.#stateBytes = tasks?.stateBytes() ?? processor.database?.sizeBytes() ?? 0
     const stateBytes = this.#stateBytes
     const total = times.pollMs + times.processMs + times.checkpointMs + times.sinkMs
     const sinceLast = Math.max(1, now - this.#lastBatchEnd)
@@ -562,7 +354,7 @@ class PipelineRun {
       stateRows,
       stateBytes,
       sourceLag: this.#lag,
-      sourceUnit: this.#source?.lagUnit ?? 'records',
+      sourceUnit: source.lagUnit ?? 'records',
       sourceRead: sourceRead(records),
       replayed,
       latency,
@@ -580,24 +372,13 @@ class PipelineRun {
     this.#options.onProgress?.(progress)
   }
 
-  #reportTasks(
-    onTasks: (report: TasksReport) => void,
-  ): (tasks: Readonly<Record<string, TasksReport['tasks'][string]>>) => void {
-    const host = hostname()
-    return (tasks) => onTasks({ pipelineId: this.#plan.pipelineId, host, pid: process.pid, tasks })
-  }
-
   /** Whether the source ends by itself (undefined before this attempt created it). */
   get sourceBounded(): boolean | undefined {
-    return this.#source?.bounded
+    return this.#opened.source?.bounded
   }
 
   async dispose(): Promise<void> {
-    this.#tasks?.close()
-    await this.#sink?.close().catch(() => {})
-    await this.#source?.close().catch(() => {})
-    for (const table of this.#tables) await table.close?.().catch(() => {})
-    this.#checkpoint?.close()
+    await this.#opened.dispose()
   }
 }
 

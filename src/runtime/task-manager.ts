@@ -1,18 +1,13 @@
-import {
-  type ChangelogOffsets,
-  type ChangelogRecord,
-  type ChangelogStore,
-  changelogTopic,
-} from '../contracts/changelog.ts'
+import { type ChangelogOffsets, type ChangelogStore, changelogTopic } from '../contracts/changelog.ts'
 import { SluiceError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import type { LookupTable, Plan } from '../plan/nodes.ts'
-import { addCounters, newCounters } from './operators/context.ts'
-import type { BatchOutput } from './processor.ts'
-import type { DeadLetter } from './sink.ts'
 import type { Positions, SourceReader, SourceRecord } from './source.ts'
 import type { Taps } from './tap.ts'
 import { Task, type TaskState } from './task.ts'
+import { processTasks, type TasksOutput } from './task-batch.ts'
+
+export type { TasksOutput } from './task-batch.ts'
 
 export interface TaskManagerOptions {
   readonly plan: Plan
@@ -38,15 +33,6 @@ export interface TaskManagerOptions {
   readonly taps?: Taps
   /** Called with every task's state when tasks start restoring, start running or leave (the group view). */
   readonly onTasks?: (tasks: Readonly<Record<string, TaskState>>) => void
-}
-
-/** A batch across tasks: their rows, dead letters and counters together, and their changelog records. */
-export interface TasksOutput extends BatchOutput {
-  readonly changelog: ChangelogRecord[]
-  /** Partitions whose tasks ran without records: the sink commits their unchanged positions (fencing). */
-  readonly heldPartitions: string[]
-  /** The lowest watermark a task ran under (for progress). */
-  readonly watermark: number
 }
 
 /** What restoring the tasks a batch needed took. */
@@ -274,45 +260,8 @@ export class TaskManager {
     now: number,
     watermarkOf: (task: Task, hasRecords: boolean) => number | undefined,
   ): TasksOutput {
-    const byPartition = new Map<string, SourceRecord[]>()
-    for (const r of input.records) {
-      // ensure() made a task for every partition read: a record without one would be committed unprocessed.
-      if (!this.#tasks.has(r.partition))
-        throw new Error(`internal: a record of ${r.partition}, which has no task`)
-      const list = byPartition.get(r.partition)
-      if (list) list.push(r)
-      else byPartition.set(r.partition, [r])
-    }
-    const rows: unknown[] = []
-    const deadLetters: DeadLetter[] = []
-    const counters = newCounters()
-    const changelog: ChangelogRecord[] = []
-    const held: string[] = []
-    let lowest = Number.POSITIVE_INFINITY
-    for (const task of this.#tasks.values()) {
-      const records = byPartition.get(task.partition) ?? []
-      const watermark = watermarkOf(task, records.length > 0)
-      if (watermark === undefined) continue
-      if (records.length === 0) held.push(task.partition)
-      lowest = Math.min(lowest, watermark)
-      const out = task.process(
-        { batchId: input.batchId, batchTime: input.batchTime, records, watermark },
-        now,
-        this.#options.plan.pipelineId,
-        changelog,
-      )
-      for (const row of out.rows) rows.push(row)
-      for (const d of out.deadLetters) deadLetters.push(d)
-      addCounters(counters, out.counters)
-    }
-    return {
-      rows,
-      deadLetters,
-      counters,
-      changelog,
-      heldPartitions: held,
-      watermark: lowest === Number.POSITIVE_INFINITY ? Number.NEGATIVE_INFINITY : lowest,
-    }
+    // ensure() made a task for every partition read.
+    return processTasks(this.#tasks, input, now, this.#options.plan.pipelineId, watermarkOf)
   }
 
   /**

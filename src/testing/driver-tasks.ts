@@ -1,10 +1,9 @@
-import { type ChangelogRecord, changelogTopic } from '../contracts/changelog.ts'
+import { changelogTopic } from '../contracts/changelog.ts'
 import type { LookupTable, Plan } from '../plan/nodes.ts'
-import { addCounters, newCounters } from '../runtime/operators/context.ts'
 import type { BatchOutput } from '../runtime/processor.ts'
-import type { DeadLetter } from '../runtime/sink.ts'
 import type { SourceRecord } from '../runtime/source.ts'
 import { Task } from '../runtime/task.ts'
+import { processTasks } from '../runtime/task-batch.ts'
 import { MemoryChangelogStore } from './memory-changelog-store.ts'
 
 /** Where a moved task's state came from, and how many state rows the changelog gave it. */
@@ -91,49 +90,36 @@ export class DriverTasks {
     now: number,
     endOfInput: boolean,
   ): BatchOutput {
-    const byPartition = this.#tasks.map((): SourceRecord[] => [])
-    for (const r of input.records) byPartition[Number(r.partition.slice(1))]!.push(r)
-    // As run.ts's #taskWatermarks: each from its own partition, computed before the batch runs. A partition
+    const withRecords = new Set(input.records.map((r) => r.partition))
+    // As TaskManager.watermarks(): each from its own partition, computed before the batch runs. A partition
     // with records in this batch is unread, so never idle.
-    const marks = this.#tasks.map((task, p) => {
+    const marks = this.#tasks.map((task) => {
       const tracker = task.processor.watermarks
       const before = tracker.watermark
       if (endOfInput) return { watermark: tracker.endOfInput(), moved: tracker.watermark > before }
-      const own = byPartition[p]!.length > 0 ? new Set([task.partition]) : undefined
+      const own = withRecords.has(task.partition) ? new Set([task.partition]) : undefined
       const watermark = tracker.advance(now, own, own)
       return { watermark, moved: watermark > before }
     })
-    const rows: unknown[] = []
-    const deadLetters: DeadLetter[] = []
-    const counters = newCounters()
-    const changelog: ChangelogRecord[] = []
-    const ran: number[] = []
-    for (const [p, task] of this.#tasks.entries()) {
-      const records = byPartition[p]!
-      const { watermark, moved } = marks[p]!
-      if (records.length === 0 && !moved) continue
-      const out = task.process(
-        { batchId: input.batchId, batchTime: input.batchTime, records, watermark },
-        now,
-        this.#options.plan.pipelineId,
-        changelog,
-      )
-      for (const row of out.rows) {
-        rows.push(row)
-        this.#rows[p]!.push(row)
-      }
-      deadLetters.push(...out.deadLetters)
-      addCounters(counters, out.counters)
-      ran.push(p)
-    }
+    const out = processTasks(
+      new Map(this.#tasks.map((task) => [task.partition, task])),
+      input,
+      now,
+      this.#options.plan.pipelineId,
+      (task, hasRecords) => {
+        const mark = marks[task.partitionNumber]!
+        return hasRecords || mark.moved ? mark.watermark : undefined
+      },
+    )
+    for (const { task, rows } of out.ran) for (const row of rows) this.#rows[task.partitionNumber]!.push(row)
     // The batch commits: its changelog records, then (the group's offsets) each task's position.
-    this.changelog.append(changelog)
-    for (const p of ran) {
-      const task = this.#tasks[p]!
+    this.changelog.append(out.changelog)
+    for (const { task } of out.ran) {
+      const p = task.partitionNumber
       this.#committed[p] = task.position ?? this.#committed[p]!
       task.commitLocal(this.changelog.ends(this.#topics, [p]))
     }
-    return { rows, deadLetters, counters }
+    return { rows: out.rows, deadLetters: out.deadLetters, counters: out.counters }
   }
 
   /**

@@ -1,35 +1,22 @@
 import {
   Consumer,
   FetchIsolationLevels,
-  type GroupAssignment,
   type GroupPartitionsAssigner,
   type Message,
   type MessagesStream,
-  MessagesStreamFallbackModes,
-  MessagesStreamModes,
 } from '@platformatic/kafka'
 import { describeError, KafkaError } from '../../errors.ts'
 import { sleep } from '../../runtime/wait.ts'
-import { KafkaAdmin } from './admin.ts'
 import { baseClientOptions, type KafkaConnection } from './connection.ts'
-import { PartitionOwnership } from './ownership.ts'
+import { CooperativeOwnership, type GroupMember, type PartitionAssignment } from './cooperative-ownership.ts'
 import { commitProgress, type ProgressOffset } from './progress-commit.ts'
 import { registerRawConsumer } from './raw.ts'
 import { filterAbortedTransactions } from './read-committed.ts'
 import { type ConsumedRecord, partitionKey } from './records.ts'
 import { requireStableOffsets } from './stable-offsets.ts'
+import { type StartPosition, streamPositioning } from './start-position.ts'
 
-/** Where a consumer starts on partitions the group has no committed offset for (or ignoring commits). */
-export type StartPosition =
-  | { readonly from: 'committed'; readonly fallback: 'earliest' | 'latest' }
-  | { readonly from: 'earliest' | 'latest' }
-  | { readonly from: 'timestamp'; readonly timestamp: number }
-  | {
-      readonly from: 'offsets'
-      readonly offsets: readonly { topic: string; partition: number; offset: bigint }[]
-      /** Partitions not listed start here. */
-      readonly fallback: 'earliest' | 'latest'
-    }
+export type { StartPosition } from './start-position.ts'
 
 export interface KafkaConsumerOptions extends KafkaConnection {
   readonly groupId: string
@@ -74,23 +61,7 @@ export interface KafkaConsumerOptions extends KafkaConnection {
   readonly partitions?: ReadonlyMap<string, readonly number[]>
 }
 
-/** One assignment of a partition to this member. */
-export interface PartitionAssignment {
-  /** The offset the stream started the partition at. */
-  readonly start: bigint
-  /** Counts this member's assignments: a partition revoked and assigned again gets a new id. */
-  readonly id: number
-  /** The group membership it was assigned under (what a transactional offset commit is fenced on). */
-  readonly member: GroupMember | undefined
-}
-
-/** A member of a consumer group in one generation, as a record's metadata carries it. */
-export interface GroupMember {
-  readonly groupId: string
-  readonly generationId: number
-  readonly memberId: string
-  readonly coordinatorId: number
-}
+export type { GroupMember, PartitionAssignment } from './cooperative-ownership.ts'
 
 export interface BatchOptions {
   readonly maxRecords: number
@@ -116,29 +87,13 @@ export class KafkaConsumer {
   readonly #consumer: Consumer
   readonly #options: KafkaConsumerOptions
   #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined
-  #ownedFrom: GroupAssignment[] | null | undefined
-  #owned = new Set<string>()
   /** Per partition, the offset after the last record the client put in the stream's buffer. */
   readonly #buffered = new Map<string, bigint>()
   /** Per partition, the offset after the last record poll() took from the buffer. */
   readonly #taken = new Map<string, bigint>()
   #failure: Error | undefined
   #ended = false
-  /** The batch poll() handed out and the caller has not finished: a revocation waits for it. */
-  #openBatch: { readonly done: Promise<void>; readonly finish: () => void } | undefined
-  /** While a cooperative revocation is under way: the assignment it replaces (poll() hands out nothing). */
-  #revokingFrom: GroupAssignment[] | null | undefined
-  #revoking = false
-  readonly #ownership: PartitionOwnership
-  /**
-   * The partitions the stream has positioned (its 'offsets' event) in their current ownership: partition →
-   * ownership serial. A partition owned again after a break (revoked, or the membership lost) is not
-   * positioned until the stream positions it anew at the group's committed offset.
-   */
-  readonly #positioned = new Map<string, number>()
-  /** Where the stream started each partition of the current assignment (cooperative members). */
-  readonly #assignedAt = new Map<string, PartitionAssignment>()
-  #assignments = 0
+  readonly #ownership: CooperativeOwnership
 
   constructor(options: KafkaConsumerOptions) {
     this.#options = options
@@ -191,7 +146,7 @@ export class KafkaConsumer {
     // A partition taken over from an instance whose transaction is still committing its offsets waits for it.
     requireStableOffsets(this.#consumer)
     registerRawConsumer(this, this.#consumer)
-    this.#ownership = new PartitionOwnership(this.#consumer)
+    this.#ownership = new CooperativeOwnership(this.#consumer, options.groupId)
   }
 
   get groupId(): string {
@@ -209,10 +164,12 @@ export class KafkaConsumer {
     const start = this.#options.start ?? { from: 'committed', fallback: 'earliest' }
     const topics = [...this.#options.topics]
     try {
-      const positioning = await this.#positioning(start, topics)
+      const positioning = await streamPositioning(start, this.#options, topics)
       this.#stream = await this.#consumer.consume({ topics, ...positioning })
       this.#trackBuffered(this.#stream)
-      if (this.#options.cooperative) this.#holdRevocations(this.#stream)
+      // Records read before, below where the stream positions a newly assigned partition, are dropped.
+      if (this.#options.cooperative)
+        this.#ownership.holdRevocations(this.#stream, (key, at) => this.#taken.set(key, at))
     } catch (error) {
       if (error instanceof KafkaError) throw error
       throw new KafkaError(`Could not subscribe to ${topics.join(', ')}: ${describeError(error)}`, {
@@ -241,19 +198,12 @@ export class KafkaConsumer {
    * non-cooperative members.
    */
   assignment(key: string): PartitionAssignment | undefined {
-    return this.ownedPartitions().has(key) ? this.#assignedAt.get(key) : undefined
+    return this.#ownership.assignment(key)
   }
 
   /** Partitions this member owns now, as "topic:partition" keys. */
   ownedPartitions(): ReadonlySet<string> {
-    const current = this.#consumer.assignments
-    if (current !== this.#ownedFrom) {
-      this.#owned = new Set(
-        (current ?? []).flatMap(({ topic, partitions }) => partitions.map((p) => partitionKey(topic, p))),
-      )
-      this.#ownedFrom = current
-    }
-    return this.#owned
+    return this.#ownership.owned()
   }
 
   /**
@@ -284,9 +234,8 @@ export class KafkaConsumer {
     for (;;) {
       if (this.#failure)
         throw new KafkaError(`Consuming failed: ${describeError(this.#failure)}`, { cause: this.#failure })
-      if (this.#revoking && this.#consumer.assignments !== this.#revokingFrom) this.#revoking = false
       const owned = this.ownedPartitions()
-      while (batch.length < options.maxRecords && !this.#revoking) {
+      while (batch.length < options.maxRecords && !this.#ownership.revoking) {
         const message: Message<Buffer, Buffer, Buffer, Buffer> | null = stream.read()
         if (message === null) break
         const key = partitionKey(message.topic, message.partition)
@@ -296,11 +245,11 @@ export class KafkaConsumer {
         this.#taken.set(key, message.offset + 1n)
         // Records of a partition owned but not yet positioned in this ownership were fetched before (from
         // where an earlier ownership had got to): the stream reads them again from the committed offset.
-        if (owned.has(key) && (!cooperative || this.#isPositioned(key))) batch.push(message)
+        if (owned.has(key) && (!cooperative || this.#ownership.isPositioned(key))) batch.push(message)
       }
-      if (batch.length > 0) this.#openBatch ??= openBatch()
+      if (batch.length > 0) this.#ownership.handedOut()
       if (batch.length >= options.maxRecords || this.#ended || options.signal?.aborted) return batch
-      if (this.#revoking) {
+      if (this.#ownership.revoking) {
         // Revoking waits for the open batch, which is this one when it has records: hand it out.
         if (batch.length > 0) return batch
         await sleep(10, options.signal)
@@ -419,29 +368,17 @@ export class KafkaConsumer {
     }
   }
 
-  #identity(): GroupMember | undefined {
-    const memberId = this.#consumer.memberId
-    const coordinatorId = this.#consumer.coordinatorId
-    if (!memberId || coordinatorId === null) return undefined
-    return { groupId: this.groupId, generationId: this.#consumer.generationId, memberId, coordinatorId }
-  }
-
   /**
    * Holds the current assignment for a batch without records, as a poll that handed out records does, until
    * finishedBatch(). False when a revocation is already under way.
    */
   holdBatch(): boolean {
-    if (this.#openBatch) return true
-    if (this.#revoking) return false
-    this.#openBatch = openBatch()
-    return true
+    return this.#ownership.holdBatch()
   }
 
   /** The records poll() handed out are committed or abandoned: a revocation waiting for them may go on. */
   finishedBatch(): void {
-    const open = this.#openBatch
-    this.#openBatch = undefined
-    open?.finish()
+    this.#ownership.finishedBatch()
   }
 
   /**
@@ -457,67 +394,7 @@ export class KafkaConsumer {
   ):
     | { readonly generationId: number; readonly memberId: string; readonly coordinatorId: number }
     | undefined {
-    if (!this.#options.cooperative) return undefined
-    const memberId = this.#consumer.memberId
-    if (!memberId || memberId !== fetchedBy.memberId) return undefined
-    const coordinatorId = this.#consumer.coordinatorId
-    if (coordinatorId === null) return undefined
-    for (const p of partitions) {
-      // Owned since the records were fetched, without a break: else another member may have had it meanwhile.
-      const ownership = this.#ownership.of(p)
-      if (!ownership || ownership.generation > fetchedBy.generationId) return undefined
-    }
-    return { generationId: this.#consumer.generationId, memberId, coordinatorId }
-  }
-
-  /** Whether the stream has positioned `key` in this member's current ownership of it. */
-  #isPositioned(key: string): boolean {
-    const ownership = this.#ownership.of(key)
-    return ownership !== undefined && this.#positioned.get(key) === ownership.serial
-  }
-
-  /**
-   * Makes cooperative revocations wait for the open batch. The client commits a stream's pending offsets
-   * before it gives partitions up, through the stream's autocommit with a callback, and goes on when that
-   * calls back: the one place a rebalance waits for the application (Java's onPartitionsRevoked). Until the
-   * new assignment is in force, poll() hands nothing out.
-   */
-  #holdRevocations(stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>): void {
-    const target = stream as unknown as Record<symbol, (callback?: (error: Error | null) => void) => void>
-    const autocommit = clientSymbol(stream, AUTOCOMMIT)
-    const flush = target[autocommit]!.bind(stream)
-    target[autocommit] = (callback) => {
-      if (!callback) return flush()
-      this.#revoking = true
-      this.#revokingFrom = this.#consumer.assignments
-      const open = this.#openBatch?.done ?? Promise.resolve()
-      void open.then(() => flush(callback))
-    }
-    // A partition newly assigned starts where the group committed it, else at the fallback (earliest or
-    // latest). The stream keeps the fetch position of a partition it once owned and, when the group has no
-    // commit for it, would go on from there: records another member read meanwhile (without committing)
-    // would be skipped. So positions of partitions not owned continuously are dropped at each join, before
-    // the stream positions the new assignment ('consumer:group:join' starts that asynchronously).
-    this.#consumer.on('consumer:group:join', () => {
-      const owned = this.ownedPartitions()
-      for (const key of [...stream.offsetsToFetch.keys()])
-        if (!owned.has(key) || !this.#isPositioned(key)) stream.offsetsToFetch.delete(key)
-    })
-    // Records read before are dropped up to where the stream positioned a newly assigned partition.
-    stream.on('offsets', () => {
-      const owned = this.ownedPartitions()
-      for (const key of owned) {
-        const at = stream.offsetsToFetch.get(key)
-        const ownership = this.#ownership.of(key)
-        if (!this.#isPositioned(key) && at !== undefined && ownership) {
-          this.#taken.set(key, at)
-          this.#assignedAt.set(key, { start: at, id: ++this.#assignments, member: this.#identity() })
-          this.#positioned.set(key, ownership.serial)
-        }
-      }
-      for (const key of this.#assignedAt.keys()) if (!owned.has(key)) this.#assignedAt.delete(key)
-      for (const key of this.#positioned.keys()) if (!owned.has(key)) this.#positioned.delete(key)
-    })
+    return this.#options.cooperative ? this.#ownership.commitGeneration(fetchedBy, partitions) : undefined
   }
 
   /**
@@ -550,10 +427,7 @@ export class KafkaConsumer {
     }
     if (next.size === 0) return true
     if (!memberId || coordinatorId === null) return false
-    const offsets = [...next].flatMap(([key, o]) => {
-      const ownership = this.#ownership.of(key)
-      return ownership && ownership.generation <= o.fetchedIn ? [o] : []
-    })
+    const offsets = [...next].flatMap(([key, o]) => (this.#ownership.ownedSince(key, o.fetchedIn) ? [o] : []))
     if (offsets.length === 0) return false
     const identity = {
       groupId: this.groupId,
@@ -577,85 +451,13 @@ export class KafkaConsumer {
     await this.#stream?.close().catch(() => {})
     await this.#consumer.close(true).catch(() => {})
   }
-
-  async #positioning(start: StartPosition, topics: string[]) {
-    switch (start.from) {
-      case 'committed':
-        return {
-          mode: MessagesStreamModes.COMMITTED,
-          fallbackMode:
-            start.fallback === 'earliest'
-              ? MessagesStreamFallbackModes.EARLIEST
-              : MessagesStreamFallbackModes.LATEST,
-        }
-      case 'earliest':
-        return { mode: MessagesStreamModes.EARLIEST }
-      case 'latest':
-        return { mode: MessagesStreamModes.LATEST }
-      case 'offsets':
-        return {
-          mode: MessagesStreamModes.MANUAL,
-          offsets: start.offsets.map((o) => ({ ...o })),
-          fallbackMode:
-            start.fallback === 'earliest'
-              ? MessagesStreamFallbackModes.EARLIEST
-              : MessagesStreamFallbackModes.LATEST,
-        }
-      case 'timestamp':
-        return {
-          mode: MessagesStreamModes.MANUAL,
-          offsets: await offsetsAtTime(this.#options, topics, start.timestamp),
-        }
-    }
-  }
 }
 
 /** The client's name for its cooperative-sticky assignor (not exported by name in 2.12.1). */
 const COOPERATIVE_STICKY_ASSIGNOR = 'cooperative-sticky'
 
-function openBatch(): { readonly done: Promise<void>; readonly finish: () => void } {
-  const { promise, resolve } = Promise.withResolvers<void>()
-  return { done: promise, finish: resolve }
-}
-
-/** The description of the client's (unexported) symbol for a stream's autocommit flush (2.12.1). */
-const AUTOCOMMIT = 'plt.kafka.messagesStream.autocommit'
-
-/** A method symbol of the client's stream class, by description; a clear error if the client changed. */
-function clientSymbol(stream: object, description: string): symbol {
-  const found = Object.getOwnPropertySymbols(Object.getPrototypeOf(stream)).find(
-    (s) => s.description === description,
-  )
-  if (!found)
-    throw new Error(
-      `internal: @platformatic/kafka's MessagesStream has no [${description}] method (a client upgrade?): cooperative revocation cannot wait for in-flight batches`,
-    )
-  return found
-}
-
 function leaderEpochOf(record: ConsumedRecord): number {
   return 'leaderEpoch' in record && typeof record.leaderEpoch === 'number' ? record.leaderEpoch : -1
-}
-
-/** First offset at or after `timestamp` on each partition; the log end where nothing is that recent. */
-async function offsetsAtTime(connection: KafkaConnection, topics: string[], timestamp: number) {
-  const admin = new KafkaAdmin(connection)
-  try {
-    const result: { topic: string; partition: number; offset: bigint }[] = []
-    for (const topic of topics) {
-      const [atTime, ends] = await Promise.all([
-        admin.offsets(topic, BigInt(timestamp)),
-        admin.offsets(topic),
-      ])
-      for (const [partition, end] of ends) {
-        const offset = atTime.get(partition) ?? -1n
-        result.push({ topic, partition, offset: offset >= 0n ? offset : end })
-      }
-    }
-    return result
-  } finally {
-    await admin.close()
-  }
 }
 
 function readableOrTimeout(
