@@ -59,9 +59,33 @@ async function allCommitted(input: string): Promise<void> {
   }
 }
 
+/**
+ * Waits until the group has two members, each owning partitions of the input: on a busy machine the second
+ * instance can join long after the first has read everything produced so far.
+ */
+async function twoMembersOwnPartitions(input: string): Promise<void> {
+  const admin = new KafkaAdmin({ brokers: brokers() })
+  try {
+    await waitFor(
+      async () => {
+        const group = await admin.describeGroup(fixtureGroup(input))
+        return (
+          group.state === 'Stable' &&
+          group.members.length === 2 &&
+          group.members.every((m) => (m.partitions?.length ?? 0) > 0)
+        )
+      },
+      180_000,
+      'two members, each owning partitions of the input',
+    )
+  } finally {
+    await admin.close()
+  }
+}
+
 describe('a keyed pipeline into PostgreSQL scaled out over two instances', () => {
   test('one SIGKILLed mid-run: the other restores its partitions from the database, every window once and exact', {
-    timeout: 240_000,
+    timeout: 400_000,
   }, async () => {
     const input = await freshTopic('pg-state-in', PARTITIONS)
     const table = `windows_${input.replaceAll('-', '_')}`
@@ -69,6 +93,9 @@ describe('a keyed pipeline into PostgreSQL scaled out over two instances', () =>
     const b = startInstance('scaled-stateful-postgres', 'b', input, table, await tempDir(), 'info')
     const instances: Instance[] = [a, b]
     try {
+      await twoMembersOwnPartitions(input).catch(async (error) => {
+        throw new Error(`${error}\n${await diagnose(input, instances)}`)
+      })
       // Input until both write windows (a cooperative rebalance gives the second its partitions in a second
       // round).
       let produced = 0
