@@ -120,8 +120,9 @@ describe('lake rolling by time and size', () => {
     let firstRollAfter: number | undefined
     await waitFor(
       async () => {
-        if (firstRollAfter === undefined && (await logEntries(table)).length > 0)
-          firstRollAfter = Date.now() - started
+        // The table is there once its first roll has committed.
+        if ((await logEntries(table)).length === 0) return false
+        firstRollAfter ??= Date.now() - started
         return (await readTable(table)).length === input.length
       },
       120_000,
