@@ -116,24 +116,28 @@ describe('lake rolling by time and size', () => {
     // Every row must roll while the pipeline runs, by the timer alone (no input arrives after the first
     // ~3 batches). On a busy machine the first roll may come before all rows are spooled: later rolls take
     // the rest, so wait for all of them, not for the first.
-    const started = Date.now()
-    let firstRollAfter: number | undefined
-    await waitFor(
-      async () => {
-        // The table is there once its first roll has committed.
-        if ((await logEntries(table)).length === 0) return false
-        firstRollAfter ??= Date.now() - started
-        return (await readTable(table)).length === input.length
-      },
-      120_000,
-      'every row rolled by the timer while the pipeline runs',
-    )
-    assert.ok(
-      firstRollAfter !== undefined && firstRollAfter >= 250,
-      `rolled after ${firstRollAfter} ms, not before the interval`,
-    )
-    stop.abort()
-    await running
+    // A failed wait must still stop the pipeline: a run left going keeps the test file's process alive.
+    try {
+      const started = Date.now()
+      let firstRollAfter: number | undefined
+      await waitFor(
+        async () => {
+          // The table is there once its first roll has committed.
+          if ((await logEntries(table)).length === 0) return false
+          firstRollAfter ??= Date.now() - started
+          return (await readTable(table)).length === input.length
+        },
+        120_000,
+        'every row rolled by the timer while the pipeline runs',
+      )
+      assert.ok(
+        firstRollAfter !== undefined && firstRollAfter >= 250,
+        `rolled after ${firstRollAfter} ms, not before the interval`,
+      )
+    } finally {
+      stop.abort()
+      await running
+    }
     assert.deepEqual(await readTable(table), input)
   })
 
