@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import mysql2, { type Pool, type PoolConnection } from 'mysql2/promise'
+import { mysql } from '../../../src/connectors/mysql/index.ts'
 import { MySqlPartitionOffsets } from '../../../src/connectors/mysql/partition-offsets.ts'
 import { SinkFencedError } from '../../../src/runtime/sink.ts'
 import type { SourceRecord } from '../../../src/runtime/source.ts'
@@ -167,5 +168,20 @@ describe('MariaDB positions per partition', () => {
     await inTransaction((c) => q.commit(c, [record('t:0', 0)], {}, { 't:0': 8 }, 'a'))
     assert.deepEqual(await read(p, ['t:0']), { 't:0': 1 })
     assert.deepEqual(await read(q, ['t:0']), { 't:0': 8 })
+  })
+})
+
+describe('mysql({ scaleOut })', () => {
+  test('a stateless plan scales out by default; scaleOut: false keeps one position, and says so', () => {
+    assert.equal(mysql({ table: 't' }).scalesOut, 'stateless')
+    const single = mysql({ table: 't', scaleOut: false })
+    assert.equal(single.scalesOut, undefined)
+    assert.equal(single.options['scaleOut'], false)
+  })
+
+  test('an offsets table whose "_partitions" table would pass the server\'s name limit is refused up front', () => {
+    const long = 'o'.repeat(60)
+    assert.throws(() => mysql({ table: 't', offsetsTable: long }), /offsetsTable with "_partitions" added/)
+    assert.doesNotThrow(() => mysql({ table: 't', offsetsTable: long, scaleOut: false }))
   })
 })
