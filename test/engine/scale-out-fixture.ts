@@ -81,3 +81,26 @@ export function assertExactlyOnce(ids: readonly number[], n: number): void {
   assert.deepEqual(missing, [], 'every input written')
   assert.equal(ids.length, n)
 }
+
+/** A row the stateless fixture writes into a table (PIPELINE=stateless-mysql): the input's id and key, and who wrote it. */
+export interface IdRow {
+  readonly id: number
+  readonly key: string
+  readonly by: string
+}
+
+/**
+ * Every input of [0, n) exactly once among `rows`, by content (its key as produceIds made it); returns how
+ * many rows each instance wrote.
+ */
+export function assertRowsExactlyOnce(rows: readonly IdRow[], n: number): Map<string, number> {
+  assertExactlyOnce(
+    rows.map((r) => Number(r.id)),
+    n,
+  )
+  const wrong = rows.filter((r) => r.key !== `k${Number(r.id) % 50}`)
+  assert.deepEqual(wrong.slice(0, 10), [], 'each row holds its input')
+  const writers = new Map<string, number>()
+  for (const r of rows) writers.set(r.by, (writers.get(r.by) ?? 0) + 1)
+  return writers
+}

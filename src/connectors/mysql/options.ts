@@ -1,5 +1,6 @@
 import { UsageError } from '../../errors.ts'
 import { DEFAULT_OFFSETS_TABLE, resolveSqlOptions, type SqlSinkOptions } from '../sql/index.ts'
+import { PARTITIONS_SUFFIX } from './partition-offsets.ts'
 import { checkColumnType } from './schema.ts'
 import { checkIdentifier, parseMySqlUrl } from './sql.ts'
 
@@ -24,6 +25,13 @@ export interface MySqlSinkOptions<T> extends SqlSinkOptions<T> {
   readonly offsetsTable?: string
   /** Rows per INSERT at most (rounded down to a power of two). Default 2048. */
   readonly maxRowsPerStatement?: number
+  /**
+   * Lets instances of a stateless pipeline share the source's partitions, each committing a position per
+   * partition (table `<offsetsTable>_partitions`) in the batch's transaction. Default true; false keeps one
+   * position for the whole pipeline (one instance: a second one fences the first), as before the MariaDB/MySQL
+   * sink could scale. A pipeline with keyed state runs as one instance either way.
+   */
+  readonly scaleOut?: boolean
 }
 
 /** The options checked, with their defaults. */
@@ -40,13 +48,19 @@ export interface MySqlSettings {
   readonly offsetsTable: string
   /** Rows per INSERT at most: a power of two. */
   readonly maxRows: number
+  readonly scaleOut: boolean
 }
 
 export function resolveMySqlOptions<T>(options: MySqlSinkOptions<T>): MySqlSettings {
   const common = resolveSqlOptions('mysql', options, { keyInAppend: true })
   checkIdentifier(options.table, 'table')
   if (options.deadLetterTable !== undefined) checkIdentifier(options.deadLetterTable, 'deadLetterTable')
+  const offsetsTable = options.offsetsTable ?? DEFAULT_OFFSETS_TABLE
   if (options.offsetsTable !== undefined) checkIdentifier(options.offsetsTable, 'offsetsTable')
+  const scaleOut = options.scaleOut ?? true
+  // The positions per partition are in a table named after it.
+  if (scaleOut)
+    checkIdentifier(`${offsetsTable}${PARTITIONS_SUFFIX}`, 'offsetsTable with "_partitions" added')
   for (const k of common.key) checkIdentifier(k, 'key column')
   const declared = new Map<string, string>()
   for (const [name, type] of Object.entries(options.columns ?? {})) {
@@ -67,8 +81,9 @@ export function resolveMySqlOptions<T>(options: MySqlSinkOptions<T>): MySqlSetti
     createTable: options.createTable ?? false,
     onError: common.onError,
     deadLetterTable: common.deadLetterTable,
-    offsetsTable: options.offsetsTable ?? DEFAULT_OFFSETS_TABLE,
+    offsetsTable,
     maxRows: largestPowerOfTwo(options.maxRowsPerStatement ?? 2048),
+    scaleOut,
   }
 }
 
@@ -85,6 +100,7 @@ export function describeOptions(settings: MySqlSettings): Record<string, unknown
     onError: settings.onError,
     deadLetterTable: settings.deadLetterTable,
     offsetsTable: settings.offsetsTable,
+    ...(settings.scaleOut ? {} : { scaleOut: false }),
   }
 }
 

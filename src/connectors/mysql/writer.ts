@@ -25,6 +25,7 @@ import { insertDeadLetters, keyOf, rejectedError } from './dead-letters.ts'
 import { wrapError } from './errors.ts'
 import { MySqlOffsets } from './offsets.ts'
 import type { MySqlSettings } from './options.ts'
+import { MySqlPartitionOffsets } from './partition-offsets.ts'
 import { type ParsedUrl, parseMySqlUrl } from './sql.ts'
 import { MySqlTable } from './table.ts'
 import { insertRows, type Refused, type ServerLimits } from './write-rows.ts'
@@ -49,13 +50,23 @@ interface Opened {
   readonly limits: ServerLimits
   readonly offsets: MySqlOffsets
   readonly table: MySqlTable
+  /** Set when this process is one of several instances sharing the source's partitions (open()'s instance). */
+  readonly shared: Shared | undefined
+}
+
+/** What a sink that is one of several instances of its pipeline keeps. */
+interface Shared {
+  readonly offsets: MySqlPartitionOffsets
+  readonly instance: string
 }
 
 /**
  * Exactly-once into MySQL or MariaDB: each batch is one transaction holding its rows, its dead letters and
  * the pipeline's position (its row of `sluice_offsets`), so after a crash the database itself says whether
  * the batch landed. The offsets row is locked first in each transaction, so a second instance of the same
- * pipeline waits and then sees the batch as done instead of writing it twice.
+ * pipeline waits and then sees the batch as done instead of writing it twice. Instances of a stateless
+ * pipeline that share the source's partitions (open()'s instance) keep a position per partition instead
+ * (MySqlPartitionOffsets), and fence each other on those rows.
  */
 export class MySqlSinkWriter<T> implements SinkWriter<T> {
   readonly description: string
@@ -64,6 +75,8 @@ export class MySqlSinkWriter<T> implements SinkWriter<T> {
   #pool: Pool | undefined
   #opened: Opened | undefined
   #pipelineId = ''
+  /** Session settings beyond the SQL mode (a shared instance's idle limit). */
+  #sessionExtra = ''
   readonly #initialized = new WeakSet<object>()
   #tx: Transaction | undefined
   /** The rows of the batch being written that the table cannot take, found before its transaction. */
@@ -89,6 +102,11 @@ export class MySqlSinkWriter<T> implements SinkWriter<T> {
     const url = parseMySqlUrl(urlText)
     this.#url = url
     this.#pipelineId = context.pipelineId
+    // An instance frozen inside a transaction (a stopped process, a VM paused) would hold its partitions' row
+    // locks, and with them every instance that takes its partitions over, until it wakes: the server ends a
+    // session idle that long instead (rolling its transaction back; the pool drops the closed connection). A
+    // live batch is never idle that long between its statements.
+    this.#sessionExtra = context.instance !== undefined ? ', wait_timeout = 30' : ''
     const pool = mysql2.createPool({
       ...url.pool,
       connectionLimit: 2,
@@ -128,13 +146,41 @@ export class MySqlSinkWriter<T> implements SinkWriter<T> {
       await offsets.ensure(conn, url.database, keyCollation)
       const table = new MySqlTable(this.#settings, url.database, keyCollation)
       await table.open(conn, context.rowType)
-      this.#opened = { url, pool, limits, offsets, table }
+      let shared: Shared | undefined
+      if (context.instance !== undefined) {
+        const partitions = new MySqlPartitionOffsets(
+          this.#settings.offsetsTable,
+          this.#pipelineId,
+          this.description,
+        )
+        await partitions.ensure(conn, url.database, keyCollation)
+        await partitions.adopt(conn, (await offsets.read(conn)).positions)
+        shared = { offsets: partitions, instance: context.instance }
+      }
+      this.#opened = { url, pool, limits, offsets, table, shared }
     } catch (error) {
       conn.destroy()
       throw wrapError(error, `mysql(): opening ${url.redacted}`)
     }
     conn.release()
-    return SQL_SINK_CONTRACT
+    const shared = this.#opened.shared
+    if (!shared) return SQL_SINK_CONTRACT
+    return {
+      ...SQL_SINK_CONTRACT,
+      partitionPositions: {
+        read: async (partitions) => {
+          const conn = await this.#connection('reading the committed positions')
+          try {
+            const positions = await shared.offsets.read(conn, partitions)
+            conn.release()
+            return positions
+          } catch (error) {
+            conn.destroy()
+            throw wrapError(error, `mysql(): reading the committed positions of ${this.#pipelineId}`)
+          }
+        },
+      },
+    }
   }
 
   async write(batch: OutputBatch<T>): Promise<void> {
@@ -145,6 +191,13 @@ export class MySqlSinkWriter<T> implements SinkWriter<T> {
     const conn = await this.#connection(`writing batch ${batch.batchId}`)
     try {
       await conn.query('START TRANSACTION')
+      if (this.#opened!.shared) {
+        // Instances sharing the partitions fence each other per partition, at commit (they have no batch ids
+        // in common): only a single process locks the pipeline's row.
+        this.#tx = { conn, batch, stored: NOTHING_STORED, deferred: false }
+        await this.#writeBatch(conn, batch)
+        return
+      }
       // Locks the pipeline's offsets row: a second instance of the same pipeline waits instead of interleaving.
       const stored = await this.#opened!.offsets.read(conn, true)
       const tx: Transaction = { conn, batch, stored, deferred: stored.batchId >= batch.batchId }
@@ -162,8 +215,24 @@ export class MySqlSinkWriter<T> implements SinkWriter<T> {
   async commit(batch: OutputBatch<T>, context: SinkCommitContext): Promise<void> {
     if (this.#tx?.batch !== batch) await this.write(batch)
     const tx = this.#tx!
-    const { offsets, url } = this.#opened!
+    const { offsets, url, shared } = this.#opened!
     try {
+      if (shared) {
+        if (!context.expected) throw new Error('internal: a scaled-out commit without the expected positions')
+        const versions = await shared.offsets.commit(
+          tx.conn,
+          context.records,
+          context.expected,
+          context.next,
+          shared.instance,
+          context.heldPartitions,
+        )
+        await tx.conn.query('COMMIT')
+        this.#tx = undefined
+        tx.conn.release()
+        shared.offsets.committed(versions)
+        return
+      }
       const decision = decideReplay(tx.stored, batch.batchId, context.records)
       if (decision.kind === 'conflict')
         throw offsets.conflict(tx.stored, batch.batchId, decision.record, url.database, this.#target)
@@ -228,7 +297,7 @@ export class MySqlSinkWriter<T> implements SinkWriter<T> {
     }
     if (!this.#initialized.has(conn.connection)) {
       try {
-        await conn.query(`SET SESSION sql_mode = '${SQL_MODE}', time_zone = '+00:00'`)
+        await conn.query(`SET SESSION sql_mode = '${SQL_MODE}', time_zone = '+00:00'${this.#sessionExtra}`)
       } catch (error) {
         conn.destroy()
         throw wrapError(error, `mysql(): ${what}: setting up the session`)

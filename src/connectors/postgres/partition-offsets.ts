@@ -1,36 +1,22 @@
 import type pg from 'pg'
-import { SinkFencedError } from '../../runtime/sink.ts'
 import type { Positions, SourceRecord } from '../../runtime/source.ts'
+import { batchPartitions, type PartitionRow, PartitionVersions } from '../sql/partition-versions.ts'
 import { qualified, type TableName } from './identifiers.ts'
 
 /**
- * The positions of a pipeline whose instances share the source's partitions: one row per partition,
- *
- *   pipeline_id  text  ┐ primary key
- *   partition    text  ┘
- *   position     bigint, the next position to read (NULL: the row exists, nothing committed yet)
- *   instance     text, which instance committed it last
- *   version      bigint, how many commits the partition had (a batch that only closed windows counts too)
- *   updated_at   when
- *
- * next to the single-row offsets table of a pipeline that runs as one process. Each batch's transaction
- * locks its partitions' rows and commits only when they hold what the instance expects (the position and
- * version it read when the partition was assigned, moved on by its own commits since): an instance that lost
- * a partition to another, which committed it meanwhile, is fenced, and its batch rolls back. The version
- * fences a batch that leaves the position where it was (a keyed task closing windows as time passes): two
- * instances each believing they own the partition would otherwise both commit "position unchanged".
+ * The positions of a pipeline whose instances share the source's partitions, in PostgreSQL: one row per
+ * partition (see src/connectors/sql/partition-versions.ts for the table and how commits fence), next to the
+ * single-row offsets table of a pipeline that runs as one process.
  */
 export class PostgresPartitionOffsets {
   readonly #table: TableName
   readonly #pipelineId: string
-  readonly #sink: string
-  /** Per partition: the version this instance read at assignment, moved on by its own commits. */
-  readonly #versions = new Map<string, number>()
+  readonly #versions: PartitionVersions
 
   constructor(offsets: TableName, pipelineId: string, sink: string) {
     this.#table = { schema: offsets.schema, name: `${offsets.name}_partitions` }
     this.#pipelineId = pipelineId
-    this.#sink = sink
+    this.#versions = new PartitionVersions(sink)
   }
 
   get createSql(): string {
@@ -72,13 +58,7 @@ export class PostgresPartitionOffsets {
         'WHERE pipeline_id = $1 AND partition = ANY($2::text[])',
       [this.#pipelineId, partitions],
     )
-    for (const partition of partitions) this.#versions.set(partition, 0)
-    const positions: Record<string, number> = {}
-    for (const r of result.rows) {
-      this.#versions.set(r.partition, Number(r.version))
-      if (r.position !== null) positions[r.partition] = Number(r.position)
-    }
-    return positions
+    return this.#versions.assigned(partitions, result.rows.map(partitionRow))
   }
 
   /**
@@ -96,8 +76,7 @@ export class PostgresPartitionOffsets {
     instance: string,
     held: readonly string[] = [],
   ): Promise<ReadonlyMap<string, number>> {
-    const read = new Set(records.map((r) => r.partition))
-    const partitions = [...new Set([...read, ...held])].sort()
+    const { partitions, moved } = batchPartitions(records, next, held)
     if (partitions.length === 0) return new Map()
     const table = qualified(this.#table)
     // Rows first, so that two instances committing a partition's first batch at once queue on its row
@@ -113,17 +92,7 @@ export class PostgresPartitionOffsets {
         'ORDER BY partition FOR UPDATE',
       [this.#pipelineId, partitions],
     )
-    const versions = new Map<string, number>()
-    for (const row of locked.rows) {
-      const has = row.position === null ? undefined : Number(row.position)
-      const version = Number(row.version)
-      const mine = this.#versions.get(row.partition)
-      // Same position, other version: another instance committed the partition without moving it.
-      if (has !== expected[row.partition] || (mine !== undefined && version !== mine))
-        throw new SinkFencedError(this.#sink, row.partition, expected[row.partition], has)
-      versions.set(row.partition, version + 1)
-    }
-    const moved = Object.fromEntries(partitions.filter((p) => read.has(p)).map((p) => [p, next[p]]))
+    const versions = this.#versions.check(locked.rows.map(partitionRow), expected)
     await client.query(
       `UPDATE ${table} AS t SET position = COALESCE((($3::jsonb) ->> t.partition)::bigint, t.position), ` +
         'version = t.version + 1, instance = $4, updated_at = now() ' +
@@ -135,6 +104,15 @@ export class PostgresPartitionOffsets {
 
   /** The transaction of commit() committed: its versions are the ones the next commits expect. */
   committed(versions: ReadonlyMap<string, number>): void {
-    for (const [partition, version] of versions) this.#versions.set(partition, version)
+    this.#versions.committed(versions)
+  }
+}
+
+/** A row as the driver returns it (bigint as text). */
+function partitionRow(row: { partition: string; position: string | null; version: string }): PartitionRow {
+  return {
+    partition: row.partition,
+    position: row.position === null ? undefined : Number(row.position),
+    version: Number(row.version),
   }
 }
