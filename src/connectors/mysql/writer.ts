@@ -102,11 +102,6 @@ export class MySqlSinkWriter<T> implements SinkWriter<T> {
     const url = parseMySqlUrl(urlText)
     this.#url = url
     this.#pipelineId = context.pipelineId
-    // An instance frozen inside a transaction (a stopped process, a VM paused) would hold its partitions' row
-    // locks, and with them every instance that takes its partitions over, until it wakes: the server ends a
-    // session idle that long instead (rolling its transaction back; the pool drops the closed connection). A
-    // live batch is never idle that long between its statements.
-    this.#sessionExtra = context.instance !== undefined ? ', wait_timeout = 30' : ''
     const pool = mysql2.createPool({
       ...url.pool,
       connectionLimit: 2,
@@ -131,6 +126,16 @@ export class MySqlSinkWriter<T> implements SinkWriter<T> {
         maxRows: this.#settings.maxRows,
         maxPacket,
         maxStatementBytes: Math.max(64 * 1024, Math.min(maxPacket - 64 * 1024, 8 * 1024 * 1024)),
+      }
+      // An instance frozen inside a transaction (a stopped process, a VM paused) would hold its partitions'
+      // row locks, and with them every instance that takes its partitions over, until it wakes: MariaDB ends a
+      // session idle that long inside a transaction instead (rolling it back; the pool drops the closed
+      // connection). A live batch is never idle that long between its statements. MySQL has no such limit
+      // (its wait_timeout would also end pooled sessions idle between batches): there the others wait for
+      // innodb_lock_wait_timeout and retry.
+      if (context.instance !== undefined && /mariadb/i.test(version)) {
+        this.#sessionExtra = ', idle_transaction_timeout = 30'
+        await conn.query('SET SESSION idle_transaction_timeout = 30')
       }
       // Binary and NO PAD, so keys compare as JavaScript strings do: 'a', 'A' and 'a ' are three keys.
       const keyCollation = /mariadb/i.test(version)
