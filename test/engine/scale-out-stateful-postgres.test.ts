@@ -1,8 +1,13 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { KafkaAdmin } from '../../src/connectors/kafka/admin.ts'
-import { diagnose, fixtureGroup, type Instance, startInstance } from '../helpers/instances.ts'
-import { brokers, freshTopic } from '../helpers/kafka.ts'
+import {
+  diagnose,
+  groupCommittedAll,
+  type Instance,
+  startInstance,
+  waitForMembers,
+} from '../helpers/instances.ts'
+import { freshTopic } from '../helpers/kafka.ts'
 import { waitFor } from '../helpers/wait.ts'
 import {
   db,
@@ -39,50 +44,6 @@ async function rowCount(table: string): Promise<number> {
 const emittedBy = (rows: Map<string, number>, name: string) =>
   [...rows].filter(([by]) => by.startsWith(`${name}/`)).reduce((n, [, k]) => n + k, 0)
 
-/** Waits until the group committed every input: nothing is left to write. */
-async function allCommitted(input: string): Promise<void> {
-  const admin = new KafkaAdmin({ brokers: brokers() })
-  try {
-    await waitFor(
-      async () => {
-        const [end, committed] = await Promise.all([
-          admin.offsets(input),
-          admin.committedOffsets(fixtureGroup(input), input),
-        ])
-        return [...end].every(([p, offset]) => (committed.get(p) ?? -1n) >= offset)
-      },
-      120_000,
-      'the group to commit every input',
-    )
-  } finally {
-    await admin.close()
-  }
-}
-
-/**
- * Waits until the group has two members, each owning partitions of the input: on a busy machine the second
- * instance can join long after the first has read everything produced so far.
- */
-async function twoMembersOwnPartitions(input: string): Promise<void> {
-  const admin = new KafkaAdmin({ brokers: brokers() })
-  try {
-    await waitFor(
-      async () => {
-        const group = await admin.describeGroup(fixtureGroup(input))
-        return (
-          group.state === 'Stable' &&
-          group.members.length === 2 &&
-          group.members.every((m) => (m.partitions?.length ?? 0) > 0)
-        )
-      },
-      180_000,
-      'two members, each owning partitions of the input',
-    )
-  } finally {
-    await admin.close()
-  }
-}
-
 describe('a keyed pipeline into PostgreSQL scaled out over two instances', () => {
   test('one SIGKILLed mid-run: the other restores its partitions from the database, every window once and exact', {
     timeout: 400_000,
@@ -93,7 +54,7 @@ describe('a keyed pipeline into PostgreSQL scaled out over two instances', () =>
     const b = startInstance('scaled-stateful-postgres', 'b', input, table, await tempDir(), 'info')
     const instances: Instance[] = [a, b]
     try {
-      await twoMembersOwnPartitions(input).catch(async (error) => {
+      await waitForMembers(input, 2).catch(async (error) => {
         throw new Error(`${error}\n${await diagnose(input, instances)}`)
       })
       // Input until both write windows (a cooperative rebalance gives the second its partitions in a second
@@ -132,7 +93,7 @@ describe('a keyed pipeline into PostgreSQL scaled out over two instances', () =>
       ).catch(async (error) => {
         throw new Error(`${error}; ${await rowCount(table)} rows\n${await diagnose(input, [b])}`)
       })
-      await allCommitted(input)
+      await groupCommittedAll(input)
       const cells = await tableCells(table)
       const wrong = [...expected]
         .filter(([cell, count]) => JSON.stringify(cells.get(cell)) !== JSON.stringify([count]))

@@ -63,19 +63,9 @@ export async function settle(
   output: string,
   readThrough: (end: ReadonlyMap<string, bigint>) => boolean,
 ): Promise<void> {
+  await groupCommittedAll(input)
   const admin = new KafkaAdmin({ brokers: brokers() })
   try {
-    await waitFor(
-      async () => {
-        const [end, committed] = await Promise.all([
-          admin.offsets(input),
-          admin.committedOffsets(fixtureGroup(input), input),
-        ])
-        return [...end].every(([p, offset]) => (committed.get(p) ?? -1n) >= offset)
-      },
-      120_000,
-      'the group to commit every input',
-    )
     const end = new Map([...(await admin.offsets(output))].map(([p, o]) => [`${output}:${p}`, o]))
     await waitFor(() => readThrough(end), 60_000, 'the output read to its end')
   } finally {
@@ -120,14 +110,41 @@ export async function diagnose(input: string, instances: readonly Instance[]): P
   }
 }
 
-/** Waits until `n` instances are members of the fixture's group over `input`, the group stable. */
+/** Waits until the fixture's group has committed all of `input`: no instance has anything left to write. */
+export async function groupCommittedAll(input: string): Promise<void> {
+  const admin = new KafkaAdmin({ brokers: brokers() })
+  try {
+    await waitFor(
+      async () => {
+        const [end, committed] = await Promise.all([
+          admin.offsets(input),
+          admin.committedOffsets(fixtureGroup(input), input),
+        ])
+        return [...end].every(([p, offset]) => (committed.get(p) ?? -1n) >= offset)
+      },
+      120_000,
+      'the group to commit every input',
+    )
+  } finally {
+    await admin.close()
+  }
+}
+
+/**
+ * Waits until `n` instances are members of the fixture's group over `input`, the group stable and each
+ * owning partitions: on a busy machine a second instance can join long after the first has read everything.
+ */
 export async function waitForMembers(input: string, n: number): Promise<void> {
   const admin = new KafkaAdmin({ brokers: brokers() })
   try {
     await waitFor(
       async () => {
         const group = await admin.describeGroup(fixtureGroup(input)).catch(() => undefined)
-        return group?.state === 'Stable' && group.members.length === n
+        return (
+          group?.state === 'Stable' &&
+          group.members.length === n &&
+          group.members.every((m) => (m.partitions?.length ?? 0) > 0)
+        )
       },
       120_000,
       `${n} instances in the group`,
