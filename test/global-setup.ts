@@ -14,6 +14,9 @@ let dataDir: string | undefined
 let postgres: TestPostgres | undefined
 
 export async function globalSetup(): Promise<void> {
+  // Every test file is a process of its own and many spawn the CLI: V8's code cache on disk spares each
+  // of them compiling the same few hundred modules again (a third of a CLI start's CPU).
+  process.env.NODE_COMPILE_CACHE ??= join(tmpdir(), 'node-compile-cache')
   const [, shared] = await Promise.all([startKafka(), startSharedPostgres()])
   postgres = shared
   if (postgres) process.env.SLUICE_TEST_POSTGRES_URL = postgres.url

@@ -61,7 +61,7 @@ function sample(pid: number): { user: number; system: number; hwmMB: number } | 
 
 runWorkload(async (config) => {
   const classpath = await toolsClasspath()
-  const java = await findJava()
+  const { path: java } = await findJava()
   const args = [
     '-Xmx1g',
     '-cp',

@@ -14,7 +14,8 @@ const run = promisify(execFile)
 /** The pom that names Apache Kafka's broker jars and the logging backend its release tarball adds. */
 export const BROKER_POM = fileURLToPath(new URL('../../kafka/pom.xml', import.meta.url))
 
-function cacheRoot(): string {
+/** Where the broker's classpath and class archive are kept between runs (~/.cache/sluice/kafka). */
+export function cacheRoot(): string {
   const base = process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache')
   return join(base, 'sluice', 'kafka')
 }

@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import { KafkaAdmin } from '../connectors/kafka/admin.ts'
 import { LocalKafkaError, UsageError } from '../errors.ts'
+import { classArchiveFlags, classArchiveUseFlags, settleClassArchive } from './class-archive.ts'
 import { brokerClasspath } from './classpath.ts'
 import { BROKER_LOG4J, DEFAULT_DATA_DIR, type LocalNode, serverProperties, TOOL_LOG4J } from './config.ts'
 
@@ -153,7 +154,7 @@ async function planNodes(
 }
 
 async function formatNode(
-  java: string,
+  java: { path: string; versionText: string },
   classpath: string,
   node: LocalNode,
   clusterId: string,
@@ -161,6 +162,7 @@ async function formatNode(
 ): Promise<void> {
   const args = [
     '-Xmx256m',
+    ...classArchiveUseFlags(java, classpath),
     `-Dlog4j2.configurationFile=${join(node.dir, 'tools-log4j2.properties')}`,
     '-cp',
     classpath,
@@ -174,23 +176,24 @@ async function formatNode(
     ...(security ? scramFormatArgs(security) : []),
   ]
   try {
-    await run(java, args, { maxBuffer: 4 * 1024 * 1024 })
+    await run(java.path, args, { maxBuffer: 4 * 1024 * 1024 })
   } catch (error) {
     const stderr = error instanceof Error && 'stderr' in error ? String(error.stderr).trim().slice(-1500) : ''
     throw new LocalKafkaError(`Formatting Kafka storage in ${node.dir} failed:\n${stderr}`, error)
   }
 }
 
-function launchNode(
-  java: string,
+async function launchNode(
+  java: { path: string; versionText: string },
   classpath: string,
   node: LocalNode,
   heapMb: number,
-): { pid: number; logFile: string } {
+): Promise<{ pid: number; logFile: string }> {
   const logFile = join(node.dir, 'broker.log')
+  const archive = await classArchiveFlags(java, classpath, node.dir)
   const out = openSync(logFile, 'a')
   const child = spawn(
-    java,
+    java.path,
     [
       `-Xms${Math.min(128, heapMb)}m`,
       `-Xmx${heapMb}m`,
@@ -198,6 +201,7 @@ function launchNode(
       '-XX:MaxGCPauseMillis=20',
       '-XX:InitiatingHeapOccupancyPercent=35',
       '-XX:+ExplicitGCInvokesConcurrent',
+      ...archive,
       '-Djava.awt.headless=true',
       `-Dkafka.logs.dir=${join(node.dir, 'logs')}`,
       `-Dlog4j2.configurationFile=${join(node.dir, 'log4j2.properties')}`,
@@ -211,7 +215,7 @@ function launchNode(
     { detached: true, stdio: ['ignore', out, out] },
   )
   if (child.pid === undefined)
-    throw new LocalKafkaError(`Could not launch ${java} for Kafka node ${node.id}.`)
+    throw new LocalKafkaError(`Could not launch ${java.path} for Kafka node ${node.id}.`)
   child.unref()
   return { pid: child.pid, logFile }
 }
@@ -356,15 +360,17 @@ export async function startLocalKafka(
   }
   await Promise.all(planned.map((node) => formatNode(java, classpath, node, clusterId, security)))
 
-  const nodes: LocalKafkaNode[] = planned.map((node) => ({
-    id: node.id,
-    port: node.port,
-    controllerPort: node.controllerPort,
-    ...(node.mtlsPort !== undefined ? { mtlsPort: node.mtlsPort } : {}),
-    ...(node.oauthPort !== undefined ? { oauthPort: node.oauthPort } : {}),
-    dir: node.dir,
-    ...launchNode(java, classpath, node, heapMb),
-  }))
+  const nodes: LocalKafkaNode[] = await Promise.all(
+    planned.map(async (node) => ({
+      id: node.id,
+      port: node.port,
+      controllerPort: node.controllerPort,
+      ...(node.mtlsPort !== undefined ? { mtlsPort: node.mtlsPort } : {}),
+      ...(node.oauthPort !== undefined ? { oauthPort: node.oauthPort } : {}),
+      dir: node.dir,
+      ...(await launchNode(java, classpath, node, heapMb)),
+    })),
+  )
   await writeState(dataDir, {
     version: 1,
     clusterId,
@@ -412,7 +418,11 @@ export async function stopLocalKafka(
   const state = await readState(dataDir)
   if (!state) return { dataDir, stopped: 0, killed: 0 }
   const outcomes = await Promise.all(
-    state.nodes.map((n) => (n.pid === null ? 'gone' : terminate(n.pid, n.dir, options.graceMs ?? 30_000))),
+    state.nodes.map(async (n) => {
+      const outcome = n.pid === null ? 'gone' : await terminate(n.pid, n.dir, options.graceMs ?? 30_000)
+      await settleClassArchive(n.dir, outcome === 'terminated')
+      return outcome
+    }),
   )
   const { owner: _stopped, ...standing } = state
   await writeState(dataDir, { ...standing, nodes: state.nodes.map((n) => ({ ...n, pid: null })) })

@@ -8,7 +8,7 @@ const run = promisify(execFile)
 const MIN_JAVA = 17
 
 /** Resolves the `java` binary (JAVA_HOME first) and checks it is recent enough for a Kafka 4 broker. */
-export async function findJava(): Promise<string> {
+export async function findJava(): Promise<{ path: string; versionText: string }> {
   const java = process.env.JAVA_HOME ? `${process.env.JAVA_HOME}/bin/java` : 'java'
   let versionText: string
   try {
@@ -26,7 +26,7 @@ export async function findJava(): Promise<string> {
       `Java ${major} found but Kafka 4 needs Java ${MIN_JAVA}+: install openjdk-17-jre-headless or point JAVA_HOME at a newer JDK.`,
     )
   }
-  return java
+  return { path: java, versionText }
 }
 
 /** Parses "openjdk version \"17.0.15\"" or "java version \"1.8.0_392\"" into a major version. */
