@@ -8,10 +8,9 @@ import type { ResetFlags } from './reset-command.ts'
 
 /** `sluice reset PIPELINE`: lists what goes, asks (unless --yes), deletes. */
 export async function resetPipeline(pipelineId: string, flags: ResetFlags): Promise<void> {
-  const connection = { brokers: await brokersFor(flags) }
   const database = await sinkDatabase(flags)
   try {
-    await reset(pipelineId, flags, connection, database)
+    await reset(pipelineId, flags, { brokers: await brokersFor(flags) }, database)
   } finally {
     await database?.close()
   }
