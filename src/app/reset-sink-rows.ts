@@ -1,0 +1,49 @@
+/**
+ * What `sluice reset` finds of a pipeline in its sink's own database: the rows of the tables where a SQL sink
+ * keeps the pipeline's positions (and, for a keyed pipeline scaled out into PostgreSQL, its state). The
+ * output and dead-letter tables are the user's, like output topics: reset lists what stays, never deletes it.
+ */
+export interface PipelineRows {
+  /** The table as the database names it (schema-qualified for PostgreSQL). */
+  readonly table: string
+  readonly rows: number
+  /** For a changelog table: the changelog (`<pipeline>-<step>-changelog`) the rows belong to. */
+  readonly topic?: string
+}
+
+export interface SinkRowsFound {
+  readonly rows: readonly PipelineRows[]
+  /**
+   * Offsets tables outside the ones looked in that hold a row of the pipeline (another schema): not deleted,
+   * named so that the user can point reset at them.
+   */
+  readonly elsewhere: readonly string[]
+}
+
+export interface SinkDatabase {
+  /** `postgres` or `mysql`: the flag that named it. */
+  readonly kind: 'postgres' | 'mysql'
+  /** The database without its password, for messages. */
+  readonly display: string
+  find(pipelineId: string): Promise<SinkRowsFound>
+  /** Deletes the pipeline's rows of the tables `found` lists, in one transaction. */
+  delete(pipelineId: string, found: readonly PipelineRows[]): Promise<void>
+  close(): Promise<void>
+}
+
+/**
+ * The other pipelines' ids that start with `<pipelineId>-`: their changelogs (`<other>-<step>-changelog`)
+ * also start with the pipeline's prefix, and must not be taken for its own.
+ */
+export function ownChangelogs(
+  pipelineId: string,
+  topics: readonly string[],
+  otherIds: readonly string[],
+): string[] {
+  const prefix = `${pipelineId}-`
+  const longer = otherIds.filter((id) => id !== pipelineId && id.startsWith(prefix))
+  return topics
+    .filter((t) => t.startsWith(prefix) && t.endsWith('-changelog'))
+    .filter((t) => !longer.some((other) => t.startsWith(`${other}-`)))
+    .sort()
+}
