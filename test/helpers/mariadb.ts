@@ -32,6 +32,8 @@ export interface MariaDb {
 export interface MariaDbOptions {
   /** InnoDB buffer pool, MB; default 64. */
   readonly bufferPoolMb?: number
+  /** Default 100. */
+  readonly maxConnections?: number
 }
 
 const run = promisify(execFile)
@@ -63,9 +65,33 @@ async function freePort(): Promise<number> {
   })
 }
 
-export async function startMariaDb(options: MariaDbOptions = {}): Promise<MariaDb> {
-  const external = process.env.MYSQL_URL
+/**
+ * A database of its own for the caller: in the server MYSQL_URL names, else in the one the test files share
+ * (SLUICE_TEST_MYSQL_URL, started by the global setup: a server took ~5.6 s to bootstrap, once per file),
+ * else in a private server. `ownServer` (a test that restarts the server or changes its global settings) and
+ * `bufferPoolMb` (a benchmark) always get a private one unless MYSQL_URL is set.
+ */
+export async function startMariaDb(
+  options: MariaDbOptions & { readonly ownServer?: boolean } = {},
+): Promise<MariaDb> {
+  const own = options.ownServer === true || options.bufferPoolMb !== undefined
+  const external = process.env.MYSQL_URL ?? (own ? undefined : process.env.SLUICE_TEST_MYSQL_URL)
   return external ? externalDatabase(external) : privateServer(options)
+}
+
+/**
+ * The server the test files share (global setup): undefined where MYSQL_URL names one or MariaDB is not
+ * installed, so that only the tests that need it fail, each with the helper's message.
+ */
+export async function startSharedMariaDb(): Promise<MariaDb | undefined> {
+  if (process.env.MYSQL_URL) return undefined
+  try {
+    findBinary(['mariadbd', 'mysqld'])
+  } catch {
+    return undefined
+  }
+  // Two test files at a time, each with a few pools.
+  return privateServer({ maxConnections: 300 })
 }
 
 async function externalDatabase(base: string): Promise<MariaDb> {
@@ -143,7 +169,7 @@ async function privateServer(options: MariaDbOptions): Promise<MariaDb> {
     `--innodb-buffer-pool-size=${options.bufferPoolMb ?? 64}M`,
     '--innodb-flush-log-at-trx-commit=2',
     '--skip-log-bin',
-    '--max-connections=100',
+    `--max-connections=${options.maxConnections ?? 100}`,
   ]
   let child: ChildProcess | undefined
   let exited: Promise<void> = Promise.resolve()

@@ -8,7 +8,7 @@ import { pipeline } from '../../../src/dsl/stream.ts'
 import { run } from '../../../src/runtime/run.ts'
 import { useMariaDb } from './util.ts'
 
-const db = useMariaDb()
+const db = useMariaDb({ ownServer: true })
 
 describe('mysql sink, a dead letter bigger than a statement may be', () => {
   test('keeps the start of its raw value and says in the reason how it was cut', async () => {

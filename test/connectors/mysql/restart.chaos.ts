@@ -10,7 +10,7 @@ import type { SinkSpec, SinkWriter } from '../../../src/runtime/sink.ts'
 import { Order, order } from './fixtures/crash-pipeline.ts'
 import { useMariaDb } from './util.ts'
 
-const db = useMariaDb()
+const db = useMariaDb({ ownServer: true })
 
 function input(n: number) {
   return Array.from({ length: n }, (_, i) => ({ value: JSON.stringify(order(i)), partition: `p${i % 3}` }))

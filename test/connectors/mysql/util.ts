@@ -1,4 +1,4 @@
-/** Shared by the MySQL sink tests: one MariaDB per test file, SQL for assertions, temporary checkpoints. */
+/** Shared by the MySQL sink tests: a MariaDB database per test file, SQL for assertions, temporary checkpoints. */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -14,12 +14,15 @@ export interface Db {
   checkpoint(): Promise<string>
 }
 
-/** Starts MariaDB before the file's tests and stops it after them. */
-export function useMariaDb(): Db {
+/**
+ * A MariaDB database before the file's tests, dropped after them: in the server the test files share, or with
+ * `ownServer` (a test that restarts it or changes its global settings) in a private one.
+ */
+export function useMariaDb(options: { readonly ownServer?: boolean } = {}): Db {
   let server: MariaDb | undefined
   const dirs: string[] = []
   before(async () => {
-    server = await startMariaDb()
+    server = await startMariaDb(options)
   })
   after(async () => {
     await server?.stop()
