@@ -10,11 +10,13 @@ import { describePlan } from '../plan/describe.ts'
 import { type RunSummary, run } from '../runtime/run.ts'
 import { scaleOutBlockers } from '../runtime/scale-out.ts'
 import type { DeadLetter } from '../runtime/sink.ts'
+import { Taps } from '../runtime/tap.ts'
 import { parseTrigger, type Trigger } from '../runtime/trigger.ts'
 import { startDashboard } from './dashboard-start.ts'
 import type { RunFlags } from './run-command.ts'
 import { RunProgress } from './run-progress.ts'
 import { interruptSignal } from './signals.ts'
+import { answerSupervisorTaps } from './worker-taps.ts'
 import {
   isWorker,
   leaveSupervisor,
@@ -129,6 +131,7 @@ async function runWorkers(
       args: (name) => ['run', file, ...workerArgs(flags), '--instance', name],
       ...(monitor
         ? {
+            taps: monitor.hooks.taps,
             onReport: (message) => {
               if (message.kind === 'tasks') monitor.tasks(message.report)
               else monitor.deadLetters(message.records.map(withBytes), message.batch, message.byOperator)
@@ -220,6 +223,9 @@ async function runAll(
   if (dashboard) process.stderr.write(`${dashboard.line}\n`)
   for (const p of pipelines) monitor?.describe(p)
   const dashboardOfSupervisor = supervisorShowsDashboard()
+  // A worker's operators are tapped for its supervisor's dashboard, through the same taps a dashboard of its own uses.
+  const taps = monitor?.hooks.taps ?? (dashboardOfSupervisor ? new Taps() : undefined)
+  const stopTaps = dashboardOfSupervisor && taps ? answerSupervisorTaps(taps, logger) : undefined
   progress.start(pipelines.map((p) => p.plan.pipelineId))
   try {
     await Promise.all(
@@ -250,10 +256,10 @@ async function runAll(
                   },
                 }
               : {}),
+            ...(taps ? { taps } : {}),
             ...(monitor
               ? {
                   onSinkError: monitor.sinkError,
-                  taps: monitor.hooks.taps,
                   // The restart's warning is still logged, as without the dashboard.
                   onRestart: (error: unknown, restart: { readonly message: string }) => {
                     monitor.restarting(p.plan.pipelineId, error)
@@ -277,6 +283,7 @@ async function runAll(
     if (!signal.aborted) throwIfAllDeadLettered(summaries, firstDeadLetters)
   } finally {
     dispose()
+    stopTaps?.()
     progress.finish(summaries)
     leaveSupervisor()
     await monitor?.close()

@@ -5,8 +5,10 @@ import type { TasksReport } from '../contracts/group-view.ts'
 import type { BatchProgress } from '../runtime/progress.ts'
 import type { BatchRef, RunSummary } from '../runtime/run.ts'
 import type { DeadLetter } from '../runtime/sink.ts'
+import type { TapKey, TapRecord, Taps } from '../runtime/tap.ts'
 import { sleep } from '../runtime/wait.ts'
 import { WORKER_SECURITY_ENV } from './kafka-security-flags.ts'
+import { TapRelay } from './tap-relay.ts'
 
 /**
  * `sluice run --workers N`: N processes of the same pipelines, each one instance in the pipelines' consumer
@@ -29,6 +31,15 @@ export type WorkerMessage =
       /** How many the batch dead-lettered per operator (records holds only the newest). */
       readonly byOperator: Readonly<Record<string, number>>
     }
+  /** The worker listens for taps now (messages sent before it did would be lost): send it those open. */
+  | { readonly kind: 'tap-ready' }
+  /** A batch's sample of an operator the supervisor's dashboard taps. */
+  | { readonly kind: 'tap-records'; readonly tap: TapKey; readonly records: readonly TapRecord[] }
+
+/** What a supervisor sends a worker: the taps its dashboard's viewers open and close. */
+export type SupervisorMessage =
+  | { readonly kind: 'tap-open'; readonly tap: TapKey; readonly perSecond: number }
+  | { readonly kind: 'tap-close'; readonly tap: TapKey }
 
 /** Set in a worker's environment: the supervisor's pid (a worker reports over IPC instead of printing). */
 export const WORKER_ENV = 'SLUICE_WORKER_OF'
@@ -86,6 +97,8 @@ export interface SuperviseOptions {
   readonly log: (line: string) => void
   /** The workers' reports for the supervisor's dashboard (tasks, dead letters); unset: workers send none. */
   readonly onReport?: (message: Extract<WorkerMessage, { kind: 'tasks' | 'dead-letters' }>) => void
+  /** The supervisor's dashboard's taps: each open one is opened in every worker, their samples merged into it. */
+  readonly taps?: Taps
 }
 
 /** Exit code of a worker that failed on something restarting cannot fix (bad flags, a plan refused). */
@@ -102,6 +115,7 @@ export async function supervise(options: SuperviseOptions): Promise<Map<string, 
   const failure = new AbortController()
   let failed: Error | undefined
   const stop = AbortSignal.any([options.signal, failure.signal])
+  const relay = options.taps ? new TapRelay(options.taps, options.workers) : undefined
   const runWorker = async (index: number): Promise<void> => {
     const name = workerName(index)
     let backoff = 1000
@@ -111,13 +125,17 @@ export async function supervise(options: SuperviseOptions): Promise<Map<string, 
         options.args(name),
         stop,
         options.onReport !== undefined,
-        (message) => {
+        (message, reply) => {
           if (message.kind === 'progress') options.onProgress(message.progress)
           else if (message.kind === 'summary')
             summaries.set(message.pipelineId, add(summaries.get(message.pipelineId), message.summary))
+          else if (message.kind === 'tap-ready') relay?.attach(name, reply)
+          else if (message.kind === 'tap-records') relay?.records(name, message.tap, message.records)
           else options.onReport?.(message)
         },
       )
+      // Its replacement gets the open taps when it says it is ready for them.
+      relay?.detach(name)
       if (stop.aborted) return
       if (code === 0 && options.bounded) return
       // A batch job must end: a worker that gave up fails it. So does an error no restart can fix.
@@ -134,7 +152,11 @@ export async function supervise(options: SuperviseOptions): Promise<Map<string, 
       backoff = Math.min(MAX_BACKOFF_MS, backoff * 2)
     }
   }
-  await Promise.all(Array.from({ length: options.workers }, (_, i) => runWorker(i)))
+  try {
+    await Promise.all(Array.from({ length: options.workers }, (_, i) => runWorker(i)))
+  } finally {
+    relay?.close()
+  }
   if (failed) throw failed
   return summaries
 }
@@ -149,7 +171,7 @@ function runOne(
   args: string[],
   stop: AbortSignal,
   dashboard: boolean,
-  onMessage: (message: WorkerMessage) => void,
+  onMessage: (message: WorkerMessage, reply: (message: SupervisorMessage) => void) => void,
 ): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   const child: ChildProcess = fork(process.argv[1]!, args, {
     execArgv: process.execArgv,
@@ -165,7 +187,11 @@ function runOne(
   })
   const onStop = () => child.kill('SIGTERM')
   stop.addEventListener('abort', onStop, { once: true })
-  child.on('message', (message) => onMessage(message as WorkerMessage))
+  const reply = (message: SupervisorMessage) => {
+    // A worker that is ending may have closed its channel: what it no longer reads needs no answer.
+    if (child.connected) child.send(message, () => {})
+  }
+  child.on('message', (message) => onMessage(message as WorkerMessage, reply))
   return new Promise((resolve) => {
     child.on('exit', (code, signal) => {
       stop.removeEventListener('abort', onStop)

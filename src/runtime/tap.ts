@@ -19,10 +19,15 @@ export interface TapRecord {
   readonly preview: string
   /** The length of the whole text before the cut (bytes for a raw record). */
   readonly chars: number
+  /** The instance that sampled it, in a tap merged from several (a supervisor's, from its workers). */
+  readonly instance?: string
 }
 
 export interface TapLimits {
-  /** Records sampled per second at most (a token bucket holding one second's worth). Default 10. */
+  /**
+   * Records sampled per second at most (a token bucket holding one second's worth, and at least one record,
+   * so that a share below one a second still samples). Default 10.
+   */
   readonly perSecond?: number
   /** Records kept for a watcher who arrives later. Default 50. */
   readonly keep?: number
@@ -43,10 +48,15 @@ export class OperatorTap {
   #refilledAt: number | undefined
 
   constructor(limits: TapLimits = {}) {
-    this.#perSecond = limits.perSecond ?? 10
-    this.#keep = limits.keep ?? 50
-    this.#maxChars = limits.maxChars ?? 2000
-    this.#tokens = this.#perSecond
+    const resolved = tapLimits(limits)
+    this.#perSecond = resolved.perSecond
+    this.#keep = resolved.keep
+    this.#maxChars = resolved.maxChars
+    this.#tokens = this.#capacity
+  }
+
+  get #capacity(): number {
+    return Math.max(1, this.#perSecond)
   }
 
   /** The last records sampled, oldest first. */
@@ -56,15 +66,31 @@ export class OperatorTap {
 
   /** A sampler for one batch, or undefined when this second's records are all taken. */
   sampler(batchId: number, now: number): TapSampler | undefined {
-    if (this.#refilledAt !== undefined)
-      this.#tokens = Math.min(
-        this.#perSecond,
-        this.#tokens + (Math.max(0, now - this.#refilledAt) * this.#perSecond) / 1000,
-      )
-    this.#refilledAt = now
+    this.#refill(now)
     const size = Math.floor(this.#tokens)
     if (size < 1) return undefined
     return new TapSampler(size, (picked) => this.#deliver(picked, batchId, now))
+  }
+
+  /**
+   * Records sampled elsewhere (a worker's tap), kept to this tap's bound: when more arrive than this second
+   * has left, a uniform choice of them is shown.
+   */
+  merge(records: readonly TapRecord[], now: number): void {
+    this.#refill(now)
+    const allowed = pickUniform(records, Math.floor(this.#tokens))
+    if (allowed.length === 0) return
+    this.#tokens -= allowed.length
+    this.#publish(allowed)
+  }
+
+  #refill(now: number): void {
+    if (this.#refilledAt !== undefined)
+      this.#tokens = Math.min(
+        this.#capacity,
+        this.#tokens + (Math.max(0, now - this.#refilledAt) * this.#perSecond) / 1000,
+      )
+    this.#refilledAt = now
   }
 
   listen(listener: TapListener): void {
@@ -82,7 +108,10 @@ export class OperatorTap {
     const allowed = picked.slice(0, Math.max(0, Math.floor(this.#tokens)))
     if (allowed.length === 0) return
     this.#tokens -= allowed.length
-    const records = allowed.map(({ value, context }) => view(value, context, batchId, at, this.#maxChars))
+    this.#publish(allowed.map(({ value, context }) => view(value, context, batchId, at, this.#maxChars)))
+  }
+
+  #publish(records: readonly TapRecord[]): void {
     this.#recent.push(...records)
     if (this.#recent.length > this.#keep) this.#recent.splice(0, this.#recent.length - this.#keep)
     for (const listener of this.#listeners) listener(records)
@@ -121,21 +150,46 @@ export class TapSampler {
   }
 }
 
+/** An operator of a pipeline, as a tap names it. */
+export interface TapKey {
+  readonly pipelineId: string
+  readonly operatorId: string
+}
+
+/** Told when an operator's tap opens (its first watcher came) and closes (its last watcher left). */
+export interface TapsObserver {
+  opened(tap: TapKey): void
+  closed(tap: TapKey): void
+}
+
 /**
  * Every open tap of a process, by pipeline and operator. `version` changes whenever a tap opens or closes:
  * a processor compares it once per batch to know whether to recompile its chain.
  */
 export class Taps {
-  readonly #limits: TapLimits
+  readonly #limits: Required<TapLimits>
   readonly #byPipeline = new Map<string, Map<string, OperatorTap>>()
+  readonly #observers = new Set<TapsObserver>()
   #version = 0
 
   constructor(limits: TapLimits = {}) {
-    this.#limits = limits
+    this.#limits = tapLimits(limits)
   }
 
   get version(): number {
     return this.#version
+  }
+
+  /** The bounds each tap opened here keeps, defaults filled in. */
+  get limits(): Required<TapLimits> {
+    return this.#limits
+  }
+
+  /** Every tap open now. */
+  get opened(): readonly TapKey[] {
+    return [...this.#byPipeline].flatMap(([pipelineId, taps]) =>
+      [...taps.keys()].map((operatorId) => ({ pipelineId, operatorId })),
+    )
   }
 
   /** The open taps of a pipeline, by operator id (undefined: none). */
@@ -143,11 +197,23 @@ export class Taps {
     return this.#byPipeline.get(pipelineId)
   }
 
+  /** Tells `observer` of every tap that opens or closes from now on; returns the function that stops it. */
+  observe(observer: TapsObserver): () => void {
+    this.#observers.add(observer)
+    return () => this.#observers.delete(observer)
+  }
+
+  /** Records another process sampled for an open tap (dropped when it closed meanwhile). */
+  merge(tap: TapKey, records: readonly TapRecord[], now: number): void {
+    this.#byPipeline.get(tap.pipelineId)?.get(tap.operatorId)?.merge(records, now)
+  }
+
   /**
    * Starts watching an operator: `listener` gets each batch's sample, after the records kept so far.
    * Returns the function that stops watching; the last watcher gone, the operator runs untapped again.
+   * `limits` bound the tap when this call opens it (default: this process's).
    */
-  open(pipelineId: string, operatorId: string, listener: TapListener): () => void {
+  open(pipelineId: string, operatorId: string, listener: TapListener, limits?: TapLimits): () => void {
     let taps = this.#byPipeline.get(pipelineId)
     if (!taps) {
       taps = new Map()
@@ -155,9 +221,10 @@ export class Taps {
     }
     let tap = taps.get(operatorId)
     if (!tap) {
-      tap = new OperatorTap(this.#limits)
+      tap = new OperatorTap(limits ?? this.#limits)
       taps.set(operatorId, tap)
       this.#version++
+      for (const observer of this.#observers) observer.opened({ pipelineId, operatorId })
     }
     if (tap.recent.length > 0) listener(tap.recent)
     tap.listen(listener)
@@ -170,8 +237,29 @@ export class Taps {
       taps.delete(operatorId)
       if (taps.size === 0) this.#byPipeline.delete(pipelineId)
       this.#version++
+      for (const observer of this.#observers) observer.closed({ pipelineId, operatorId })
     }
   }
+}
+
+function tapLimits(limits: TapLimits): Required<TapLimits> {
+  return { perSecond: limits.perSecond ?? 10, keep: limits.keep ?? 50, maxChars: limits.maxChars ?? 2000 }
+}
+
+/** `count` of `items` chosen uniformly (all of them when they are no more), in their order. */
+function pickUniform<T>(items: readonly T[], count: number): readonly T[] {
+  if (count >= items.length) return items
+  if (count <= 0) return []
+  const indexes = items.map((_, i) => i)
+  // A partial Fisher–Yates shuffle: the first `count` places end up a uniform choice.
+  for (let i = 0; i < count; i++) {
+    const j = i + Math.floor(Math.random() * (indexes.length - i))
+    ;[indexes[i], indexes[j]] = [indexes[j]!, indexes[i]!]
+  }
+  return indexes
+    .slice(0, count)
+    .sort((a, b) => a - b)
+    .map((i) => items[i]!)
 }
 
 function view(

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
@@ -10,6 +9,7 @@ import { KafkaProducer } from '../../src/connectors/kafka/producer.ts'
 import type { Snapshot } from '../../src/ui/dashboard-state.ts'
 import { SLUICE_BIN } from '../helpers/cli.ts'
 import { brokers, freshTopic } from '../helpers/kafka.ts'
+import { listenSse } from '../helpers/sse.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 /**
@@ -39,30 +39,6 @@ async function produce(topic: string, from: number, count: number): Promise<void
   } finally {
     await producer.close()
   }
-}
-
-/** The events of a server-sent stream as they arrive, until `close()`. */
-function listen(url: string): { events: { event: string; data: unknown }[]; close: () => void } {
-  const events: { event: string; data: unknown }[] = []
-  let buffer = ''
-  const req = request(url, (response) => {
-    response.setEncoding('utf8')
-    response.on('data', (chunk: string) => {
-      buffer += chunk
-      let end = buffer.indexOf('\n\n')
-      while (end >= 0) {
-        const frame = buffer.slice(0, end)
-        buffer = buffer.slice(end + 2)
-        const event = /^event: (.*)$/m.exec(frame)?.[1]
-        const data = /^data: (.*)$/m.exec(frame)?.[1]
-        if (event && data) events.push({ event, data: JSON.parse(data) as unknown })
-        end = buffer.indexOf('\n\n')
-      }
-    })
-  })
-  req.on('error', () => {})
-  req.end()
-  return { events, close: () => req.destroy() }
 }
 
 test('sluice run --ui: the pipeline on the dashboard with its input, /metrics, the live tap of a step, and a summary on Ctrl-C', {
@@ -99,7 +75,7 @@ test('sluice run --ui: the pipeline on the dashboard with its input, /metrics, t
     stderr += d.toString()
   })
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  let tap: ReturnType<typeof listen> | undefined
+  let tap: ReturnType<typeof listenSse> | undefined
   try {
     await waitFor(() => /Dashboard: (http:\S+)/.test(stderr), 60_000, 'the dashboard line')
     const url = /Dashboard: (http:\S+) /.exec(stderr)![1]!
@@ -132,7 +108,7 @@ test('sluice run --ui: the pipeline on the dashboard with its input, /metrics, t
 
     // The tap of the map: records produced after it opened show the map's output, not the input.
     const mapId = view!.graph.find((n) => n.kind === 'map')!.id
-    tap = listen(`${url}tap?pipeline=${id}&operator=${mapId}`)
+    tap = listenSse(`${url}tap?pipeline=${id}&operator=${mapId}`)
     await waitFor(() => tap!.events.some((e) => e.event === 'tap'), 30_000, 'the tap opened')
     const more = 200
     await produce(input, N, more)

@@ -131,3 +131,62 @@ test('a tap opened before the processor is created (a restart while someone watc
   processor.process(batch(0, ['a', 'b'], now), now)
   assert.deepEqual(seen.map((r) => JSON.parse(r.preview).user).sort(), ['A', 'B'])
 })
+
+test('records sampled elsewhere (a supervisor’s workers) merge into an open tap within its bound, and observers see it open and close', () => {
+  const taps = new Taps({ perSecond: 4 })
+  const changes: string[] = []
+  taps.observe({
+    opened: (t) => changes.push(`opened ${t.pipelineId}/${t.operatorId}`),
+    closed: (t) => changes.push(`closed ${t.pipelineId}/${t.operatorId}`),
+  })
+  const seen: TapRecord[] = []
+  const late: TapRecord[] = []
+  const close = taps.open('tapped', 'shout', (r) => seen.push(...r))
+  const closeLate = taps.open('tapped', 'shout', (r) => late.push(...r))
+  assert.deepEqual(taps.opened, [{ pipelineId: 'tapped', operatorId: 'shout' }])
+  const sampled = (from: number, count: number, instance: string): TapRecord[] =>
+    Array.from({ length: count }, (_, i) => ({
+      at: 0,
+      batchId: 0,
+      source: `clicks:0@${from + i}`,
+      key: null,
+      preview: String(from + i),
+      chars: 1,
+      instance,
+    }))
+  const now = Date.parse('2026-01-01T00:00:00Z')
+  const w0 = sampled(0, 10, 'w0')
+  taps.merge({ pipelineId: 'tapped', operatorId: 'shout' }, w0, now)
+  assert.equal(seen.length, 4, 'four of the ten: the second’s allowance')
+  assert.ok(
+    seen.every((r) => w0.includes(r)),
+    'records as the worker sampled them, labels kept',
+  )
+  taps.merge({ pipelineId: 'tapped', operatorId: 'shout' }, sampled(10, 3, 'w1'), now)
+  assert.equal(seen.length, 4, 'the same second: none')
+  taps.merge({ pipelineId: 'tapped', operatorId: 'shout' }, sampled(20, 3, 'w1'), now + 500)
+  assert.equal(seen.length, 6, 'half a second later: half a second’s worth')
+  assert.deepEqual(late, seen, 'every watcher gets them')
+  taps.merge({ pipelineId: 'tapped', operatorId: 'other' }, sampled(30, 3, 'w1'), now + 5000)
+  close()
+  assert.deepEqual(changes, ['opened tapped/shout'], 'open while one watcher remains')
+  closeLate()
+  assert.deepEqual(changes, ['opened tapped/shout', 'closed tapped/shout'])
+  assert.deepEqual(taps.opened, [])
+  taps.merge({ pipelineId: 'tapped', operatorId: 'shout' }, sampled(40, 3, 'w0'), now + 5000)
+  assert.equal(seen.length, 6, 'closed: records that arrive late are dropped')
+})
+
+test('a tap’s share below one record a second (a supervisor’s rate split over many workers) still samples', () => {
+  const taps = new Taps()
+  const seen: TapRecord[] = []
+  taps.open('tapped', 'shout', (r) => seen.push(...r), { perSecond: 0.5 })
+  const processor = new BatchProcessor(clicks.plan, { taps })
+  const now = Date.parse('2026-01-01T00:00:00Z')
+  processor.process(batch(0, ['a', 'b', 'c'], now), now)
+  assert.equal(seen.length, 1, 'one record: the bucket holds at least one')
+  processor.process(batch(1, ['d', 'e'], now), now + 1000)
+  assert.equal(seen.length, 1, 'half a record a second: nothing a second later')
+  processor.process(batch(2, ['f', 'g'], now), now + 2000)
+  assert.equal(seen.length, 2, 'one more two seconds later')
+})

@@ -529,7 +529,7 @@ function tapRow(pipeline, operator, r) {
     el(
       'span',
       { class: 'meta' },
-      `${new Date(r.at).toLocaleTimeString('en-GB')} · batch ${r.batchId} · ${r.source}${r.key === null ? '' : ` · key ${r.key}`}`,
+      `${new Date(r.at).toLocaleTimeString('en-GB')}${r.instance ? ` · ${r.instance}` : ''} · batch ${r.batchId} · ${r.source}${r.key === null ? '' : ` · key ${r.key}`}`,
     ),
     el('pre', { title: `${whole.format(r.chars)} characters` }, r.preview),
   )
