@@ -15,9 +15,14 @@ import {
   WindowReader,
 } from './scale-out-stateful-fixture.ts'
 
+/** 70,000 by default; the soak run (README, "Tests") sets 500,000. Produced in 7 chunks. */
+const EVENTS = Number(process.env.SLUICE_SOAK_EVENTS ?? 70_000)
+/** Time limits grow with the input. */
+const SCALE = Math.max(1, EVENTS / 70_000)
+
 describe('a stateful pipeline scaled out over several instances', () => {
-  test('instances join, are SIGKILLed and replaced, and leave (1 → 3 → 2) while input arrives: every window once and exact', {
-    timeout: 420_000,
+  test(`instances join, are SIGKILLed and replaced, and leave (1 → 3 → 2) while ${EVENTS} inputs arrive: every window once and exact`, {
+    timeout: 420_000 * SCALE,
   }, async () => {
     const input = await freshTopic('scale-state-in', PARTITIONS)
     const output = await freshTopic('scale-state-out', 3)
@@ -38,7 +43,7 @@ describe('a stateful pipeline scaled out over several instances', () => {
       running.delete(name)
     }
     const random = seeded(1717)
-    const CHUNK = 10_000
+    const CHUNK = Math.ceil(EVENTS / 7)
     let produced = 0
     const produceChunk = async () => {
       await produceEvents(input, produced, produced + CHUNK)
@@ -78,7 +83,7 @@ describe('a stateful pipeline scaled out over several instances', () => {
       const expected = reference(produced)
       await waitFor(
         () => reader.rows >= expected.size,
-        240_000,
+        240_000 * SCALE,
         `all ${expected.size} windows emitted`,
       ).catch(async (error) => {
         throw new Error(
@@ -95,7 +100,7 @@ describe('a stateful pipeline scaled out over several instances', () => {
           rows = await tableCells(table)
           return [...rows.values()].reduce((n, v) => n + v.length, 0) >= expected.size
         },
-        120_000,
+        120_000 * SCALE,
         `all ${expected.size} windows in PostgreSQL`,
       )
       const wrong = [...expected]

@@ -1,4 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
+import { appendFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { KafkaAdmin } from '../../src/connectors/kafka/admin.ts'
 import { KafkaConsumer } from '../../src/connectors/kafka/consumer.ts'
@@ -42,8 +44,12 @@ export function startInstance(
     stdio: ['ignore', 'ignore', 'pipe'],
   })
   let stderr = ''
+  // SLUICE_TEST_INSTANCE_LOGS=<dir> keeps every instance's log there, killed ones too, to read after a failure.
+  const logDir = process.env.SLUICE_TEST_INSTANCE_LOGS
+  const logFile = logDir ? join(logDir, `${name}-${child.pid}.log`) : undefined
   child.stderr!.on('data', (d: Buffer) => {
     stderr += d.toString()
+    if (logFile) appendFileSync(logFile, d)
   })
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()))
   return { name, child, exited, stderr: () => stderr }
