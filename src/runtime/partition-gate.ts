@@ -21,14 +21,24 @@ export class PartitionGate {
     this.#source = source
   }
 
-  /** The records of `records` the sink has not committed, after reading where it is for new assignments. */
+  /**
+   * The records of `records` the sink has not committed, after reading where it is for new assignments. The
+   * source is acknowledged for the others at once: no batch will, and until the group's offsets reach the
+   * sink's positions a bounded run cannot tell that the group has read the input to its end (the group lost
+   * its offsets while the sink kept its positions: a reset without the sink's database, a group deleted).
+   */
   async admit(records: readonly SourceRecord[]): Promise<SourceRecord[]> {
     await this.positions(records.map((r) => r.partition))
-    return records.filter((r) => {
+    const admitted: SourceRecord[] = []
+    const committed: SourceRecord[] = []
+    for (const r of records) {
       const known = this.#known.get(r.partition)
       // A record of a partition no longer assigned is not the sink's concern: the source drops those.
-      return known?.position === undefined || r.offset >= known.position
-    })
+      if (known?.position === undefined || r.offset >= known.position) admitted.push(r)
+      else committed.push(r)
+    }
+    if (committed.length > 0) await this.#source.acknowledge?.(after(committed), committed)
+    return admitted
   }
 
   /**
@@ -80,4 +90,11 @@ export class PartitionGate {
       if (known) known.position = next[r.partition]
     }
   }
+}
+
+/** The position after the last of `records` in each of their partitions. */
+function after(records: readonly SourceRecord[]): Positions {
+  const next: Record<string, number> = {}
+  for (const r of records) next[r.partition] = Math.max(next[r.partition] ?? 0, r.offset + 1)
+  return next
 }

@@ -119,6 +119,12 @@ test('reset deletes the positions and state a PostgreSQL sink keeps, and only th
   assert.match(blind.stdout, /sluice_offsets/)
   assert.match(blind.stdout, /--postgres URL/)
   assert.deepEqual(await kept(id), keptBefore, 'without --postgres the database is not touched')
+  // So the next run starts where the database has each partition: it reads the input again (the group's
+  // offsets are gone), writes none of it, and ends (it had not after 150 s).
+  const resumed = await run(id, table)
+  assert.equal(resumed.code, 0, resumed.stderr)
+  assert.match(resumed.stderr, /: 0 records in /)
+  assert.equal(await count(`SELECT count(*) AS n FROM "${table}"`), written, 'nothing written twice')
 
   const dryRun = await runCli([...resetArgs, '--postgres', postgres.url, '--dry-run'], {
     timeoutMs: 60_000,
