@@ -92,6 +92,10 @@ export class TaskManager {
         this.#options.source.assignment?.(task.partition)?.id !== task.assignment,
     )
     if (leaving.length === 0) return
+    this.#options.logger.info(
+      { suspend: leaving.map((t) => t.partition) },
+      `suspending ${leaving.length} task(s): their partitions left this instance`,
+    )
     const ends = await this.#ends(leaving, true)
     try {
       for (const task of leaving) {
@@ -133,6 +137,8 @@ export class TaskManager {
     if (!numberOf) throw new Error('internal: TaskManager.prepare() not called')
     const restoring = new Map<number, { task: Task; committed: number }>()
     let fromLocal = 0
+    /** Where each task starts and from what, for the log: who ran which partition from where. */
+    const starts: Record<string, { at: number; from: 'local' | 'changelog'; assignment: number }> = {}
     // Before the state: the sink fences this instance's commits on what it has now.
     const atSink = await this.#options.sinkPositions?.([...missing])
     const ends = await this.#options.changelog.endOffsets(this.#topics, [...missing].map(numberOf))
@@ -165,8 +171,10 @@ export class TaskManager {
       })
       this.#tasks.set(partition, task)
       const committed = atSink?.[partition] ?? assignment.start
-      if (task.beginRestore(committed, ends)) fromLocal++
+      const local = task.beginRestore(committed, ends)
+      if (local) fromLocal++
       else restoring.set(task.partitionNumber, { task, committed })
+      starts[partition] = { at: committed, from: local ? 'local' : 'changelog', assignment: assignment.id }
     }
     if (missing.size === 0) return undefined
     let rows = 0
@@ -184,7 +192,7 @@ export class TaskManager {
     this.#report()
     const report = { tasks: missing.size, fromLocal, rows, ms: performance.now() - started }
     this.#options.logger.info(
-      { restore: { ...report, partitions: [...missing] } },
+      { restore: { ...report, partitions: [...missing], starts } },
       `restored ${missing.size} task(s) (${fromLocal} from the local store, ${rows} rows from the changelog) in ${Math.round(report.ms)} ms`,
     )
     return report
