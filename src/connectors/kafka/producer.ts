@@ -137,12 +137,12 @@ export class KafkaProducer {
   async #send(records: readonly OutgoingRecord[]): Promise<ProduceResult> {
     if (this.#expired) throw this.#expired
     try {
-      const chunks = chunkBySize(records)
-      if (chunks.length === 1) return await this.#producer.send({ messages: records.map(toMessage) })
+      const chunks = chunkBySize(records.map(toMessage))
+      if (chunks.length === 1) return await this.#producer.send({ messages: chunks[0]! })
       // In order, one request per chunk: a whole batch in one request can exceed message.max.bytes.
       const offsets: NonNullable<ProduceResult['offsets']> = []
       for (const chunk of chunks) {
-        const result = await this.#producer.send({ messages: chunk.map(toMessage) })
+        const result = await this.#producer.send({ messages: chunk })
         if (result.offsets) offsets.push(...result.offsets)
       }
       return { offsets }
