@@ -32,9 +32,26 @@ export function toBuffer(value: Buffer | string): Buffer {
   return typeof value === 'string' ? Buffer.from(value) : value
 }
 
-/** "topic:partition": the key Sluice uses for per-partition maps. */
+/** Each topic's keys by partition number (a process reads and writes a handful of topics). */
+const keysByTopic = new Map<string, string[]>()
+
+/**
+ * "topic:partition": the key Sluice uses for per-partition maps. The consumer asks for it several times per
+ * record, so each key is made once and handed out again: no string built per record, and maps keyed by it
+ * find its hash already computed.
+ */
 export function partitionKey(topic: string, partition: number): string {
-  return `${topic}:${partition}`
+  let keys = keysByTopic.get(topic)
+  if (keys === undefined) {
+    keys = []
+    keysByTopic.set(topic, keys)
+  }
+  let key = keys[partition]
+  if (key === undefined) {
+    key = `${topic}:${partition}`
+    keys[partition] = key
+  }
+  return key
 }
 
 /**
