@@ -5,13 +5,13 @@ import { murmur2 as kafkaMurmur2 } from '@platformatic/kafka'
 import { ClickstreamGenerator } from '../../src/clickstream/generator.ts'
 import type { ClickEvent } from '../../src/clickstream/index.ts'
 import { clickEventSchema } from '../../src/clickstream/zod-schema.ts'
+import { murmur2 } from '../../src/connectors/kafka/murmur2.ts'
 import {
   DEFAULT_GENERATOR_START,
   type GeneratorRecord,
   type GeneratorSourceOptions,
   generator,
   kafkaPartition,
-  murmur2,
 } from '../../src/connectors/testing/generator-source.ts'
 import { memory } from '../../src/connectors/testing/memory.ts'
 import { zodValidator } from '../../src/dsl/parse.ts'

@@ -87,7 +87,7 @@ export class KafkaConsumer {
   readonly #consumer: Consumer
   readonly #options: KafkaConsumerOptions
   #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined
-  /** Per partition, the offset after the last record the client put in the stream's buffer. */
+  /** Per partition, the offset of the last record the client put in the stream's buffer. */
   readonly #buffered = new Map<string, bigint>()
   /** Per partition, the offset after the last record poll() took from the buffer. */
   readonly #taken = new Map<string, bigint>()
@@ -324,9 +324,13 @@ export class KafkaConsumer {
     const owned = this.ownedPartitions()
     for (const key of partitions) {
       if (!owned.has(key)) continue
-      const buffered = this.#buffered.get(key) ?? -1n
+      const buffered = this.#buffered.get(key)
       const fetchFrom = next?.get(key) ?? 0n
-      if (buffered > (this.#taken.get(key) ?? -1n) || fetchFrom < (end.get(key) ?? 0n)) unread.add(key)
+      if (
+        (buffered !== undefined && buffered >= (this.#taken.get(key) ?? -1n)) ||
+        fetchFrom < (end.get(key) ?? 0n)
+      )
+        unread.add(key)
     }
     return unread
   }
@@ -340,7 +344,8 @@ export class KafkaConsumer {
     const push = stream.push.bind(stream)
     stream.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
       const message = chunk as Message<Buffer, Buffer, Buffer, Buffer> | null
-      if (message) this.#buffered.set(partitionKey(message.topic, message.partition), message.offset + 1n)
+      // The offset itself, not the one after it: no BigInt made per record (unread() compares accordingly).
+      if (message) this.#buffered.set(partitionKey(message.topic, message.partition), message.offset)
       return push(chunk, encoding)
     }
   }

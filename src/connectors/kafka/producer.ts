@@ -1,5 +1,4 @@
 import {
-  compatibilityPartitioner,
   findErrorBy,
   type MessageToProduce,
   ProduceAcks,
@@ -10,6 +9,7 @@ import { describeError, KafkaError } from '../../errors.ts'
 import { formatDuration } from '../../window/duration.ts'
 import { useClientAddPartitionsToTxn } from './client-add-partitions.ts'
 import { baseClientOptions, type KafkaConnection } from './connection.ts'
+import { murmur2Partitioner } from './murmur2.ts'
 import { OneSendAtATime } from './one-send-at-a-time.ts'
 import { type Compression, chunkBySize, type OutgoingRecord, toBuffer, tooLargeHint } from './records.ts'
 import { KafkaTransaction } from './transaction.ts'
@@ -75,7 +75,7 @@ export class KafkaProducer {
       // crashed process's transaction. See test/engine/kafka-runtime.test.ts (SIGKILL test).
       producerId: -1n,
       producerEpoch: -1,
-      partitioner: compatibilityPartitioner,
+      partitioner: murmur2Partitioner,
       // The client sends `timeout` as the transaction timeout (and as the brokers' wait for acks). Its 5 s
       // default had the coordinator abort a transaction whose batch took longer to write, a big batch to a slow
       // cluster: every replay of it would fail the same way. 30 s, like the request timeout; a run restarted
@@ -137,12 +137,12 @@ export class KafkaProducer {
   async #send(records: readonly OutgoingRecord[]): Promise<ProduceResult> {
     if (this.#expired) throw this.#expired
     try {
-      const chunks = chunkBySize(records)
-      if (chunks.length === 1) return await this.#producer.send({ messages: records.map(toMessage) })
+      const chunks = chunkBySize(records.map(toMessage))
+      if (chunks.length === 1) return await this.#producer.send({ messages: chunks[0]! })
       // In order, one request per chunk: a whole batch in one request can exceed message.max.bytes.
       const offsets: NonNullable<ProduceResult['offsets']> = []
       for (const chunk of chunks) {
-        const result = await this.#producer.send({ messages: chunk.map(toMessage) })
+        const result = await this.#producer.send({ messages: chunk })
         if (result.offsets) offsets.push(...result.offsets)
       }
       return { offsets }

@@ -1,3 +1,5 @@
+import type { MessageToProduce } from '@platformatic/kafka'
+
 /** A record to publish. Bytes stay bytes: Sluice never re-encodes a payload it did not create. */
 export interface OutgoingRecord {
   readonly topic: string
@@ -30,9 +32,26 @@ export function toBuffer(value: Buffer | string): Buffer {
   return typeof value === 'string' ? Buffer.from(value) : value
 }
 
-/** "topic:partition": the key Sluice uses for per-partition maps. */
+/** Each topic's keys by partition number (a process reads and writes a handful of topics). */
+const keysByTopic = new Map<string, string[]>()
+
+/**
+ * "topic:partition": the key Sluice uses for per-partition maps. The consumer asks for it several times per
+ * record, so each key is made once and handed out again: no string built per record, and maps keyed by it
+ * find its hash already computed.
+ */
 export function partitionKey(topic: string, partition: number): string {
-  return `${topic}:${partition}`
+  let keys = keysByTopic.get(topic)
+  if (keys === undefined) {
+    keys = []
+    keysByTopic.set(topic, keys)
+  }
+  let key = keys[partition]
+  if (key === undefined) {
+    key = `${topic}:${partition}`
+    keys[partition] = key
+  }
+  return key
 }
 
 /**
@@ -43,39 +62,49 @@ export function partitionKey(topic: string, partition: number): string {
  */
 export const MAX_SEND_BYTES = 896 * 1024
 
-/** Splits records into consecutive chunks of at most `maxBytes` (keys, values and headers; one record at least). */
+/**
+ * Splits messages into consecutive chunks of at most `maxBytes` (keys, values and headers; one message at
+ * least). Sizes come from the messages' Buffers, so nothing is encoded twice to measure it.
+ */
 export function chunkBySize(
-  records: readonly OutgoingRecord[],
+  messages: readonly MessageToProduce[],
   maxBytes = MAX_SEND_BYTES,
-): OutgoingRecord[][] {
-  const chunks: OutgoingRecord[][] = []
-  let chunk: OutgoingRecord[] = []
+): MessageToProduce[][] {
+  const chunks: MessageToProduce[][] = []
+  let chunk: MessageToProduce[] = []
   let bytes = 0
-  for (const record of records) {
-    const size = recordBytes(record)
+  for (const message of messages) {
+    const size = messageBytes(message)
     if (chunk.length > 0 && bytes + size > maxBytes) {
       chunks.push(chunk)
       chunk = []
       bytes = 0
     }
-    chunk.push(record)
+    chunk.push(message)
     bytes += size
   }
   if (chunk.length > 0) chunks.push(chunk)
   return chunks
 }
 
-function recordBytes(record: OutgoingRecord): number {
+function messageBytes(message: MessageToProduce): number {
   // Per-record framing in a record batch (varints, attributes, offsets deltas): about 20 bytes.
-  let size = 20 + byteLength(record.key) + byteLength(record.value)
-  if (record.headers)
-    for (const [k, v] of Object.entries(record.headers)) size += k.length + byteLength(v) + 2
-  return size
+  const size = 20 + (message.key?.length ?? 0) + (message.value?.length ?? 0)
+  return message.headers ? size + headersBytes(message.headers) : size
 }
 
-function byteLength(value: Buffer | string | null | undefined): number {
-  if (value === null || value === undefined) return 0
-  return typeof value === 'string' ? Buffer.byteLength(value) : value.length
+/** Header bytes per headers object: a sink gives every record of a batch the same one (see toMessage). */
+const headerSizes = new WeakMap<object, number>()
+
+function headersBytes(headers: NonNullable<MessageToProduce['headers']>): number {
+  let size = headerSizes.get(headers)
+  if (size === undefined) {
+    size = 0
+    const entries = headers instanceof Map ? headers.entries() : Object.entries(headers)
+    for (const [k, v] of entries) size += Buffer.byteLength(k) + v.length + 2
+    headerSizes.set(headers, size)
+  }
+  return size
 }
 
 /**

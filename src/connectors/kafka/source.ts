@@ -15,7 +15,7 @@ import { KafkaConsumer, type StartPosition } from './consumer.ts'
 import { type KafkaAccess, needing } from './denied.ts'
 import { checkGroupPlan, encodeMemberPlan, type MemberPlan, memberPlan } from './group-plan.ts'
 import { kafkaGroupView } from './group-view.ts'
-import type { ConsumedRecord } from './records.ts'
+import { type ConsumedRecord, partitionKey } from './records.ts'
 import type { KafkaTransaction } from './transaction.ts'
 
 export interface KafkaSourceOptions extends KafkaConnection {
@@ -71,7 +71,7 @@ export class KafkaSourceReader implements SourceReader {
    * Per partition, the last record poll() handed out (its message carries the generation it was read under)
    * and the assignment it was read in: only that assignment may commit its position again.
    */
-  readonly #lastHanded = new Map<string, { message: ConsumedRecord; assignment: number | undefined }>()
+  readonly #lastHanded = new Map<string, KafkaSourceRecord>()
   /** The partitions holdBatch() held for the current batch, with their positions at that moment. */
   readonly #heldPositions = new Map<string, ConsumedRecord>()
   /** The plan this instance shows its group, and checks the group's members against. */
@@ -205,7 +205,7 @@ export class KafkaSourceReader implements SourceReader {
   }
 
   #handOut(out: KafkaSourceRecord[]): KafkaSourceRecord[] {
-    for (const r of out) this.#lastHanded.set(r.partition, { message: r.message, assignment: r.assignment })
+    for (const r of out) this.#lastHanded.set(r.partition, r)
     return out
   }
 
@@ -250,7 +250,7 @@ export class KafkaSourceReader implements SourceReader {
     })
     const assignments = new Map<string, number | undefined>()
     for (const message of records) {
-      const partition = `${message.topic}:${message.partition}`
+      const partition = partitionKey(message.topic, message.partition)
       if (this.#scaleOut && !assignments.has(partition))
         assignments.set(partition, this.consumer.assignment(partition)?.id)
       take({
@@ -416,10 +416,18 @@ export class KafkaSourceReader implements SourceReader {
     metadata: string | null = null,
     held: readonly string[] = [],
   ): Promise<void> {
-    const messages = records.map((r) => (r as KafkaSourceRecord).message)
-    const read = new Set(records.map((r) => r.partition))
+    // Only each partition's last record matters (its offset + 1 is committed): found here in one pass, so the
+    // transaction is handed a few records, not the batch's tens of thousands.
+    const last = new Map<string, KafkaSourceRecord>()
+    for (const record of records) {
+      const seen = last.get(record.partition)
+      if (seen === undefined || seen.offset < record.offset)
+        last.set(record.partition, record as KafkaSourceRecord)
+    }
+    const messages: ConsumedRecord[] = []
+    for (const record of last.values()) messages.push(record.message)
     for (const partition of held) {
-      if (read.has(partition)) continue
+      if (last.has(partition)) continue
       // The position as it was when the batch held the partition, under the membership of that moment: an
       // instance that lost the partition since (a process frozen past its session timeout) is fenced by it.
       // Without it, a batch of windows closed for that partition would commit with no offset to fence on.

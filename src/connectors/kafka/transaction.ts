@@ -35,7 +35,7 @@ export class KafkaTransaction {
     if (records.length === 0) return Promise.resolve()
     return this.#serial('send', async () => {
       // One request per chunk, in order: a whole micro-batch in one request can exceed message.max.bytes.
-      for (const chunk of chunkBySize(records)) await this.#tx.send({ messages: chunk.map(toMessage) })
+      for (const chunk of chunkBySize(records.map(toMessage))) await this.#tx.send({ messages: chunk })
     })
   }
 

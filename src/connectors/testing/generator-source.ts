@@ -9,6 +9,7 @@ import type {
   SourceSpec,
 } from '../../runtime/source.ts'
 import { sleep } from '../../runtime/wait.ts'
+import { murmur2 } from '../kafka/murmur2.ts'
 
 export interface GeneratorSourceOptions {
   /** Same seed (and users, startTime, fractions, partitions): the same records. Default 1. */
@@ -341,27 +342,4 @@ async function partitionCounts(options: Resolved): Promise<Positions> {
 /** Kafka's default partitioner for a keyed record: murmur2 of the key's UTF-8 bytes, made positive, mod n. */
 export function kafkaPartition(key: string, partitions: number): number {
   return (murmur2(Buffer.from(key, 'utf8')) & 0x7fffffff) % partitions
-}
-
-/** Kafka's murmur2 (org.apache.kafka.common.utils.Utils#murmur2), in 32-bit integer arithmetic. */
-export function murmur2(data: Uint8Array): number {
-  const m = 0x5bd1e995
-  const length = data.length
-  let h = 0x9747b28c ^ length
-  const whole = length & ~3
-  for (let i = 0; i < whole; i += 4) {
-    let k = data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24)
-    k = Math.imul(k, m)
-    k ^= k >>> 24
-    k = Math.imul(k, m)
-    h = Math.imul(h, m) ^ k
-  }
-  const rest = length & 3
-  if (rest === 3) h ^= data[whole + 2]! << 16
-  if (rest >= 2) h ^= data[whole + 1]! << 8
-  if (rest >= 1) h = Math.imul(h ^ data[whole]!, m)
-  h ^= h >>> 13
-  h = Math.imul(h, m)
-  h ^= h >>> 15
-  return h | 0
 }
