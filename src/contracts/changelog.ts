@@ -26,9 +26,9 @@ export interface ChangelogStore {
    */
   prepare(topics: readonly string[], partitions: number): Promise<void>
   /**
-   * Reads the given partitions of `topics` from their beginning to their last stable offset as it is when
-   * called (committed records only), calling `apply` for each record in offset order per partition. Returns
-   * the offsets it read up to (as endOffsets() names them).
+   * Reads the given partitions of `topics` from their beginning to their last stable offset once settled
+   * (see endOffsets: committed records only, the last commit's included), calling `apply` for each record in
+   * offset order per partition. Returns the offsets it read up to (as endOffsets() names them).
    */
   read(
     topics: readonly string[],

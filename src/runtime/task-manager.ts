@@ -141,7 +141,11 @@ export class TaskManager {
     const starts: Record<string, { at: number; from: 'local' | 'changelog'; assignment: number }> = {}
     // Before the state: the sink fences this instance's commits on what it has now.
     const atSink = await this.#options.sinkPositions?.([...missing])
-    const ends = await this.#options.changelog.endOffsets(this.#topics, [...missing].map(numberOf))
+    // Settled, as the restore reads: the previous owner's last commit must be in the ends a local store is
+    // compared with (a window it closed in that commit would otherwise be closed here a second time).
+    const ends = await this.#options.changelog.endOffsets(this.#topics, [...missing].map(numberOf), {
+      settled: true,
+    })
     const read = new Set(records.map((r) => r.partition))
     for (const partition of missing) {
       const assignment = this.#options.source.assignment?.(partition)

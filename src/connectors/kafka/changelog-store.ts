@@ -60,7 +60,10 @@ export class KafkaChangelogStore implements ChangelogStore {
     apply: (record: ChangelogRecord) => void,
     signal?: AbortSignal,
   ): Promise<ChangelogOffsets> {
-    const ends = await this.endOffsets(topics, partitions)
+    // Settled: a transaction the partitions' previous owner committed a moment ago has written its markers to
+    // the __consumer_offsets partition (which is why its offsets read as stable) but maybe not yet to these:
+    // their last stable offset would still end before its writes, and the restore would miss them.
+    const ends = await this.endOffsets(topics, partitions, { settled: true })
     const wanted = new Set(partitions)
     const end = new Map<string, bigint>()
     for (const [key, offset] of ends) if (offset > 0) end.set(key, BigInt(offset))
