@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -7,7 +6,7 @@ import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { KafkaProducer } from '../../src/connectors/kafka/producer.ts'
 import type { Snapshot } from '../../src/ui/dashboard-state.ts'
-import { SLUICE_BIN } from '../helpers/cli.ts'
+import { startCli } from '../helpers/cli.ts'
 import { brokers, freshTopic } from '../helpers/kafka.ts'
 import { listenSse } from '../helpers/sse.ts'
 import { waitFor } from '../helpers/wait.ts'
@@ -54,31 +53,22 @@ test('sluice run --ui: the pipeline on the dashboard with its input, /metrics, t
     file,
     `pipeline: ${id}\nsource: { kafka: { topics: ${input} } }\nsteps:\n  - map: { id: event.id, n: event.n }\nsink: { kafka: { topic: ${output} } }\n`,
   )
-  const child = spawn(
-    process.execPath,
-    [
-      SLUICE_BIN,
-      'run',
-      file,
-      '--ui',
-      '--ui-port',
-      '0',
-      '--checkpoint',
-      join(dir, 'ckpt'),
-      '--brokers',
-      brokers(),
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  )
-  let stderr = ''
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString()
-  })
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  const cli = startCli([
+    'run',
+    file,
+    '--ui',
+    '--ui-port',
+    '0',
+    '--checkpoint',
+    join(dir, 'ckpt'),
+    '--brokers',
+    brokers(),
+  ])
+  const { child, exited } = cli
   let tap: ReturnType<typeof listenSse> | undefined
   try {
-    await waitFor(() => /Dashboard: (http:\S+)/.test(stderr), 60_000, 'the dashboard line')
-    const url = /Dashboard: (http:\S+) /.exec(stderr)![1]!
+    await waitFor(() => /Dashboard: (http:\S+)/.test(cli.stderr), 60_000, 'the dashboard line')
+    const url = /Dashboard: (http:\S+) /.exec(cli.stderr)![1]!
     assert.doesNotMatch(url, /:0\//, 'the port the system chose, not 0')
     let view: Snapshot['pipelines'][number] | undefined
     await waitFor(
@@ -90,7 +80,7 @@ test('sluice run --ui: the pipeline on the dashboard with its input, /metrics, t
       120_000,
       'the pipeline on the dashboard with all its input read and written',
     ).catch((error: unknown) => {
-      throw new Error(`${String(error)}; last view: ${JSON.stringify(view)}\n${stderr}`)
+      throw new Error(`${String(error)}; last view: ${JSON.stringify(view)}\n${cli.stderr}`)
     })
     // A backlog older than 10 s when read shows as catching up for a minute after its last batch.
     assert.ok(['running', 'catching up'].includes(view?.health.state ?? ''), JSON.stringify(view?.health))
@@ -117,7 +107,7 @@ test('sluice run --ui: the pipeline on the dashboard with its input, /metrics, t
       60_000,
       'records of the tapped map',
     ).catch((error: unknown) => {
-      throw new Error(`${String(error)}; events: ${JSON.stringify(tap?.events)}\n${stderr}`)
+      throw new Error(`${String(error)}; events: ${JSON.stringify(tap?.events)}\n${cli.stderr}`)
     })
     const records = tap.events
       .filter((e) => e.event === 'records')
@@ -132,10 +122,10 @@ test('sluice run --ui: the pipeline on the dashboard with its input, /metrics, t
     tap?.close()
     child.kill('SIGINT')
   }
-  assert.equal(await exited, 0, stderr)
+  assert.equal(await exited, 0, cli.stderr)
   const summary = new RegExp(`^${id}: (\\d+) records in .*, (\\d+) rows out, 0 dead-lettered`, 'm').exec(
-    stderr,
+    cli.stderr,
   )
-  assert.ok(summary, `a summary line in\n${stderr}`)
-  assert.ok(Number(summary[1]) >= N, stderr)
+  assert.ok(summary, `a summary line in\n${cli.stderr}`)
+  assert.ok(Number(summary[1]) >= N, cli.stderr)
 })

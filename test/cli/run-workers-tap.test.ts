@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { hostname, tmpdir } from 'node:os'
@@ -8,7 +7,7 @@ import { after, before, test } from 'node:test'
 import { KafkaProducer } from '../../src/connectors/kafka/producer.ts'
 import type { TapRecord } from '../../src/runtime/tap.ts'
 import type { Snapshot } from '../../src/ui/dashboard-state.ts'
-import { SLUICE_BIN } from '../helpers/cli.ts'
+import { startCli } from '../helpers/cli.ts'
 import { brokers, freshTopic } from '../helpers/kafka.ts'
 import { listenSse } from '../helpers/sse.ts'
 import { waitFor } from '../helpers/wait.ts'
@@ -58,37 +57,28 @@ test('sluice run --workers 2 --ui: the tap of a step shows records from both wor
     file,
     `pipeline: ${id}\nsource: { kafka: { topics: ${input} } }\nsteps:\n  - map: { id: event.id, n: event.n }\nsink: { kafka: { topic: ${output} } }\n`,
   )
-  const child = spawn(
-    process.execPath,
-    [
-      SLUICE_BIN,
-      'run',
-      file,
-      '--workers',
-      '2',
-      '--ui',
-      '--ui-port',
-      '0',
-      // The workers say when they open and close a tap at info.
-      '--log-level',
-      'info',
-      '--checkpoint',
-      join(dir, 'ckpt'),
-      '--brokers',
-      brokers(),
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  )
-  let stderr = ''
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString()
-  })
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  const cli = startCli([
+    'run',
+    file,
+    '--workers',
+    '2',
+    '--ui',
+    '--ui-port',
+    '0',
+    // The workers say when they open and close a tap at info.
+    '--log-level',
+    'info',
+    '--checkpoint',
+    join(dir, 'ckpt'),
+    '--brokers',
+    brokers(),
+  ])
+  const { child, exited } = cli
   const producer = new KafkaProducer({ brokers: brokers() })
   let tap: ReturnType<typeof listenSse> | undefined
   try {
-    await waitFor(() => /Dashboard: (http:\S+)/.test(stderr), 60_000, 'the dashboard line')
-    const url = /Dashboard: (http:\S+) /.exec(stderr)![1]!
+    await waitFor(() => /Dashboard: (http:\S+)/.test(cli.stderr), 60_000, 'the dashboard line')
+    const url = /Dashboard: (http:\S+) /.exec(cli.stderr)![1]!
     const workers = [0, 1].map((i) => `${hostname()}-w${i}`)
     const snapshot = async () =>
       ((await (await fetch(`${url}api/snapshot`)).json()) as Snapshot).pipelines.find((p) => p.id === id)
@@ -105,7 +95,7 @@ test('sluice run --workers 2 --ui: the tap of a step shows records from both wor
       120_000,
       'both workers in the group, each with partitions',
     ).catch((error: unknown) => {
-      throw new Error(`${String(error)}; last group: ${JSON.stringify(last)}\n${stderr}`)
+      throw new Error(`${String(error)}; last group: ${JSON.stringify(last)}\n${cli.stderr}`)
     })
     const mapId = (await snapshot())!.graph.find((n) => n.kind === 'map')!.id
 
@@ -139,7 +129,7 @@ test('sluice run --workers 2 --ui: the tap of a step shows records from both wor
         what,
       ).catch((error: unknown) => {
         throw new Error(
-          `${String(error)}; tap events: ${JSON.stringify(tap?.events)}\n${stderr.slice(-5000)}`,
+          `${String(error)}; tap events: ${JSON.stringify(tap?.events)}\n${cli.stderr.slice(-5000)}`,
         )
       })
     }
@@ -159,16 +149,18 @@ test('sluice run --workers 2 --ui: the tap of a step shows records from both wor
     }
 
     // A worker killed while the tap is open: its replacement opens the tap too.
-    const opened = logLines(stderr, TAP_OPENED, mapId)
+    const opened = logLines(cli.stderr, TAP_OPENED, mapId)
     assert.equal(new Set(opened.map((l) => l.pid)).size, 2, 'each worker opened the tap once')
     const killed = opened[1]!.pid
     process.kill(killed, 'SIGKILL')
     await waitFor(
-      () => logLines(stderr, TAP_OPENED, mapId).some((l) => !opened.some((o) => o.pid === l.pid)),
+      () => logLines(cli.stderr, TAP_OPENED, mapId).some((l) => !opened.some((o) => o.pid === l.pid)),
       120_000,
       'the replacement worker opening the tap',
     )
-    const replacement = logLines(stderr, TAP_OPENED, mapId).find((l) => !opened.some((o) => o.pid === l.pid))!
+    const replacement = logLines(cli.stderr, TAP_OPENED, mapId).find(
+      (l) => !opened.some((o) => o.pid === l.pid),
+    )!
     const afterRestart = tap.events.length
     await feedUntil(
       () => workers.every((w) => fromWorker(w, afterRestart)),
@@ -180,19 +172,19 @@ test('sluice run --workers 2 --ui: the tap of a step shows records from both wor
     const running = [...opened.filter((l) => l.pid !== killed), replacement].map((l) => l.pid).sort()
     await waitFor(
       () =>
-        logLines(stderr, TAP_CLOSED, mapId)
+        logLines(cli.stderr, TAP_CLOSED, mapId)
           .map((l) => l.pid)
           .sort()
           .join() === running.join(),
       30_000,
       'both running workers closing the tap',
     ).catch((error: unknown) => {
-      throw new Error(`${String(error)}\n${stderr.slice(-5000)}`)
+      throw new Error(`${String(error)}\n${cli.stderr.slice(-5000)}`)
     })
   } finally {
     tap?.close()
     await producer.close()
     child.kill('SIGINT')
   }
-  assert.equal(await exited, 0, stderr.slice(-5000))
+  assert.equal(await exited, 0, cli.stderr.slice(-5000))
 })

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { hostname, tmpdir } from 'node:os'
@@ -7,7 +6,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { KafkaProducer } from '../../src/connectors/kafka/producer.ts'
 import type { Snapshot } from '../../src/ui/dashboard-state.ts'
-import { runCli, SLUICE_BIN } from '../helpers/cli.ts'
+import { runCli, startCli } from '../helpers/cli.ts'
 import { brokers, freshTopic, readUntilQuiet } from '../helpers/kafka.ts'
 import { waitFor } from '../helpers/wait.ts'
 
@@ -107,30 +106,21 @@ describe('sluice run --workers', () => {
       file,
       `pipeline: ${id}\nsource: { kafka: { topics: ${input} } }\nsteps:\n  - map: { id: event.id }\nsink: { kafka: { topic: ${output} } }\n`,
     )
-    const child = spawn(
-      process.execPath,
-      [
-        SLUICE_BIN,
-        'run',
-        file,
-        '--workers',
-        '2',
-        '--ui',
-        '--checkpoint',
-        join(dir, 'ui-ckpt'),
-        '--brokers',
-        brokers(),
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    )
-    let stderr = ''
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString()
-    })
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+    const cli = startCli([
+      'run',
+      file,
+      '--workers',
+      '2',
+      '--ui',
+      '--checkpoint',
+      join(dir, 'ui-ckpt'),
+      '--brokers',
+      brokers(),
+    ])
+    const { child, exited } = cli
     try {
-      await waitFor(() => /Dashboard: (http:\S+)/.test(stderr), 60_000, 'the dashboard line')
-      const url = /Dashboard: (http:\S+) /.exec(stderr)![1]!
+      await waitFor(() => /Dashboard: (http:\S+)/.test(cli.stderr), 60_000, 'the dashboard line')
+      const url = /Dashboard: (http:\S+) /.exec(cli.stderr)![1]!
       const workers = [0, 1].map((i) => `${hostname()}-w${i}`)
       const all = Array.from({ length: 6 }, (_, p) => `${input}:${p}`).join()
       let last: unknown
@@ -154,11 +144,11 @@ describe('sluice run --workers', () => {
         120_000,
         "the group of both workers on the supervisor's dashboard, all input read",
       ).catch((error: unknown) => {
-        throw new Error(`${String(error)}; last group: ${JSON.stringify(last)}\n${stderr}`)
+        throw new Error(`${String(error)}; last group: ${JSON.stringify(last)}\n${cli.stderr}`)
       })
     } finally {
       child.kill('SIGINT')
-      assert.equal(await exited, 0, stderr)
+      assert.equal(await exited, 0, cli.stderr)
     }
   })
 

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
 export const SLUICE_BIN = fileURLToPath(new URL('../../bin/sluice.js', import.meta.url))
@@ -7,6 +7,31 @@ export interface CliResult {
   readonly code: number | null
   readonly stdout: string
   readonly stderr: string
+}
+
+/** A `sluice …` process left running: its stderr so far, and its exit code once it exits. */
+export interface RunningCli {
+  readonly child: ChildProcess
+  /** Everything it wrote to stderr until now. */
+  readonly stderr: string
+  readonly exited: Promise<number | null>
+}
+
+/** Starts `sluice …` with the test's Node, stdout ignored, and returns at once (see RunningCli). */
+export function startCli(args: readonly string[]): RunningCli {
+  const child = spawn(process.execPath, [SLUICE_BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString()
+  })
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  return {
+    child,
+    get stderr() {
+      return stderr
+    },
+    exited,
+  }
 }
 
 /** Runs `sluice …` in a child process with the test's Node and returns its exit code and output. */
