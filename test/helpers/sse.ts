@@ -13,19 +13,25 @@ export function listenSse(url: string): { events: SseEvent[]; close: () => void 
   const req = request(url, (response) => {
     response.setEncoding('utf8')
     response.on('data', (chunk: string) => {
-      buffer += chunk
-      let end = buffer.indexOf('\n\n')
-      while (end >= 0) {
-        const frame = buffer.slice(0, end)
-        buffer = buffer.slice(end + 2)
-        const event = /^event: (.*)$/m.exec(frame)?.[1]
-        const data = /^data: (.*)$/m.exec(frame)?.[1]
-        if (event && data) events.push({ event, data: JSON.parse(data) as unknown })
-        end = buffer.indexOf('\n\n')
-      }
+      buffer = takeSseEvents(buffer + chunk, events)
     })
   })
   req.on('error', () => {})
   req.end()
   return { events, close: () => req.destroy() }
+}
+
+/** Parses the whole frames at the start of `buffer` into `events` and returns what is left (a partial frame). */
+export function takeSseEvents(buffer: string, events: SseEvent[]): string {
+  let rest = buffer
+  let end = rest.indexOf('\n\n')
+  while (end >= 0) {
+    const frame = rest.slice(0, end)
+    rest = rest.slice(end + 2)
+    const event = /^event: (.*)$/m.exec(frame)?.[1]
+    const data = /^data: (.*)$/m.exec(frame)?.[1]
+    if (event && data !== undefined) events.push({ event, data: JSON.parse(data) as unknown })
+    end = rest.indexOf('\n\n')
+  }
+  return rest
 }

@@ -10,6 +10,7 @@ import { batchLatency } from '../../src/runtime/latency.ts'
 import type { BatchProgress } from '../../src/runtime/progress.ts'
 import type { Snapshot, Tick } from '../../src/ui/dashboard-state.ts'
 import { type Monitor, startMonitor } from '../../src/ui/monitor.ts'
+import { type SseEvent, takeSseEvents } from '../helpers/sse.ts'
 
 const cleanup: (() => Promise<void>)[] = []
 after(async () => {
@@ -78,22 +79,13 @@ async function readEvents(
   const response = await fetch(url, { signal: controller.signal })
   assert.equal(response.status, 200)
   assert.match(response.headers.get('content-type') ?? '', /^text\/event-stream/)
-  const events: { event: string; data: unknown }[] = []
+  const events: SseEvent[] = []
   const decoder = new TextDecoder()
   let buffer = ''
   const timeout = setTimeout(() => controller.abort(), 10_000)
   try {
     for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-      buffer += decoder.decode(chunk, { stream: true })
-      let end = buffer.indexOf('\n\n')
-      while (end >= 0) {
-        const frame = buffer.slice(0, end)
-        buffer = buffer.slice(end + 2)
-        const event = /^event: (.*)$/m.exec(frame)?.[1]
-        const data = /^data: (.*)$/m.exec(frame)?.[1]
-        if (event && data !== undefined) events.push({ event, data: JSON.parse(data) })
-        end = buffer.indexOf('\n\n')
-      }
+      buffer = takeSseEvents(buffer + decoder.decode(chunk, { stream: true }), events)
       if (until(events)) break
     }
   } finally {
