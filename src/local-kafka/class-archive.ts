@@ -37,8 +37,7 @@ export async function classArchiveFlags(
   nodeDir: string,
 ): Promise<string[]> {
   const target = archiveFile(java, classpath)
-  const using = classArchiveUseFlags(java, classpath)
-  if (using.length > 0) return using
+  if (existsSync(target)) return [TOLERANT, `-XX:SharedArchiveFile=${target}`]
   const dir = dirname(target)
   await mkdir(dir, { recursive: true })
   await removeStalePending(dir)
