@@ -11,7 +11,7 @@ const run = promisify(execFile)
 /**
  * The broker's class-data-sharing archive (HotSpot's dynamic AppCDS). Most of a Kafka start's CPU goes into
  * loading and verifying the few thousand classes of Kafka and Scala; mapped from an archive they cost about
- * half (measured: 9.3–10.8 → 4.6–5.6 CPU-s per broker start, 23–44 → 16–20 s to ready at load 9). The first
+ * half (9.3–10.8 → 4.6–5.7 CPU-s per broker start at load 9, read from /proc by a throwaway script). The first
  * broker on a machine records the archive as it exits (`-XX:ArchiveClassesAtExit`) into a file of its own;
  * the stop that saw it exit cleanly checks it with a throwaway JVM and only then moves it into place. A
  * half-written archive must never be used: HotSpot dies of SIGBUS mapping one.
