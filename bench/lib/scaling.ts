@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { SLUICE_NODE_FLAGS } from '../../src/cli/node-flags.ts'
 import { RESULT_PREFIX, type WorkloadConfig, type WorkloadResult } from '../lib/config.ts'
+import { CommittedProgress, type SteadyWindow } from './steady-rate.ts'
 
 const INSTANCE = fileURLToPath(new URL('../workloads/scaled-instance.ts', import.meta.url))
 
@@ -18,6 +19,8 @@ export type ScaledKind = 'etl' | 'sessions'
 
 interface Scaled {
   readonly workers: number
+  /** Over the middle of the backlog (20 % to 80 % committed): start-up and the tail left out. */
+  readonly steady: SteadyWindow | undefined
   readonly events: number
   readonly seconds: number
   readonly cpuSeconds: number
@@ -26,13 +29,24 @@ interface Scaled {
 
 async function measure(config: WorkloadConfig, kind: ScaledKind, workers: number): Promise<Scaled> {
   const pipelineId = `${config.runId}-${kind}-${workers}w`
+  const pids: number[] = []
+  const progress = new CommittedProgress(
+    config.brokers,
+    `sluice-${pipelineId}`,
+    config.inputTopic,
+    () => pids,
+  )
+  await progress.start()
   const started = performance.now()
   const results = await Promise.all(
-    Array.from({ length: workers }, (_, i) => instance(config, kind, pipelineId, `w${i}`)),
-  )
+    Array.from({ length: workers }, (_, i) =>
+      instance(config, kind, pipelineId, `w${i}`, (pid) => pids.push(pid)),
+    ),
+  ).finally(() => progress.stop())
   const seconds = (performance.now() - started) / 1000
   return {
     workers,
+    steady: progress.window(),
     events: results.reduce((n, r) => n + r.events, 0),
     seconds,
     cpuSeconds: results.reduce(
@@ -48,6 +62,7 @@ function instance(
   kind: ScaledKind,
   pipelineId: string,
   name: string,
+  started: (pid: number) => void,
 ): Promise<WorkloadResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(
@@ -55,6 +70,7 @@ function instance(
       [...SLUICE_NODE_FLAGS, INSTANCE, JSON.stringify(config), kind, pipelineId, name],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     )
+    if (child.pid !== undefined) started(child.pid)
     let stdout = ''
     let stderr = ''
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
@@ -73,6 +89,12 @@ function instance(
 
 const rate = (s: Scaled) => Math.round(s.events / s.seconds)
 const cpuPerMillion = (s: Scaled) => Math.round((s.cpuSeconds / s.events) * 1e6 * 10) / 10
+const steadyNote = (s: Scaled) =>
+  s.steady
+    ? `${s.steady.eventsPerSecond} events/s` +
+      (s.steady.cpuPerMillion === undefined ? '' : `, ${s.steady.cpuPerMillion} CPU-s per 1M events`) +
+      ` over ${s.steady.seconds.toFixed(1)} s`
+    : 'not measured (the run was too short to sample)'
 
 /** The workload: the pipeline with 1, then 2 workers; the result is the 2-worker run, the 1-worker one in notes. */
 export async function scalingWorkload(config: WorkloadConfig, kind: ScaledKind): Promise<WorkloadResult> {
@@ -97,6 +119,12 @@ export async function scalingWorkload(config: WorkloadConfig, kind: ScaledKind):
       `1 worker: ${rate(one)} events/s, ${cpuPerMillion(one)} CPU-s per 1M events (${one.events} events in ${one.seconds.toFixed(1)} s)`,
       `2 workers: ${rate(two)} events/s, ${cpuPerMillion(two)} CPU-s per 1M events (${shares} events in ${two.seconds.toFixed(1)} s)`,
       `2 workers / 1 worker: ${(rate(two) / rate(one)).toFixed(2)}× (wall time from start to the last instance's end)`,
+      `steady, 20 % to 80 % of the backlog committed: 1 worker ${steadyNote(one)}; 2 workers ${steadyNote(two)}`,
+      ...(one.steady && two.steady
+        ? [
+            `steady 2 workers / 1 worker: ${(two.steady.eventsPerSecond / one.steady.eventsPerSecond).toFixed(2)}×`,
+          ]
+        : []),
     ],
   }
 }
