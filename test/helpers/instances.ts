@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { appendFileSync } from 'node:fs'
+import { appendFileSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { KafkaAdmin } from '../../src/connectors/kafka/admin.ts'
@@ -46,6 +46,7 @@ export function startInstance(
   let stderr = ''
   // SLUICE_TEST_INSTANCE_LOGS=<dir> keeps every instance's log there, killed ones too, to read after a failure.
   const logDir = process.env.SLUICE_TEST_INSTANCE_LOGS
+  if (logDir) mkdirSync(logDir, { recursive: true })
   const logFile = logDir ? join(logDir, `${name}-${child.pid}.log`) : undefined
   child.stderr!.on('data', (d: Buffer) => {
     stderr += d.toString()
