@@ -4,12 +4,18 @@
  * info level, so its restore line ("restored N task(s) … in X ms") is on stderr. Usage:
  * node restore-instance.ts <input> <output> <pipeline id> <instance> <checkpoint> (brokers from $KAFKA_BROKERS).
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { kafkaSink } from '../../src/connectors/kafka/sink.ts'
 import { kafka } from '../../src/connectors/kafka/source.ts'
 import { postgres } from '../../src/connectors/postgres/index.ts'
 import { pipeline } from '../../src/dsl/stream.ts'
 import { createLogger } from '../../src/log.ts'
 import { run } from '../../src/runtime/run.ts'
+
+// Heartbeats go out from the event loop: a restore that holds it longer than the session timeout (10 s)
+// costs the instance its membership. The longest stall is printed with the summary.
+const loop = monitorEventLoopDelay({ resolution: 10 })
+loop.enable()
 
 const [input, output, id, instance, checkpoint] = process.argv.slice(2)
 if (!input || !output || !id || !instance || !checkpoint)
@@ -32,4 +38,6 @@ const summary = await run(
     logger: createLogger({ level: 'info' }),
   },
 )
-process.stdout.write(`${JSON.stringify(summary)}\n`)
+loop.disable()
+const longestStallMs = Math.round(loop.max / 1e6)
+process.stdout.write(`${JSON.stringify({ ...summary, longestStallMs })}\n`)

@@ -61,12 +61,18 @@ interface Restore {
 }
 
 /** Runs one instance to the end of the input; returns its wall time and the restores it logged. */
-function instance(checkpoint: string): Promise<{ seconds: number; restores: Restore[] }> {
+function instance(
+  checkpoint: string,
+): Promise<{ seconds: number; restores: Restore[]; longestStallMs: number | undefined }> {
   const started = performance.now()
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [SCRIPT, input, output, run, 'i1', checkpoint], {
       env: { ...process.env, KAFKA_BROKERS: brokers },
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d
     })
     const restores: Restore[] = []
     let tail = ''
@@ -82,7 +88,13 @@ function instance(checkpoint: string): Promise<{ seconds: number; restores: Rest
       }
     })
     child.on('close', (code) => {
-      if (code === 0) resolve({ seconds: (performance.now() - started) / 1000, restores })
+      const summary = stdout.trim() ? (JSON.parse(stdout.trim()) as { longestStallMs?: number }) : {}
+      if (code === 0)
+        resolve({
+          seconds: (performance.now() - started) / 1000,
+          restores,
+          longestStallMs: summary.longestStallMs,
+        })
       else reject(new Error(`instance failed (exit ${code}): ${tail}`))
     })
   })
@@ -98,13 +110,19 @@ const describe = (restores: readonly Restore[]) => {
 
 try {
   const first = await instance(join(dir, 'first'))
-  console.log(`build: state of ${keys} keys in ${first.seconds.toFixed(1)} s (${describe(first.restores)})`)
+  console.log(
+    `build: state of ${keys} keys in ${first.seconds.toFixed(1)} s (${describe(first.restores)}); longest event-loop stall ${first.longestStallMs} ms`,
+  )
   await touchEveryPartition(1)
   const second = await instance(join(dir, 'second'))
-  console.log(`empty state directory: ${describe(second.restores)}; run ${second.seconds.toFixed(1)} s`)
+  console.log(
+    `empty state directory: ${describe(second.restores)}; run ${second.seconds.toFixed(1)} s; longest event-loop stall ${second.longestStallMs} ms`,
+  )
   await touchEveryPartition(2)
   const third = await instance(join(dir, 'second'))
-  console.log(`restart on its local stores: ${describe(third.restores)}; run ${third.seconds.toFixed(1)} s`)
+  console.log(
+    `restart on its local stores: ${describe(third.restores)}; run ${third.seconds.toFixed(1)} s; longest event-loop stall ${third.longestStallMs} ms`,
+  )
 } finally {
   await producer.close()
   await rm(dir, { recursive: true, force: true })
