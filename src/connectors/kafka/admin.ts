@@ -2,6 +2,7 @@ import type { EventEmitter } from 'node:events'
 import { Admin, ConfigResourceTypes, ListOffsetTimestamps } from '@platformatic/kafka'
 import { describeError, KafkaError, kafkaRefusal, UsageError } from '../../errors.ts'
 import { baseClientOptions, type KafkaConnection, resolveBrokers } from './connection.ts'
+import { ongoingTransactionStarts } from './ongoing-transactions.ts'
 import { requireStableOffsets } from './stable-offsets.ts'
 
 export interface TopicSpec {
@@ -201,6 +202,21 @@ export class KafkaAdmin {
       }),
     )
     return new Map((listed?.partitions ?? []).map((p) => [p.partitionIndex, p.offset]))
+  }
+
+  /**
+   * Where the transactions open on `partitions` of `topic` start, when all of them are Ongoing (none being
+   * completed); undefined otherwise, or when the brokers would not say (see ongoing-transactions.ts).
+   */
+  async ongoingTransactionStarts(
+    topic: string,
+    partitions: readonly number[],
+  ): Promise<Map<number, bigint> | undefined> {
+    try {
+      return await ongoingTransactionStarts(this.#admin, topic, partitions)
+    } catch {
+      return undefined
+    }
   }
 
   /** Committed offsets of a consumer group on a topic (-1 where it never committed). */

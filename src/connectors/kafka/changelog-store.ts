@@ -144,13 +144,19 @@ export class KafkaChangelogStore implements ChangelogStore {
         for (;;) {
           const stable = await admin.offsets(topic)
           // Settled: no transaction open or being completed on the wanted partitions (the last one's
-          // markers written), so the stable end is where the committed writes end.
+          // markers written), so the stable end is where the committed writes end; or the transactions open
+          // there are only Ongoing ones, a dead or fenced owner's that can only abort, and the stable end is
+          // where the first of them starts (ongoing-transactions.ts).
+          const open = options.settled
+            ? [...(await admin.offsets(topic, undefined, false))]
+                .filter(([p, end]) => wanted.has(p) && stable.get(p) !== end)
+                .map(([p]) => p)
+            : []
+          const starts = open.length > 0 ? await admin.ongoingTransactionStarts(topic, open) : undefined
           const settled =
-            !options.settled ||
+            open.length === 0 ||
             Date.now() > deadline ||
-            [...(await admin.offsets(topic, undefined, false))].every(
-              ([p, end]) => !wanted.has(p) || stable.get(p) === end,
-            )
+            (starts !== undefined && open.every((p) => starts.get(p) === stable.get(p)))
           if (settled) {
             for (const [p, offset] of stable)
               if (wanted.has(p)) ends.set(partitionKey(topic, p), Number(offset))
