@@ -1,11 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { PoolConnection, RowDataPacket } from 'mysql2/promise'
-import {
-  type ChangelogOffsets,
-  type ChangelogRecord,
-  type ChangelogStore,
-  changelogKey,
-} from '../../contracts/changelog.ts'
+import { type ChangelogOffsets, type ChangelogRecord, changelogKey } from '../../contracts/changelog.ts'
 import { SluiceError, UsageError } from '../../errors.ts'
 import {
   CHANGELOG_ENDS_TABLE,
@@ -13,6 +8,7 @@ import {
   type ChangelogPartition,
   changelogPartitionsError,
   lastChanges,
+  type SqlChangelogStore,
 } from '../sql/changelog.ts'
 import { MySqlError, wrapError } from './errors.ts'
 import { describeTable } from './schema.ts'
@@ -45,7 +41,7 @@ export type Connect = (what: string) => Promise<PoolConnection>
  * InnoDB keys index at most 3072 bytes: rows are keyed by the SHA-256 of the key's UTF-8 bytes, the key kept
  * beside it as bytes. `partition` is a reserved word here: always quoted.
  */
-export class MySqlChangelogStore implements ChangelogStore {
+export class MySqlChangelogStore implements SqlChangelogStore {
   readonly #connect: Connect
   readonly #database: string
   readonly #keyCollation: string

@@ -1,16 +1,12 @@
 import type pg from 'pg'
-import {
-  type ChangelogOffsets,
-  type ChangelogRecord,
-  type ChangelogStore,
-  changelogKey,
-} from '../../contracts/changelog.ts'
+import { type ChangelogOffsets, type ChangelogRecord, changelogKey } from '../../contracts/changelog.ts'
 import { SluiceError } from '../../errors.ts'
 import {
   CHANGELOG_ENDS_TABLE,
   CHANGELOG_TABLE,
   changelogPartitionsError,
   lastChanges,
+  type SqlChangelogStore,
 } from '../sql/changelog.ts'
 import { PostgresError, wrapError } from './errors.ts'
 import { qualified, sibling, type TableName } from './identifiers.ts'
@@ -27,7 +23,7 @@ const FETCH_ROWS = 20_000
  *
  * Keys are bytea: state keys hold NUL characters, which PostgreSQL text cannot.
  */
-export class PostgresChangelogStore implements ChangelogStore {
+export class PostgresChangelogStore implements SqlChangelogStore {
   readonly #pool: pg.Pool
   readonly #state: TableName
   readonly #ends: TableName

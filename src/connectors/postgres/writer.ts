@@ -10,7 +10,7 @@ import type {
   SinkWriter,
 } from '../../runtime/sink.ts'
 import type { Positions } from '../../runtime/source.ts'
-import { refuseStateInCheckpoint } from '../sql/changelog.ts'
+import { checkedChangelog } from '../sql/changelog.ts'
 import { SQL_SINK_CONTRACT } from '../sql/contract.ts'
 import {
   committedPosition,
@@ -129,23 +129,14 @@ export class PostgresSinkWriter<T> implements SinkWriter<T> {
     return {
       ...SQL_SINK_CONTRACT,
       // Keyed state travels in the database, in the same transaction as the rows and the positions.
-      changelog: {
-        prepare: async (topics, partitions) => {
-          await refuseStateInCheckpoint({
-            pipelineId: this.#pipelineId,
-            factory: 'postgres',
-            target: this.#name,
-            offsets: displayName(this.#settings.offsets),
-            partitions: `${displayName(this.#settings.offsets)}_partitions`,
-            single: shared.single,
-            topics,
-            exists: (t) => shared.changelog.exists(t),
-          })
-          await shared.changelog.prepare(topics, partitions)
-        },
-        read: (topics, partitions, apply, signal) => shared.changelog.read(topics, partitions, apply, signal),
-        endOffsets: (topics, partitions) => shared.changelog.endOffsets(topics, partitions),
-      },
+      changelog: checkedChangelog(shared.changelog, {
+        pipelineId: this.#pipelineId,
+        factory: 'postgres',
+        target: this.#name,
+        offsets: displayName(this.#settings.offsets),
+        partitions: `${displayName(this.#settings.offsets)}_partitions`,
+        single: shared.single,
+      }),
       partitionPositions: {
         read: async (partitions) => {
           try {

@@ -1,4 +1,4 @@
-import { type ChangelogRecord, changelogKey } from '../../contracts/changelog.ts'
+import { type ChangelogRecord, type ChangelogStore, changelogKey } from '../../contracts/changelog.ts'
 import { SluiceError } from '../../errors.ts'
 import type { Positions } from '../../runtime/source.ts'
 
@@ -70,8 +70,14 @@ export function changelogPartitionsError(
   )
 }
 
-/** What refuseStateInCheckpoint() needs to know of the sink. */
-export interface CheckpointStateCheck {
+/** A SQL sink's changelog store: ChangelogStore, and whether its tables hold a pipeline's state already. */
+export interface SqlChangelogStore extends ChangelogStore {
+  /** Whether the database holds changelog partitions of `topics` (the pipeline kept state here before). */
+  exists(topics: readonly string[]): Promise<boolean>
+}
+
+/** What a SQL sink tells checkedChangelog() of itself, for the error that names its tables. */
+export interface SinkTables {
   readonly pipelineId: string
   /** The sink's factory, for the way out: "postgres", "mysql". */
   readonly factory: string
@@ -82,20 +88,25 @@ export interface CheckpointStateCheck {
   readonly partitions: string
   /** The positions the pipeline's single offsets row held at open (it ran as one process before). */
   readonly single: Positions
-  readonly topics: readonly string[]
-  /** Whether the database holds changelog partitions of `topics` (the pipeline kept state here before). */
-  readonly exists: (topics: readonly string[]) => Promise<boolean>
 }
 
 /**
- * A keyed pipeline that ran as one process kept its state in its checkpoint, which a scaled-out run does not
- * read: starting from the positions it adopted with empty state would write wrong aggregates.
+ * The SinkContract.changelog of a scaled-out SQL sink: `store`, whose prepare() first refuses a keyed pipeline
+ * that ran as one process. It kept its state in its checkpoint, which a scaled-out run does not read:
+ * starting from the positions it adopted with empty state would write wrong aggregates.
  */
-export async function refuseStateInCheckpoint(check: CheckpointStateCheck): Promise<void> {
-  if (Object.keys(check.single).length === 0 || (await check.exists(check.topics))) return
-  throw new SluiceError(
-    'SLUICE_STATE_IN_CHECKPOINT',
-    `Pipeline "${check.pipelineId}" wrote to ${check.target} as one process, with its keyed state (windows, dedupe) in its checkpoint; a scaled-out run keeps that state in the database (${check.topics.join(', ')} in ${CHANGELOG_TABLE}) and cannot take it from the checkpoint. Keep running it as one process with ${check.factory}({ …, scaleOut: false }), or start over: delete the pipeline's rows of ${check.offsets} and ${check.partitions} and reset the consumer group (the output it already wrote stays).`,
-    { domain: 'user', exitCode: 2 },
-  )
+export function checkedChangelog(store: SqlChangelogStore, sink: SinkTables): ChangelogStore {
+  return {
+    prepare: async (topics, partitions) => {
+      if (Object.keys(sink.single).length > 0 && !(await store.exists(topics)))
+        throw new SluiceError(
+          'SLUICE_STATE_IN_CHECKPOINT',
+          `Pipeline "${sink.pipelineId}" wrote to ${sink.target} as one process, with its keyed state (windows, dedupe) in its checkpoint; a scaled-out run keeps that state in the database (${topics.join(', ')} in ${CHANGELOG_TABLE}) and cannot take it from the checkpoint. Keep running it as one process with ${sink.factory}({ …, scaleOut: false }), or start over: delete the pipeline's rows of ${sink.offsets} and ${sink.partitions} and reset the consumer group (the output it already wrote stays).`,
+          { domain: 'user', exitCode: 2 },
+        )
+      await store.prepare(topics, partitions)
+    },
+    read: (topics, partitions, apply, signal) => store.read(topics, partitions, apply, signal),
+    endOffsets: (topics, partitions) => store.endOffsets(topics, partitions),
+  }
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import mysql2, { type Pool, type PoolConnection } from 'mysql2/promise'
 import { BATCH_ISOLATION, MySqlChangelogStore } from '../../../src/connectors/mysql/changelog-store.ts'
+import { mysql } from '../../../src/connectors/mysql/index.ts'
 import type { ChangelogRecord } from '../../../src/contracts/changelog.ts'
 import { POSITION_KEY } from '../../../src/runtime/task.ts'
 import { useMariaDb } from './util.ts'
@@ -261,5 +262,48 @@ describe('the MariaDB changelog store', () => {
     let again = 0
     assert.deepEqual(Object.fromEntries(await changelog.read([E], [0], () => again++)), { [`${E}:0`]: 2 })
     assert.equal(again, n + 1)
+  })
+})
+
+describe('mysql() scaled out with keyed state', () => {
+  const open = (pipelineId: string, instance?: string) => {
+    const writer = mysql({
+      url: db.server.url,
+      table: `out_${pipelineId.replaceAll('-', '_')}`,
+      createTable: true,
+    }).create()
+    // The sink reads nothing of its source: only a Kafka sink commits the source's offsets itself.
+    return { writer, contract: writer.open({ pipelineId, source: undefined as never, instance }) }
+  }
+
+  test('a keyed pipeline that ran as one process (its state in its checkpoint) is refused when it first runs scaled out', async () => {
+    const single = open('was-single')
+    await single.contract
+    await single.writer.close()
+    await db.query(
+      `UPDATE sluice_offsets SET batch_id = 4, positions = '{"t:0": 10}' WHERE pipeline_id = ?`,
+      ['was-single'],
+    )
+    const shared = open('was-single', 'a')
+    try {
+      const contract = await shared.contract
+      await assert.rejects(
+        contract.changelog!.prepare(['was-single-window-1-changelog'], 2),
+        (error: Error & { code?: string }) =>
+          error.code === 'SLUICE_STATE_IN_CHECKPOINT' &&
+          /wrote to `\w+`\.`out_was_single` as one process/.test(error.message) &&
+          /mysql\(\{ …, scaleOut: false \}\)/.test(error.message) &&
+          /rows of `\w+`\.`sluice_offsets` and `\w+`\.`sluice_offsets_partitions`/.test(error.message),
+      )
+    } finally {
+      await shared.writer.close()
+    }
+    // Started scaled out from the beginning: its positions come with its state.
+    const fresh = open('scaled-from-start', 'a')
+    try {
+      await (await fresh.contract).changelog!.prepare(['scaled-from-start-window-1-changelog'], 2)
+    } finally {
+      await fresh.writer.close()
+    }
   })
 })
