@@ -1,12 +1,14 @@
 /**
  * One instance of a keyed pipeline for restore.ts: per Kafka record key, a count (keyed state), into a Kafka
- * topic (or, with $DATABASE_URL, a PostgreSQL table), scaled out (its state in changelog topics, or tables). Runs to the end of the input (availableNow) and logs at
+ * topic (or, with $DATABASE_URL, a PostgreSQL table; with $MYSQL_URL, a MariaDB/MySQL one), scaled out (its
+ * state in changelog topics, or tables). Runs to the end of the input (availableNow) and logs at
  * info level, so its restore line ("restored N task(s) … in X ms") is on stderr. Usage:
  * node restore-instance.ts <input> <output> <pipeline id> <instance> <checkpoint> (brokers from $KAFKA_BROKERS).
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { kafkaSink } from '../../src/connectors/kafka/sink.ts'
 import { kafka } from '../../src/connectors/kafka/source.ts'
+import { mysql } from '../../src/connectors/mysql/index.ts'
 import { postgres } from '../../src/connectors/postgres/index.ts'
 import { pipeline } from '../../src/dsl/stream.ts'
 import { createLogger } from '../../src/log.ts'
@@ -25,11 +27,14 @@ const summary = await run(
     .from(kafka({ topics: input }))
     .keyByRecordKey()
     .process<number, never>({ init: () => 0, process: (seen) => seen + 1 })
-    // DATABASE_URL set: into PostgreSQL (the table <output>), the state in that database.
+    // DATABASE_URL (MYSQL_URL) set: into PostgreSQL (MariaDB/MySQL), the table <output>, the state in that
+    // database.
     .to(
       process.env.DATABASE_URL
         ? postgres({ table: output.replaceAll('-', '_'), createTable: true })
-        : kafkaSink({ topic: output }),
+        : process.env.MYSQL_URL
+          ? mysql({ table: output.replaceAll('-', '_'), createTable: true })
+          : kafkaSink({ topic: output }),
     ),
   {
     checkpoint,

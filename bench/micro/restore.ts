@@ -7,7 +7,8 @@
  *
  *   KAFKA_BROKERS=127.0.0.1:9092 node bench/micro/restore.ts [--keys 1000000]
  *
- * With DATABASE_URL set, the pipeline writes to PostgreSQL and its state is restored from that database.
+ * With DATABASE_URL set, the pipeline writes to PostgreSQL and its state is restored from that database; with
+ * MYSQL_URL (and no DATABASE_URL), the same with MariaDB/MySQL.
  */
 import { spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'

@@ -1,9 +1,15 @@
 import pg from 'pg'
 import { wrapError } from '../connectors/postgres/errors.ts'
 import { displayName, parseTableName, qualified, type TableName } from '../connectors/postgres/identifiers.ts'
+import { CHANGELOG_ENDS_TABLE, CHANGELOG_TABLE } from '../connectors/sql/changelog.ts'
 import { DEFAULT_OFFSETS_TABLE } from '../connectors/sql/index.ts'
 import { UsageError } from '../errors.ts'
-import { ownChangelogs, type PipelineRows, type SinkDatabase, type SinkRowsFound } from './reset-sink-rows.ts'
+import {
+  pipelineRows,
+  type SinkDatabase,
+  type SinkRowsFound,
+  type SinkTablesReader,
+} from './reset-sink-rows.ts'
 
 /**
  * The tables where a PostgreSQL sink keeps a pipeline's positions and state (src/connectors/postgres): the
@@ -50,45 +56,45 @@ async function find(pool: pg.Pool, offsets: TableName, pipelineId: string): Prom
   const resolved = await resolve(pool, offsets)
   if (resolved === undefined) return { rows: [], elsewhere: await elsewhere(pool, offsets, pipelineId) }
   const schema = resolved.schema
-  const partitions: TableName = { schema, name: `${resolved.name}_partitions` }
-  const state: TableName = { schema, name: 'sluice_changelog' }
-  const ends: TableName = { schema, name: 'sluice_changelog_ends' }
-  const rows: PipelineRows[] = []
-  const otherIds = new Set<string>()
-  for (const table of [resolved, partitions]) {
-    if (!(await exists(pool, table))) continue
-    const found = await pool.query<{ pipeline_id: string; n: string }>(
-      `SELECT pipeline_id, count(*) AS n FROM ${qualified(table)} ` +
-        'WHERE left(pipeline_id, char_length($1)) = $1 GROUP BY pipeline_id',
-      [pipelineId],
-    )
-    for (const r of found.rows)
-      if (r.pipeline_id === pipelineId) rows.push({ table: displayName(table), rows: Number(r.n) })
-      else otherIds.add(r.pipeline_id)
+  const present = async (name: string) => {
+    const table = { schema, name }
+    return (await exists(pool, table)) ? displayName(table) : undefined
   }
-  if (await exists(pool, ends)) {
-    const candidates = await pool.query<{ topic: string }>(
-      `SELECT DISTINCT topic FROM ${qualified(ends)} WHERE left(topic, char_length($1)) = $1`,
-      [`${pipelineId}-`],
-    )
-    const topics = ownChangelogs(
-      pipelineId,
-      candidates.rows.map((r) => r.topic),
-      [...otherIds],
-    )
-    const stateExists = await exists(pool, state)
-    for (const topic of topics) {
-      for (const table of stateExists ? [state, ends] : [ends]) {
-        const n = await pool.query<{ n: string }>(
-          `SELECT count(*) AS n FROM ${qualified(table)} WHERE topic = $1`,
-          [topic],
-        )
-        const count = Number(n.rows[0]?.n ?? 0)
-        if (count > 0) rows.push({ table: displayName(table), rows: count, topic })
-      }
-    }
-  }
+  const positions = [displayName(resolved), await present(`${resolved.name}_partitions`)]
+  const rows = await pipelineRows(reader(pool), pipelineId, {
+    positions: positions.filter((t) => t !== undefined),
+    state: await present(CHANGELOG_TABLE),
+    ends: await present(CHANGELOG_ENDS_TABLE),
+  })
   return { rows, elsewhere: rows.length > 0 ? [] : await elsewhere(pool, offsets, pipelineId, schema) }
+}
+
+/** The PostgreSQL queries of pipelineRows(). */
+function reader(pool: pg.Pool): SinkTablesReader {
+  return {
+    async countPerPipeline(table, pipelineId) {
+      const found = await pool.query<{ pipeline_id: string; n: string }>(
+        `SELECT pipeline_id, count(*) AS n FROM ${quotedName(table)} ` +
+          'WHERE left(pipeline_id, char_length($1)) = $1 GROUP BY pipeline_id',
+        [pipelineId],
+      )
+      return new Map(found.rows.map((r) => [r.pipeline_id, Number(r.n)]))
+    },
+    async topics(table, prefix) {
+      const found = await pool.query<{ topic: string }>(
+        `SELECT DISTINCT topic FROM ${quotedName(table)} WHERE left(topic, char_length($1)) = $1`,
+        [prefix],
+      )
+      return found.rows.map((r) => r.topic)
+    },
+    async countTopic(table, topic) {
+      const n = await pool.query<{ n: string }>(
+        `SELECT count(*) AS n FROM ${quotedName(table)} WHERE topic = $1`,
+        [topic],
+      )
+      return Number(n.rows[0]?.n ?? 0)
+    },
+  }
 }
 
 /** The table with its schema: as given, or the one the search path finds. Undefined when there is none. */

@@ -123,8 +123,8 @@ export function describeWhatStays(plan: ResetPlan): string[] {
   if (sink === undefined)
     return [
       "Its next run starts from its source's starting offsets only if its sink keeps no positions of its own; those stay, and the run resumes from them:",
-      '  PostgreSQL, MariaDB/MySQL: its rows in sluice_offsets and sluice_offsets_partitions (and, for a keyed pipeline in',
-      '    PostgreSQL, its state in sluice_changelog and sluice_changelog_ends): reset with --postgres URL or --mysql URL',
+      '  PostgreSQL, MariaDB/MySQL: its rows in sluice_offsets and sluice_offsets_partitions (and, for a keyed pipeline,',
+      '    its state in sluice_changelog and sluice_changelog_ends): reset with --postgres URL or --mysql URL',
       '    (and --offsets-table when the sink names another) to delete them too;',
       `  DuckDB's sluice_offsets, Redis's sluice:positions:${plan.pipelineId}, MongoDB's sluice_positions, a lake table's log:`,
       "    delete the pipeline's entry there (or the output with it).",

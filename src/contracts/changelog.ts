@@ -4,9 +4,10 @@
  * writes its state changes to partition p in the same transaction as its output and the source's offsets,
  * so a changelog partition read to its end holds exactly the state after the partition's committed position.
  * A sink whose transactions can carry it declares it (SinkContract.changelog); the runtime, not the sink,
- * decides what goes in it. The Kafka sink keeps it in those topics; the PostgreSQL sink keeps the same
- * records in tables of its database (the topic name as a column), written in its batch's transaction, and
- * answers with versions where Kafka has offsets.
+ * decides what goes in it. The Kafka sink keeps it in those topics; the PostgreSQL and MariaDB/MySQL sinks
+ * keep the same records in tables of their database (the topic name as a column, see
+ * src/connectors/sql/changelog.ts), written in their batch's transaction, and answer with versions where
+ * Kafka has offsets.
  */
 
 /** One record of a changelog topic: a state row written (value) or deleted (null), or a position marker. */

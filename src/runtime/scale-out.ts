@@ -8,8 +8,8 @@ import type { Plan } from '../plan/nodes.ts'
  * `partitioned`): each partition's state then lives in a task that moves with it, through changelog topics.
  * A key of another partitioning needs its records moved to the key's partition first (a repartition topic),
  * which this version does not have. A sink declares whether it carries state changes ('with-state': the Kafka
- * sink to changelog topics in its transaction, PostgreSQL to changelog tables in its database transaction)
- * or only positions ('stateless': MariaDB/MySQL).
+ * sink to changelog topics in its transaction, PostgreSQL and MariaDB/MySQL to changelog tables in their
+ * database transaction) or only positions ('stateless': none of ours today).
  *
  * `connectors: false` leaves out the source and the sink (the test driver replaces both).
  */
@@ -32,7 +32,7 @@ export function scaleOutBlockers(plan: Plan, options: { readonly connectors?: bo
           )
         else if (connectors && node.sink.scalesOut === 'stateless' && hasState(plan))
           blockers.push(
-            `its sink (${node.sink.type}) cannot carry the state of keyed steps to another instance: a scaled-out stateful pipeline writes to Kafka or PostgreSQL (its state changes go in the same transaction as the output), from where a stateless pipeline can load another store (MariaDB/MySQL among them); as one instance, it writes to this sink as it is`,
+            `its sink (${node.sink.type}) cannot carry the state of keyed steps to another instance: a scaled-out stateful pipeline writes to Kafka, PostgreSQL or MariaDB/MySQL (its state changes go in the same transaction as the output), from where a stateless pipeline can load another store; as one instance, it writes to this sink as it is`,
           )
         break
       case 'keyBy':

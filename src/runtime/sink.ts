@@ -58,8 +58,8 @@ export interface SinkContract {
   readonly storesDeadLetters: boolean
   /**
    * The sink's transactions can carry the state changes of a batch (OutputBatch.changelog) to the changelog
-   * this store reads back (Kafka topics for the Kafka sink, tables of its database for PostgreSQL): keyed
-   * state then moves with its partition between a pipeline's instances.
+   * this store reads back (Kafka topics for the Kafka sink, tables of its database for PostgreSQL and
+   * MariaDB/MySQL): keyed state then moves with its partition between a pipeline's instances.
    */
   readonly changelog?: ChangelogStore
   /**
@@ -210,8 +210,8 @@ export interface SinkSpec<T> {
   /**
    * Exactly-once when several instances of the pipeline share a source's partitions: each instance's commit
    * carries the positions of its own partitions only (scale-out.ts). 'with-state': also the state changes of
-   * keyed steps, for their changelog (a Kafka transaction writes them to topics, a PostgreSQL transaction to
-   * tables of its database); 'stateless': only for plans without state.
+   * keyed steps, for their changelog (a Kafka transaction writes them to topics, a PostgreSQL or MariaDB/MySQL
+   * transaction to tables of its database); 'stateless': only for plans without state.
    */
   readonly scalesOut?: 'with-state' | 'stateless'
   create(): SinkWriter<T>

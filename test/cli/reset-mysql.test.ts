@@ -8,7 +8,10 @@ import { runCli } from '../helpers/cli.ts'
 import { brokers, freshTopic } from '../helpers/kafka.ts'
 import { type MariaDb, startMariaDb } from '../helpers/mariadb.ts'
 
-/** `sluice reset --mysql`: a stateless pipeline scaled out into MariaDB keeps its positions in its tables. */
+/**
+ * `sluice reset --mysql`: a keyed pipeline scaled out into MariaDB keeps its positions (sluice_offsets,
+ * sluice_offsets_partitions) and its state (sluice_changelog, sluice_changelog_ends) in the sink's database.
+ */
 
 const PARTITIONS = 3
 const EVENTS = 2000
@@ -34,12 +37,19 @@ async function count(sql: string, params: unknown[] = []): Promise<number> {
   }
 }
 
-const positions = async (id: string) => ({
+/** The pipeline's rows in each of the four tables a scaled-out MariaDB sink keeps positions and state in. */
+const kept = async (id: string) => ({
   offsets: await count('SELECT count(*) AS n FROM sluice_offsets WHERE pipeline_id = ?', [id]),
   partitions: await count('SELECT count(*) AS n FROM sluice_offsets_partitions WHERE pipeline_id = ?', [id]),
+  changelog: await count('SELECT count(*) AS n FROM sluice_changelog WHERE topic = ?', [
+    `${id}-seen-changelog`,
+  ]),
+  ends: await count('SELECT count(*) AS n FROM sluice_changelog_ends WHERE topic = ?', [
+    `${id}-seen-changelog`,
+  ]),
 })
 
-test('reset --mysql deletes the positions a MariaDB sink keeps, only the pipeline’s', {
+test('reset --mysql deletes the positions and state a MariaDB sink keeps, only the pipeline’s', {
   timeout: 300_000,
 }, async () => {
   const topic = await freshTopic('reset-my-in', PARTITIONS)
@@ -48,6 +58,8 @@ test('reset --mysql deletes the positions a MariaDB sink keeps, only the pipelin
     { timeoutMs: 60_000 },
   )
   assert.equal(produced.code, 0, produced.stderr)
+  // The second pipeline's id starts with the first's, so its changelog (`<id>-b-seen-changelog`) also starts
+  // with `<id>-` and ends with `-changelog`.
   const id = `resetmy${process.pid}`
   const other = `${id}-b`
   const run = async (pipeline: string) => {
@@ -58,7 +70,11 @@ test('reset --mysql deletes the positions a MariaDB sink keeps, only the pipelin
 source:
   kafka: { topics: ${topic}, startingOffsets: earliest }
 schema: clickstream-event
+watermark: { field: event_time, delay: 30s }
 steps:
+  - name: seen
+    dedupe: { key: event.event_id, within: 10m }
+    partitioned: true
   - select: [event_id, user_id, event_type]
 sink:
   mysql: { url: '${maria.url}', table: out_${pipeline.replaceAll('-', '_')}, createTable: true }
@@ -74,20 +90,38 @@ sink:
   }
   const written = await count(`SELECT count(*) AS n FROM \`${table}\``)
   assert.ok(written > 0)
-  assert.deepEqual(await positions(id), { offsets: 1, partitions: PARTITIONS })
-  const otherBefore = await positions(other)
+  const keptBefore = await kept(id)
+  assert.deepEqual(
+    { ...keptBefore, changelog: keptBefore.changelog > 0 },
+    {
+      offsets: 1,
+      partitions: PARTITIONS,
+      changelog: true,
+      ends: PARTITIONS,
+    },
+  )
+  const otherBefore = await kept(other)
 
   const resetArgs = ['reset', id, '--brokers', brokers(), '--data-dir', dir, '--mysql', maria.url]
   const dryRun = await runCli([...resetArgs, '--dry-run'], { timeoutMs: 60_000 })
   assert.equal(dryRun.code, 0, dryRun.stderr)
   assert.match(dryRun.stdout, /mysql +sluice_offsets +1 row\n/)
   assert.match(dryRun.stdout, new RegExp(`mysql +sluice_offsets_partitions +${PARTITIONS} rows\n`))
-  assert.deepEqual(await positions(id), { offsets: 1, partitions: PARTITIONS }, 'a dry run deletes nothing')
+  assert.match(
+    dryRun.stdout,
+    new RegExp(`mysql +sluice_changelog +${keptBefore.changelog} rows? of ${id}-seen-changelog\n`),
+  )
+  assert.match(
+    dryRun.stdout,
+    new RegExp(`mysql +sluice_changelog_ends +${PARTITIONS} rows of ${id}-seen-changelog\n`),
+  )
+  assert.doesNotMatch(dryRun.stdout, new RegExp(`${other}-seen`), "the other pipeline's rows are not listed")
+  assert.deepEqual(await kept(id), keptBefore, 'a dry run deletes nothing')
 
   const reset = await runCli([...resetArgs, '--yes'], { timeoutMs: 60_000 })
   assert.equal(reset.code, 0, reset.stderr)
-  assert.deepEqual(await positions(id), { offsets: 0, partitions: 0 })
-  assert.deepEqual(await positions(other), otherBefore, "the other pipeline's rows stay")
+  assert.deepEqual(await kept(id), { offsets: 0, partitions: 0, changelog: 0, ends: 0 })
+  assert.deepEqual(await kept(other), otherBefore, "the other pipeline's rows stay")
   assert.equal(await count(`SELECT count(*) AS n FROM \`${table}\``), written, 'the output rows stay')
 
   const again = await run(id)

@@ -2,12 +2,10 @@ import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { after, before } from 'node:test'
-import pg from 'pg'
+import { after } from 'node:test'
 import { KafkaProducer } from '../../src/connectors/kafka/producer.ts'
 import { GrowingTopicReader } from '../helpers/instances.ts'
 import { brokers } from '../helpers/kafka.ts'
-import { startPostgres, type TestPostgres } from '../helpers/postgres.ts'
 
 /**
  * A stateful pipeline (dedupe, then per-record-key 10-second counts) scaled out over several instances: its
@@ -23,37 +21,44 @@ export const T0 = Date.UTC(2026, 0, 1)
 export const STEP_MS = 20
 
 export const dirs: string[] = []
-export let database: TestPostgres
-export let db: pg.Pool
-before(async () => {
-  database = await startPostgres()
-  db = new pg.Pool({ connectionString: database.url, max: 2 })
-  // The loader instances (child processes) take the database from their environment.
-  process.env.SINK_DATABASE_URL = database.url
-})
 after(async () => {
-  await db?.end()
-  await database?.stop()
   for (const d of dirs) await rm(d, { recursive: true, force: true })
 })
 
-/** The windows a loader wrote to `table`: cell → every value it holds (one, when exactly once). */
-export async function tableCells(table: string): Promise<Map<string, number[]>> {
-  const result = await db
-    .query<{ key: string; window_start: string | Date; value: number }>(
-      `SELECT key, window_start, value FROM "${table}"`,
-    )
-    .catch((error: { code?: string }) => {
-      if (error.code === '42P01') return { rows: [] }
-      throw error
-    })
+/** A window row as a database returns it: `window_start` a Date, ISO text or SQL DATETIME text (UTC). */
+export interface WindowRow {
+  readonly key: string
+  readonly window_start: string | Date
+  readonly value: number | string
+}
+
+/** The windows a loader wrote to a table: cell → every value it holds (one, when exactly once). */
+export function windowCells(rows: readonly WindowRow[]): Map<string, number[]> {
   const cells = new Map<string, number[]>()
-  for (const r of result.rows) {
-    const start = r.window_start instanceof Date ? r.window_start.toISOString() : r.window_start
-    const cell = `${r.key}@${start}`
+  for (const r of rows) {
+    const cell = `${r.key}@${isoStart(r.window_start)}`
     cells.set(cell, [...(cells.get(cell) ?? []), Number(r.value)])
   }
   return cells
+}
+
+/** Every window of the reference in `cells` once, with its count, and no other window. */
+export function assertCellsExact(
+  cells: ReadonlyMap<string, readonly number[]>,
+  expected: ReadonlyMap<string, number>,
+  where: string,
+): void {
+  const wrong = [...expected]
+    .filter(([cell, count]) => JSON.stringify(cells.get(cell)) !== JSON.stringify([count]))
+    .map(([cell, count]) => `${cell}: expected [${count}], got ${JSON.stringify(cells.get(cell) ?? [])}`)
+  for (const cell of cells.keys()) if (!expected.has(cell)) wrong.push(`${cell}: not expected`)
+  assert.deepEqual(wrong.slice(0, 10), [], `${wrong.length} windows ${where} differ from the reference`)
+}
+
+function isoStart(start: string | Date): string {
+  if (start instanceof Date) return start.toISOString()
+  // MariaDB's DATETIME text, `2026-01-01 00:00:10.000`, is UTC (the sink's session time zone).
+  return /^\d{4}-\d{2}-\d{2} /.test(start) ? new Date(`${start.replace(' ', 'T')}Z`).toISOString() : start
 }
 
 export async function tempDir(): Promise<string> {

@@ -10,13 +10,13 @@ import {
 import { freshTopic } from '../helpers/kafka.ts'
 import { waitFor } from '../helpers/wait.ts'
 import {
-  db,
+  assertCellsExact,
   produceClosers,
   produceEvents,
   reference,
-  tableCells,
   tempDir,
 } from './scale-out-stateful-fixture.ts'
+import { db, tableCells } from './scale-out-stateful-postgres-db.ts'
 
 /**
  * A keyed pipeline (dedupe, then per-record-key 10-second counts) into PostgreSQL, scaled out: its state
@@ -94,12 +94,7 @@ describe('a keyed pipeline into PostgreSQL scaled out over two instances', () =>
         throw new Error(`${error}; ${await rowCount(table)} rows\n${await diagnose(input, [b])}`)
       })
       await groupCommittedAll(input)
-      const cells = await tableCells(table)
-      const wrong = [...expected]
-        .filter(([cell, count]) => JSON.stringify(cells.get(cell)) !== JSON.stringify([count]))
-        .map(([cell, count]) => `${cell}: expected [${count}], got ${JSON.stringify(cells.get(cell) ?? [])}`)
-      for (const cell of cells.keys()) if (!expected.has(cell)) wrong.push(`${cell}: not expected`)
-      assert.deepEqual(wrong.slice(0, 10), [], `${wrong.length} windows differ from the reference`)
+      assertCellsExact(await tableCells(table), expected, 'in PostgreSQL')
       assert.equal(await rowCount(table), expected.size)
       // b took a's partitions over with their state from the database.
       const restored = [

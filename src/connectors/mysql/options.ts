@@ -26,10 +26,11 @@ export interface MySqlSinkOptions<T> extends SqlSinkOptions<T> {
   /** Rows per INSERT at most (rounded down to a power of two). Default 2048. */
   readonly maxRowsPerStatement?: number
   /**
-   * Lets instances of a stateless pipeline share the source's partitions, each committing a position per
-   * partition (table `<offsetsTable>_partitions`) in the batch's transaction. Default true; false keeps one
-   * position for the whole pipeline (one instance: a second one fences the first), as before the MariaDB/MySQL
-   * sink could scale. A pipeline with keyed state runs as one instance either way.
+   * Lets instances of a pipeline share the source's partitions, each committing a position per partition
+   * (table `<offsetsTable>_partitions`) in the batch's transaction, and a keyed pipeline's state changes
+   * (tables `sluice_changelog`, `sluice_changelog_ends`) with them. Default true; false keeps one position for
+   * the whole pipeline (one instance: a second one fences the first) and a keyed pipeline's state in its
+   * checkpoint, as before the MariaDB/MySQL sink could scale.
    */
   readonly scaleOut?: boolean
 }

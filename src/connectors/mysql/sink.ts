@@ -7,8 +7,8 @@ export type { MySqlSinkOptions } from './options.ts'
 /**
  * A MySQL or MariaDB table, exactly once: `.to(mysql({ table: 'page_metrics', mode: 'upsert', key: ['key',
  * 'window_start'], createTable: true }))`. Each batch's rows, its dead letters and the pipeline's source
- * positions commit in one transaction (one position per source partition when instances of a stateless
- * pipeline share them: scaleOut).
+ * positions commit in one transaction (one position per source partition when instances share them:
+ * scaleOut, and then also the state changes of keyed steps, in the database's changelog tables).
  */
 export function mysql<T>(options: MySqlSinkOptions<T>): SinkSpec<T> {
   const settings = resolveMySqlOptions(options)
@@ -16,8 +16,8 @@ export function mysql<T>(options: MySqlSinkOptions<T>): SinkSpec<T> {
     type: 'mysql',
     options: describeOptions(settings),
     // Instances share the source's partitions, each with a row of a position per partition; keyed state
-    // would need the state to travel with its partition, which this sink does not carry.
-    ...(settings.scaleOut ? { scalesOut: 'stateless' as const } : {}),
+    // travels in the same database transactions.
+    ...(settings.scaleOut ? { scalesOut: 'with-state' as const } : {}),
     create: () => new MySqlSinkWriter<T>(settings),
   }
 }

@@ -11,6 +11,7 @@ import type {
   SinkWriter,
 } from '../../runtime/sink.ts'
 import type { Positions } from '../../runtime/source.ts'
+import { checkedChangelog } from '../sql/changelog.ts'
 import { SQL_SINK_CONTRACT } from '../sql/contract.ts'
 import {
   committedPosition,
@@ -21,12 +22,13 @@ import {
   type StoredPosition,
   sinkDeadLetter,
 } from '../sql/index.ts'
+import { BATCH_ISOLATION, MySqlChangelogStore } from './changelog-store.ts'
 import { insertDeadLetters, keyOf, rejectedError } from './dead-letters.ts'
 import { wrapError } from './errors.ts'
 import { MySqlOffsets } from './offsets.ts'
 import type { MySqlSettings } from './options.ts'
-import { MySqlPartitionOffsets } from './partition-offsets.ts'
-import { type ParsedUrl, parseMySqlUrl } from './sql.ts'
+import { MySqlPartitionOffsets, PARTITIONS_SUFFIX } from './partition-offsets.ts'
+import { type ParsedUrl, parseMySqlUrl, quoteId } from './sql.ts'
 import { MySqlTable } from './table.ts'
 import { insertRows, type Refused, type ServerLimits } from './write-rows.ts'
 
@@ -58,15 +60,24 @@ interface Opened {
 interface Shared {
   readonly offsets: MySqlPartitionOffsets
   readonly instance: string
+  readonly changelog: MySqlChangelogStore
+  /** The positions the pipeline's single offsets row held at open (it ran as one process before). */
+  readonly single: Positions
+  /**
+   * Set before each batch's transaction (BATCH_ISOLATION); undefined where the binary log is statement-based,
+   * which refuses writes at READ COMMITTED.
+   */
+  readonly isolation: string | undefined
 }
 
 /**
  * Exactly-once into MySQL or MariaDB: each batch is one transaction holding its rows, its dead letters and
  * the pipeline's position (its row of `sluice_offsets`), so after a crash the database itself says whether
  * the batch landed. The offsets row is locked first in each transaction, so a second instance of the same
- * pipeline waits and then sees the batch as done instead of writing it twice. Instances of a stateless
- * pipeline that share the source's partitions (open()'s instance) keep a position per partition instead
- * (MySqlPartitionOffsets), and fence each other on those rows.
+ * pipeline waits and then sees the batch as done instead of writing it twice. Instances that share the
+ * source's partitions (open()'s instance) keep a position per partition instead (MySqlPartitionOffsets), fence
+ * each other on those rows, and write a keyed pipeline's state changes in the same transaction
+ * (MySqlChangelogStore).
  */
 export class MySqlSinkWriter<T> implements SinkWriter<T> {
   readonly description: string
@@ -118,7 +129,7 @@ export class MySqlSinkWriter<T> implements SinkWriter<T> {
     const conn = await this.#connection('connecting')
     try {
       const [info] = await conn.query<RowDataPacket[]>(
-        'SELECT VERSION() AS version, @@max_allowed_packet AS packet',
+        'SELECT VERSION() AS version, @@max_allowed_packet AS packet, @@log_bin AS logBin, @@binlog_format AS binlogFormat',
       )
       const version = String(info[0]?.['version'] ?? '')
       const maxPacket = Number(info[0]?.['packet'] ?? 16 * 1024 * 1024)
@@ -159,8 +170,17 @@ export class MySqlSinkWriter<T> implements SinkWriter<T> {
           this.description,
         )
         await partitions.ensure(conn, url.database, keyCollation)
-        await partitions.adopt(conn, (await offsets.read(conn)).positions)
-        shared = { offsets: partitions, instance: context.instance }
+        const single = (await offsets.read(conn)).positions
+        await partitions.adopt(conn, single)
+        const statementLog =
+          Number(info[0]?.['logBin'] ?? 0) === 1 && String(info[0]?.['binlogFormat']) === 'STATEMENT'
+        shared = {
+          offsets: partitions,
+          instance: context.instance,
+          changelog: new MySqlChangelogStore((what) => this.#connection(what), url.database, keyCollation),
+          single,
+          isolation: statementLog ? undefined : BATCH_ISOLATION,
+        }
       }
       this.#opened = { url, pool, limits, offsets, table, shared }
     } catch (error) {
@@ -172,6 +192,15 @@ export class MySqlSinkWriter<T> implements SinkWriter<T> {
     if (!shared) return SQL_SINK_CONTRACT
     return {
       ...SQL_SINK_CONTRACT,
+      // Keyed state travels in the database, in the same transaction as the rows and the positions.
+      changelog: checkedChangelog(shared.changelog, {
+        pipelineId: this.#pipelineId,
+        factory: 'mysql',
+        target: this.#target,
+        offsets: `${quoteId(url.database)}.${quoteId(this.#settings.offsetsTable)}`,
+        partitions: `${quoteId(url.database)}.${quoteId(`${this.#settings.offsetsTable}${PARTITIONS_SUFFIX}`)}`,
+        single: shared.single,
+      }),
       partitionPositions: {
         read: async (partitions) => {
           const conn = await this.#connection('reading the committed positions')
@@ -195,6 +224,8 @@ export class MySqlSinkWriter<T> implements SinkWriter<T> {
     this.#skip = { batch, skip }
     const conn = await this.#connection(`writing batch ${batch.batchId}`)
     try {
+      const isolation = this.#opened!.shared?.isolation
+      if (isolation) await conn.query(isolation)
       await conn.query('START TRANSACTION')
       if (this.#opened!.shared) {
         // Instances sharing the partitions fence each other per partition, at commit (they have no batch ids
@@ -232,12 +263,16 @@ export class MySqlSinkWriter<T> implements SinkWriter<T> {
           shared.instance,
           context.heldPartitions,
         )
+        // After the positions' rows are locked and checked: a fenced instance writes no state.
+        await shared.changelog.write(tx.conn, batch.changelog ?? [], this.#opened!.limits.maxStatementBytes)
         await tx.conn.query('COMMIT')
         this.#tx = undefined
         tx.conn.release()
         shared.offsets.committed(versions)
         return
       }
+      if ((batch.changelog?.length ?? 0) > 0)
+        throw new Error('internal: state changes for a MariaDB/MySQL sink that runs as one instance')
       const decision = decideReplay(tx.stored, batch.batchId, context.records)
       if (decision.kind === 'conflict')
         throw offsets.conflict(tx.stored, batch.batchId, decision.record, url.database, this.#target)

@@ -1,11 +1,13 @@
 import type pg from 'pg'
-import {
-  type ChangelogOffsets,
-  type ChangelogRecord,
-  type ChangelogStore,
-  changelogKey,
-} from '../../contracts/changelog.ts'
+import { type ChangelogOffsets, type ChangelogRecord, changelogKey } from '../../contracts/changelog.ts'
 import { SluiceError } from '../../errors.ts'
+import {
+  CHANGELOG_ENDS_TABLE,
+  CHANGELOG_TABLE,
+  changelogPartitionsError,
+  lastChanges,
+  type SqlChangelogStore,
+} from '../sql/changelog.ts'
 import { PostgresError, wrapError } from './errors.ts'
 import { qualified, sibling, type TableName } from './identifiers.ts'
 
@@ -13,29 +15,23 @@ import { qualified, sibling, type TableName } from './identifiers.ts'
 const FETCH_ROWS = 20_000
 
 /**
- * The changelog of a scaled-out stateful pipeline into PostgreSQL, in two tables of the sink's database (next
- * to its offsets table) instead of Kafka topics, so that a batch's state changes commit in the same database
- * transaction as its rows and its partition positions:
+ * The changelog of a scaled-out stateful pipeline into PostgreSQL, in the two tables of
+ * src/connectors/sql/changelog.ts, in the schema of the sink's offsets table:
  *
- *   sluice_changelog       (topic, partition, key bytea, value text): the state of each changelog partition,
- *                          one row per key, upserted; a tombstone deletes the row (what a compacted topic
- *                          holds after compaction, without the history)
- *   sluice_changelog_ends  (topic, partition, version bigint): a partition's row per input partition, its
- *                          version counting the commits that changed it (endOffsets()), so a task's local
- *                          store can tell whether it is still current
+ *   sluice_changelog       (topic text, partition integer, key bytea, value text)
+ *   sluice_changelog_ends  (topic text, partition integer, version bigint)
  *
- * "topic" is the name a changelog topic would have (`<pipeline>-<operator>-changelog`). Keys are bytea: state
- * keys hold NUL characters, which PostgreSQL text cannot.
+ * Keys are bytea: state keys hold NUL characters, which PostgreSQL text cannot.
  */
-export class PostgresChangelogStore implements ChangelogStore {
+export class PostgresChangelogStore implements SqlChangelogStore {
   readonly #pool: pg.Pool
   readonly #state: TableName
   readonly #ends: TableName
 
   constructor(pool: pg.Pool, offsets: TableName) {
     this.#pool = pool
-    this.#state = sibling(offsets, 'sluice_changelog')
-    this.#ends = sibling(offsets, 'sluice_changelog_ends')
+    this.#state = sibling(offsets, CHANGELOG_TABLE)
+    this.#ends = sibling(offsets, CHANGELOG_ENDS_TABLE)
   }
 
   /**
@@ -59,11 +55,10 @@ export class PostgresChangelogStore implements ChangelogStore {
       )
       for (const { topic, n } of existing.rows)
         if (Number(n) !== partitions)
-          throw new SluiceError(
-            'SLUICE_CHANGELOG_PARTITIONS',
-            `The changelog "${topic}" in ${qualified(this.#ends)} has ${n} partitions, but the input has ${partitions}: state of input partition p lives in changelog partition p. Delete its rows from ${qualified(this.#state)} and ${qualified(this.#ends)} (the state is rebuilt only by reprocessing) or restore the input's partition count.`,
-            { domain: 'user', exitCode: 2 },
-          )
+          throw changelogPartitionsError(topic, Number(n), partitions, {
+            state: qualified(this.#state),
+            ends,
+          })
       await this.#pool.query(
         `INSERT INTO ${ends} (topic, partition) SELECT t, p FROM unnest($1::text[]) AS t, ` +
           'generate_series(0, $2::int - 1) AS p ON CONFLICT (topic, partition) DO NOTHING',
@@ -166,27 +161,17 @@ export class PostgresChangelogStore implements ChangelogStore {
    */
   async write(client: pg.ClientBase, records: readonly ChangelogRecord[]): Promise<void> {
     if (records.length === 0) return
-    const last = new Map<string, ChangelogRecord>()
-    for (const r of records) {
-      const id = `${r.topic}\u0000${r.partition}\u0000${r.key}`
-      last.delete(id)
-      last.set(id, r)
-    }
+    const changes = lastChanges(records)
     const put = {
-      topics: [] as string[],
-      partitions: [] as number[],
-      keys: [] as Buffer[],
-      values: [] as string[],
+      topics: changes.put.map((r) => r.topic),
+      partitions: changes.put.map((r) => r.partition),
+      keys: changes.put.map((r) => Buffer.from(r.key, 'utf8')),
+      values: changes.put.map((r) => r.value),
     }
-    const gone = { topics: [] as string[], partitions: [] as number[], keys: [] as Buffer[] }
-    const written = new Map<string, { topic: string; partition: number }>()
-    for (const r of last.values()) {
-      written.set(changelogKey(r.topic, r.partition), { topic: r.topic, partition: r.partition })
-      const target = r.value === null ? gone : put
-      target.topics.push(r.topic)
-      target.partitions.push(r.partition)
-      target.keys.push(Buffer.from(r.key, 'utf8'))
-      if (r.value !== null) put.values.push(r.value)
+    const gone = {
+      topics: changes.gone.map((r) => r.topic),
+      partitions: changes.gone.map((r) => r.partition),
+      keys: changes.gone.map((r) => Buffer.from(r.key, 'utf8')),
     }
     const state = qualified(this.#state)
     if (put.keys.length > 0)
@@ -202,7 +187,7 @@ export class PostgresChangelogStore implements ChangelogStore {
           'WHERE s.topic = d.topic AND s.partition = d.partition AND s.key = d.key',
         [gone.topics, gone.partitions, gone.keys],
       )
-    const bumped = [...written.values()]
+    const bumped = changes.written
     await client.query(
       `UPDATE ${qualified(this.#ends)} AS e SET version = e.version + 1 ` +
         'FROM unnest($1::text[], $2::int[]) AS w(topic, partition) ' +

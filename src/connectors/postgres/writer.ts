@@ -1,5 +1,5 @@
 import pg from 'pg'
-import { SluiceError, UsageError } from '../../errors.ts'
+import { UsageError } from '../../errors.ts'
 import type {
   CommittedPosition,
   DeadLetter,
@@ -10,6 +10,7 @@ import type {
   SinkWriter,
 } from '../../runtime/sink.ts'
 import type { Positions } from '../../runtime/source.ts'
+import { checkedChangelog } from '../sql/changelog.ts'
 import { SQL_SINK_CONTRACT } from '../sql/contract.ts'
 import {
   committedPosition,
@@ -128,14 +129,14 @@ export class PostgresSinkWriter<T> implements SinkWriter<T> {
     return {
       ...SQL_SINK_CONTRACT,
       // Keyed state travels in the database, in the same transaction as the rows and the positions.
-      changelog: {
-        prepare: async (topics, partitions) => {
-          await this.#refuseCheckpointState(shared, topics)
-          await shared.changelog.prepare(topics, partitions)
-        },
-        read: (topics, partitions, apply, signal) => shared.changelog.read(topics, partitions, apply, signal),
-        endOffsets: (topics, partitions) => shared.changelog.endOffsets(topics, partitions),
-      },
+      changelog: checkedChangelog(shared.changelog, {
+        pipelineId: this.#pipelineId,
+        factory: 'postgres',
+        target: this.#name,
+        offsets: displayName(this.#settings.offsets),
+        partitions: `${displayName(this.#settings.offsets)}_partitions`,
+        single: shared.single,
+      }),
       partitionPositions: {
         read: async (partitions) => {
           try {
@@ -242,19 +243,6 @@ export class PostgresSinkWriter<T> implements SinkWriter<T> {
     const pool = this.#pool
     this.#pool = undefined
     await pool?.end().catch(() => {})
-  }
-
-  /**
-   * A keyed pipeline that ran as one process kept its state in its checkpoint, which a scaled-out run does not
-   * read: starting from the positions it adopted with empty state would write wrong aggregates.
-   */
-  async #refuseCheckpointState(shared: Shared, topics: readonly string[]): Promise<void> {
-    if (Object.keys(shared.single).length === 0 || (await shared.changelog.exists(topics))) return
-    throw new SluiceError(
-      'SLUICE_STATE_IN_CHECKPOINT',
-      `Pipeline "${this.#pipelineId}" wrote to ${this.#name} as one process, with its keyed state (windows, dedupe) in its checkpoint; a scaled-out run keeps that state in the database (${topics.join(', ')} in sluice_changelog) and cannot take it from the checkpoint. Keep running it as one process with postgres({ …, scaleOut: false }), or start over: delete the pipeline's rows of ${displayName(this.#settings.offsets)} and ${displayName(this.#settings.offsets)}_partitions and reset the consumer group (the output it already wrote stays).`,
-      { domain: 'user', exitCode: 2 },
-    )
   }
 
   async #readStored(): Promise<StoredPosition | undefined> {

@@ -174,8 +174,8 @@ describe('MariaDB positions per partition', () => {
 })
 
 describe('mysql({ scaleOut })', () => {
-  test('a stateless plan scales out by default; scaleOut: false keeps one position, and says so', () => {
-    assert.equal(mysql({ table: 't' }).scalesOut, 'stateless')
+  test('a plan scales out by default, its keyed state too; scaleOut: false keeps one position, and says so', () => {
+    assert.equal(mysql({ table: 't' }).scalesOut, 'with-state')
     const single = mysql({ table: 't', scaleOut: false })
     assert.equal(single.scalesOut, undefined)
     assert.equal(single.options['scaleOut'], false)
