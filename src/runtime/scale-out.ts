@@ -28,7 +28,9 @@ export function scaleOutBlockers(plan: Plan, options: { readonly connectors?: bo
       case 'sink':
         if (connectors && node.sink.scalesOut === undefined)
           blockers.push(
-            `its sink (${node.sink.type}) keeps one position for the whole pipeline: the Kafka sink, and the PostgreSQL and MariaDB/MySQL sinks (unless scaleOut: false), commit each instance's partitions on their own`,
+            node.sink.singleInstance !== undefined
+              ? `its sink (${node.sink.type}): ${node.sink.singleInstance}`
+              : `its sink (${node.sink.type}) keeps one position for the whole pipeline: the Kafka sink, and the PostgreSQL and MariaDB/MySQL sinks (unless scaleOut: false), commit each instance's partitions on their own`,
           )
         else if (connectors && node.sink.scalesOut === 'stateless' && hasState(plan))
           blockers.push(
