@@ -11,7 +11,8 @@ import { assertRowsExactlyOnce, type IdRow, tempDir } from './scale-out-fixture.
 /**
  * Instances of one stateless pipeline from Kafka into one Parquet lake table: each is a writer of its own
  * whose log entries commit its partitions' positions, read by whichever instance is assigned a partition
- * next. Instances join, one is SIGKILLed mid-run and replaced, then comes back; the table, read with the
+ * next. Instances join, one is SIGKILLed mid-run and replaced, then comes back; another is frozen past its
+ * session timeout and wakes (a zombie, fenced by the log when it commits). Each time the table, read with the
  * lake reader, holds every input once.
  */
 
@@ -109,6 +110,58 @@ describe('a stateless pipeline into one lake table scaled out over instances', (
     } finally {
       for (const instance of running.values()) instance.child.kill('SIGKILL')
       await Promise.all([...running.values()].map((i) => i.exited))
+    }
+  })
+
+  test('a zombie (SIGSTOP past its session timeout) wakes after the other took its partitions: every input one row', {
+    timeout: 300_000,
+  }, async (t) => {
+    const input = await freshTopic('zombie-lake-in', PARTITIONS)
+    const table = join(await tempDir(), 'table')
+    const a = startInstance('stateless-lake', 'z1', input, table, await tempDir(), 'info')
+    const b = startInstance('stateless-lake', 'z2', input, table, await tempDir(), 'info')
+    const explain = async (error: unknown): Promise<never> => {
+      throw new Error(
+        `${error}; rows by instance ${JSON.stringify([...(await rowsBy(table))])}; positions ${JSON.stringify([...(await positions(table))])}\n${await diagnose(input, [a, b])}`,
+      )
+    }
+    let produced = 0
+    const produce = async (n: number) => {
+      await produceIds(input, produced, produced + n, PARTITIONS)
+      produced += n
+    }
+    try {
+      await waitForMembers(input, 2)
+      // A backlog, so that z1 is likely inside a batch when it is frozen.
+      await produce(40_000)
+      await waitFor(
+        async () => {
+          const by = await rowsBy(table)
+          return (by.get('z1') ?? 0) >= 2000 && (by.get('z2') ?? 0) >= 2000
+        },
+        120_000,
+        'both instances writing',
+      ).catch(explain)
+      a.child.kill('SIGSTOP')
+      await produce(10_000)
+      // z2 takes z1's partitions once its session times out (10 s), from where the table has them.
+      await waitFor(() => allCommitted(table, input, produced), 180_000, 'z2 to write everything').catch(
+        explain,
+      )
+      a.child.kill('SIGCONT')
+      await produce(10_000)
+      await waitFor(() => allCommitted(table, input, produced), 180_000, 'all inputs after z1 woke').catch(
+        explain,
+      )
+      const rows = (await readTable(table)) as unknown as IdRow[]
+      const by = assertRowsExactlyOnce(rows, produced)
+      // Frozen inside a batch (likely, not certain), z1 commits it on waking and is fenced by the log.
+      const fenced = a.stderr().includes('took the partition over and committed it')
+      t.diagnostic(`rows by instance ${JSON.stringify([...by])}; z1 fenced on waking: ${fenced}`)
+    } finally {
+      a.child.kill('SIGKILL')
+      b.child.kill('SIGKILL')
+      await Promise.all([a.exited, b.exited])
     }
   })
 })
