@@ -16,6 +16,9 @@ interface Newest {
  * entry committing it left, whichever writer wrote it. So a table a pipeline wrote as one process is taken
  * over as it is: its last entry holds every partition's position.
  *
+ * Only the pipeline's own writers count: another pipeline writing the same table (even from the same topic)
+ * keeps its own positions, as it has its own rows of a SQL sink's positions table.
+ *
  * An instance reads a partition when it is assigned (read()) and remembers the log version it read at. It
  * commits a batch only when no entry after that version, other than its own, committed one of the batch's
  * partitions (check()), and it checks against the log read to its newest entry before it takes the next
@@ -34,18 +37,23 @@ export class PartitionPositions {
   #from: number
   /** Per partition: the log version this instance read it at, or its own commit of it since. */
   readonly #seen = new Map<string, number>()
+  /** Whether an entry is the pipeline's (another pipeline writing the table keeps positions of its own). */
+  readonly #ours: (entry: LogEntry) => boolean
 
   /**
    * `sink`: the sink's description, for SinkFencedError. `latest`: the log's newest version when the sink
-   * opened (-1: none); the entries after it come through observe().
+   * opened (-1: none); the entries after it come through observe(). `ours`: the entries of this pipeline's
+   * writers (its instances, and the process it ran as before it scaled out).
    */
-  constructor(sink: string, latest: number) {
+  constructor(sink: string, latest: number, ours: (entry: LogEntry) => boolean) {
     this.#sink = sink
     this.#from = latest + 1
+    this.#ours = ours
   }
 
   /** A log entry newer than every one observed so far. */
   observe(entry: LogEntry): void {
+    if (!this.#ours(entry)) return
     for (const [partition, position] of committedPartitions(entry))
       this.#newest.set(partition, { version: entry.version, position })
   }
@@ -59,8 +67,9 @@ export class PartitionPositions {
     while (missing.length > 0 && this.#from > 0) {
       const entry = await log.mustRead(this.#from - 1)
       // Older than every entry indexed: it counts only for partitions no newer entry committed.
-      for (const [partition, position] of committedPartitions(entry))
-        if (!this.#newest.has(partition)) this.#newest.set(partition, { version: entry.version, position })
+      if (this.#ours(entry))
+        for (const [partition, position] of committedPartitions(entry))
+          if (!this.#newest.has(partition)) this.#newest.set(partition, { version: entry.version, position })
       this.#from--
       missing = missing.filter((p) => !this.#newest.has(p))
     }

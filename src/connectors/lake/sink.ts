@@ -225,7 +225,11 @@ class LakeSinkWriter<T> implements SinkWriter<T> {
     this.#arm()
     if (instance === undefined) return LAKE_SINK_CONTRACT
     await this.#adopt(single)
-    const positions = new PartitionPositions(this.description, this.#latest?.version ?? -1)
+    const positions = new PartitionPositions(
+      this.description,
+      this.#latest?.version ?? -1,
+      (entry) => entry.writer === single || entry.writer.startsWith(`${single}@`),
+    )
     this.#positions = positions
     return {
       ...LAKE_SINK_CONTRACT,

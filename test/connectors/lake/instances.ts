@@ -17,9 +17,10 @@ export interface Opened {
   readonly positions: PartitionPositionStore
 }
 
-export async function instance(options: LakeOptions<Row>, name: string): Promise<Opened> {
+/** Instance `name` of pipeline `pipelineId` (default "p"). */
+export async function instance(options: LakeOptions<Row>, name: string, pipelineId = 'p'): Promise<Opened> {
   const sink = lake<Row>(options).create()
-  const contract = await sink.open({ pipelineId: 'p', source, instance: name })
+  const contract = await sink.open({ pipelineId, source, instance: name })
   assert.ok(contract.partitionPositions, 'a scaled-out lake writer keeps positions per partition')
   return { sink, positions: contract.partitionPositions }
 }

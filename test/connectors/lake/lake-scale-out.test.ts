@@ -126,6 +126,28 @@ describe('a lake table written by instances sharing the source partitions', () =
     )
   })
 
+  test('another pipeline writing the same table from the same topic keeps its own positions', async () => {
+    const table = join(await tempDir(), 't')
+    const a = await instance({ path: table, format: 'jsonl' }, 'a', 'p')
+    const other = await instance({ path: table, format: 'jsonl' }, 'a', 'q')
+    assert.deepEqual(await a.positions.read(['t:0']), {})
+    await commit(a.sink, 0, [['t:0', 0, 3]], {})
+    // Pipeline q has written nothing of t:0: it reads it from the start, and its commit does not fence p's.
+    assert.deepEqual(await other.positions.read(['t:0']), {})
+    await commit(other.sink, 0, [['t:0', 0, 2]], {})
+    await commit(a.sink, 1, [['t:0', 3, 5]], { 't:0': 3 })
+    await a.sink.close()
+    await other.sink.close()
+    assert.deepEqual(
+      (await logEntries(table)).map((e) => [e.writer, e.end]),
+      [
+        ['p@a', { 't:0': 3 }],
+        ['q@a', { 't:0': 2 }],
+        ['p@a', { 't:0': 5 }],
+      ],
+    )
+  })
+
   test('two processes under one instance name: the second to commit stops and says so', async () => {
     const table = join(await tempDir(), 't')
     const first = await instance({ path: table, format: 'jsonl' }, 'a')
