@@ -21,9 +21,10 @@ interface Newest {
  *
  * An instance reads a partition when it is assigned (read()) and remembers the log version it read at. It
  * commits a batch only when no entry after that version, other than its own, committed one of the batch's
- * partitions (check()), and it checks against the log read to its newest entry before it takes the next
- * version: the version is created only if absent, so a writer that took it first makes the commit fail, and
- * the sink reads that entry and checks again. The log's total order makes the check and the commit one step.
+ * partitions (check()), checked before each attempt at the version after the newest entry it has read: a
+ * version is created only if absent, so when another writer took it first the attempt fails, and the sink
+ * reads the entries it missed and checks again. The log's total order makes the check and the commit one
+ * step.
  * An instance whose partition another committed meanwhile (it moved away) gets SinkFencedError.
  *
  * What was read is kept: the sink hands every newer entry to observe() once, and read() goes back in the log
