@@ -211,6 +211,36 @@ describe('lake tables in S3 (versitygw on 127.0.0.1)', () => {
     assert.deepEqual(inputs(rows), inputs([...input('t:0', 0, 5).rows, ...input('t:1', 0, 2).rows]))
   })
 
+  test('the first scaled-out start on a table written as one process deletes the objects that process left when it crashed', async () => {
+    const dir = await tempDir()
+    const table = 'adopted'
+    const options = { path: `s3://${s3.bucket}/${table}`, s3: s3.options }
+    // The pipeline ("p") as one process: batch 0 commits, batch 1 dies before its commit point.
+    await assert.rejects(
+      run(
+        pipeline('p')
+          .from(memorySource<Row>('e', clickstream(300, 47)))
+          .to(dyingAt(lake<Row>(options), 1)),
+        {
+          checkpoint: join(dir, 'single'),
+          trigger: { kind: 'availableNow' },
+          maxBatchRecords: 100,
+        },
+      ),
+      /died before committing batch 1/,
+    )
+    assert.ok(
+      (await dataKeys(table)).some((k) => k.startsWith('part-1-')),
+      'batch 1 left objects',
+    )
+    const a = await instance(options, 'a', 'p')
+    await a.sink.close()
+    assert.deepEqual(
+      await dataKeys(table),
+      (await entries(table)).flatMap((e) => e.files.map((f) => f.path)).sort(),
+    )
+  })
+
   test('files() reads an S3 lake table through its commit log; rolled files too', async () => {
     const dir = await tempDir()
     const input = clickstream(1500, 46)
