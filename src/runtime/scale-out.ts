@@ -9,7 +9,7 @@ import type { Plan } from '../plan/nodes.ts'
  * A key of another partitioning needs its records moved to the key's partition first (a repartition topic),
  * which this version does not have. A sink declares whether it carries state changes ('with-state': the Kafka
  * sink to changelog topics in its transaction, PostgreSQL and MariaDB/MySQL to changelog tables in their
- * database transaction) or only positions ('stateless': none of ours today).
+ * database transaction) or only positions ('stateless': the lake's Parquet and JSON-lines tables).
  *
  * `connectors: false` leaves out the source and the sink (the test driver replaces both).
  */
@@ -28,11 +28,13 @@ export function scaleOutBlockers(plan: Plan, options: { readonly connectors?: bo
       case 'sink':
         if (connectors && node.sink.scalesOut === undefined)
           blockers.push(
-            `its sink (${node.sink.type}) keeps one position for the whole pipeline: the Kafka sink, and the PostgreSQL and MariaDB/MySQL sinks (unless scaleOut: false), commit each instance's partitions on their own`,
+            node.sink.singleInstance !== undefined
+              ? `its sink (${node.sink.type}): ${node.sink.singleInstance}`
+              : `its sink (${node.sink.type}) keeps one position for the whole pipeline: the Kafka sink, the PostgreSQL and MariaDB/MySQL sinks and the lake's Parquet and JSON-lines tables (unless scaleOut: false) commit each instance's partitions on their own`,
           )
         else if (connectors && node.sink.scalesOut === 'stateless' && hasState(plan))
           blockers.push(
-            `its sink (${node.sink.type}) cannot carry the state of keyed steps to another instance: a scaled-out stateful pipeline writes to Kafka, PostgreSQL or MariaDB/MySQL (its state changes go in the same transaction as the output), from where a stateless pipeline can load another store; as one instance, it writes to this sink as it is`,
+            `its sink (${node.sink.type}) cannot carry the state of keyed steps to another instance: a scaled-out stateful pipeline writes to Kafka, PostgreSQL or MariaDB/MySQL (its state changes go in the same transaction as the output), from where a stateless pipeline can load another store (the lake among them); as one instance, it writes to this sink as it is`,
           )
         break
       case 'keyBy':

@@ -214,6 +214,11 @@ export interface SinkSpec<T> {
    * transaction to tables of its database); 'stateless': only for plans without state.
    */
   readonly scalesOut?: 'with-state' | 'stateless'
+  /**
+   * A sink that does not scale out (no scalesOut) may say why, as a clause scaleOutBlockers shows after
+   * "its sink (type): "; otherwise it says the sink keeps one position for the whole pipeline.
+   */
+  readonly singleInstance?: string
   create(): SinkWriter<T>
 }
 

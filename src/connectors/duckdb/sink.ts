@@ -34,6 +34,8 @@ export function duckdb<T>(options: DuckDBSinkOptions<T>): DuckDBSink<T> {
   return {
     type: 'duckdb',
     options: describeOptions(settings),
+    singleInstance:
+      'DuckDB allows one writing process per database file, so the pipeline runs as one instance',
     create: () => new DuckDBSinkWriter<T>(settings, keep),
     async query(sql, parameters = []) {
       const db = await acquireDatabase(settings.key, settings.location)

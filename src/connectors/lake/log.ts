@@ -35,8 +35,17 @@ export interface LogEntry {
    */
   readonly writer: string
   readonly batchId: number
-  /** The source positions after the (last) batch: a batch id reused with other input is refused, not skipped. */
+  /**
+   * The source positions after the (last) batch: a batch id reused with other input is refused, not skipped.
+   * An entry with `partitions` holds only those partitions' positions.
+   */
   readonly end: Positions
+  /**
+   * An instance of a pipeline whose instances share the source's partitions: the partitions this entry
+   * commits, in order (their positions in `end`; one absent there has none yet). Without it, an entry commits
+   * every partition of `end` (a pipeline that runs as one process).
+   */
+  readonly partitions?: readonly string[]
   /** Rolls only: the first batch covered, and each batch with its end positions. */
   readonly firstBatchId?: number
   readonly batches?: readonly { readonly batchId: number; readonly end: Positions }[]
@@ -89,6 +98,13 @@ export function covers(entry: LogEntry, batchId: number): boolean {
 export function endOf(entry: LogEntry, batchId: number): Positions | undefined {
   if (!entry.batches) return entry.batchId === batchId ? entry.end : undefined
   return entry.batches.find((b) => b.batchId === batchId)?.end
+}
+
+/** The partitions `entry` commits, each with the position it leaves (undefined: none committed yet). */
+export function committedPartitions(entry: LogEntry): Map<string, number | undefined> {
+  const out = new Map<string, number | undefined>()
+  for (const partition of entry.partitions ?? Object.keys(entry.end)) out.set(partition, entry.end[partition])
+  return out
 }
 
 const VERSION_FILE = /^(\d{20})\.json$/

@@ -1,15 +1,17 @@
 import { SluiceError, UsageError } from '../../errors.ts'
-import type {
-  DeadLetter,
-  OutputBatch,
-  SinkCommitContext,
-  SinkContract,
-  SinkOpenContext,
-  SinkSpec,
-  SinkWriter,
+import {
+  type DeadLetter,
+  type OutputBatch,
+  type SinkCommitContext,
+  type SinkContract,
+  SinkFencedError,
+  type SinkOpenContext,
+  type SinkSpec,
+  type SinkWriter,
 } from '../../runtime/sink.ts'
 import type { Positions } from '../../runtime/source.ts'
 import { type Duration, parseDuration } from '../../window/duration.ts'
+import { batchPartitions } from '../sql/partition-versions.ts'
 import { DataFileWriter } from './data-files.ts'
 import { type IcebergCatalogOptions, parseTableName } from './iceberg/catalog.ts'
 import type { PartitionTransform } from './iceberg/metadata.ts'
@@ -22,16 +24,19 @@ import {
   type LakeFormat,
   type LogEntry,
   type LogFile,
+  pendingKey,
+  spoolPrefix,
   stagedKey,
   stagingPrefix,
 } from './log.ts'
 import { isS3Path, openStorage } from './open-storage.ts'
 import type { ParquetCompression } from './parquet-writer.ts'
 import { type PartitionValue, type PartitionValues, partitionString, shortHash } from './partition.ts'
+import { PartitionPositions } from './partition-positions.ts'
 import { deleteOrphans, recoverStaging } from './recovery.ts'
 import { type RollResult, Spool, type SpoolFile } from './roll.ts'
 import { DEFAULT_MAX_COLUMNS, groupRows } from './rows.ts'
-import type { LakeStorage } from './storage.ts'
+import { isNotFound, type LakeStorage } from './storage.ts'
 import type { S3Options } from './storage-s3.ts'
 
 export interface LakeOptions<T> {
@@ -74,9 +79,17 @@ export interface LakeOptions<T> {
    * Who writes, as recorded in the commit log with each batch id: the pipeline id by default. A table knows
    * the last batch of each writer, so a replayed batch is recognised; a pipeline whose checkpoint was deleted
    * starts its batch ids again at 0 and needs a new writerId (or table) — reusing a batch id for other
-   * input fails instead of writing twice or dropping data.
+   * input fails instead of writing twice or dropping data. Each instance of a scaled-out pipeline writes as
+   * `<writerId>@<instance>`.
    */
   readonly writerId?: string
+  /**
+   * Lets instances of a stateless pipeline from Kafka share the source's partitions and write one table,
+   * each committing the positions of its own partitions in its log entries (fenced through the log's order).
+   * Default true (Parquet and JSON lines without rollInterval); false keeps one writer for the whole pipeline
+   * (one instance), as before the lake could scale.
+   */
+  readonly scaleOut?: boolean
   /** S3 tables: endpoint, region, path style and credentials (default: the AWS_* environment variables). */
   readonly s3?: S3Options
   /** Where the files live; default: chosen from `path` (local folder or s3://). */
@@ -92,6 +105,11 @@ const DEFAULT_TARGET_FILE_BYTES = 128 * 1024 * 1024
 
 interface Staged {
   readonly batchId: number
+  /**
+   * The batch id the log and the file names get: the runtime's, but in a scaled-out run at least one past
+   * this writer's last (an instance whose checkpoint was lost counts its batches from 0 again).
+   */
+  readonly id: number
   /** The batch is committed already (a replay): its end positions as recorded; nothing was written. */
   readonly committedEnd: Positions | undefined
   readonly committedIn: string
@@ -114,6 +132,13 @@ type Row = Readonly<Record<string, unknown>>
  * runtime); a roll later turns the spooled batches into files and one log entry (see roll.ts).
  * On open, the writer's leftovers are put right (recovery.ts): files of committed batches renamed into place,
  * everything a crashed batch left deleted. A replayed batch finds its commit and writes nothing.
+ *
+ * Scaled out (open()'s instance: a stateless pipeline whose instances share a Kafka topic's partitions), each
+ * instance is a writer of its own, `<writerId or pipeline id>@<instance>`, with its own staging folder, batch
+ * ids and recovery. Its entries name the partitions they commit and hold only their positions, and the
+ * runtime asks the table where each partition it is assigned stands (partitionPositions): the newest entry
+ * committing it, of any writer. A commit is fenced when another writer committed one of its partitions
+ * since (PartitionPositions), so an instance whose partition moved away cannot write it twice.
  */
 /**
  * Exactly-once: a batch's files and the source positions after it commit in one log entry. Dead letters are
@@ -142,6 +167,8 @@ class LakeSinkWriter<T> implements SinkWriter<T> {
   #latest: LogEntry | undefined
   /** This writer's newest log entry. */
   #own: LogEntry | undefined
+  /** Set when this writer is one of several instances sharing the source's partitions (open()'s instance). */
+  #positions: PartitionPositions | undefined
   #staged: Staged | undefined
   /** The rows of the last batch written that the lake cannot store, as dead letters. */
   #rejected: { readonly batch: OutputBatch<T>; readonly letters: readonly DeadLetter[] } | undefined
@@ -175,15 +202,14 @@ class LakeSinkWriter<T> implements SinkWriter<T> {
   }
 
   async open(context: SinkOpenContext): Promise<SinkContract> {
-    this.#writer = this.#options.writerId ?? context.pipelineId
+    const single = this.#options.writerId ?? context.pipelineId
+    // lake() declares scalesOut only then; the runtime names an instance only for a sink that does.
+    const instance =
+      this.#rollMs === undefined && this.#options.scaleOut !== false ? context.instance : undefined
+    this.#writer = instance === undefined ? single : `${single}@${instance}`
     this.#files.rowType = context.rowType
     await this.#loadLatest()
-    if (this.#latest) {
-      for (let v = this.#latest.version; v >= 0 && !this.#own; v--) {
-        const entry = await this.#log.read(v)
-        if (entry?.writer === this.#writer) this.#own = entry
-      }
-    }
+    this.#own = await this.#newestOf(this.#writer)
     await recoverStaging(
       this.#storage,
       this.#writer,
@@ -197,7 +223,94 @@ class LakeSinkWriter<T> implements SinkWriter<T> {
     // writer's entries stay in batch order).
     if (this.#rollMs === undefined) await this.#roll()
     this.#arm()
-    return LAKE_SINK_CONTRACT
+    if (instance === undefined) return LAKE_SINK_CONTRACT
+    await this.#adopt(single)
+    const positions = new PartitionPositions(
+      this.description,
+      this.#latest?.version ?? -1,
+      (entry) => entry.writer === single || entry.writer.startsWith(`${single}@`),
+    )
+    this.#positions = positions
+    return {
+      ...LAKE_SINK_CONTRACT,
+      partitionPositions: {
+        read: (partitions) =>
+          this.#exclusive(async () => {
+            await this.#catchUp()
+            return positions.read(partitions, this.#log, this.#latest?.version ?? -1)
+          }),
+      },
+    }
+  }
+
+  /** The newest entry of `writer`, looking back from the newest entry of the log. */
+  async #newestOf(writer: string): Promise<LogEntry | undefined> {
+    for (let v = this.#latest?.version ?? -1; v >= 0; v--) {
+      const entry = await this.#log.read(v)
+      if (entry?.writer === writer) return entry
+    }
+    return undefined
+  }
+
+  /**
+   * A scaled-out instance on a table its pipeline wrote as one process (writer `single`): what that process
+   * left after a crash is put right as its own restart would have (its staged files of committed batches
+   * renamed into place, the rest and, on S3, its orphans deleted). Instances starting together may do it at
+   * the same time: each step is harmless twice. The positions need nothing: the process's entries commit
+   * every partition they name, and the instances read them there. Batches it committed into its roll spool
+   * (rollInterval) but not yet into the log cannot be rolled by several instances at once: the instance
+   * refuses to start and says how to roll them.
+   */
+  async #adopt(single: string): Promise<void> {
+    const leftovers = await this.#storage.list(stagingPrefix(single))
+    // On S3 an orphan is a data file no entry names, not a staged one: looked for at an instance's first start.
+    const orphans = !this.#storage.stagesData && this.#own === undefined
+    if (leftovers.length === 0 && !orphans) return
+    const last = await this.#newestOf(single)
+    const find = (batchId: number) => this.#findOf(single, last, batchId)
+    const spooled = leftovers.filter(
+      (key) => key.startsWith(pendingKey(single)) || key.startsWith(spoolPrefix(single)),
+    )
+    for (const key of spooled) {
+      const marker = /^(\d+)\.json$/.exec(key.slice(pendingKey(single).length))
+      if (key.startsWith(pendingKey(single)) && marker && !(await find(Number(marker[1]))))
+        throw new UsageError(
+          `lake: ${this.description}: writer "${single}" (the pipeline as one process, with rollInterval) committed batch ${marker[1]} into its roll spool and stopped before rolling it into the table. Run the pipeline once as one process, lake({ …, scaleOut: false }) (it rolls them first), then scaled out.`,
+        )
+    }
+    // Every marker is of a rolled batch: the process stopped before it cleaned them up.
+    for (const key of spooled) await this.#storage.delete(key)
+    await recoverStaging(this.#storage, single, find, (entry, keys) => this.#publish(entry, keys))
+    if (orphans) await deleteOrphans(this.#storage, single, last?.batchId ?? -1)
+  }
+
+  /**
+   * Reads the entries committed after the newest one known. A scaled-out instance indexes their partitions,
+   * and finds none of its own writer: that would be another process running under this instance's name.
+   * `attempted`: an entry whose creation was refused as if its version were taken; true when the entry there
+   * is that one after all (a request the S3 client retried after the server had stored it), and then the
+   * entries after it are left unread.
+   */
+  async #catchUp(attempted?: LogEntry): Promise<boolean> {
+    for (;;) {
+      const next = await this.#log.read((this.#latest?.version ?? -1) + 1)
+      if (!next) return false
+      // An entry reads back as written, its fields in the same order.
+      if (
+        attempted &&
+        next.version === attempted.version &&
+        JSON.stringify(next) === JSON.stringify(attempted)
+      )
+        return true
+      if (this.#positions && next.writer === this.#writer)
+        throw new SluiceError(
+          'SLUICE_LAKE_WRITER_TWICE',
+          `lake: ${this.description}: another process committed version ${next.version} as writer "${this.#writer}", which is this one: two instances of the pipeline run under one instance name. Give each its own (sluice run --workers names them; otherwise --instance, kafka({ instanceId }) or distinct host names).`,
+          { domain: 'user' },
+        )
+      this.#positions?.observe(next)
+      this.#latest = next
+    }
   }
 
   async #loadLatest(): Promise<void> {
@@ -212,18 +325,32 @@ class LakeSinkWriter<T> implements SinkWriter<T> {
     for (const file of entry.files) {
       const key = stagedKey(entry, file.path)
       if (staged && !staged.has(key)) continue
-      await this.#storage.rename(key, file.path)
+      try {
+        await this.#storage.rename(key, file.path)
+      } catch (error) {
+        // Gone from staging and in place: another instance adopting the same leftovers renamed it first.
+        if (!isNotFound(error) || (await this.#storage.size(file.path)) === undefined) throw error
+      }
       staged?.delete(key)
     }
   }
 
   /** This writer's log entry holding `batchId`, if it committed one. */
-  async #find(batchId: number): Promise<LogEntry | undefined> {
-    if (!this.#own || this.#own.batchId < batchId) return undefined
-    if (covers(this.#own, batchId)) return this.#own
-    for (let v = this.#own.version - 1; v >= 0; v--) {
+  #find(batchId: number): Promise<LogEntry | undefined> {
+    return this.#findOf(this.#writer, this.#own, batchId)
+  }
+
+  /** The entry of `writer` holding `batchId`, looking back from its newest entry `newest`. */
+  async #findOf(
+    writer: string,
+    newest: LogEntry | undefined,
+    batchId: number,
+  ): Promise<LogEntry | undefined> {
+    if (!newest || newest.batchId < batchId) return undefined
+    if (covers(newest, batchId)) return newest
+    for (let v = newest.version - 1; v >= 0; v--) {
       const entry = await this.#log.read(v)
-      if (entry?.writer !== this.#writer) continue
+      if (entry?.writer !== writer) continue
       if (covers(entry, batchId)) return entry
       if (entry.batchId < batchId) return undefined
     }
@@ -257,21 +384,20 @@ class LakeSinkWriter<T> implements SinkWriter<T> {
       maxColumns: this.#maxColumns,
     })
     this.#rejected = { batch, letters }
+    // A scaled-out instance is never asked to write a batch again (the runtime skips what the table has per
+    // partition, see PartitionPositions), and its batch ids start again at 0 when its checkpoint is lost:
+    // its ids go on past its last one instead, so that file names stay its own.
+    const id = this.#positions ? Math.max(batch.batchId, (this.#own?.batchId ?? -1) + 1) : batch.batchId
+    const nothing = { batchId: batch.batchId, id, committedEnd: undefined, committedIn: '' }
     if (groups.size === 0) {
-      this.#staged = {
-        batchId: batch.batchId,
-        committedEnd: undefined,
-        committedIn: '',
-        files: [],
-        spooled: [],
-      }
+      this.#staged = { ...nothing, files: [], spooled: [] }
       return
     }
-    const committed = await this.#find(batch.batchId)
+    const committed = this.#positions ? undefined : await this.#find(batch.batchId)
     const pending = this.#spool?.find(batch.batchId)
     if (committed || pending) {
       this.#staged = {
-        batchId: batch.batchId,
+        ...nothing,
         committedEnd: committed ? endOf(committed, batch.batchId) : pending?.end,
         committedIn: committed ? `version ${committed.version}` : 'the roll spool',
         files: [],
@@ -285,15 +411,15 @@ class LakeSinkWriter<T> implements SinkWriter<T> {
         groups as Map<string, { values: PartitionValues; rows: Row[] }>,
         this.#files.rowType,
       )
-      this.#staged = { batchId: batch.batchId, committedEnd: undefined, committedIn: '', files: [], spooled }
+      this.#staged = { ...nothing, files: [], spooled }
       return
     }
-    await this.#clearAttempt(batch.batchId)
+    await this.#clearAttempt(id)
     const files: LogFile[] = []
-    const dirKey = this.#storage.stagesData ? stagingPrefix(this.#writer, batch.batchId) : undefined
+    const dirKey = this.#storage.stagesData ? stagingPrefix(this.#writer, id) : undefined
     for (const [path, group] of groups) {
       const folder = path === '' ? '' : `${path}/`
-      const prefix = `part-${batch.batchId}-${shortHash(`${this.#writer}\n${path}`)}-`
+      const prefix = `part-${id}-${shortHash(`${this.#writer}\n${path}`)}-`
       const written = await this.#files.write(
         this.#storage,
         dirKey ?? folder,
@@ -305,7 +431,7 @@ class LakeSinkWriter<T> implements SinkWriter<T> {
         files.push({ path: `${folder}${name}`, partition: group.values, rows: file.rows, bytes: file.bytes })
       }
     }
-    this.#staged = { batchId: batch.batchId, committedEnd: undefined, committedIn: '', files, spooled: [] }
+    this.#staged = { ...nothing, files, spooled: [] }
   }
 
   rejected(batch: OutputBatch<T>): readonly DeadLetter[] {
@@ -346,6 +472,30 @@ class LakeSinkWriter<T> implements SinkWriter<T> {
           time: Date.now(),
           files: staged.spooled,
         })
+      } else if (this.#positions) {
+        if (!context.expected) throw new Error('internal: a scaled-out commit without the expected positions')
+        const { partitions, moved } = batchPartitions(
+          context.records,
+          context.next,
+          context.heldPartitions ?? [],
+        )
+        // A held partition (a task run without records) keeps the position it has.
+        const end: Record<string, number> = {}
+        for (const p of partitions) {
+          const position = moved[p] ?? context.expected[p]
+          if (position !== undefined) end[p] = position
+        }
+        try {
+          await this.#commitEntry(staged.id, staged.files, end, undefined, {
+            partitions,
+            expected: context.expected,
+          })
+        } catch (error) {
+          // Fenced before its entry was created: the batch is abandoned, its files go now (abort() no longer
+          // knows them, and on S3 the next batch ids pass this one's).
+          if (error instanceof SinkFencedError) await this.#clearAttempt(staged.id, staged.files)
+          throw error
+        }
       } else {
         await this.#commitEntry(batch.batchId, staged.files, context.next)
       }
@@ -391,13 +541,21 @@ class LakeSinkWriter<T> implements SinkWriter<T> {
     this.#timer.unref()
   }
 
+  /**
+   * Commits an entry as the version after the newest, reading the entries others committed meanwhile when
+   * one took it first. `shared`: a scaled-out instance's batch, committing `partitions` only, and only when
+   * no other writer committed one of them since this instance read it (PartitionPositions.check), checked
+   * before each attempt.
+   */
   async #commitEntry(
     batchId: number,
     files: readonly LogFile[],
     end: Positions,
     range?: Pick<LogEntry, 'firstBatchId' | 'batches'>,
+    shared?: { readonly partitions: readonly string[]; readonly expected: Positions },
   ): Promise<void> {
     for (let attempt = 0; ; attempt++) {
+      if (shared) this.#positions?.check(shared.partitions, shared.expected)
       const latest = this.#latest
       const entry: LogEntry = {
         version: latest ? latest.version + 1 : 0,
@@ -407,25 +565,26 @@ class LakeSinkWriter<T> implements SinkWriter<T> {
         writer: this.#writer,
         batchId,
         end,
+        ...(shared ? { partitions: shared.partitions } : {}),
         ...range,
         firstRow: latest ? latest.firstRow + latest.rows : 0,
         rows: files.reduce((n, f) => n + f.rows, 0),
         files,
       }
-      if (await this.#log.commit(entry)) {
+      if ((await this.#log.commit(entry)) || (await this.#catchUp(entry))) {
         this.#latest = entry
         this.#own = entry
+        this.#positions?.committed(entry)
         await this.#publish(entry)
         return
       }
-      // Another writer took the version: read the log again and commit after it.
+      // Another writer took the version (#catchUp read it): commit after it.
       if (attempt >= 20)
         throw new SluiceError(
           'SLUICE_LAKE_CONFLICT',
           `lake: ${this.description}: could not commit batch ${batchId}: other writers keep taking the next version.`,
           { domain: 'external', retryable: true },
         )
-      await this.#loadLatest()
     }
   }
 
@@ -435,7 +594,7 @@ class LakeSinkWriter<T> implements SinkWriter<T> {
       this.#staged = undefined
       if (staged && !staged.committedEnd && batch.rows.length > 0) {
         if (staged.spooled.length > 0) await this.#spool?.clear(batch.batchId)
-        else await this.#clearAttempt(batch.batchId, staged.files)
+        else await this.#clearAttempt(staged.id, staged.files)
       }
     })
   }
@@ -538,6 +697,8 @@ export function lake<T>(options: LakeOptions<T>): SinkSpec<T> {
     throw new UsageError('lake(): maxColumns must be a positive whole number.')
   if (options.s3 && !isS3Path(options.path))
     throw new UsageError('lake(): s3 options are for s3://bucket/prefix paths.')
+  if (options.scaleOut !== undefined && typeof options.scaleOut !== 'boolean')
+    throw new UsageError('lake(): scaleOut must be true or false.')
   // Parses the address now, so that a bad one fails at definition time.
   if (isS3Path(options.path) && !options.storage) openStorage(options)
   return {
@@ -550,7 +711,16 @@ export function lake<T>(options: LakeOptions<T>): SinkSpec<T> {
         : {}),
       targetFileBytes: options.targetFileBytes ?? DEFAULT_TARGET_FILE_BYTES,
       ...(rollMs === undefined ? {} : { rollIntervalMs: rollMs }),
+      ...(options.scaleOut === false ? { scaleOut: false } : {}),
     },
+    ...(options.scaleOut === false
+      ? { singleInstance: 'lake({ scaleOut: false }) keeps one writer for the whole pipeline' }
+      : rollMs !== undefined
+        ? {
+            singleInstance:
+              "with rollInterval a batch commits into the instance's own roll spool and reaches the table's log, where instances fence each other's partitions, only when rolled, so the pipeline runs as one instance (without rollInterval each batch commits to the log, and instances share the input)",
+          }
+        : { scalesOut: 'stateless' as const }),
     create: () => new LakeSinkWriter<T>(options),
   }
 }
@@ -581,6 +751,8 @@ function icebergLake<T>(options: LakeOptions<T>): SinkSpec<T> {
   const catalog = options.catalog
   return {
     type: 'lake',
+    singleInstance:
+      "an Iceberg table keeps the pipeline's position in its snapshots' summaries, which snapshot expiry (sluice lake expire) removes, so positions per partition would need a record of their own that outlives it (not built): the pipeline runs as one instance (the Parquet and JSON-lines formats scale out)",
     options: {
       path: options.path,
       format: 'iceberg',

@@ -91,25 +91,33 @@ export class LocalLakeStorage implements LakeStorage {
   async putIfAbsent(key: string, data: Uint8Array): Promise<boolean> {
     const path = this.localPath(key)
     const dir = dirname(path)
-    await mkdir(dir, { recursive: true })
-    const tmp = join(dir, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`)
-    const file = await open(tmp, 'wx')
-    try {
-      await file.writeFile(data)
-      await file.sync()
-    } finally {
-      await file.close()
-    }
-    try {
-      // link(2) fails when the target exists: an atomic "create if absent" of a complete file.
-      await link(tmp, path)
-      return true
-    } catch (error) {
-      if (code(error) === 'EEXIST') return false
-      throw error
-    } finally {
-      await unlink(tmp).catch(() => {})
-      await syncDirectory(dir)
+    // A writer opening the table deletes the temporary files it finds beside the log entries (left by a
+    // process that died committing), and with several writers one may be another's live commit: its link
+    // then finds no file, and it writes the file again.
+    for (let attempt = 1; ; attempt++) {
+      await mkdir(dir, { recursive: true })
+      const tmp = join(dir, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`)
+      try {
+        const file = await open(tmp, 'wx')
+        try {
+          await file.writeFile(data)
+          await file.sync()
+        } finally {
+          await file.close()
+        }
+        // link(2) fails when the target exists: an atomic "create if absent" of a complete file.
+        await link(tmp, path)
+        return true
+      } catch (error) {
+        if (code(error) === 'EEXIST') return false
+        if (isNotFound(error) && attempt < 5) continue
+        throw error
+      } finally {
+        await unlink(tmp).catch(() => {})
+        await syncDirectory(dir).catch((error: unknown) => {
+          if (!isNotFound(error)) throw error
+        })
+      }
     }
   }
 

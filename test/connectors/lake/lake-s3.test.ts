@@ -12,6 +12,7 @@ import { run } from '../../../src/runtime/run.ts'
 import type { SinkSpec } from '../../../src/runtime/sink.ts'
 import { startS3, type TestS3 } from '../../helpers/s3.ts'
 import { clickstream, dyingAt, type Row, sortRows, tempDir } from './helpers.ts'
+import { commit, input, inputs, instance } from './instances.ts'
 
 let s3: TestS3
 before(async () => {
@@ -180,6 +181,60 @@ describe('lake tables in S3 (versitygw on 127.0.0.1)', () => {
     assert.ok((await dataKeys(table)).includes(orphansOfA[0] as string))
     await write('a', a)
     assert.deepEqual(sortRows(await readS3Table(table)), sortRows([...a, ...b]))
+    assert.deepEqual(
+      await dataKeys(table),
+      (await entries(table)).flatMap((e) => e.files.map((f) => f.path)).sort(),
+    )
+  })
+
+  test('instances sharing the source partitions write one S3 table: a zombie’s commit of a moved partition is fenced and its objects deleted', async () => {
+    const table = 'shared'
+    const options = { path: `s3://${s3.bucket}/${table}`, s3: s3.options }
+    const a = await instance(options, 'a')
+    const b = await instance(options, 'b')
+    assert.deepEqual(await a.positions.read(['t:0']), {})
+    assert.deepEqual(await b.positions.read(['t:1']), {})
+    await commit(a.sink, 0, [['t:0', 0, 3]], {})
+    await commit(b.sink, 0, [['t:1', 0, 2]], {})
+    // t:0 moves to b; a, not knowing, commits it too.
+    assert.deepEqual(await b.positions.read(['t:0']), { 't:0': 3 })
+    await commit(b.sink, 1, [['t:0', 3, 5]], { 't:0': 3 })
+    await assert.rejects(commit(a.sink, 1, [['t:0', 3, 5]], { 't:0': 3 }), { code: 'SLUICE_SINK_FENCED' })
+    await a.sink.close()
+    await b.sink.close()
+    assert.deepEqual(
+      await dataKeys(table),
+      (await entries(table)).flatMap((e) => e.files.map((f) => f.path)).sort(),
+      'the fenced batch left no object',
+    )
+    const rows = await readS3Table(table)
+    assert.deepEqual(inputs(rows), inputs([...input('t:0', 0, 5).rows, ...input('t:1', 0, 2).rows]))
+  })
+
+  test('the first scaled-out start on a table written as one process deletes the objects that process left when it crashed', async () => {
+    const dir = await tempDir()
+    const table = 'adopted'
+    const options = { path: `s3://${s3.bucket}/${table}`, s3: s3.options }
+    // The pipeline ("p") as one process: batch 0 commits, batch 1 dies before its commit point.
+    await assert.rejects(
+      run(
+        pipeline('p')
+          .from(memorySource<Row>('e', clickstream(300, 47)))
+          .to(dyingAt(lake<Row>(options), 1)),
+        {
+          checkpoint: join(dir, 'single'),
+          trigger: { kind: 'availableNow' },
+          maxBatchRecords: 100,
+        },
+      ),
+      /died before committing batch 1/,
+    )
+    assert.ok(
+      (await dataKeys(table)).some((k) => k.startsWith('part-1-')),
+      'batch 1 left objects',
+    )
+    const a = await instance(options, 'a', 'p')
+    await a.sink.close()
     assert.deepEqual(
       await dataKeys(table),
       (await entries(table)).flatMap((e) => e.files.map((f) => f.path)).sort(),
