@@ -20,9 +20,9 @@ function blockersInto(sink: SinkSpec<z.infer<typeof Event>>): string[] {
   return scaleOutBlockers(plan)
 }
 
-test('a stateless pipeline scales out into a Parquet or JSON-lines lake table', () => {
-  assert.deepEqual(blockersInto(lake({ path: 'data/lake/t' })), [])
-  assert.deepEqual(blockersInto(lake({ path: 'data/lake/t', format: 'jsonl' })), [])
+test('a stateless pipeline scales out into a Parquet or JSON-lines lake table with scaleOut: true', () => {
+  assert.deepEqual(blockersInto(lake({ path: 'data/lake/t', scaleOut: true })), [])
+  assert.deepEqual(blockersInto(lake({ path: 'data/lake/t', format: 'jsonl', scaleOut: true })), [])
 })
 
 test('into DuckDB it runs as one instance, because DuckDB allows one writing process per database file', () => {
@@ -31,8 +31,8 @@ test('into DuckDB it runs as one instance, because DuckDB allows one writing pro
   ])
 })
 
-test('a lake table with rollInterval, an Iceberg table or scaleOut: false runs as one instance, and says why', () => {
-  const [rolled] = blockersInto(lake({ path: 'data/lake/t', rollInterval: '5m' }))
+test('a lake table by default, with rollInterval, or an Iceberg table runs as one instance, and says why', () => {
+  const [rolled] = blockersInto(lake({ path: 'data/lake/t', rollInterval: '5m', scaleOut: true }))
   assert.match(
     rolled ?? '',
     /^its sink \(lake\): with rollInterval a batch commits into the instance's own roll spool/,
@@ -44,7 +44,11 @@ test('a lake table with rollInterval, an Iceberg table or scaleOut: false runs a
     iceberg ?? '',
     /^its sink \(lake\): an Iceberg table keeps the pipeline's position in its snapshots/,
   )
-  assert.deepEqual(blockersInto(lake({ path: 'data/lake/t', scaleOut: false })), [
-    'its sink (lake): lake({ scaleOut: false }) keeps one writer for the whole pipeline',
-  ])
+  for (const scaleOut of [undefined, false])
+    assert.deepEqual(
+      blockersInto(lake({ path: 'data/lake/t', ...(scaleOut === undefined ? {} : { scaleOut }) })),
+      [
+        'its sink (lake): lake() keeps one writer for the whole pipeline unless lake({ …, scaleOut: true }) (opt-in: see the lake README, Scaling out)',
+      ],
+    )
 })

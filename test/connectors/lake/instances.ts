@@ -19,7 +19,7 @@ export interface Opened {
 
 /** Instance `name` of pipeline `pipelineId` (default "p"). */
 export async function instance(options: LakeOptions<Row>, name: string, pipelineId = 'p'): Promise<Opened> {
-  const sink = lake<Row>(options).create()
+  const sink = lake<Row>({ ...options, scaleOut: true }).create()
   const contract = await sink.open({ pipelineId, source, instance: name })
   assert.ok(contract.partitionPositions, 'a scaled-out lake writer keeps positions per partition')
   return { sink, positions: contract.partitionPositions }
