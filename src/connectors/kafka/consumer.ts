@@ -14,7 +14,6 @@ import { registerRawConsumer } from './raw.ts'
 import { filterAbortedTransactions } from './read-committed.ts'
 import { type ConsumedRecord, partitionKey } from './records.ts'
 import { requireStableOffsets } from './stable-offsets.ts'
-import { dropStaleFetches } from './stale-fetches.ts'
 import { type StartPosition, streamPositioning } from './start-position.ts'
 
 export type { StartPosition } from './start-position.ts'
@@ -148,9 +147,6 @@ export class KafkaConsumer {
     })
     // The client's own read_committed filter lets aborted records through and hides committed ones.
     filterAbortedTransactions(this.#consumer)
-    // The client applies a fetch sent from a position that has since moved (a partition revoked and assigned
-    // back while the fetch was in flight), skipping what lies between.
-    dropStaleFetches(this.#consumer, () => this.#stream?.offsetsToFetch)
     // A partition taken over from an instance whose transaction is still committing its offsets waits for it.
     requireStableOffsets(this.#consumer)
     registerRawConsumer(this, this.#consumer)

@@ -87,7 +87,7 @@ export interface LakeOptions<T> {
    * Lets instances of a stateless pipeline from Kafka share the source's partitions and write one table,
    * each committing the positions of its own partitions in its log entries (fenced through the log's order;
    * Parquet and JSON lines without rollInterval). Default false, one writer for the whole pipeline: opt-in
-   * while an instance frozen past its session timeout can still lose records in about 2 runs of 9
+   * while an instance frozen past its session timeout can still lose records in about 2 runs of 5–9
    * (README, Scaling out).
    */
   readonly scaleOut?: boolean
