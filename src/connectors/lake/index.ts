@@ -4,6 +4,7 @@ export {
   type CompactOptions,
   compactIcebergTable,
 } from './iceberg/compact.ts'
+export { type LakeOptions, lake } from './lake.ts'
 export { type LakeFormat, LOG_DIR, type LogEntry, type LogFile, STAGING_DIR } from './log.ts'
 export { ParquetFile, type RowSlice } from './parquet-reader.ts'
 export type { ParquetCompression } from './parquet-writer.ts'
@@ -14,6 +15,5 @@ export {
   type PartitionValue,
   partitionPath,
 } from './partition.ts'
-export { type LakeOptions, lake } from './sink.ts'
 export { LAKE_PARTITION, type LakeTableOptions, LakeTableReader, lakeTable } from './source.ts'
 export { type LakeStorage, LocalLakeStorage } from './storage.ts'

@@ -6,17 +6,12 @@ import {
   type SinkContract,
   SinkFencedError,
   type SinkOpenContext,
-  type SinkSpec,
   type SinkWriter,
 } from '../../runtime/sink.ts'
 import type { Positions } from '../../runtime/source.ts'
-import { type Duration, parseDuration } from '../../window/duration.ts'
+import { parseDuration } from '../../window/duration.ts'
 import { batchPartitions } from '../sql/partition-versions.ts'
 import { DataFileWriter } from './data-files.ts'
-import { type IcebergCatalogOptions, parseTableName } from './iceberg/catalog.ts'
-import type { PartitionTransform } from './iceberg/metadata.ts'
-import { resolvePartitions } from './iceberg/partitioning.ts'
-import { IcebergSinkWriter } from './iceberg/sink.ts'
 import {
   CommitLog,
   covers,
@@ -29,80 +24,14 @@ import {
   stagedKey,
   stagingPrefix,
 } from './log.ts'
-import { isS3Path, openStorage } from './open-storage.ts'
-import type { ParquetCompression } from './parquet-writer.ts'
-import { type PartitionValue, type PartitionValues, partitionString, shortHash } from './partition.ts'
+import { openStorage } from './open-storage.ts'
+import { DEFAULT_TARGET_FILE_BYTES, type LakeOptions } from './options.ts'
+import { type PartitionValues, partitionString, shortHash } from './partition.ts'
 import { PartitionPositions } from './partition-positions.ts'
 import { deleteOrphans, recoverStaging } from './recovery.ts'
 import { type RollResult, Spool, type SpoolFile } from './roll.ts'
 import { DEFAULT_MAX_COLUMNS, groupRows } from './rows.ts'
 import { isNotFound, type LakeStorage } from './storage.ts'
-import type { S3Options } from './storage-s3.ts'
-
-export interface LakeOptions<T> {
-  /** The table folder, or `s3://bucket/prefix` for a table in S3 (or an S3-compatible store). */
-  readonly path: string
-  /**
-   * Default "parquet". "iceberg": an Apache Iceberg table (format v2) registered in `catalog`, which Spark,
-   * Trino, PyIceberg, DuckDB and the warehouses read (see README.md).
-   */
-  readonly format?: LakeFormat | 'iceberg'
-  /**
-   * Hive-style partition folders (`event_date=2026-11-25/event_type=purchase/`): fields of the row, or a
-   * function giving the folder names and values in order. Values are percent-escaped; null or undefined is
-   * the default partition (`__HIVE_DEFAULT_PARTITION__`). The rows keep every field in the data files.
-   * Iceberg tables take field names (identity) and `{ field, transform: 'day' | 'hour' }` of Date fields.
-   */
-  readonly partitionBy?:
-    | readonly (
-        | (keyof T & string)
-        | { readonly field: keyof T & string; readonly transform: PartitionTransform }
-      )[]
-    | ((row: T) => Readonly<Record<string, PartitionValue>>)
-  /** Iceberg tables: the SQL catalog the table is registered in (required with format "iceberg"). */
-  readonly catalog?: IcebergCatalogOptions
-  /** A data file closes once it reaches this size (Parquet: at a row group boundary). Default 128 MiB. */
-  readonly targetFileBytes?: number
-  /**
-   * Roll files by time and size instead of per batch: batches are committed (durably, exactly once) into a
-   * spool, and every `rollInterval` (ms or text such as "5m"), or as soon as a partition's spooled rows would
-   * fill `targetFileBytes`, the spooled rows become one set of files per partition and one commit of the
-   * table. Readers see the rows at roll time. Default: every batch is a commit (files of at most
-   * targetFileBytes, but one per partition and batch).
-   */
-  readonly rollInterval?: Duration
-  /** Parquet compression, default "snappy". */
-  readonly compression?: ParquetCompression
-  /** Parquet rows per row group, default 122 880. */
-  readonly rowGroupRows?: number
-  /**
-   * Who writes, as recorded in the commit log with each batch id: the pipeline id by default. A table knows
-   * the last batch of each writer, so a replayed batch is recognised; a pipeline whose checkpoint was deleted
-   * starts its batch ids again at 0 and needs a new writerId (or table) — reusing a batch id for other
-   * input fails instead of writing twice or dropping data. Each instance of a scaled-out pipeline writes as
-   * `<writerId>@<instance>`.
-   */
-  readonly writerId?: string
-  /**
-   * Lets instances of a stateless pipeline from Kafka share the source's partitions and write one table,
-   * each committing the positions of its own partitions in its log entries (fenced through the log's order;
-   * Parquet and JSON lines without rollInterval). Default false, one writer for the whole pipeline: opt-in
-   * while an instance frozen past its session timeout can still lose records in about 2 runs of 5–9
-   * (README, Scaling out).
-   */
-  readonly scaleOut?: boolean
-  /** S3 tables: endpoint, region, path style and credentials (default: the AWS_* environment variables). */
-  readonly s3?: S3Options
-  /** Where the files live; default: chosen from `path` (local folder or s3://). */
-  readonly storage?: LakeStorage
-  /**
-   * The most columns a Parquet data file gets (default 1600, PostgreSQL's limit): a row whose new fields
-   * would pass it is a dead letter. Writing a file costs with its width; see rows.ts.
-   */
-  readonly maxColumns?: number
-}
-
-const DEFAULT_TARGET_FILE_BYTES = 128 * 1024 * 1024
 
 interface Staged {
   readonly batchId: number
@@ -152,7 +81,7 @@ const LAKE_SINK_CONTRACT: SinkContract = Object.freeze({
   storesDeadLetters: false,
 })
 
-class LakeSinkWriter<T> implements SinkWriter<T> {
+export class LakeSinkWriter<T> implements SinkWriter<T> {
   readonly description: string
   readonly #options: LakeOptions<T>
   readonly #format: LakeFormat
@@ -655,126 +584,5 @@ function partitioner<T>(
     const out: Record<string, string | null> = {}
     for (const key of keys) out[key] = partitionString((row as Row)[key])
     return out
-  }
-}
-
-/**
- * A data lake table as a sink, exactly once: `.to(lake({ path: 'data/lake/events', partitionBy: ['event_type'] }))`.
- * Parquet (default) or JSON lines, Hive-style partition folders, a commit log in `_sluice_log/`; a local
- * folder or `s3://bucket/prefix`. Read it back with lakeTable() or files() (batch, or following new commits).
- */
-export function lake<T>(options: LakeOptions<T>): SinkSpec<T> {
-  if (typeof options.path !== 'string' || options.path === '')
-    throw new UsageError('lake(): give the table folder (or s3://bucket/prefix) as path.')
-  const format = options.format ?? 'parquet'
-  if (format === 'iceberg') return icebergLake(options)
-  if (format !== 'parquet' && format !== 'jsonl')
-    throw new UsageError(
-      `lake(): format must be "parquet", "jsonl" or "iceberg", got ${JSON.stringify(format)}.`,
-    )
-  if (options.catalog) throw new UsageError('lake(): catalog is for format "iceberg".')
-  if (Array.isArray(options.partitionBy) && options.partitionBy.some((p) => typeof p !== 'string'))
-    throw new UsageError('lake(): partition transforms ({ field, transform }) are for format "iceberg".')
-  if (options.targetFileBytes !== undefined && !(options.targetFileBytes > 0))
-    throw new UsageError('lake(): targetFileBytes must be positive.')
-  const rollMs =
-    options.rollInterval === undefined
-      ? undefined
-      : parseDuration(options.rollInterval, 'lake() rollInterval')
-  if (
-    options.rowGroupRows !== undefined &&
-    !(Number.isSafeInteger(options.rowGroupRows) && options.rowGroupRows > 0)
-  )
-    throw new UsageError('lake(): rowGroupRows must be a positive integer.')
-  if (options.compression !== undefined && !['snappy', 'zstd', 'gzip', 'none'].includes(options.compression))
-    throw new UsageError(`lake(): unknown compression ${JSON.stringify(options.compression)}.`)
-  if (format === 'jsonl' && options.compression !== undefined && options.compression !== 'none')
-    throw new UsageError('lake(): JSON-lines tables are not compressed (compression applies to Parquet).')
-  if (options.writerId === '') throw new UsageError('lake(): writerId must not be empty.')
-  if (
-    options.maxColumns !== undefined &&
-    !(Number.isSafeInteger(options.maxColumns) && options.maxColumns > 0)
-  )
-    throw new UsageError('lake(): maxColumns must be a positive whole number.')
-  if (options.s3 && !isS3Path(options.path))
-    throw new UsageError('lake(): s3 options are for s3://bucket/prefix paths.')
-  if (options.scaleOut !== undefined && typeof options.scaleOut !== 'boolean')
-    throw new UsageError('lake(): scaleOut must be true or false.')
-  // Parses the address now, so that a bad one fails at definition time.
-  if (isS3Path(options.path) && !options.storage) openStorage(options)
-  return {
-    type: 'lake',
-    options: {
-      path: options.path,
-      format,
-      ...(options.partitionBy
-        ? { partitionBy: typeof options.partitionBy === 'function' ? 'function' : [...options.partitionBy] }
-        : {}),
-      targetFileBytes: options.targetFileBytes ?? DEFAULT_TARGET_FILE_BYTES,
-      ...(rollMs === undefined ? {} : { rollIntervalMs: rollMs }),
-      ...(options.scaleOut === true ? { scaleOut: true } : {}),
-    },
-    ...(options.scaleOut !== true
-      ? {
-          singleInstance:
-            'lake() keeps one writer for the whole pipeline unless lake({ …, scaleOut: true }) (opt-in: see the lake README, Scaling out)',
-        }
-      : rollMs !== undefined
-        ? {
-            singleInstance:
-              "with rollInterval a batch commits into the instance's own roll spool and reaches the table's log, where instances fence each other's partitions, only when rolled, so the pipeline runs as one instance (without rollInterval each batch commits to the log, and instances share the input)",
-          }
-        : { scalesOut: 'stateless' as const }),
-    create: () => new LakeSinkWriter<T>(options),
-  }
-}
-
-/** lake({ format: 'iceberg' }): checks the options that apply and builds the Iceberg writer. */
-function icebergLake<T>(options: LakeOptions<T>): SinkSpec<T> {
-  if (!options.catalog || typeof options.catalog.sqlite !== 'string' || options.catalog.sqlite === '')
-    throw new UsageError(
-      "lake(): format 'iceberg' needs a catalog: catalog: { sqlite: 'catalog.db', table: 'namespace.name' }.",
-    )
-  parseTableName(options.catalog.table)
-  if (typeof options.partitionBy === 'function')
-    throw new UsageError(
-      "lake(): an Iceberg table is partitioned by fields: partitionBy: ['event_type', { field: 'event_time', transform: 'day' }].",
-    )
-  if (options.rollInterval !== undefined)
-    throw new UsageError(
-      "lake(): rollInterval is not available with format 'iceberg' yet (a snapshot per batch).",
-    )
-  if (options.targetFileBytes !== undefined && !(options.targetFileBytes > 0))
-    throw new UsageError('lake(): targetFileBytes must be positive.')
-  if (options.compression !== undefined && !['snappy', 'zstd', 'gzip', 'none'].includes(options.compression))
-    throw new UsageError(`lake(): unknown compression ${JSON.stringify(options.compression)}.`)
-  if (options.writerId === '') throw new UsageError('lake(): writerId must not be empty.')
-  if (options.s3 && !isS3Path(options.path))
-    throw new UsageError('lake(): s3 options are for s3://bucket/prefix paths.')
-  const partitions = resolvePartitions(options.partitionBy ?? [])
-  const catalog = options.catalog
-  return {
-    type: 'lake',
-    singleInstance:
-      "an Iceberg table keeps the pipeline's position in its snapshots' summaries, which snapshot expiry (sluice lake expire) removes, so positions per partition would need a record of their own that outlives it (not built): the pipeline runs as one instance (the Parquet and JSON-lines formats scale out)",
-    options: {
-      path: options.path,
-      format: 'iceberg',
-      catalog: { sqlite: catalog.sqlite, table: catalog.table, name: catalog.name ?? 'sluice' },
-      partitionBy: partitions.map((p) => `${p.transform}(${p.source})`),
-      targetFileBytes: options.targetFileBytes ?? DEFAULT_TARGET_FILE_BYTES,
-    },
-    create: () =>
-      new IcebergSinkWriter<T>({
-        storage: openStorage(options),
-        ownsStorage: !options.storage,
-        catalog,
-        partitions,
-        targetFileBytes: options.targetFileBytes ?? DEFAULT_TARGET_FILE_BYTES,
-        ...(options.compression ? { compression: options.compression } : {}),
-        ...(options.rowGroupRows ? { rowGroupRows: options.rowGroupRows } : {}),
-        ...(options.writerId ? { writerId: options.writerId } : {}),
-        maxColumns: options.maxColumns ?? DEFAULT_MAX_COLUMNS,
-      }),
   }
 }
