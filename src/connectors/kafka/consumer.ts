@@ -132,10 +132,8 @@ export class KafkaConsumer {
         ? { groupProtocol: 'consumer' as const }
         : {
             sessionTimeout: options.sessionTimeout ?? 10_000,
-            // A member learns of a rebalance from its next heartbeat's answer, and a cooperative join takes
-            // two rounds, each waiting for the members' heartbeats: at 1 s the running instances went ~1.0 s
-            // without a commit around a join, at 250 ms ~0.4 s, and the joiner committed 0.7 s sooner
-            // (bench/micro/rebalance-pause.ts). Four small requests a second per member cost the broker little.
+            // Members learn of a rebalance from a heartbeat's answer, twice per cooperative join: at 1 s a join
+            // stopped the others ~1.0 s, at 250 ms ~0.4 s (bench/micro/rebalance-pause.ts).
             heartbeatInterval: 250,
             rebalanceTimeout: 20_000,
           }),
