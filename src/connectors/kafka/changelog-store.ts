@@ -77,7 +77,8 @@ export class KafkaChangelogStore implements ChangelogStore {
       partitions: new Map(topics.map((t) => [t, [...wanted]])),
       start: { from: 'earliest' },
       // The client parses a whole fetch response in one go: at 16 MB (hundreds of thousands of small changelog
-      // records) that held the event loop for over a second. 2 MB fetches restored 1M keys as fast.
+      // records) that held the event loop for 2.3 s of a 1M-key restore (6.3 s); with 2 MB fetches the loop's
+      // longest stall was 0.65 s, at start-up, and the restore took 5.8 s (bench/micro/restore.ts, load ~4).
       maxBytesPerPartition: 256 * 1024,
       maxBytes: 2 * 1024 * 1024,
       highWaterMark: 16_384,
