@@ -2,8 +2,7 @@ import assert from 'node:assert/strict'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { after, before, describe, test } from 'node:test'
-import pg from 'pg'
+import { after, describe, test } from 'node:test'
 import {
   diagnose,
   type Instance,
@@ -13,8 +12,8 @@ import {
   waitForMembers,
 } from '../helpers/instances.ts'
 import { freshTopic } from '../helpers/kafka.ts'
-import { startPostgres, type TestPostgres } from '../helpers/postgres.ts'
 import { waitFor } from '../helpers/wait.ts'
+import { db } from './scale-out-postgres-db.ts'
 
 /**
  * Several instances of one stateless pipeline from Kafka into one PostgreSQL table: each commits its own
@@ -24,18 +23,8 @@ import { waitFor } from '../helpers/wait.ts'
 
 const PARTITIONS = 12
 
-let database: TestPostgres
-let db: pg.Pool
 const dirs: string[] = []
-before(async () => {
-  database = await startPostgres()
-  db = new pg.Pool({ connectionString: database.url, max: 2 })
-  // The instances (child processes) take the database from their environment.
-  process.env.SINK_DATABASE_URL = database.url
-})
 after(async () => {
-  await db?.end()
-  await database?.stop()
   for (const d of dirs) await rm(d, { recursive: true, force: true })
 })
 

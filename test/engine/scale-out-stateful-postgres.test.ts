@@ -9,6 +9,7 @@ import {
 } from '../helpers/instances.ts'
 import { freshTopic } from '../helpers/kafka.ts'
 import { waitFor } from '../helpers/wait.ts'
+import { db, tableCells } from './scale-out-postgres-db.ts'
 import {
   assertCellsExact,
   produceClosers,
@@ -16,7 +17,6 @@ import {
   reference,
   tempDir,
 } from './scale-out-stateful-fixture.ts'
-import { db, tableCells } from './scale-out-stateful-postgres-db.ts'
 
 /**
  * A keyed pipeline (dedupe, then per-record-key 10-second counts) into PostgreSQL, scaled out: its state

@@ -3,6 +3,7 @@ import { describe, test } from 'node:test'
 import { diagnose, type Instance, seeded, settle, startInstance } from '../helpers/instances.ts'
 import { freshTopic } from '../helpers/kafka.ts'
 import { waitFor } from '../helpers/wait.ts'
+import { tableCells } from './scale-out-postgres-db.ts'
 import {
   assertCellsExact,
   assertWindowsExact,
@@ -14,7 +15,6 @@ import {
   tempDir,
   WindowReader,
 } from './scale-out-stateful-fixture.ts'
-import { tableCells } from './scale-out-stateful-postgres-db.ts'
 
 /** 70,000 by default; the soak run (README, "Tests") sets 500,000. Produced in 7 chunks. */
 const EVENTS = Number(process.env.SLUICE_SOAK_EVENTS ?? 70_000)

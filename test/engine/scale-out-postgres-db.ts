@@ -4,8 +4,8 @@ import { startPostgres, type TestPostgres } from '../helpers/postgres.ts'
 import { type WindowRow, windowCells } from './scale-out-stateful-fixture.ts'
 
 /**
- * The PostgreSQL database of the stateful scale-out tests that write windows there (the loader instances and
- * scaled-stateful-postgres, child processes, take it from SINK_DATABASE_URL).
+ * The PostgreSQL database of the scale-out tests that write there: one server per test file that imports this,
+ * started before its tests (the instances, child processes, take it from SINK_DATABASE_URL).
  */
 
 let database: TestPostgres
