@@ -26,8 +26,14 @@ async function produce(topic: string, partitions: number, perPartition: number):
   }
 }
 
-function member(groupId: string, topic: string): KafkaConsumer {
-  return new KafkaConsumer({ brokers: brokers(), groupId, topics: [topic], cooperative: true })
+function member(groupId: string, topic: string, maxBytesPerPartition?: number): KafkaConsumer {
+  return new KafkaConsumer({
+    brokers: brokers(),
+    groupId,
+    topics: [topic],
+    cooperative: true,
+    ...(maxBytesPerPartition ? { maxBytesPerPartition } : {}),
+  })
 }
 
 /** Polls `consumer` until `done(records so far)` holds, handing each batch back as finished. */
@@ -75,6 +81,55 @@ describe('cooperative consumer', () => {
       assert.deepEqual(
         offsets,
         Array.from({ length: 100 }, (_, i) => i),
+        'each record once, in order',
+      )
+    } finally {
+      await a.close()
+      await b.close()
+    }
+  })
+
+  test('a partition given back while records of its earlier ownership still wait in the buffer starts where the group says, not after them', async () => {
+    const topic = await freshTopic('coop-stale-buffer', 2)
+    // Record batches of 50 per partition, fetched one batch per partition at a time (tiny fetch slices): the
+    // stream's buffer holds both partitions' records interleaved.
+    for (let i = 0; i < 20; i++) await produce(topic, 2, 50)
+    const groupId = uniqueGroup('coop-stale-buffer')
+    const a = member(groupId, topic, 64)
+    const b = member(groupId, topic)
+    try {
+      // a hands out the start of both partitions and commits nothing; the rest of what it fetched stays
+      // buffered, as in a pipeline whose batch is abandoned (fenced) when its partitions move.
+      const first = await pollUntil(
+        a,
+        (r) => new Set(r.map((m) => m.partition)).size === 2,
+        'a to read some of both partitions',
+      )
+      const read = (records: readonly ConsumedRecord[], key: string) =>
+        records.filter((m) => `${m.topic}:${m.partition}` === key).map((m) => Number(m.offset))
+      await b.start()
+      await waitFor(
+        () => a.ownedPartitions().size === 1 && b.ownedPartitions().size === 1,
+        60_000,
+        'the partitions to be shared',
+      )
+      const moved = [...b.ownedPartitions()][0]!
+      assert.ok(read(first, moved).length > 0, 'a had handed out records of the partition that moved')
+      // b leaves without reading: the partition comes back to a, which must read it again from offset 0.
+      await b.close()
+      await waitFor(() => a.ownedPartitions().size === 2, 60_000, `${moved} to come back to a`)
+      const again = await pollUntil(
+        a,
+        (r) => read(r, moved).includes(999),
+        `a to read ${moved} to its end again`,
+      )
+      // Before: a handed out the records buffered in its first ownership (from past where it had read) as
+      // the start of the second, then dropped the refetched ones below them: the records between were lost.
+      const offsets = read(again, moved)
+      assert.equal(offsets[0], 0, `from the beginning (the group has no commit for it), not ${offsets[0]}`)
+      assert.deepEqual(
+        offsets,
+        Array.from({ length: 1000 }, (_, i) => i),
         'each record once, in order',
       )
     } finally {
