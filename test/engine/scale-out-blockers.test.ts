@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { z } from 'zod'
 import { duckdb } from '../../src/connectors/duckdb/index.ts'
+import { withKafkaDeadLetters } from '../../src/connectors/kafka/dead-letters.ts'
 import { kafka } from '../../src/connectors/kafka/source.ts'
 import { lake } from '../../src/connectors/lake/index.ts'
 import { pipeline } from '../../src/dsl/stream.ts'
@@ -51,4 +52,18 @@ test('a lake table by default, with rollInterval, or an Iceberg table runs as on
         'its sink (lake): lake() keeps one writer for the whole pipeline unless lake({ …, scaleOut: true }) (opt-in: see the lake README, Scaling out)',
       ],
     )
+})
+
+test('dead letters sent to Kafka beside a sink keep what the sink says about scaling out', () => {
+  assert.deepEqual(
+    blockersInto(withKafkaDeadLetters(lake({ path: 'data/lake/t', scaleOut: true }), { topic: 'dlq' })),
+    [],
+  )
+  // Before, the wrapper dropped both: every wrapped sink "kept one position for the whole pipeline".
+  assert.deepEqual(
+    blockersInto(withKafkaDeadLetters(duckdb({ path: 'data/w.duckdb', table: 't' }), { topic: 'dlq' })),
+    [
+      'its sink (duckdb): DuckDB allows one writing process per database file, so the pipeline runs as one instance',
+    ],
+  )
 })

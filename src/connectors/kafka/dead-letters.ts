@@ -36,6 +36,10 @@ export function withKafkaDeadLetters<T>(sink: SinkSpec<T>, options: KafkaDeadLet
   return {
     type: sink.type,
     options: { ...sink.options, deadLetterTopic: options.topic },
+    // The rows, and so the scaling, are the inner sink's; dead letters stay at-least-once with any number of
+    // instances (a fenced instance may have sent its batch's dead letters before its commit failed).
+    ...(sink.scalesOut ? { scalesOut: sink.scalesOut } : {}),
+    ...(sink.singleInstance !== undefined ? { singleInstance: sink.singleInstance } : {}),
     create: () => new DeadLetterTee(sink.create(), options),
   }
 }
