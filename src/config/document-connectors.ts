@@ -102,6 +102,7 @@ function sqlSink(what: string) {
     onError,
     deadLetterTable: z.string().min(1).optional(),
     offsetsTable: z.string().min(1).optional(),
+    scaleOut: z.boolean().optional(),
   })
 }
 
@@ -127,6 +128,7 @@ const lakeSink = fields('sink.lake', {
   compression: z.enum(['snappy', 'zstd', 'gzip', 'none']).optional(),
   writerId: z.string().min(1).optional(),
   maxColumns: z.number().int().positive().optional(),
+  scaleOut: z.boolean().optional(),
 })
 
 const redisSink = fields('sink.redis', {
