@@ -132,7 +132,7 @@ export class KafkaSourceReader implements SourceReader {
       const admin = new KafkaAdmin(this.#options)
       try {
         const self = this.#consumer.memberId
-        await checkGroupPlan(admin, this.groupId, this.#plan, self ? { self, settleMs: 2_000 } : {})
+        await checkGroupPlan(admin, this.groupId, this.#plan, self ? { self } : {})
       } finally {
         await admin.close()
       }
