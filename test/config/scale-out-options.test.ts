@@ -16,7 +16,7 @@ async function blockersInto(sink: string): Promise<string[]> {
 test('sink.lake scaleOut: false keeps one writer for the pipeline; true lets instances share the input', async () => {
   assert.deepEqual(await blockersInto('{ lake: { path: data/lake/t, scaleOut: true } }'), [])
   const [single] = await blockersInto('{ lake: { path: data/lake/t, scaleOut: false } }')
-  assert.match(single ?? '', /^its sink \(lake\): lake\(\) keeps one writer for the whole pipeline/)
+  assert.match(single ?? '', /^its sink \(lake\): lake\(\{ scaleOut: false \}\) keeps one writer/)
 })
 
 test('sink.postgres scaleOut: false opts out of sharing the input', async () => {

@@ -21,9 +21,9 @@ function blockersInto(sink: SinkSpec<z.infer<typeof Event>>): string[] {
   return scaleOutBlockers(plan)
 }
 
-test('a stateless pipeline scales out into a Parquet or JSON-lines lake table with scaleOut: true', () => {
-  assert.deepEqual(blockersInto(lake({ path: 'data/lake/t', scaleOut: true })), [])
-  assert.deepEqual(blockersInto(lake({ path: 'data/lake/t', format: 'jsonl', scaleOut: true })), [])
+test('a stateless pipeline scales out into a Parquet or JSON-lines lake table', () => {
+  assert.deepEqual(blockersInto(lake({ path: 'data/lake/t' })), [])
+  assert.deepEqual(blockersInto(lake({ path: 'data/lake/t', format: 'jsonl' })), [])
 })
 
 test('into DuckDB it runs as one instance, because DuckDB allows one writing process per database file', () => {
@@ -32,8 +32,8 @@ test('into DuckDB it runs as one instance, because DuckDB allows one writing pro
   ])
 })
 
-test('a lake table by default, with rollInterval, or an Iceberg table runs as one instance, and says why', () => {
-  const [rolled] = blockersInto(lake({ path: 'data/lake/t', rollInterval: '5m', scaleOut: true }))
+test('a lake table with scaleOut: false, with rollInterval, or an Iceberg table runs as one instance, and says why', () => {
+  const [rolled] = blockersInto(lake({ path: 'data/lake/t', rollInterval: '5m' }))
   assert.match(
     rolled ?? '',
     /^its sink \(lake\): with rollInterval a batch commits into the instance's own roll spool/,
@@ -45,20 +45,13 @@ test('a lake table by default, with rollInterval, or an Iceberg table runs as on
     iceberg ?? '',
     /^its sink \(lake\): an Iceberg table keeps the pipeline's position in its snapshots/,
   )
-  for (const scaleOut of [undefined, false])
-    assert.deepEqual(
-      blockersInto(lake({ path: 'data/lake/t', ...(scaleOut === undefined ? {} : { scaleOut }) })),
-      [
-        'its sink (lake): lake() keeps one writer for the whole pipeline unless lake({ …, scaleOut: true }) (opt-in: see the lake README, Scaling out)',
-      ],
-    )
+  assert.deepEqual(blockersInto(lake({ path: 'data/lake/t', scaleOut: false })), [
+    'its sink (lake): lake({ scaleOut: false }) keeps one writer for the whole pipeline',
+  ])
 })
 
 test('dead letters sent to Kafka beside a sink keep what the sink says about scaling out', () => {
-  assert.deepEqual(
-    blockersInto(withKafkaDeadLetters(lake({ path: 'data/lake/t', scaleOut: true }), { topic: 'dlq' })),
-    [],
-  )
+  assert.deepEqual(blockersInto(withKafkaDeadLetters(lake({ path: 'data/lake/t' }), { topic: 'dlq' })), [])
   // Before, the wrapper dropped both: every wrapped sink "kept one position for the whole pipeline".
   assert.deepEqual(
     blockersInto(withKafkaDeadLetters(duckdb({ path: 'data/w.duckdb', table: 't' }), { topic: 'dlq' })),

@@ -59,13 +59,10 @@ export function lake<T>(options: LakeOptions<T>): SinkSpec<T> {
         : {}),
       targetFileBytes: options.targetFileBytes ?? DEFAULT_TARGET_FILE_BYTES,
       ...(rollMs === undefined ? {} : { rollIntervalMs: rollMs }),
-      ...(options.scaleOut === true ? { scaleOut: true } : {}),
+      ...(options.scaleOut === false ? { scaleOut: false } : {}),
     },
-    ...(options.scaleOut !== true
-      ? {
-          singleInstance:
-            'lake() keeps one writer for the whole pipeline unless lake({ …, scaleOut: true }) (opt-in: see the lake README, Scaling out)',
-        }
+    ...(options.scaleOut === false
+      ? { singleInstance: 'lake({ scaleOut: false }) keeps one writer for the whole pipeline' }
       : rollMs !== undefined
         ? {
             singleInstance:

@@ -55,9 +55,8 @@ export interface LakeOptions<T> {
   /**
    * Lets instances of a stateless pipeline from Kafka share the source's partitions and write one table,
    * each committing the positions of its own partitions in its log entries (fenced through the log's order;
-   * Parquet and JSON lines without rollInterval). Default false, one writer for the whole pipeline: opt-in
-   * while an instance frozen past its session timeout can still lose records in about 2 runs of 5–9
-   * (README, Scaling out).
+   * Parquet and JSON lines without rollInterval). Default true; false keeps one writer for the whole
+   * pipeline (one instance), as before the lake could scale.
    */
   readonly scaleOut?: boolean
   /** S3 tables: endpoint, region, path style and credentials (default: the AWS_* environment variables). */

@@ -135,7 +135,7 @@ export class LakeSinkWriter<T> implements SinkWriter<T> {
     const single = this.#options.writerId ?? context.pipelineId
     // lake() declares scalesOut only then; the runtime names an instance only for a sink that does.
     const instance =
-      this.#rollMs === undefined && this.#options.scaleOut === true ? context.instance : undefined
+      this.#rollMs === undefined && this.#options.scaleOut !== false ? context.instance : undefined
     this.#writer = instance === undefined ? single : `${single}@${instance}`
     this.#files.rowType = context.rowType
     await this.#loadLatest()
