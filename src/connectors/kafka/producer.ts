@@ -235,18 +235,8 @@ export function toMessage(record: OutgoingRecord): MessageToProduce {
   return message
 }
 
-/**
- * The client's form of a headers object, built once per object: a sink gives every record of a batch the
- * same headers object (the batch id), and a Map with two Buffers per record was measurable garbage.
- */
-const headerMaps = new WeakMap<object, Map<Buffer, Buffer>>()
-
 function headerMap(headers: Readonly<Record<string, string | Buffer>>): Map<Buffer, Buffer> {
-  let map = headerMaps.get(headers)
-  if (!map) {
-    map = new Map()
-    for (const [k, v] of Object.entries(headers)) map.set(Buffer.from(k), toBuffer(v))
-    headerMaps.set(headers, map)
-  }
+  const map = new Map<Buffer, Buffer>()
+  for (const [k, v] of Object.entries(headers)) map.set(Buffer.from(k), toBuffer(v))
   return map
 }

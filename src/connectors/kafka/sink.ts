@@ -174,8 +174,6 @@ class KafkaSinkWriter<T> implements SinkWriter<T> {
     const encoder = this.#encoder
     const out: OutgoingRecord[] = []
     const letters: DeadLetter[] = []
-    // One headers object for the whole batch: the producer converts it once (see toMessage).
-    const headers = { 'sluice-batch': String(batch.batchId) }
     for (let i = 0; i < batch.rows.length; i++) {
       const row = batch.rows[i] as T
       const key = keyOf(row)
@@ -189,7 +187,7 @@ class KafkaSinkWriter<T> implements SinkWriter<T> {
         }
         value = encoded.value
       } else value = serialize(row)
-      out.push({ topic: this.#options.topic, key: recordKey, value, headers })
+      out.push({ topic: this.#options.topic, key: recordKey, value })
     }
     this.#rejected = { batch, letters }
     const dlq = this.#options.deadLetterTopic
