@@ -358,6 +358,7 @@ try {
 
   const base: Omit<WorkloadConfig, 'workload' | 'checkpointDir'> = {
     brokers: broker.brokers,
+    ...(broker.pid !== undefined ? { brokerPid: broker.pid } : {}),
     inputTopic,
     inputRecords: load.clickstream?.records ?? 0,
     inputBytes: load.clickstream?.bytes ?? 0,

@@ -44,6 +44,11 @@ export interface WorkloadConfig {
   readonly stateBytes?: number
   /** A prefix for the topics, groups and pipeline ids this workload creates (unique per run). */
   readonly runId: string
+  /**
+   * The broker JVM's pid when the benchmark started it: the scaling workloads measure its CPU over their
+   * steady window, where it shares the machine's cores with the workers.
+   */
+  readonly brokerPid?: number
   /** A fresh, empty directory for the checkpoint. */
   readonly checkpointDir: string
   readonly maxBatchRecords: number

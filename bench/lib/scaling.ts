@@ -7,6 +7,7 @@
  * with keyBy(…, { partitioned: true })).
  */
 import { spawn } from 'node:child_process'
+import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { SLUICE_NODE_FLAGS } from '../../src/cli/node-flags.ts'
 import { RESULT_PREFIX, type WorkloadConfig, type WorkloadResult } from '../lib/config.ts'
@@ -35,6 +36,7 @@ async function measure(config: WorkloadConfig, kind: ScaledKind, workers: number
     `sluice-${pipelineId}`,
     config.inputTopic,
     () => pids,
+    config.brokerPid,
   )
   await progress.start()
   const started = performance.now()
@@ -93,6 +95,10 @@ const steadyNote = (s: Scaled) =>
   s.steady
     ? `${s.steady.eventsPerSecond} events/s` +
       (s.steady.cpuPerMillion === undefined ? '' : `, ${s.steady.cpuPerMillion} CPU-s per 1M events`) +
+      (s.steady.brokerCpuPerMillion === undefined ? '' : ` (broker ${s.steady.brokerCpuPerMillion})`) +
+      (s.steady.busyCores === undefined
+        ? ''
+        : `, machine busy ${s.steady.busyCores} of ${availableParallelism()} cores`) +
       ` over ${s.steady.seconds.toFixed(1)} s`
     : 'not measured (the run was too short to sample)'
 

@@ -4,10 +4,12 @@
  * that joined last finishes alone. A pipeline that runs for hours pays those once, so the scaling workloads
  * also report the rate over the middle of the backlog: the group's committed offsets are sampled while the
  * instances run, and the window is from when 20 % of the input was committed to when 80 % was, with the
- * instances' CPU over the same window (from /proc, where there is one).
+ * instances' CPU over the same window (from /proc, where there is one), and the broker's and the whole
+ * machine's: on a machine whose cores the broker shares with the workers, they say where the cores went.
  */
 import { readFile } from 'node:fs/promises'
 import { KafkaAdmin } from '../../src/connectors/kafka/admin.ts'
+import { machineBusySeconds } from './spawn.ts'
 
 interface Sample {
   /** performance.now() in ms. */
@@ -15,12 +17,20 @@ interface Sample {
   readonly committed: number
   /** CPU seconds of the sampled processes so far; undefined without /proc. */
   readonly cpuSeconds: number | undefined
+  /** CPU seconds of the broker so far; undefined without /proc or a broker pid. */
+  readonly brokerCpuSeconds: number | undefined
+  /** Busy CPU seconds of the whole machine (all cores) since boot; undefined without /proc. */
+  readonly machineBusySeconds: number | undefined
 }
 
 export interface SteadyWindow {
   readonly eventsPerSecond: number
   /** CPU seconds per million events over the window; undefined without /proc. */
   readonly cpuPerMillion: number | undefined
+  /** The broker's CPU seconds per million events over the window; undefined without its pid. */
+  readonly brokerCpuPerMillion: number | undefined
+  /** The machine's busy cores over the window (2.0: two cores busy all the time); undefined without /proc. */
+  readonly busyCores: number | undefined
   readonly seconds: number
 }
 
@@ -33,18 +43,26 @@ export class CommittedProgress {
   readonly #groupId: string
   readonly #topic: string
   readonly #pids: () => readonly number[]
+  readonly #brokerPid: number | undefined
   readonly #samples: Sample[] = []
   readonly #ticks = new Map<number, number>()
   #total = 0
   #timer: NodeJS.Timeout | undefined
   #sampling: Promise<void> = Promise.resolve()
 
-  constructor(brokers: string, groupId: string, topic: string, pids: () => readonly number[]) {
+  constructor(
+    brokers: string,
+    groupId: string,
+    topic: string,
+    pids: () => readonly number[],
+    brokerPid?: number,
+  ) {
     // The committed offsets as they are, without waiting for open transactions: a view, not a decision.
     this.#admin = new KafkaAdmin({ brokers }, { stableOffsets: false })
     this.#groupId = groupId
     this.#topic = topic
     this.#pids = pids
+    this.#brokerPid = brokerPid
   }
 
   /** Reads the input's end (the backlog the fractions are of), then samples until stop(). */
@@ -68,13 +86,19 @@ export class CommittedProgress {
     if (!start || !end || end.at <= start.at) return undefined
     const seconds = (end.at - start.at) / 1000
     const events = end.committed - start.committed
-    const cpu =
-      start.cpuSeconds === undefined || end.cpuSeconds === undefined
-        ? undefined
-        : end.cpuSeconds - start.cpuSeconds
+    const spent = (of: (s: Sample) => number | undefined) => {
+      const a = of(start)
+      const b = of(end)
+      return a === undefined || b === undefined ? undefined : b - a
+    }
+    const perMillion = (cpu: number | undefined) =>
+      cpu === undefined ? undefined : Math.round((cpu / events) * 1e7) / 10
+    const busy = spent((s) => s.machineBusySeconds)
     return {
       eventsPerSecond: Math.round(events / seconds),
-      cpuPerMillion: cpu === undefined ? undefined : Math.round((cpu / events) * 1e7) / 10,
+      cpuPerMillion: perMillion(spent((s) => s.cpuSeconds)),
+      brokerCpuPerMillion: perMillion(spent((s) => s.brokerCpuSeconds)),
+      busyCores: busy === undefined ? undefined : Math.round((busy / seconds) * 100) / 100,
       seconds,
     }
   }
@@ -86,13 +110,14 @@ export class CommittedProgress {
     const a = this.#samples[after - 1]!
     const b = this.#samples[after]!
     const f = (target - a.committed) / (b.committed - a.committed)
+    const between = (x: number | undefined, y: number | undefined) =>
+      x === undefined || y === undefined ? undefined : x + f * (y - x)
     return {
       at: a.at + f * (b.at - a.at),
       committed: target,
-      cpuSeconds:
-        a.cpuSeconds === undefined || b.cpuSeconds === undefined
-          ? undefined
-          : a.cpuSeconds + f * (b.cpuSeconds - a.cpuSeconds),
+      cpuSeconds: between(a.cpuSeconds, b.cpuSeconds),
+      brokerCpuSeconds: between(a.brokerCpuSeconds, b.brokerCpuSeconds),
+      machineBusySeconds: between(a.machineBusySeconds, b.machineBusySeconds),
     }
   }
 
@@ -109,13 +134,20 @@ export class CommittedProgress {
   }
 
   async #sample(): Promise<void> {
-    const [offsets, cpuSeconds] = await Promise.all([
+    const [offsets, cpuSeconds, brokerTicks] = await Promise.all([
       this.#admin.committedOffsets(this.#groupId, this.#topic),
       this.#cpuSeconds(),
+      this.#brokerPid === undefined ? undefined : processCpuTicks(this.#brokerPid),
     ])
     let committed = 0
     for (const offset of offsets.values()) if (offset > 0n) committed += Number(offset)
-    this.#samples.push({ at: performance.now(), committed, cpuSeconds })
+    this.#samples.push({
+      at: performance.now(),
+      committed,
+      cpuSeconds,
+      brokerCpuSeconds: brokerTicks === undefined ? undefined : brokerTicks / TICKS_PER_SECOND,
+      machineBusySeconds: machineBusySeconds(),
+    })
   }
 }
 
