@@ -52,6 +52,28 @@ async function pollUntil(
   return records
 }
 
+/** The offsets of `records` from partition `key` ("topic:partition"), in the order they were handed out. */
+function offsetsOf(records: readonly ConsumedRecord[], key: string): number[] {
+  return records.filter((m) => `${m.topic}:${m.partition}` === key).map((m) => Number(m.offset))
+}
+
+/**
+ * b joins a's group, takes one of a's two partitions, and leaves without reading or committing: the
+ * partition comes back to a. Returns it ("topic:partition").
+ */
+async function lendOnePartition(a: KafkaConsumer, b: KafkaConsumer): Promise<string> {
+  await b.start()
+  await waitFor(
+    () => a.ownedPartitions().size === 1 && b.ownedPartitions().size === 1,
+    60_000,
+    'the partitions to be shared',
+  )
+  const moved = [...b.ownedPartitions()][0]!
+  await b.close()
+  await waitFor(() => a.ownedPartitions().size === 2, 60_000, `${moved} to come back to a`)
+  return moved
+}
+
 describe('cooperative consumer', () => {
   test('a partition given back with no commit in the group starts at the beginning, not where this member once read', async () => {
     const topic = await freshTopic('coop-back', 2)
@@ -62,21 +84,10 @@ describe('cooperative consumer', () => {
     try {
       // a alone reads both partitions to their end and commits nothing.
       await pollUntil(a, (r) => r.length >= 200, 'a to read both partitions')
-      await b.start()
-      await waitFor(
-        () => a.ownedPartitions().size === 1 && b.ownedPartitions().size === 1,
-        60_000,
-        'the partitions to be shared',
-      )
-      const moved = [...b.ownedPartitions()][0]!
-      // b leaves without committing: the partition goes back to a, which must read it again from offset 0.
-      await b.close()
-      const again = await pollUntil(
-        a,
-        (r) => r.filter((m) => `${m.topic}:${m.partition}` === moved).length >= 100,
-        `a to read ${moved} again`,
-      )
-      const offsets = again.filter((m) => `${m.topic}:${m.partition}` === moved).map((m) => Number(m.offset))
+      // The partition b had comes back to a, which must read it again from offset 0.
+      const moved = await lendOnePartition(a, b)
+      const again = await pollUntil(a, (r) => offsetsOf(r, moved).length >= 100, `a to read ${moved} again`)
+      const offsets = offsetsOf(again, moved)
       assert.equal(offsets[0], 0, 'from the beginning (the group has no commit for it)')
       assert.deepEqual(
         offsets,
@@ -105,27 +116,17 @@ describe('cooperative consumer', () => {
         (r) => new Set(r.map((m) => m.partition)).size === 2,
         'a to read some of both partitions',
       )
-      const read = (records: readonly ConsumedRecord[], key: string) =>
-        records.filter((m) => `${m.topic}:${m.partition}` === key).map((m) => Number(m.offset))
-      await b.start()
-      await waitFor(
-        () => a.ownedPartitions().size === 1 && b.ownedPartitions().size === 1,
-        60_000,
-        'the partitions to be shared',
-      )
-      const moved = [...b.ownedPartitions()][0]!
-      assert.ok(read(first, moved).length > 0, 'a had handed out records of the partition that moved')
-      // b leaves without reading: the partition comes back to a, which must read it again from offset 0.
-      await b.close()
-      await waitFor(() => a.ownedPartitions().size === 2, 60_000, `${moved} to come back to a`)
+      // The partition b had comes back to a, which must read it again from offset 0.
+      const moved = await lendOnePartition(a, b)
+      assert.ok(offsetsOf(first, moved).length > 0, 'a had handed out records of the partition that moved')
       const again = await pollUntil(
         a,
-        (r) => read(r, moved).includes(999),
+        (r) => offsetsOf(r, moved).includes(999),
         `a to read ${moved} to its end again`,
       )
       // Before: a handed out the records buffered in its first ownership (from past where it had read) as
       // the start of the second, then dropped the refetched ones below them: the records between were lost.
-      const offsets = read(again, moved)
+      const offsets = offsetsOf(again, moved)
       assert.equal(offsets[0], 0, `from the beginning (the group has no commit for it), not ${offsets[0]}`)
       assert.deepEqual(
         offsets,
