@@ -13,8 +13,9 @@ import { useMariaDb } from './util.ts'
  * and a commit that holds only when the rows still say what the committing instance expects.
  */
 
-// A server of its own: the race test below waits for a lock wait in the server-wide INNODB_TRX, and on the
-// server the test files share it once saw none for 30 s while another file ran beside it (not understood).
+// A server of its own: the race test below once waited for a lock wait in the server-wide INNODB_TRX, which
+// showed none for 30 s while another file ran beside it, and again on this server once (not understood); it
+// now watches its second connection's statement instead.
 const db = useMariaDb({ ownServer: true })
 let pool: Pool
 
@@ -106,29 +107,50 @@ describe('MariaDB positions per partition', () => {
   test('two instances committing a partition first at once: one commits, the other is fenced', async () => {
     const offsets = await created('race_offsets')
     const first = await pool.getConnection()
+    const other = await pool.getConnection()
     try {
       await first.query('START TRANSACTION')
       await offsets.commit(first, [record('t:0', 0)], {}, { 't:0': 10 }, 'a')
       // The second queues on the row the first inserted, then finds it committed. Its outcome is taken at
       // once: it may settle while the first's COMMIT is answered.
-      const second = inTransaction((c) => offsets.commit(c, [record('t:0', 0)], {}, { 't:0': 20 }, 'b')).then(
-        () => 'committed',
-        (error: unknown) => error,
-      )
+      let settled = false
+      const second = (async () => {
+        await other.query('START TRANSACTION')
+        try {
+          await offsets.commit(other, [record('t:0', 0)], {}, { 't:0': 20 }, 'b')
+          await other.query('COMMIT')
+          return 'committed'
+        } catch (error) {
+          await other.query('ROLLBACK')
+          return error
+        } finally {
+          settled = true
+        }
+      })()
+      // Its statement in progress on its own connection, not a lock wait anywhere on the server: the
+      // server-wide INNODB_TRX once showed none for 30 s under load, on a server of the test's own.
+      let last: unknown
       await waitFor(
-        async () =>
-          (
-            await db.query<{ n: number }>(
-              "SELECT COUNT(*) AS n FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'",
-            )
-          )[0]!.n > 0,
+        async () => {
+          if (settled) return true
+          const [row] = await db.query<{ info: string | null }>(
+            'SELECT INFO AS info FROM information_schema.PROCESSLIST WHERE ID = ?',
+            [other.threadId],
+          )
+          last = row?.info
+          return /^INSERT IGNORE/.test(row?.info ?? '')
+        },
         30_000,
         'the second to wait for the row the first inserted',
-      )
+      ).catch((error: unknown) => {
+        throw new Error(`${String(error)}; its connection last ran: ${String(last)}`)
+      })
+      assert.equal(settled, false, `the second waits for the first's row: ${settled ? await second : ''}`)
       await first.query('COMMIT')
       assert.ok((await second) instanceof SinkFencedError, `the second is fenced: ${await second}`)
     } finally {
       first.release()
+      other.release()
     }
     assert.deepEqual(await read(offsets, ['t:0']), { 't:0': 10 })
   })
