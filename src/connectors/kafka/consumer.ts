@@ -7,6 +7,7 @@ import {
 } from '@platformatic/kafka'
 import { describeError, KafkaError } from '../../errors.ts'
 import { sleep } from '../../runtime/wait.ts'
+import { BufferedReads } from './buffered-reads.ts'
 import { baseClientOptions, type KafkaConnection } from './connection.ts'
 import { CooperativeOwnership, type GroupMember, type PartitionAssignment } from './cooperative-ownership.ts'
 import { commitProgress, type ProgressOffset } from './progress-commit.ts'
@@ -87,8 +88,7 @@ export class KafkaConsumer {
   readonly #consumer: Consumer
   readonly #options: KafkaConsumerOptions
   #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined
-  /** Per partition ("topic:partition"): what the stream's buffer received of it and what poll() took. */
-  readonly #reads = new Map<string, PartitionReads>()
+  readonly #reads = new BufferedReads()
   #failure: Error | undefined
   #ended = false
   readonly #ownership: CooperativeOwnership
@@ -166,10 +166,10 @@ export class KafkaConsumer {
     try {
       const positioning = await streamPositioning(start, this.#options, topics)
       this.#stream = await this.#consumer.consume({ topics, ...positioning })
-      this.#trackBuffered(this.#stream)
+      this.#reads.track(this.#stream)
       // Records read before, below where the stream positions a newly assigned partition, are dropped.
       if (this.#options.cooperative)
-        this.#ownership.holdRevocations(this.#stream, (key, at) => this.#positioned(key, at))
+        this.#ownership.holdRevocations(this.#stream, (key, at) => this.#reads.positioned(key, at))
     } catch (error) {
       if (error instanceof KafkaError) throw error
       throw new KafkaError(`Could not subscribe to ${topics.join(', ')}: ${describeError(error)}`, {
@@ -239,15 +239,7 @@ export class KafkaConsumer {
         const message: Message<Buffer, Buffer, Buffer, Buffer> | null = stream.read()
         if (message === null) break
         const key = partitionKey(message.topic, message.partition)
-        const reads = this.#readsOf(key)
-        reads.read++
-        // Fetched before the partition was positioned anew (an earlier ownership's read-ahead): the stream
-        // fetches it again from where it is positioned now.
-        if (reads.read <= reads.staleUntil) continue
-        // A rejoin re-positions every owned partition at its committed offset, behind what was read already
-        // (and may be in flight): the records read again are dropped, not handed out twice.
-        if (cooperative && message.offset < (reads.taken ?? -1n)) continue
-        reads.taken = message.offset + 1n
+        if (!this.#reads.take(key, message.offset, cooperative)) continue
         // Records of a partition owned but not yet positioned in this ownership were fetched before (from
         // where an earlier ownership had got to): the stream reads them again from the committed offset.
         if (owned.has(key) && (!cooperative || this.#ownership.isPositioned(key))) batch.push(message)
@@ -329,54 +321,9 @@ export class KafkaConsumer {
     const owned = this.ownedPartitions()
     for (const key of partitions) {
       if (!owned.has(key)) continue
-      const reads = this.#reads.get(key)
-      const fetchFrom = next?.get(key) ?? 0n
-      if (
-        (reads?.lastBuffered !== undefined && reads.lastBuffered >= (reads.taken ?? -1n)) ||
-        fetchFrom < (end.get(key) ?? 0n)
-      )
-        unread.add(key)
+      if (this.#reads.waiting(key) || (next?.get(key) ?? 0n) < (end.get(key) ?? 0n)) unread.add(key)
     }
     return unread
-  }
-
-  /**
-   * Records which partitions the buffer holds records of. The client pushes each record into the stream
-   * with Readable#push (the stream contract); what sits there per partition is not visible otherwise, and a
-   * partition whose records wait in the buffer behind others' is behind, not idle.
-   */
-  #trackBuffered(stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>): void {
-    const push = stream.push.bind(stream)
-    stream.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
-      const message = chunk as Message<Buffer, Buffer, Buffer, Buffer> | null
-      // The offset itself, not the one after it: no BigInt made per record (unread() compares accordingly).
-      if (message) {
-        const reads = this.#readsOf(partitionKey(message.topic, message.partition))
-        reads.pushed++
-        reads.lastBuffered = message.offset
-      }
-      return push(chunk, encoding)
-    }
-  }
-
-  #readsOf(key: string): PartitionReads {
-    let reads = this.#reads.get(key)
-    if (!reads) {
-      reads = { pushed: 0, read: 0, staleUntil: 0, lastBuffered: undefined, taken: undefined }
-      this.#reads.set(key, reads)
-    }
-    return reads
-  }
-
-  /**
-   * The stream positioned `key`, newly owned, at `at`. The records of it still in the buffer were fetched in
-   * an earlier ownership, from where that had read to: handed out now they would start this ownership past
-   * `at`, and the refetched records below them would be dropped as read already (lost). So they are dropped.
-   */
-  #positioned(key: string, at: bigint): void {
-    const reads = this.#readsOf(key)
-    reads.staleUntil = reads.pushed
-    reads.taken = at
   }
 
   /**
@@ -485,23 +432,6 @@ export class KafkaConsumer {
     await this.#stream?.close().catch(() => {})
     await this.#consumer.close(true).catch(() => {})
   }
-}
-
-/**
- * One partition's records through the stream's buffer, which is first in, first out: the n-th record poll()
- * reads of a partition is the n-th the client pushed of it.
- */
-interface PartitionReads {
-  /** Records the client pushed into the buffer. */
-  pushed: number
-  /** Records poll() read from the buffer, handed out or dropped. */
-  read: number
-  /** The records pushed up to this count came before the partition's current positioning (stale). */
-  staleUntil: number
-  /** The offset of the last record pushed. */
-  lastBuffered: bigint | undefined
-  /** The offset after the last record poll() took (or where the partition was positioned since). */
-  taken: bigint | undefined
 }
 
 /** The client's name for its cooperative-sticky assignor (not exported by name in 2.12.1). */
